@@ -1,0 +1,80 @@
+// Boots the nested guest under QEMU's software CPU and reads its result off the serial console.
+import { spawn } from 'node:child_process';
+import { LineSplitter, parseResultLine } from './marker.mjs';
+
+/** Seconds QEMU gets to exit after the guest printed its result (power-off under TCG is quick). */
+const EXIT_GRACE_S = 30;
+/** Seconds between SIGTERM and SIGKILL when QEMU has to be stopped. */
+const KILL_GRACE_S = 5;
+
+/**
+ * QEMU's arguments: TCG with every CPU feature it emulates (`max` includes AMD SVM with nested
+ * paging, which kvm_amd needs), one vCPU, no default devices, the serial port on stdio, and a
+ * kernel that reboots at once on panic, which `-no-reboot` turns into QEMU exiting.
+ */
+export function qemuArgs({ kernel, initrd, memoryMiB = 2048 }) {
+  return [
+    ...['-accel', 'tcg', '-cpu', 'max', '-m', String(memoryMiB), '-smp', '1'],
+    ...['-nodefaults', '-no-user-config', '-display', 'none', '-serial', 'stdio', '-no-reboot'],
+    ...['-kernel', kernel, '-initrd', initrd, '-append', 'console=ttyS0 quiet panic=-1'],
+  ];
+}
+
+/**
+ * Runs QEMU, copies the guest console to `write` line by line (without the \r the serial line
+ * adds), and resolves with `{ result, timedOut, seconds, markerSeconds, qemuStatus }` where
+ * `result` is the parsed marker or null. QEMU is killed after `timeoutS`, or when it lingers
+ * after the marker. `register(stop)` receives a function that stops QEMU (for signal handlers).
+ */
+export function bootGuest({ qemu, kernel, initrd, timeoutS, write, register = () => {} }) {
+  return new Promise((resolve, reject) => {
+    const started = performance.now();
+    const elapsed = () => (performance.now() - started) / 1000;
+    const child = spawn(qemu, qemuArgs({ kernel, initrd }), { stdio: ['ignore', 'pipe', 'pipe'] });
+    const lines = new LineSplitter();
+    let result = null;
+    let markerSeconds = null;
+    let timedOut = false;
+    let killTimer = null;
+
+    const stop = () => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGTERM');
+      killTimer ??= setTimeout(() => child.kill('SIGKILL'), KILL_GRACE_S * 1000);
+    };
+    register(stop);
+    const deadline = setTimeout(() => {
+      timedOut = true;
+      write(`\n[test:kvm] guest still running after ${timeoutS} s: stopping QEMU\n`);
+      stop();
+    }, timeoutS * 1000);
+    let lingerTimer = null;
+
+    const take = (line) => {
+      write(`${line.replace(/\r/g, '')}\n`);
+      const parsed = parseResultLine(line);
+      if (parsed === null) return;
+      result = parsed;
+      markerSeconds ??= elapsed();
+      lingerTimer ??= setTimeout(() => {
+        write(`[test:kvm] QEMU did not exit ${EXIT_GRACE_S} s after the result: stopping it\n`);
+        stop();
+      }, EXIT_GRACE_S * 1000);
+    };
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (text) => {
+      for (const line of lines.push(text)) take(line);
+    });
+    child.stderr.setEncoding('utf8');
+    child.stderr.on('data', (text) => write(text.replace(/\r/g, '')));
+    child.on('error', (error) => {
+      clearTimeout(deadline);
+      reject(error);
+    });
+    child.on('close', (code, signal) => {
+      for (const line of lines.flush()) take(line);
+      for (const timer of [deadline, lingerTimer, killTimer]) if (timer) clearTimeout(timer);
+      resolve({ result, timedOut, seconds: elapsed(), markerSeconds, qemuStatus: code ?? signal });
+    });
+  });
+}

@@ -1,0 +1,60 @@
+// The guest's /init (run by busybox sh as PID 1) and the command file it runs.
+import { RESULT_MARKER, SETUP_FAILURE_STATUS } from './marker.mjs';
+
+/** Where the runner's own files live inside the guest (modules, the command). */
+export const GUEST_DIR = 'nested-kvm';
+
+/** Quotes a string for a POSIX shell, whatever it holds. */
+export function shellQuote(value) {
+  return `'${String(value).replaceAll("'", `'\\''`)}'`;
+}
+
+/**
+ * The /init script: mounts the virtual file systems, loads the KVM modules in order, checks
+ * /dev/kvm, runs the command from `workdir` with `env`, prints the result marker on the console
+ * and powers off. If power-off fails, exiting PID 1 panics the kernel, which `panic=-1` and
+ * QEMU's `-no-reboot` turn into QEMU exiting: the run ends either way.
+ */
+export function initScript({ workdir, env }) {
+  const exports = Object.entries(env)
+    .map(([name, value]) => `export ${name}=${shellQuote(value)}`)
+    .join('\n');
+  return `#!/bin/busybox sh
+# PID 1 of the kvm-ts nested-KVM guest, written by tools/nested-kvm/guest-init.mjs.
+/bin/busybox mkdir -p /proc /sys /dev /tmp
+/bin/busybox mount -t proc proc /proc
+/bin/busybox mount -t sysfs sysfs /sys
+/bin/busybox mount -t devtmpfs devtmpfs /dev
+/bin/busybox mount -t tmpfs -o mode=1777 tmpfs /tmp
+/bin/busybox --install -s /bin
+${exports}
+
+finish() {
+  echo "${RESULT_MARKER} status=$1\${2:+ reason=$2}"
+  sync
+  poweroff -f
+  exit "$1"
+}
+
+uptime_s() { cut -d' ' -f1 /proc/uptime; }
+
+echo "[guest] Linux $(uname -r), $(grep -c ^processor /proc/cpuinfo) CPU, $(awk '/MemTotal/ {print int($2 / 1024)}' /proc/meminfo) MiB, up $(uptime_s) s"
+for module in /${GUEST_DIR}/modules/*.ko; do
+  insmod "$module" || finish ${SETUP_FAILURE_STATUS} "insmod-$(basename "$module" .ko)"
+done
+[ -c /dev/kvm ] || finish ${SETUP_FAILURE_STATUS} no-dev-kvm
+dmesg | grep -iE 'kvm|svm' | sed 's/^/[guest] dmesg: /'
+cd ${shellQuote(workdir)} || finish ${SETUP_FAILURE_STATUS} no-workdir
+echo "[guest] /dev/kvm ready at $(uptime_s) s; running /${GUEST_DIR}/command.sh in $(pwd):"
+sed 's/^/[guest]   /' /${GUEST_DIR}/command.sh
+/bin/sh /${GUEST_DIR}/command.sh </dev/null
+status=$?
+echo "[guest] command exited with status $status at $(uptime_s) s"
+finish "$status"
+`;
+}
+
+/** The command file: the user's shell command, verbatim, run by busybox sh. */
+export function commandScript(command) {
+  return `${command}\n`;
+}

@@ -1,0 +1,103 @@
+// The guest's initramfs, as gzip'd cpio parts concatenated (the kernel unpacks them one after
+// the other into the same rootfs): parts that rarely change are cached, keyed by a digest of
+// what they hold, and only the small workspace part is usually rebuilt.
+import { createReadStream, createWriteStream, existsSync, lstatSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { entriesDigest, writeGzipArchive } from './cpio.mjs';
+import { GUEST_DIR, commandScript, initScript } from './guest-init.mjs';
+import { EntrySet } from './host-files.mjs';
+import { addNodeModules, addWorkspace } from './workspace.mjs';
+
+/** Bump when the layout of a part changes, so cached parts of the old layout are not reused. */
+const LAYOUT_VERSION = 1;
+
+/**
+ * The system part: busybox, node and the libraries both need, the KVM modules, the directories
+ * /init mounts on and /dev/console (the kernel opens it for PID 1 before devtmpfs is mounted).
+ */
+function systemEntries({ busybox, node, kernel }) {
+  const entries = new EntrySet();
+  for (const dir of ['dev', 'proc', 'sys', 'root', GUEST_DIR, `${GUEST_DIR}/modules`]) {
+    entries.add({ name: dir, kind: 'dir', mode: 0o755 });
+  }
+  entries.add({ name: 'tmp', kind: 'dir', mode: 0o1777 });
+  entries.add({ name: 'dev/console', kind: 'char', mode: 0o600, rdev: [5, 1] });
+  for (const binary of [busybox, node]) {
+    entries.addHostPath(binary);
+    entries.addSharedLibrariesOf(binary);
+  }
+  for (const name of readdirSync(kernel.modulesDir).sort()) {
+    const source = join(kernel.modulesDir, name);
+    const stat = statSync(source);
+    entries.add({
+      name: `${GUEST_DIR}/modules/${name}`,
+      kind: 'file',
+      mode: 0o644,
+      mtime: Math.floor(stat.mtimeMs / 1000),
+      size: stat.size,
+      source,
+    });
+  }
+  return entries;
+}
+
+/** The dependency part: node_modules, plus the libraries of native addons not already present. */
+function moduleEntries({ root, packageDirs, fullNodeModules }, provided) {
+  const entries = new EntrySet(provided);
+  const addons = addNodeModules(entries, root, packageDirs, { full: fullNodeModules });
+  for (const addon of addons) entries.addSharedLibrariesOf(addon);
+  return entries;
+}
+
+/** The workspace part: /init, the command and the built workspace packages. */
+function workspaceEntries({ root, packageDirs, command, env }, provided) {
+  const entries = new EntrySet(provided);
+  entries.add({ name: 'init', kind: 'file', mode: 0o755, data: Buffer.from(initScript({ workdir: root, env })) });
+  entries.add({ name: `${GUEST_DIR}/command.sh`, kind: 'file', mode: 0o644, data: Buffer.from(commandScript(command)) });
+  addWorkspace(entries, root, packageDirs);
+  // The runner's own folder, for its smoke check (probe-kvm.mjs).
+  entries.addHostTree(join(root, 'tools', 'nested-kvm'));
+  return entries;
+}
+
+/**
+ * Writes (or reuses) one part as `<cacheDir>/parts/<kind>-<digest>.cpio.gz` and removes older
+ * parts of the same kind. Returns `{ kind, path, bytes, files, reused, seconds }`.
+ */
+async function ensurePart(partsDir, kind, entries) {
+  const started = performance.now();
+  const list = entries.entries;
+  const digest = entriesDigest(list, `${kind}/${LAYOUT_VERSION}`);
+  const path = join(partsDir, `${kind}-${digest}.cpio.gz`);
+  const reused = existsSync(path);
+  if (!reused) await writeGzipArchive(list, path);
+  for (const name of readdirSync(partsDir)) {
+    const sameKind = new RegExp(`^${kind}-[0-9a-f]+\\.cpio\\.gz(\\.partial)?$`).test(name);
+    if (sameKind && join(partsDir, name) !== path) rmSync(join(partsDir, name), { force: true });
+  }
+  const files = list.filter((entry) => entry.kind === 'file').length;
+  return { kind, path, bytes: lstatSync(path).size, files, reused, seconds: (performance.now() - started) / 1000 };
+}
+
+/**
+ * Builds the initramfs for one run at `output`: the system and node_modules parts from the
+ * cache (rebuilt when their contents changed), the workspace part, concatenated in that order.
+ */
+export async function buildInitramfs({ cacheDir, output, busybox, node, kernel, root, packageDirs, command, env, fullNodeModules }) {
+  const partsDir = join(cacheDir, 'parts');
+  mkdirSync(partsDir, { recursive: true });
+  const system = systemEntries({ busybox, node, kernel });
+  const modules = moduleEntries({ root, packageDirs, fullNodeModules }, system.names);
+  const workspace = workspaceEntries({ root, packageDirs, command, env }, modules.names);
+  const parts = [];
+  parts.push(await ensurePart(partsDir, 'system', system));
+  parts.push(await ensurePart(partsDir, fullNodeModules ? 'node-modules-full' : 'node-modules', modules));
+  parts.push(await ensurePart(partsDir, 'workspace', workspace));
+
+  mkdirSync(dirname(output), { recursive: true });
+  const out = createWriteStream(output);
+  for (const part of parts) await pipeline(createReadStream(part.path), out, { end: false });
+  await new Promise((resolve, reject) => out.end((error) => (error ? reject(error) : resolve())));
+  return { parts, bytes: statSync(output).size };
+}

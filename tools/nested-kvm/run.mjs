@@ -1,0 +1,161 @@
+#!/usr/bin/env node
+// `pnpm test:kvm`: runs the native backend's tests on the reference KVM, Debian's kvm_amd
+// inside QEMU's software CPU (see /work/shared/REAL-KVM.md and tools/nested-kvm/README.md).
+import { mkdtempSync, realpathSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Apt } from './apt.mjs';
+import { USAGE, parseArgs } from './args.mjs';
+import { bootGuest } from './boot.mjs';
+import { buildInitramfs } from './image.mjs';
+import { ensureKernel } from './kernel.mjs';
+import { SETUP_FAILURE_STATUS } from './marker.mjs';
+import { checkBuilt, workspacePackageDirs } from './workspace.mjs';
+
+/** Exit status when the guest printed no result: timeout, kernel panic, QEMU failure. */
+const NO_RESULT_STATUS = 3;
+/** Exit status for a problem on the host before the guest could start. */
+const HOST_PROBLEM_STATUS = 2;
+
+const ROOT = realpathSync(join(dirname(fileURLToPath(import.meta.url)), '..', '..'));
+const CACHE_DIR = join(ROOT, '.cache', 'nested-kvm');
+
+function log(message) {
+  console.log(`[test:kvm] ${message}`);
+}
+
+function megabytes(bytes) {
+  return `${(bytes / 1e6).toFixed(1)} MB`;
+}
+
+/** Times a step and logs its duration. */
+async function step(label, action) {
+  const started = performance.now();
+  const value = await action();
+  log(`${label}: ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  return value;
+}
+
+/** Environment of the command inside the guest. */
+function guestEnv() {
+  return {
+    PATH: [dirname(process.execPath), '/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'].join(':'),
+    HOME: '/tmp',
+    TMPDIR: '/tmp',
+    // Non-interactive output for the serial log: no TTY redraws, no colours.
+    CI: 'true',
+    NO_COLOR: '1',
+    TERM: 'dumb',
+    // Tells tests they run on the reference KVM (they still detect the KVM flavour themselves).
+    KVM_TS_NESTED: '1',
+  };
+}
+
+async function main(argv) {
+  let options;
+  try {
+    options = parseArgs(argv);
+  } catch (error) {
+    console.error(`test:kvm: ${error.message}\n\n${USAGE}`);
+    return HOST_PROBLEM_STATUS;
+  }
+  if (options.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  if (process.platform !== 'linux' || process.arch !== 'x64') {
+    console.error(`test:kvm: needs Linux on x86-64 (this is ${process.platform}/${process.arch})`);
+    return HOST_PROBLEM_STATUS;
+  }
+
+  const packageDirs = workspacePackageDirs(ROOT);
+  const { missing, stale } = checkBuilt(ROOT, packageDirs);
+  if (missing.length > 0) {
+    console.error(`test:kvm: not built: ${missing.join(', ')} have no dist/. Run \`pnpm build\` first.`);
+    return HOST_PROBLEM_STATUS;
+  }
+  if (stale.length > 0) log(`warning: src/ is newer than dist/ in ${stale.join(', ')}: run \`pnpm build\`?`);
+
+  const total = performance.now();
+  const apt = new Apt();
+  const commands = await step('host packages', () => apt.ensureCommands());
+  const kernel = await step('kernel', () => ensureKernel(apt, CACHE_DIR, log));
+  log(`kernel: ${kernel.label}`);
+
+  const work = mkdtempSync(join(tmpdir(), 'kvm-ts-nested-'));
+  let stopQemu = () => {};
+  const onSignal = (signal) => {
+    stopQemu();
+    if (!options.keep) rmSync(work, { recursive: true, force: true });
+    process.exit(signal === 'SIGINT' ? 130 : 143);
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    const initrd = join(work, 'initramfs.cpio.gz');
+    const image = await step('initramfs', () =>
+      buildInitramfs({
+        cacheDir: CACHE_DIR,
+        output: initrd,
+        busybox: commands.busybox,
+        node: process.execPath,
+        kernel,
+        root: ROOT,
+        packageDirs,
+        command: options.command,
+        env: guestEnv(),
+        fullNodeModules: options.fullNodeModules,
+      }),
+    );
+    for (const part of image.parts) {
+      const how = part.reused ? 'cached' : `built in ${part.seconds.toFixed(1)} s`;
+      log(`  part ${part.kind}: ${megabytes(part.bytes)} (${part.bytes} bytes), ${part.files} files, ${how}`);
+    }
+    log(`  initramfs: ${megabytes(image.bytes)} (${image.bytes} bytes)`);
+    log(`booting: timeout ${options.timeoutS} s, command: ${options.command}`);
+
+    const boot = await bootGuest({
+      qemu: commands['qemu-system-x86_64'],
+      kernel: kernel.vmlinuz,
+      initrd,
+      timeoutS: options.timeoutS,
+      write: (text) => process.stdout.write(text),
+      register: (stop) => {
+        stopQemu = stop;
+      },
+    });
+    const markerAt = boot.markerSeconds === null ? 'no result' : `result after ${boot.markerSeconds.toFixed(1)} s`;
+    log(`guest: ${markerAt}, QEMU ended after ${boot.seconds.toFixed(1)} s (QEMU status ${boot.qemuStatus})`);
+    log(`total: ${((performance.now() - total) / 1000).toFixed(1)} s`);
+    if (options.keep) log(`kept: ${initrd} (kernel ${relative(ROOT, kernel.vmlinuz)})`);
+
+    if (boot.result === null) {
+      const why = boot.timedOut ? `timed out after ${options.timeoutS} s` : 'ended without printing a result';
+      console.error(`test:kvm: FAILED: the guest ${why}`);
+      return NO_RESULT_STATUS;
+    }
+    const { status, reason } = boot.result;
+    if (status === 0) {
+      log('PASSED: the command succeeded on nested kvm_amd');
+      return 0;
+    }
+    const what = status === SETUP_FAILURE_STATUS && reason ? `guest setup failed (${reason})` : `status ${status}`;
+    console.error(`test:kvm: FAILED: ${what}`);
+    return Math.min(status, 255);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    if (!options.keep) rmSync(work, { recursive: true, force: true });
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (status) => {
+    process.exitCode = status;
+  },
+  (error) => {
+    console.error(`test:kvm: ${error.stack ?? error}`);
+    process.exitCode = HOST_PROBLEM_STATUS;
+  },
+);
