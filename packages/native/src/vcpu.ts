@@ -1,0 +1,305 @@
+/**
+ * The vCPU level: ioctls on a vCPU descriptor (KVM_CREATE_VCPU's result), one method each, and KVM_RUN over
+ * the mmap'd `kvm_run` page. KVM asks that a vCPU's ioctls come from the thread that created it; run it on a
+ * Worker of its own when the event loop must keep running (see `worker.ts`).
+ */
+import {
+  Errno,
+  ExitReason,
+  type KvmCpuidEntry2,
+  type KvmDebugregs,
+  type KvmEnableCap,
+  type KvmExit,
+  type KvmFpu,
+  type KvmGuestDebug,
+  type KvmLapicState,
+  type KvmMpState,
+  type KvmMsrEntry,
+  type KvmRegs,
+  type KvmSregs,
+  type KvmTranslation,
+  type KvmVcpuEvents,
+  type KvmXcrs,
+  type KvmXsave,
+  type Vcpu,
+} from '@kvm-ts/core';
+import { STRUCTS, VCPU_IOCTLS, VM_IOCTLS } from './abi/index.js';
+import {
+  cpuid2Size,
+  decodeCpuid2,
+  decodeLapic,
+  decodeMsrEntries,
+  decodeTranslation,
+  decodeVcpuEvents,
+  encodeCpuid2,
+  encodeEnableCap,
+  encodeGuestDebug,
+  encodeLapic,
+  encodeMsrEntries,
+  encodeMsrIndices,
+  encodeTranslation,
+  encodeVcpuEvents,
+} from './codec/cpu-state.js';
+import { badArgument, dataView } from './codec/fields.js';
+import {
+  decodeDebugregs,
+  decodeFpu,
+  decodeRegs,
+  decodeSregs,
+  decodeXcrs,
+  decodeXsave,
+  encodeDebugregs,
+  encodeFpu,
+  encodeRegs,
+  encodeSregs,
+  encodeXcrs,
+  encodeXsave,
+} from './codec/registers.js';
+import { checkInteger, Descriptor } from './descriptor.js';
+import { failure } from './libc.js';
+import { RunPage } from './run-page.js';
+
+const IOCTL = VCPU_IOCTLS;
+const S = STRUCTS;
+/** Most CPUID entries KVM keeps for a vCPU (KVM_MAX_CPUID_ENTRIES). */
+const MAX_CPUID_ENTRIES = 256;
+
+/** A vCPU on `/dev/kvm`. */
+export class NativeVcpu extends Descriptor implements Vcpu {
+  private readonly page: RunPage;
+  private readonly kvmRunFd: number;
+  /** The thread that created the vCPU, for `kick()` (pthread_t). */
+  readonly thread: number | bigint;
+
+  constructor(
+    fd: number,
+    readonly id: number,
+    mmapSize: number,
+    private readonly onClose: (vcpu: NativeVcpu) => void,
+  ) {
+    super(fd, 'vCPU');
+    this.kvmRunFd = fd;
+    this.page = new RunPage(fd, mmapSize);
+    this.thread = this.lib.pthreadSelf();
+  }
+
+  run(): KvmExit {
+    // The hot path: the checked wrapper inlined, so an exit costs one foreign call and no allocation.
+    const result = this.lib.ioctlInt(this.isClosed ? this.fd('KVM_RUN') : this.kvmRunFd, IOCTL.KVM_RUN, 0);
+    if (result < 0) {
+      const errno = this.lib.koffi.errno();
+      if (errno === Errno.EINTR) return this.page.intr;
+      if (errno === Errno.EFAULT && this.page.exitReason === ExitReason.MEMORY_FAULT) return this.page.exit();
+      throw failure('KVM_RUN', errno);
+    }
+    return this.page.exit();
+  }
+
+  get requestInterruptWindow(): boolean {
+    return this.page.requestInterruptWindow;
+  }
+  set requestInterruptWindow(value: boolean) {
+    this.page.requestInterruptWindow = value;
+  }
+  get immediateExit(): boolean {
+    return this.page.immediateExit;
+  }
+  set immediateExit(value: boolean) {
+    this.page.immediateExit = value;
+  }
+  get readyForInterruptInjection(): boolean {
+    return this.page.readyForInterruptInjection;
+  }
+  get ifFlag(): boolean {
+    return this.page.ifFlag;
+  }
+  get cr8(): bigint {
+    return this.page.cr8;
+  }
+  set cr8(value: bigint) {
+    this.page.cr8 = value;
+  }
+  get apicBase(): bigint {
+    return this.page.apicBase;
+  }
+
+  /**
+   * Makes a `run()` in progress on this vCPU's thread return an `intr` exit within milliseconds, from any
+   * thread: sets `immediate_exit` (so a run about to start returns at once) and sends SIGUSR2 to the vCPU's
+   * thread (so a run inside the guest leaves with EINTR). Needs a SIGUSR2 handler in the process, which
+   * `installKickHandler()` provides; the caller clears `immediateExit` before running again.
+   */
+  kick(): void {
+    this.fd('kick');
+    this.page.immediateExit = true;
+    const error = this.lib.pthreadKill(this.thread, SIGUSR2);
+    if (error !== 0) throw failure('pthread_kill', error);
+  }
+
+  private get<T>(operation: string, request: number, size: number, decode: (bytes: Uint8Array) => T): T {
+    const bytes = new Uint8Array(size);
+    this.ioctl(operation, request, bytes);
+    return decode(bytes);
+  }
+
+  private set<T>(
+    operation: string,
+    request: number,
+    size: number,
+    value: T,
+    encode: (operation: string, value: T, bytes: Uint8Array) => void,
+  ): void {
+    this.fd(operation);
+    const bytes = new Uint8Array(size);
+    encode(operation, value, bytes);
+    this.ioctl(operation, request, bytes);
+  }
+
+  getRegs(): KvmRegs {
+    return this.get('KVM_GET_REGS', IOCTL.KVM_GET_REGS, S.kvm_regs.size, decodeRegs);
+  }
+  setRegs(regs: KvmRegs): void {
+    this.set('KVM_SET_REGS', IOCTL.KVM_SET_REGS, S.kvm_regs.size, regs, encodeRegs);
+  }
+  getSregs(): KvmSregs {
+    return this.get('KVM_GET_SREGS', IOCTL.KVM_GET_SREGS, S.kvm_sregs.size, decodeSregs);
+  }
+  setSregs(sregs: KvmSregs): void {
+    this.set('KVM_SET_SREGS', IOCTL.KVM_SET_SREGS, S.kvm_sregs.size, sregs, encodeSregs);
+  }
+
+  translate(linearAddress: bigint): KvmTranslation {
+    const bytes = new Uint8Array(S.kvm_translation.size);
+    encodeTranslation('KVM_TRANSLATE', linearAddress, bytes);
+    this.ioctl('KVM_TRANSLATE', IOCTL.KVM_TRANSLATE, bytes);
+    return decodeTranslation(bytes);
+  }
+
+  interrupt(irq: number): void {
+    const bytes = new Uint8Array(S.kvm_interrupt.size);
+    dataView(bytes).setUint32(S.kvm_interrupt.fields.irq, checkInteger('KVM_INTERRUPT', 'irq', irq), true);
+    this.ioctl('KVM_INTERRUPT', IOCTL.KVM_INTERRUPT, bytes);
+  }
+
+  getMsrs(indices: readonly number[]): KvmMsrEntry[] {
+    this.fd('KVM_GET_MSRS');
+    const bytes = encodeMsrIndices('KVM_GET_MSRS', indices);
+    const read = this.ioctl('KVM_GET_MSRS', IOCTL.KVM_GET_MSRS, bytes);
+    return decodeMsrEntries(bytes, read);
+  }
+
+  setMsrs(entries: readonly KvmMsrEntry[]): number {
+    this.fd('KVM_SET_MSRS');
+    return this.ioctl('KVM_SET_MSRS', IOCTL.KVM_SET_MSRS, encodeMsrEntries('KVM_SET_MSRS', entries));
+  }
+
+  setSignalMask(mask: readonly bigint[] | null): void {
+    if (mask === null) {
+      this.ioctl('KVM_SET_SIGNAL_MASK', IOCTL.KVM_SET_SIGNAL_MASK, null);
+      return;
+    }
+    if (!Array.isArray(mask)) throw badArgument('KVM_SET_SIGNAL_MASK', 'mask must be an array of bigints or null');
+    const { size, fields } = S.kvm_signal_mask;
+    const bytes = new Uint8Array(size + mask.length * 8);
+    const view = dataView(bytes);
+    // The kernel checks len against its sigset size (8 bytes on x86-64) and answers EINVAL otherwise.
+    view.setUint32(fields.len, mask.length * 8, true);
+    mask.forEach((word, i) => {
+      if (typeof word !== 'bigint') throw badArgument('KVM_SET_SIGNAL_MASK', `mask[${i}] must be a bigint`);
+      view.setBigUint64(fields.sigset + i * 8, BigInt.asUintN(64, word), true);
+    });
+    this.ioctl('KVM_SET_SIGNAL_MASK', IOCTL.KVM_SET_SIGNAL_MASK, bytes);
+  }
+
+  getFpu(): KvmFpu {
+    return this.get('KVM_GET_FPU', IOCTL.KVM_GET_FPU, S.kvm_fpu.size, decodeFpu);
+  }
+  setFpu(fpu: KvmFpu): void {
+    this.set('KVM_SET_FPU', IOCTL.KVM_SET_FPU, S.kvm_fpu.size, fpu, encodeFpu);
+  }
+  getXsave(): KvmXsave {
+    return this.get('KVM_GET_XSAVE', IOCTL.KVM_GET_XSAVE, S.kvm_xsave.size, decodeXsave);
+  }
+  setXsave(xsave: KvmXsave): void {
+    this.set('KVM_SET_XSAVE', IOCTL.KVM_SET_XSAVE, S.kvm_xsave.size, xsave, encodeXsave);
+  }
+  getXcrs(): KvmXcrs {
+    return this.get('KVM_GET_XCRS', IOCTL.KVM_GET_XCRS, S.kvm_xcrs.size, decodeXcrs);
+  }
+  setXcrs(xcrs: KvmXcrs): void {
+    this.set('KVM_SET_XCRS', IOCTL.KVM_SET_XCRS, S.kvm_xcrs.size, xcrs, encodeXcrs);
+  }
+  getDebugregs(): KvmDebugregs {
+    return this.get('KVM_GET_DEBUGREGS', IOCTL.KVM_GET_DEBUGREGS, S.kvm_debugregs.size, decodeDebugregs);
+  }
+  setDebugregs(regs: KvmDebugregs): void {
+    this.set('KVM_SET_DEBUGREGS', IOCTL.KVM_SET_DEBUGREGS, S.kvm_debugregs.size, regs, encodeDebugregs);
+  }
+  getVcpuEvents(): KvmVcpuEvents {
+    return this.get('KVM_GET_VCPU_EVENTS', IOCTL.KVM_GET_VCPU_EVENTS, S.kvm_vcpu_events.size, decodeVcpuEvents);
+  }
+  setVcpuEvents(events: KvmVcpuEvents): void {
+    this.set('KVM_SET_VCPU_EVENTS', IOCTL.KVM_SET_VCPU_EVENTS, S.kvm_vcpu_events.size, events, encodeVcpuEvents);
+  }
+
+  setCpuid2(entries: readonly KvmCpuidEntry2[]): void {
+    this.fd('KVM_SET_CPUID2');
+    this.ioctl('KVM_SET_CPUID2', IOCTL.KVM_SET_CPUID2, encodeCpuid2('KVM_SET_CPUID2', entries));
+  }
+
+  getCpuid2(): KvmCpuidEntry2[] {
+    const bytes = new Uint8Array(cpuid2Size(MAX_CPUID_ENTRIES));
+    dataView(bytes).setUint32(S.kvm_cpuid2.fields.nent, MAX_CPUID_ENTRIES, true);
+    this.ioctl('KVM_GET_CPUID2', IOCTL.KVM_GET_CPUID2, bytes);
+    return decodeCpuid2(bytes);
+  }
+
+  setGuestDebug(debug: KvmGuestDebug): void {
+    this.set('KVM_SET_GUEST_DEBUG', IOCTL.KVM_SET_GUEST_DEBUG, S.kvm_guest_debug.size, debug, encodeGuestDebug);
+  }
+  getLapic(): KvmLapicState {
+    return this.get('KVM_GET_LAPIC', IOCTL.KVM_GET_LAPIC, S.kvm_lapic_state.size, decodeLapic);
+  }
+  setLapic(state: KvmLapicState): void {
+    this.set('KVM_SET_LAPIC', IOCTL.KVM_SET_LAPIC, S.kvm_lapic_state.size, state, encodeLapic);
+  }
+
+  getMpState(): KvmMpState {
+    return this.get('KVM_GET_MP_STATE', IOCTL.KVM_GET_MP_STATE, S.kvm_mp_state.size, (bytes) => ({
+      mpState: dataView(bytes).getUint32(S.kvm_mp_state.fields.mp_state, true),
+    }));
+  }
+  setMpState(state: KvmMpState): void {
+    const bytes = new Uint8Array(S.kvm_mp_state.size);
+    const value = checkInteger('KVM_SET_MP_STATE', 'mpState', state?.mpState);
+    dataView(bytes).setUint32(S.kvm_mp_state.fields.mp_state, value, true);
+    this.ioctl('KVM_SET_MP_STATE', IOCTL.KVM_SET_MP_STATE, bytes);
+  }
+
+  nmi(): void {
+    this.ioctlValue('KVM_NMI', IOCTL.KVM_NMI, 0);
+  }
+
+  enableCap(cap: KvmEnableCap): void {
+    this.fd('KVM_ENABLE_CAP');
+    this.ioctl('KVM_ENABLE_CAP', VM_IOCTLS.KVM_ENABLE_CAP, encodeEnableCap('KVM_ENABLE_CAP', cap));
+  }
+
+  /**
+   * Releases the vCPU: drops the `kvm_run` mapping's hold on it and closes its descriptor. The VM frees the
+   * vCPU itself when the VM is closed, as KVM does.
+   */
+  close(): void {
+    if (this.isClosed) return;
+    this.page.release();
+    this.closeDescriptor();
+    this.onClose(this);
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+/** SIGUSR2 on x86-64 Linux: the signal `kick()` sends. */
+export const SIGUSR2 = 12;
