@@ -10,23 +10,23 @@ export function shellQuote(value) {
 }
 
 /**
- * The /init script: mounts the virtual file systems, loads the KVM modules in order, checks
+ * The /init script, run by `busybox` (its absolute path in the guest): mounts the virtual file systems, loads the KVM modules in order, checks
  * /dev/kvm, runs the command from `workdir` with `env`, prints the result marker on the console
  * and powers off. If power-off fails, exiting PID 1 panics the kernel, which `panic=-1` and
  * QEMU's `-no-reboot` turn into QEMU exiting: the run ends either way.
  */
-export function initScript({ workdir, env }) {
+export function initScript({ busybox, workdir, env }) {
   const exports = Object.entries(env)
     .map(([name, value]) => `export ${name}=${shellQuote(value)}`)
     .join('\n');
-  return `#!/bin/busybox sh
+  return `#!${busybox} sh
 # PID 1 of the kvm-ts nested-KVM guest, written by tools/nested-kvm/guest-init.mjs.
-/bin/busybox mkdir -p /proc /sys /dev /tmp
-/bin/busybox mount -t proc proc /proc
-/bin/busybox mount -t sysfs sysfs /sys
-/bin/busybox mount -t devtmpfs devtmpfs /dev
-/bin/busybox mount -t tmpfs -o mode=1777 tmpfs /tmp
-/bin/busybox --install -s /bin
+${busybox} mkdir -p /proc /sys /dev /tmp /bin
+${busybox} mount -t proc proc /proc
+${busybox} mount -t sysfs sysfs /sys
+${busybox} mount -t devtmpfs devtmpfs /dev
+${busybox} mount -t tmpfs -o mode=1777 tmpfs /tmp
+${busybox} --install -s /bin
 ${exports}
 
 finish() {

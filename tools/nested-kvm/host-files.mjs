@@ -92,34 +92,50 @@ export class EntrySet {
     if (lstatSync(hostPath).isDirectory()) walk(hostPath);
   }
 
-  /** Adds the shared libraries and dynamic loader `ldd` lists for an executable or `.node` addon. */
-  addSharedLibrariesOf(binary) {
-    for (const library of sharedLibraries(binary)) this.addHostPath(library);
+  /**
+   * Adds the shared libraries and dynamic loader `ldd` lists for an executable or `.node` addon.
+   * Returns the libraries ldd could not find (an addon built for musl, say, which this host's
+   * Node never loads); `strict` makes those an error instead.
+   */
+  addSharedLibrariesOf(binary, { strict = true } = {}) {
+    const { paths, missing } = sharedLibraries(binary);
+    if (strict && missing.length > 0) {
+      throw new Error(`nested-kvm: ldd cannot find ${missing.join(', ')} for ${binary}`);
+    }
+    for (const library of paths) this.addHostPath(library);
+    return missing;
   }
 }
 
 /**
- * The absolute paths `ldd` prints for a binary (libraries and the dynamic loader); empty for a
- * static binary, where ldd says "not a dynamic executable" and exits non-zero.
+ * `{ paths, missing }` from `ldd` for a binary: libraries and dynamic loader found, names not
+ * found; both empty for a static binary (ldd says "not a dynamic executable" and fails).
  */
 export function sharedLibraries(binary) {
   let output;
   try {
     output = execFileSync('ldd', [binary], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   } catch (error) {
-    if (/not a dynamic executable|statically linked/.test(`${error.stdout}${error.stderr}`)) return [];
+    if (/not a dynamic executable|statically linked/.test(`${error.stdout}${error.stderr}`)) {
+      return { paths: [], missing: [] };
+    }
     throw error;
   }
   return parseLddOutput(output);
 }
 
-/** The absolute paths in `ldd` output ("libc.so.6 => /lib/.../libc.so.6 (0x...)", "/lib64/ld-... (0x...)"). */
+/**
+ * The absolute paths in `ldd` output ("libc.so.6 => /lib/.../libc.so.6 (0x...)",
+ * "/lib64/ld-linux-x86-64.so.2 (0x...)") and the names it reports as "not found".
+ */
 export function parseLddOutput(output) {
   const paths = [];
+  const missing = [];
   for (const line of output.split('\n')) {
-    if (/=>\s*not found/.test(line)) throw new Error(`nested-kvm: ldd cannot find a library: ${line.trim()}`);
+    const notFound = /^\s*(\S+)\s*=>\s*not found/.exec(line);
+    if (notFound) missing.push(notFound[1]);
     const match = /(?:=>\s*)?(\/\S+)\s+\(0x[0-9a-f]+\)/.exec(line);
     if (match) paths.push(match[1]);
   }
-  return paths;
+  return { paths, missing };
 }

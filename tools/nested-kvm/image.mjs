@@ -23,6 +23,8 @@ function systemEntries({ busybox, node, kernel }) {
   }
   entries.add({ name: 'tmp', kind: 'dir', mode: 0o1777 });
   entries.add({ name: 'dev/console', kind: 'char', mode: 0o600, rdev: [5, 1] });
+  // /bin as on the host (merged /usr makes it a link to usr/bin): /init installs the applets there.
+  entries.addHostPath('/bin');
   for (const binary of [busybox, node]) {
     entries.addHostPath(binary);
     entries.addSharedLibrariesOf(binary);
@@ -46,14 +48,16 @@ function systemEntries({ busybox, node, kernel }) {
 function moduleEntries({ root, packageDirs, fullNodeModules }, provided) {
   const entries = new EntrySet(provided);
   const addons = addNodeModules(entries, root, packageDirs, { full: fullNodeModules });
-  for (const addon of addons) entries.addSharedLibrariesOf(addon);
+  // Addons for other C libraries (musl builds pnpm installed as optional) are never loaded here.
+  for (const addon of addons) entries.addSharedLibrariesOf(addon, { strict: false });
   return entries;
 }
 
 /** The workspace part: /init, the command and the built workspace packages. */
-function workspaceEntries({ root, packageDirs, command, env }, provided) {
+function workspaceEntries({ busybox, root, packageDirs, command, env }, provided) {
   const entries = new EntrySet(provided);
-  entries.add({ name: 'init', kind: 'file', mode: 0o755, data: Buffer.from(initScript({ workdir: root, env })) });
+  const init = initScript({ busybox, workdir: root, env });
+  entries.add({ name: 'init', kind: 'file', mode: 0o755, data: Buffer.from(init) });
   entries.add({ name: `${GUEST_DIR}/command.sh`, kind: 'file', mode: 0o644, data: Buffer.from(commandScript(command)) });
   addWorkspace(entries, root, packageDirs);
   // The runner's own folder, for its smoke check (probe-kvm.mjs).
@@ -89,7 +93,7 @@ export async function buildInitramfs({ cacheDir, output, busybox, node, kernel, 
   mkdirSync(partsDir, { recursive: true });
   const system = systemEntries({ busybox, node, kernel });
   const modules = moduleEntries({ root, packageDirs, fullNodeModules }, system.names);
-  const workspace = workspaceEntries({ root, packageDirs, command, env }, modules.names);
+  const workspace = workspaceEntries({ busybox, root, packageDirs, command, env }, modules.names);
   const parts = [];
   parts.push(await ensurePart(partsDir, 'system', system));
   parts.push(await ensurePart(partsDir, fullNodeModules ? 'node-modules-full' : 'node-modules', modules));
