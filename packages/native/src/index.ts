@@ -12,7 +12,7 @@ import { NativeKvm } from './system.js';
 
 export { type AbiTable, abiTable } from './abi/index.js';
 export { detectFlavour } from './flavour.js';
-export { installKickHandler } from './kick.js';
+export { installKickHandler, type KickTarget, kick } from './kick.js';
 export type { NativeGuestMemory } from './memory.js';
 export type { NativeKvm } from './system.js';
 export type { NativeVcpu } from './vcpu.js';

@@ -3,6 +3,7 @@
  * the mmap'd `kvm_run` page. KVM asks that a vCPU's ioctls come from the thread that created it; run it on a
  * Worker of its own when the event loop must keep running (see `worker.ts`).
  */
+import { isMainThread } from 'node:worker_threads';
 import {
   Errno,
   ExitReason,
@@ -56,6 +57,7 @@ import {
   encodeXsave,
 } from './codec/registers.js';
 import { checkInteger, Descriptor } from './descriptor.js';
+import { installKickHandler, type KickTarget, kick } from './kick.js';
 import { failure } from './libc.js';
 import { RunPage } from './run-page.js';
 
@@ -124,16 +126,21 @@ export class NativeVcpu extends Descriptor implements Vcpu {
   }
 
   /**
-   * Makes a `run()` in progress on this vCPU's thread return an `intr` exit within milliseconds, from any
-   * thread: sets `immediate_exit` (so a run about to start returns at once) and sends SIGUSR2 to the vCPU's
-   * thread (so a run inside the guest leaves with EINTR). Needs a SIGUSR2 handler in the process, which
-   * `installKickHandler()` provides; the caller clears `immediateExit` before running again.
+   * What another thread needs to {@link kick} this vCPU: its thread and its `kvm_run` address, as plain data
+   * to post to a Worker. Installs the process's SIGUSR2 listener when called on the main thread.
+   */
+  kickTarget(): KickTarget {
+    this.fd('kick');
+    if (isMainThread) installKickHandler();
+    return { thread: this.thread, runAddress: this.page.address };
+  }
+
+  /**
+   * Makes a `run()` in progress, or the next one, return an `intr` exit: `immediate_exit` plus SIGUSR2 to the
+   * vCPU's thread. From another thread use `kick(vcpu.kickTarget())`. Clear `immediateExit` before running again.
    */
   kick(): void {
-    this.fd('kick');
-    this.page.immediateExit = true;
-    const error = this.lib.pthreadKill(this.thread, SIGUSR2);
-    if (error !== 0) throw failure('pthread_kill', error);
+    kick(this.kickTarget());
   }
 
   private get<T>(operation: string, request: number, size: number, decode: (bytes: Uint8Array) => T): T {
@@ -248,10 +255,21 @@ export class NativeVcpu extends Descriptor implements Vcpu {
   }
 
   getCpuid2(): KvmCpuidEntry2[] {
-    const bytes = new Uint8Array(cpuid2Size(MAX_CPUID_ENTRIES));
-    dataView(bytes).setUint32(S.kvm_cpuid2.fields.nent, MAX_CPUID_ENTRIES, true);
-    this.ioctl('KVM_GET_CPUID2', IOCTL.KVM_GET_CPUID2, bytes);
-    return decodeCpuid2(bytes);
+    // Linux 6.1 writes `nent` back only on E2BIG, not on success: ask with room for none to learn the count,
+    // then read exactly that many.
+    const op = 'KVM_GET_CPUID2';
+    const probe = new Uint8Array(cpuid2Size(0));
+    try {
+      this.ioctl(op, IOCTL.KVM_GET_CPUID2, probe);
+      return [];
+    } catch (error) {
+      if ((error as { errno?: number }).errno !== Errno.E2BIG) throw error;
+    }
+    const count = Math.min(dataView(probe).getUint32(S.kvm_cpuid2.fields.nent, true), MAX_CPUID_ENTRIES);
+    const bytes = new Uint8Array(cpuid2Size(count));
+    dataView(bytes).setUint32(S.kvm_cpuid2.fields.nent, count, true);
+    this.ioctl(op, IOCTL.KVM_GET_CPUID2, bytes);
+    return decodeCpuid2(bytes, count);
   }
 
   setGuestDebug(debug: KvmGuestDebug): void {
@@ -300,6 +318,3 @@ export class NativeVcpu extends Descriptor implements Vcpu {
     this.close();
   }
 }
-
-/** SIGUSR2 on x86-64 Linux: the signal `kick()` sends. */
-export const SIGUSR2 = 12;

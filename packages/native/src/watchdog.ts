@@ -1,0 +1,71 @@
+/**
+ * A watchdog for `run()`: a helper thread that kicks the vCPU when a run outlasts its deadline and, if KVM_RUN
+ * still has not returned after a grace period, kills the process with a message on stderr. A guest that
+ * wedges KVM_RUN (PVM's real-mode triple fault spins in the kernel) then costs one test process, never a
+ * hung CI job. The vCPU thread itself cannot time anything out: it is blocked inside the ioctl.
+ */
+import { createRequire } from 'node:module';
+import { Worker } from 'node:worker_threads';
+import type { KickTarget } from './kick.js';
+
+// The helper thread's code, run as an eval'd CommonJS Worker so the package needs no extra file at run time.
+const WATCHDOG_SOURCE = `
+const { workerData } = require('node:worker_threads');
+const { writeSync } = require('node:fs');
+const koffi = require(workerData.koffiPath);
+const lib = koffi.load('libc.so.6');
+const pthreadKill = lib.func('pthread_kill', 'int', ['uint64_t', 'int']);
+const state = new Int32Array(workerData.state);
+const flag = new Uint8Array(koffi.view(workerData.target.runAddress, 2));
+for (;;) {
+  const generation = Atomics.load(state, 0);
+  if (generation < 0) break;
+  if (generation % 2 === 0) { Atomics.wait(state, 0, generation); continue; }
+  if (Atomics.wait(state, 0, generation, Atomics.load(state, 1)) !== 'timed-out') continue;
+  Atomics.store(flag, 1, 1);
+  pthreadKill(workerData.target.thread, 12);
+  if (Atomics.wait(state, 0, generation, workerData.graceMs) !== 'timed-out') continue;
+  writeSync(2, 'kvm-ts watchdog: KVM_RUN did not return ' + workerData.graceMs +
+    ' ms after the vCPU was kicked; killing the process so that nothing waits for it forever\\n');
+  process.kill(process.pid, 'SIGKILL');
+}
+`;
+
+/** Arms around each `run()`: `arm(ms)` before, `disarm()` after. */
+export class RunWatchdog {
+  private readonly state = new Int32Array(new SharedArrayBuffer(8));
+  private readonly worker: Worker;
+
+  /**
+   * @param target the vCPU to kick (from `vcpu.kickTarget()`, which also installs the SIGUSR2 listener)
+   * @param graceMs how long after the kick KVM_RUN may take to return before the process is killed
+   */
+  constructor(target: KickTarget, graceMs = 2000) {
+    const koffiPath = createRequire(import.meta.url).resolve('koffi');
+    this.worker = new Worker(WATCHDOG_SOURCE, {
+      eval: true,
+      workerData: { koffiPath, target, state: this.state.buffer, graceMs },
+    });
+    this.worker.unref();
+  }
+
+  /** Starts the clock: the run that follows must return within `timeoutMs`. */
+  arm(timeoutMs: number): void {
+    Atomics.store(this.state, 1, timeoutMs);
+    if (Atomics.load(this.state, 0) % 2 === 0) Atomics.add(this.state, 0, 1);
+    Atomics.notify(this.state, 0);
+  }
+
+  /** Stops the clock after a run returned. */
+  disarm(): void {
+    if (Atomics.load(this.state, 0) % 2 === 1) Atomics.add(this.state, 0, 1);
+    Atomics.notify(this.state, 0);
+  }
+
+  /** Ends the helper thread. */
+  async close(): Promise<void> {
+    Atomics.store(this.state, 0, -1);
+    Atomics.notify(this.state, 0);
+    await this.worker.terminate();
+  }
+}
