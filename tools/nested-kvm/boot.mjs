@@ -1,6 +1,6 @@
 // Boots the nested guest under QEMU's software CPU and reads its result off the serial console.
 import { spawn } from 'node:child_process';
-import { LineSplitter, parseResultLine } from './marker.mjs';
+import { LineSplitter, parseResultLine, parseVitestTotals } from './marker.mjs';
 
 /** Seconds QEMU gets to exit after the guest printed its result (power-off under TCG is quick). */
 const EXIT_GRACE_S = 30;
@@ -22,9 +22,10 @@ export function qemuArgs({ kernel, initrd, memoryMiB = 2048 }) {
 
 /**
  * Runs QEMU, copies the guest console to `write` line by line (without the \r the serial line
- * adds), and resolves with `{ result, timedOut, seconds, markerSeconds, qemuStatus }` where
- * `result` is the parsed marker or null. QEMU is killed after `timeoutS`, or when it lingers
- * after the marker. `register(stop)` receives a function that stops QEMU (for signal handlers).
+ * adds), and resolves with `{ result, totals, timedOut, seconds, markerSeconds, qemuStatus }`
+ * where `result` is the parsed marker or null and `totals` the vitest totals lines seen. QEMU
+ * is killed after `timeoutS`, or when it lingers after the marker. `register(stop)` receives
+ * a function that stops QEMU (for signal handlers).
  */
 export function bootGuest({ qemu, kernel, initrd, timeoutS, write, register = () => {} }) {
   return new Promise((resolve, reject) => {
@@ -33,6 +34,7 @@ export function bootGuest({ qemu, kernel, initrd, timeoutS, write, register = ()
     const child = spawn(qemu, qemuArgs({ kernel, initrd }), { stdio: ['ignore', 'pipe', 'pipe'] });
     const lines = new LineSplitter();
     let result = null;
+    const totals = [];
     let markerSeconds = null;
     let timedOut = false;
     let killTimer = null;
@@ -52,6 +54,8 @@ export function bootGuest({ qemu, kernel, initrd, timeoutS, write, register = ()
 
     const take = (line) => {
       write(`${line.replace(/\r/g, '')}\n`);
+      const total = parseVitestTotals(line);
+      if (total !== null) totals.push(total);
       const parsed = parseResultLine(line);
       if (parsed === null) return;
       result = parsed;
@@ -74,7 +78,7 @@ export function bootGuest({ qemu, kernel, initrd, timeoutS, write, register = ()
     child.on('close', (code, signal) => {
       for (const line of lines.flush()) take(line);
       for (const timer of [deadline, lingerTimer, killTimer]) if (timer) clearTimeout(timer);
-      resolve({ result, timedOut, seconds: elapsed(), markerSeconds, qemuStatus: code ?? signal });
+      resolve({ result, totals, timedOut, seconds: elapsed(), markerSeconds, qemuStatus: code ?? signal });
     });
   });
 }

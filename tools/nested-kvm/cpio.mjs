@@ -29,7 +29,16 @@ function padTo4(length) {
  * One newc header plus its NUL-terminated name, padded so the data that follows starts on a
  * 4-byte boundary, as the kernel's unpacker expects.
  */
-export function newcHeader({ ino, mode, nlink = 1, mtime = 0, size = 0, rdevMajor = 0, rdevMinor = 0, name }) {
+export function newcHeader({
+  ino,
+  mode,
+  nlink = 1,
+  mtime = 0,
+  size = 0,
+  rdevMajor = 0,
+  rdevMinor = 0,
+  name,
+}) {
   const nameBytes = Buffer.from(`${name}\0`, 'utf8');
   const fields = [ino, mode, 0, 0, nlink, mtime, size, 0, 0, rdevMajor, rdevMinor, nameBytes.length, 0];
   const head = Buffer.from(NEWC_MAGIC + fields.map(hex8).join(''), 'ascii');
@@ -92,9 +101,16 @@ export function entriesDigest(entries, salt) {
   for (const e of entries) {
     const inline = e.data ? createHash('sha256').update(e.data).digest('hex') : '';
     hash.update(
-      [e.name, e.kind, e.mode, e.mtime ?? 0, e.size ?? '', e.target ?? '', e.rdev?.join(':') ?? '', inline].join(
-        '\t',
-      ),
+      [
+        e.name,
+        e.kind,
+        e.mode,
+        e.mtime ?? 0,
+        e.size ?? '',
+        e.target ?? '',
+        e.rdev?.join(':') ?? '',
+        inline,
+      ].join('\t'),
     );
     hash.update('\n');
   }

@@ -47,8 +47,10 @@ dmesg | grep -iE 'kvm|svm' | sed 's/^/[guest] dmesg: /'
 cd ${shellQuote(workdir)} || finish ${SETUP_FAILURE_STATUS} no-workdir
 echo "[guest] /dev/kvm ready at $(uptime_s) s; running /${GUEST_DIR}/command.sh in $(pwd):"
 sed 's/^/[guest]   /' /${GUEST_DIR}/command.sh
-/bin/sh /${GUEST_DIR}/command.sh </dev/null
-status=$?
+# Through a pipe, so the command sees no terminal (no cursor tricks in the log); the status
+# comes back through a file.
+( /bin/sh /${GUEST_DIR}/command.sh </dev/null; echo $? >/${GUEST_DIR}/status ) 2>&1 | cat
+status=$(cat /${GUEST_DIR}/status 2>/dev/null || echo ${SETUP_FAILURE_STATUS})
 echo "[guest] command exited with status $status at $(uptime_s) s"
 finish "$status"
 `;

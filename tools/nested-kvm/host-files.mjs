@@ -10,7 +10,11 @@ function archiveName(hostPath) {
 }
 
 function entryFromStat(hostPath, stat) {
-  const base = { name: archiveName(hostPath), mode: stat.mode & 0o7777, mtime: Math.floor(stat.mtimeMs / 1000) };
+  const base = {
+    name: archiveName(hostPath),
+    mode: stat.mode & 0o7777,
+    mtime: Math.floor(stat.mtimeMs / 1000),
+  };
   if (stat.isSymbolicLink()) return { ...base, kind: 'symlink', target: readlinkSync(hostPath) };
   if (stat.isDirectory()) return { ...base, kind: 'dir' };
   if (stat.isFile()) return { ...base, kind: 'file', source: hostPath, size: stat.size };

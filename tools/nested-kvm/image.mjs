@@ -1,11 +1,20 @@
 // The guest's initramfs, as gzip'd cpio parts concatenated (the kernel unpacks them one after
 // the other into the same rootfs): parts that rarely change are cached, keyed by a digest of
 // what they hold, and only the small workspace part is usually rebuilt.
-import { createReadStream, createWriteStream, existsSync, lstatSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import {
+  createReadStream,
+  createWriteStream,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  rmSync,
+  statSync,
+} from 'node:fs';
 import { dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { entriesDigest, writeGzipArchive } from './cpio.mjs';
-import { GUEST_DIR, commandScript, initScript } from './guest-init.mjs';
+import { commandScript, GUEST_DIR, initScript } from './guest-init.mjs';
 import { EntrySet } from './host-files.mjs';
 import { addNodeModules, addWorkspace } from './workspace.mjs';
 
@@ -58,7 +67,12 @@ function workspaceEntries({ busybox, root, packageDirs, command, env }, provided
   const entries = new EntrySet(provided);
   const init = initScript({ busybox, workdir: root, env });
   entries.add({ name: 'init', kind: 'file', mode: 0o755, data: Buffer.from(init) });
-  entries.add({ name: `${GUEST_DIR}/command.sh`, kind: 'file', mode: 0o644, data: Buffer.from(commandScript(command)) });
+  entries.add({
+    name: `${GUEST_DIR}/command.sh`,
+    kind: 'file',
+    mode: 0o644,
+    data: Buffer.from(commandScript(command)),
+  });
   addWorkspace(entries, root, packageDirs);
   // The runner's own folder, for its smoke check (probe-kvm.mjs).
   entries.addHostTree(join(root, 'tools', 'nested-kvm'));
@@ -81,14 +95,32 @@ async function ensurePart(partsDir, kind, entries) {
     if (sameKind && join(partsDir, name) !== path) rmSync(join(partsDir, name), { force: true });
   }
   const files = list.filter((entry) => entry.kind === 'file').length;
-  return { kind, path, bytes: lstatSync(path).size, files, reused, seconds: (performance.now() - started) / 1000 };
+  return {
+    kind,
+    path,
+    bytes: lstatSync(path).size,
+    files,
+    reused,
+    seconds: (performance.now() - started) / 1000,
+  };
 }
 
 /**
  * Builds the initramfs for one run at `output`: the system and node_modules parts from the
  * cache (rebuilt when their contents changed), the workspace part, concatenated in that order.
  */
-export async function buildInitramfs({ cacheDir, output, busybox, node, kernel, root, packageDirs, command, env, fullNodeModules }) {
+export async function buildInitramfs({
+  cacheDir,
+  output,
+  busybox,
+  node,
+  kernel,
+  root,
+  packageDirs,
+  command,
+  env,
+  fullNodeModules,
+}) {
   const partsDir = join(cacheDir, 'parts');
   mkdirSync(partsDir, { recursive: true });
   const system = systemEntries({ busybox, node, kernel });

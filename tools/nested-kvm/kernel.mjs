@@ -1,7 +1,17 @@
 // Debian's stock kernel for the nested guest: fetched with `apt-get download`, unpacked with
 // `dpkg -x` (never installed on the host), cut down to vmlinuz and the modules KVM needs.
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 
 /** The module the guest must end up with; everything it depends on is loaded before it. */
@@ -53,13 +63,16 @@ function findFiles(dir, predicate, found = []) {
 
 /** Module object bytes, decompressed when the package ships .ko.xz (busybox insmod wants plain .ko). */
 function readModule(path) {
-  return path.endsWith('.xz') ? execFileSync('xz', ['-dc', path], { maxBuffer: 256 << 20 }) : readFileSync(path);
+  return path.endsWith('.xz')
+    ? execFileSync('xz', ['-dc', path], { maxBuffer: 256 << 20 })
+    : readFileSync(path);
 }
 
 /** Cuts an unpacked kernel package down to `dest/vmlinuz` and `dest/modules/NN-name.ko`. */
 function extractKernel(unpacked, dest) {
   const vmlinuz = findFiles(join(unpacked, 'boot'), (name) => name.startsWith('vmlinuz-'));
-  if (vmlinuz.length !== 1) throw new Error(`nested-kvm: expected one boot/vmlinuz-* in the package, found ${vmlinuz.length}`);
+  if (vmlinuz.length !== 1)
+    throw new Error(`nested-kvm: expected one boot/vmlinuz-* in the package, found ${vmlinuz.length}`);
   const modules = new Map();
   for (const path of findFiles(join(unpacked, 'lib', 'modules'), (name) => /\.ko(\.xz)?$/.test(name))) {
     modules.set(moduleName(path.split('/').at(-1)), path);

@@ -37,3 +37,13 @@ export class LineSplitter {
     return rest === '' ? [] : [rest];
   }
 }
+
+/**
+ * The totals line of vitest's summary ("Test Files  1 passed (1)", "Tests  3 skipped (3)"),
+ * normalised to single spaces, or null: repeated at the end of the run so the log's last lines
+ * say how many tests ran on the reference KVM.
+ */
+export function parseVitestTotals(line) {
+  const match = /^\s*(Test Files|Tests)\s{2,}(\S.*\(\d+\))\s*$/.exec(line.replace(/\r/g, ''));
+  return match ? `${match[1]} ${match[2].replace(/\s+/g, ' ')}` : null;
+}

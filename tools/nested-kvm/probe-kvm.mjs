@@ -22,7 +22,8 @@ const open = libc.func('int open(const char *path, int flags)');
 const ioctl = libc.func('int ioctl(int fd, unsigned long request, unsigned long arg)');
 const close = libc.func('int close(int fd)');
 
-const flavour = ['kvm_amd', 'kvm_intel', 'kvm_pvm'].find((name) => existsSync(`/sys/module/${name}`)) ?? 'unknown';
+const flavour =
+  ['kvm_amd', 'kvm_intel', 'kvm_pvm'].find((name) => existsSync(`/sys/module/${name}`)) ?? 'unknown';
 const kvm = open('/dev/kvm', O_RDWR | O_CLOEXEC);
 if (kvm < 0) {
   console.error(`probe-kvm: open /dev/kvm failed, errno ${koffi.errno()}`);
@@ -33,5 +34,7 @@ const vm = ioctl(kvm, KVM_CREATE_VM, 0);
 const vmErrno = vm < 0 ? koffi.errno() : 0;
 if (vm >= 0) close(vm);
 close(kvm);
-console.log(`probe-kvm: flavour ${flavour}, KVM_GET_API_VERSION = ${version}, KVM_CREATE_VM fd ${vm}${vm < 0 ? ` errno ${vmErrno}` : ''}`);
+console.log(
+  `probe-kvm: flavour ${flavour}, KVM_GET_API_VERSION = ${version}, KVM_CREATE_VM fd ${vm}${vm < 0 ? ` errno ${vmErrno}` : ''}`,
+);
 process.exit(version === KVM_API_VERSION && vm >= 0 ? 0 : 1);

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Apt } from './apt.mjs';
-import { USAGE, parseArgs } from './args.mjs';
+import { parseArgs, USAGE } from './args.mjs';
 import { bootGuest } from './boot.mjs';
 import { buildInitramfs } from './image.mjs';
 import { ensureKernel } from './kernel.mjs';
@@ -40,7 +40,15 @@ async function step(label, action) {
 /** Environment of the command inside the guest. */
 function guestEnv() {
   return {
-    PATH: [dirname(process.execPath), '/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'].join(':'),
+    PATH: [
+      dirname(process.execPath),
+      '/usr/local/sbin',
+      '/usr/local/bin',
+      '/usr/sbin',
+      '/usr/bin',
+      '/sbin',
+      '/bin',
+    ].join(':'),
     HOME: '/tmp',
     TMPDIR: '/tmp',
     // Non-interactive output for the serial log: no TTY redraws, no colours.
@@ -125,8 +133,10 @@ async function main(argv) {
         stopQemu = stop;
       },
     });
-    const markerAt = boot.markerSeconds === null ? 'no result' : `result after ${boot.markerSeconds.toFixed(1)} s`;
+    const markerAt =
+      boot.markerSeconds === null ? 'no result' : `result after ${boot.markerSeconds.toFixed(1)} s`;
     log(`guest: ${markerAt}, QEMU ended after ${boot.seconds.toFixed(1)} s (QEMU status ${boot.qemuStatus})`);
+    for (const line of boot.totals) log(`guest vitest: ${line}`);
     log(`total: ${((performance.now() - total) / 1000).toFixed(1)} s`);
     if (options.keep) log(`kept: ${initrd} (kernel ${relative(ROOT, kernel.vmlinuz)})`);
 
@@ -140,7 +150,8 @@ async function main(argv) {
       log('PASSED: the command succeeded on nested kvm_amd');
       return 0;
     }
-    const what = status === SETUP_FAILURE_STATUS && reason ? `guest setup failed (${reason})` : `status ${status}`;
+    const what =
+      status === SETUP_FAILURE_STATUS && reason ? `guest setup failed (${reason})` : `status ${status}`;
     console.error(`test:kvm: FAILED: ${what}`);
     return Math.min(status, 255);
   } finally {
