@@ -255,20 +255,21 @@ export class NativeVcpu extends Descriptor implements Vcpu {
   }
 
   getCpuid2(): KvmCpuidEntry2[] {
-    // Linux 6.1 writes `nent` back only on E2BIG, not on success: ask with room for none to learn the count,
-    // then read exactly that many.
-    const op = 'KVM_GET_CPUID2';
-    const probe = new Uint8Array(cpuid2Size(0));
-    try {
-      this.ioctl(op, IOCTL.KVM_GET_CPUID2, probe);
-      return [];
-    } catch (error) {
-      if ((error as { errno?: number }).errno !== Errno.E2BIG) throw error;
+    // Whether KVM writes `nent` back differs between kernels (6.1 never does on success, nor, through its
+    // caller, on E2BIG). So ask with room for the most KVM keeps, entries pre-filled with all-ones bytes, and
+    // count the entries KVM overwrote: a real leaf never has every flag bit set.
+    const bytes = new Uint8Array(cpuid2Size(MAX_CPUID_ENTRIES));
+    bytes.fill(0xff, S.kvm_cpuid2.fields.entries);
+    const view = dataView(bytes);
+    view.setUint32(S.kvm_cpuid2.fields.nent, MAX_CPUID_ENTRIES, true);
+    this.ioctl('KVM_GET_CPUID2', IOCTL.KVM_GET_CPUID2, bytes);
+    let count = view.getUint32(S.kvm_cpuid2.fields.nent, true);
+    if (count === MAX_CPUID_ENTRIES) {
+      const flagsOf = (i: number) =>
+        view.getUint32(S.kvm_cpuid2.fields.entries + i * S.kvm_cpuid_entry2.size + S.kvm_cpuid_entry2.fields.flags, true);
+      count = 0;
+      while (count < MAX_CPUID_ENTRIES && flagsOf(count) !== 0xffffffff) count++;
     }
-    const count = Math.min(dataView(probe).getUint32(S.kvm_cpuid2.fields.nent, true), MAX_CPUID_ENTRIES);
-    const bytes = new Uint8Array(cpuid2Size(count));
-    dataView(bytes).setUint32(S.kvm_cpuid2.fields.nent, count, true);
-    this.ioctl(op, IOCTL.KVM_GET_CPUID2, bytes);
     return decodeCpuid2(bytes, count);
   }
 
