@@ -1,0 +1,77 @@
+import type { ErrnoName } from '@kvm-ts/core';
+
+/**
+ * A known, documented difference between one KVM flavour (`kvm.backend.flavour`: `kvm_pvm`, `emulator`, ...)
+ * and the reference, hardware KVM (`kvm_amd` under QEMU, see the repository's REAL-KVM notes) for one case of
+ * the suite. The suite never drops a case silently: with `handling: 'skip'` the case is skipped with this text
+ * as the printed reason; with `'alternative'` it runs and asserts the flavour's answer (`alternative`) instead
+ * of the reference's, and says so.
+ */
+export interface Deviation {
+  /** The `id` of the conformance case, as printed in brackets after its title. */
+  readonly caseId: string;
+  /** The flavour that differs, as reported in `kvm.backend.flavour`. */
+  readonly flavour: string;
+  /** What this flavour does. */
+  readonly behaviour: string;
+  /** What the reference (hardware `kvm_amd`) does. */
+  readonly reference: string;
+  /** Why the difference exists or is accepted. */
+  readonly why: string;
+  /** `skip`: the case must not run on this flavour. `alternative`: assert `alternative` instead. */
+  readonly handling: 'skip' | 'alternative';
+  /** The flavour's answer, for `handling: 'alternative'`. */
+  readonly alternative?: { readonly errno?: ErrnoName };
+}
+
+/**
+ * The differences measured so far, keyed by flavour. `kvm_pvm` is the host's `/dev/kvm` here: PVM, a KVM that
+ * needs no VT-x/AMD-V; each entry was measured with the same C probe on PVM and on nested `kvm_amd`.
+ */
+export const knownDeviations: readonly Deviation[] = [
+  {
+    caseId: 'guest.real-mode-triple-fault',
+    flavour: 'kvm_pvm',
+    behaviour: 'KVM_RUN never returns: the vCPU thread spins in the kernel',
+    reference: 'KVM_RUN returns KVM_EXIT_SHUTDOWN',
+    why: 'PVM does not model a real-mode shutdown; running the case would hang the test process',
+    handling: 'skip',
+  },
+  {
+    caseId: 'irq.pit2-before-irqchip',
+    flavour: 'kvm_pvm',
+    behaviour: 'KVM_CREATE_PIT2 before KVM_CREATE_IRQCHIP fails with ENOENT',
+    reference: 'KVM_CREATE_PIT2 succeeds (Linux 6.1)',
+    why: 'newer kernels require the in-kernel irqchip for the PIT; PVM runs on host kernel 6.18',
+    handling: 'alternative',
+    alternative: { errno: 'ENOENT' },
+  },
+  {
+    caseId: 'cpuid.set-same-after-run',
+    flavour: 'kvm_pvm',
+    behaviour: 'setting the KVM_GET_SUPPORTED_CPUID list again after KVM_RUN fails with EINVAL',
+    reference:
+      'succeeds: KVM accepts a KVM_SET_CPUID2 after KVM_RUN that repeats the current CPUID (Linux 6.1)',
+    why: 'PVM adjusts the stored leaves, so the repeat no longer compares equal',
+    handling: 'alternative',
+    alternative: { errno: 'EINVAL' },
+  },
+];
+
+/** The deviation of `caseId` on `flavour` in `deviations`, if any. */
+export function findDeviation(
+  deviations: readonly Deviation[],
+  caseId: string,
+  flavour: string,
+): Deviation | undefined {
+  return deviations.find((d) => d.caseId === caseId && d.flavour === flavour);
+}
+
+/** The sentence printed when a deviation applies. */
+export function describeDeviation(deviation: Deviation): string {
+  const action = deviation.handling === 'skip' ? 'skipped' : 'asserting its alternative';
+  return (
+    `${deviation.flavour} deviates (${action}): ${deviation.behaviour}; ` +
+    `reference kvm_amd: ${deviation.reference}; why: ${deviation.why}`
+  );
+}
