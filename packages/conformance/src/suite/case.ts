@@ -18,9 +18,10 @@ export interface CaseContext {
 }
 
 /**
- * One expectation of the suite. `checkedOn` lists the real KVM flavours it was run and found right on; an
- * empty list means it comes from the documentation and sources only and still has to be checked on the
- * reference (nested `kvm_amd`).
+ * One expectation of the suite. `checkedOn` lists the real KVM flavours the suite ran it on and found it held
+ * without a deviation. Every expectation still has to be checked on the reference, nested `kvm_amd`, until
+ * `checkedOn` includes it; an empty list means it comes from the documentation and kernel sources only (or the
+ * only real KVM tried deviates).
  */
 export interface ConformanceCase {
   /** Stable id, `<group>.<name>`: deviations refer to it. */
