@@ -3,8 +3,8 @@
  * wrapper, EBADF once closed, and the finalizer that closes a descriptor whose owner was forgotten.
  */
 import { Errno } from '@kvm-ts/core';
-import { forget, releaseWhenCollected } from './lifetime.js';
 import { checked, failure, type Libc, libc } from './libc.js';
+import { forget, releaseWhenCollected } from './lifetime.js';
 
 /** A KVM file descriptor owned by one object. */
 export class Descriptor {

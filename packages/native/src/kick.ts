@@ -46,5 +46,6 @@ export function kick(target: KickTarget): void {
   Atomics.store(flag, STRUCTS.kvm_run.fields.immediate_exit, 1);
   const error = lib.pthreadKill(target.thread, SIGUSR2);
   // pthread_kill returns the error number itself instead of setting errno.
-  if (error !== 0) throw failure('pthread_kill', error, error === Errno.ESRCH ? 'the vCPU thread has ended' : undefined);
+  if (error !== 0)
+    throw failure('pthread_kill', error, error === Errno.ESRCH ? 'the vCPU thread has ended' : undefined);
 }

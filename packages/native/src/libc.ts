@@ -34,7 +34,14 @@ export interface Libc {
   /** `ioctl` with an integer argument: KVM_RUN, KVM_CREATE_VCPU, KVM_CHECK_EXTENSION, ... */
   ioctlInt(fd: number, request: number, arg: number): number;
   /** Addresses are plain numbers: user space lives below 2^47. MAP_FAILED comes back as a bigint. */
-  mmap(addr: number, length: number, prot: number, flags: number, fd: number, offset: number): number | bigint;
+  mmap(
+    addr: number,
+    length: number,
+    prot: number,
+    flags: number,
+    fd: number,
+    offset: number,
+  ): number | bigint;
   munmap(addr: number, length: number): number;
   strerror(errno: number): string;
   pthreadSelf(): number | bigint;

@@ -4,7 +4,6 @@
  */
 import type { GuestMemory } from '@kvm-ts/core';
 import { badArgument } from './codec/fields.js';
-import { releaseWhenCollected } from './lifetime.js';
 import {
   MAP_ANONYMOUS,
   MAP_FIXED,
@@ -15,6 +14,7 @@ import {
   PROT_WRITE,
   viewOf,
 } from './libc.js';
+import { releaseWhenCollected } from './lifetime.js';
 
 const PAGE_SIZE = 4096;
 const ANONYMOUS = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;

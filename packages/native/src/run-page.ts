@@ -5,8 +5,9 @@
  * `data_offset` into the mapping, cached by offset and length.
  */
 import {
-  ExitReason,
+  type DebugExit,
   type ExceptionExit,
+  ExitReason,
   type FailEntryExit,
   type HltExit,
   type HypercallExit,
@@ -23,11 +24,10 @@ import {
   type OtherExit,
   type ShutdownExit,
   type SystemEventExit,
-  type DebugExit,
 } from '@kvm-ts/core';
 import { STRUCTS } from './abi/index.js';
-import { releaseWhenCollected } from './lifetime.js';
 import { MAP_SHARED, mapOrThrow, PROT_READ, PROT_WRITE, viewOf } from './libc.js';
+import { releaseWhenCollected } from './lifetime.js';
 import { scrubMapping } from './memory.js';
 
 const RUN = STRUCTS.kvm_run.fields;
@@ -85,7 +85,11 @@ export class RunPage implements KvmRunControls {
     errorCode: 0,
   };
   private readonly hypercall: HypercallPage;
-  private readonly eoi: Mutable<IoapicEoiExit> = { reason: 'ioapic_eoi', code: ExitReason.IOAPIC_EOI, vector: 0 };
+  private readonly eoi: Mutable<IoapicEoiExit> = {
+    reason: 'ioapic_eoi',
+    code: ExitReason.IOAPIC_EOI,
+    vector: 0,
+  };
   private readonly msr: MsrPage;
   private readonly memoryFault: Mutable<MemoryFaultExit> = {
     reason: 'memory_fault',
@@ -105,7 +109,15 @@ export class RunPage implements KvmRunControls {
     releaseWhenCollected(buffer, { mapping: { address: this.address, length } }, this);
     this.bytes = new Uint8Array(buffer);
     this.view = new DataView(buffer);
-    this.io = { reason: 'io', code: ExitReason.IO, direction: 0, size: 0, port: 0, count: 0, data: this.bytes };
+    this.io = {
+      reason: 'io',
+      code: ExitReason.IO,
+      direction: 0,
+      size: 0,
+      port: 0,
+      count: 0,
+      data: this.bytes,
+    };
     this.mmio = {
       reason: 'mmio',
       code: ExitReason.MMIO,
@@ -242,7 +254,9 @@ export class RunPage implements KvmRunControls {
     let data = this.ioViews.get(key);
     if (!data) {
       if (offset + length > this.length) {
-        throw new RangeError(`KVM reported IO data at ${offset}+${length}, outside the ${this.length}-byte kvm_run`);
+        throw new RangeError(
+          `KVM reported IO data at ${offset}+${length}, outside the ${this.length}-byte kvm_run`,
+        );
       }
       data = this.bytes.subarray(offset, offset + length);
       this.ioViews.set(key, data);

@@ -1,7 +1,7 @@
 /**
  * The system level: ioctls on `/dev/kvm`, one method each.
  */
-import { Errno, type BackendInfo, type Kvm, type KvmCpuidEntry2 } from '@kvm-ts/core';
+import { type BackendInfo, Errno, type Kvm, type KvmCpuidEntry2 } from '@kvm-ts/core';
 import { STRUCTS, SYSTEM_IOCTLS } from './abi/index.js';
 import { cpuid2Size, decodeCpuid2, decodeMsrList, msrListSize } from './codec/cpu-state.js';
 import { dataView } from './codec/fields.js';

@@ -205,7 +205,8 @@ export class NativeVcpu extends Descriptor implements Vcpu {
       this.ioctl('KVM_SET_SIGNAL_MASK', IOCTL.KVM_SET_SIGNAL_MASK, null);
       return;
     }
-    if (!Array.isArray(mask)) throw badArgument('KVM_SET_SIGNAL_MASK', 'mask must be an array of bigints or null');
+    if (!Array.isArray(mask))
+      throw badArgument('KVM_SET_SIGNAL_MASK', 'mask must be an array of bigints or null');
     const { size, fields } = S.kvm_signal_mask;
     const bytes = new Uint8Array(size + mask.length * 8);
     const view = dataView(bytes);
@@ -243,10 +244,21 @@ export class NativeVcpu extends Descriptor implements Vcpu {
     this.set('KVM_SET_DEBUGREGS', IOCTL.KVM_SET_DEBUGREGS, S.kvm_debugregs.size, regs, encodeDebugregs);
   }
   getVcpuEvents(): KvmVcpuEvents {
-    return this.get('KVM_GET_VCPU_EVENTS', IOCTL.KVM_GET_VCPU_EVENTS, S.kvm_vcpu_events.size, decodeVcpuEvents);
+    return this.get(
+      'KVM_GET_VCPU_EVENTS',
+      IOCTL.KVM_GET_VCPU_EVENTS,
+      S.kvm_vcpu_events.size,
+      decodeVcpuEvents,
+    );
   }
   setVcpuEvents(events: KvmVcpuEvents): void {
-    this.set('KVM_SET_VCPU_EVENTS', IOCTL.KVM_SET_VCPU_EVENTS, S.kvm_vcpu_events.size, events, encodeVcpuEvents);
+    this.set(
+      'KVM_SET_VCPU_EVENTS',
+      IOCTL.KVM_SET_VCPU_EVENTS,
+      S.kvm_vcpu_events.size,
+      events,
+      encodeVcpuEvents,
+    );
   }
 
   setCpuid2(entries: readonly KvmCpuidEntry2[]): void {
@@ -266,7 +278,10 @@ export class NativeVcpu extends Descriptor implements Vcpu {
     let count = view.getUint32(S.kvm_cpuid2.fields.nent, true);
     if (count === MAX_CPUID_ENTRIES) {
       const flagsOf = (i: number) =>
-        view.getUint32(S.kvm_cpuid2.fields.entries + i * S.kvm_cpuid_entry2.size + S.kvm_cpuid_entry2.fields.flags, true);
+        view.getUint32(
+          S.kvm_cpuid2.fields.entries + i * S.kvm_cpuid_entry2.size + S.kvm_cpuid_entry2.fields.flags,
+          true,
+        );
       count = 0;
       while (count < MAX_CPUID_ENTRIES && flagsOf(count) !== 0xffffffff) count++;
     }
@@ -274,7 +289,13 @@ export class NativeVcpu extends Descriptor implements Vcpu {
   }
 
   setGuestDebug(debug: KvmGuestDebug): void {
-    this.set('KVM_SET_GUEST_DEBUG', IOCTL.KVM_SET_GUEST_DEBUG, S.kvm_guest_debug.size, debug, encodeGuestDebug);
+    this.set(
+      'KVM_SET_GUEST_DEBUG',
+      IOCTL.KVM_SET_GUEST_DEBUG,
+      S.kvm_guest_debug.size,
+      debug,
+      encodeGuestDebug,
+    );
   }
   getLapic(): KvmLapicState {
     return this.get('KVM_GET_LAPIC', IOCTL.KVM_GET_LAPIC, S.kvm_lapic_state.size, decodeLapic);

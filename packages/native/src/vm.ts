@@ -82,7 +82,11 @@ export class NativeVm extends Descriptor implements Vm {
       }
       memory = region.memory;
       if (memory.isClosed) throw badArgument(op, 'the memory block was closed');
-      if (!Number.isSafeInteger(offset) || offset < 0 || BigInt(offset) + region.memorySize > BigInt(memory.size)) {
+      if (
+        !Number.isSafeInteger(offset) ||
+        offset < 0 ||
+        BigInt(offset) + region.memorySize > BigInt(memory.size)
+      ) {
         throw badArgument(
           op,
           `memoryOffset ${offset} + memorySize ${region.memorySize} exceeds the ${memory.size}-byte memory block`,
@@ -111,7 +115,11 @@ export class NativeVm extends Descriptor implements Vm {
   }
 
   createVcpu(id: number): NativeVcpu {
-    const fd = this.ioctlValue('KVM_CREATE_VCPU', IOCTL.KVM_CREATE_VCPU, checkInteger('KVM_CREATE_VCPU', 'id', id));
+    const fd = this.ioctlValue(
+      'KVM_CREATE_VCPU',
+      IOCTL.KVM_CREATE_VCPU,
+      checkInteger('KVM_CREATE_VCPU', 'id', id),
+    );
     let vcpu: NativeVcpu;
     try {
       vcpu = new NativeVcpu(fd, id, this.mmapSize, (closed) => this.vcpus.delete(closed));
@@ -124,7 +132,11 @@ export class NativeVm extends Descriptor implements Vm {
   }
 
   setTssAddr(addr: number): void {
-    this.ioctlValue('KVM_SET_TSS_ADDR', IOCTL.KVM_SET_TSS_ADDR, checkInteger('KVM_SET_TSS_ADDR', 'addr', addr));
+    this.ioctlValue(
+      'KVM_SET_TSS_ADDR',
+      IOCTL.KVM_SET_TSS_ADDR,
+      checkInteger('KVM_SET_TSS_ADDR', 'addr', addr),
+    );
   }
 
   setIdentityMapAddr(addr: bigint): void {
@@ -162,7 +174,11 @@ export class NativeVm extends Descriptor implements Vm {
 
   setGsiRouting(entries: readonly KvmIrqRoutingEntry[]): void {
     this.fd('KVM_SET_GSI_ROUTING');
-    this.ioctl('KVM_SET_GSI_ROUTING', IOCTL.KVM_SET_GSI_ROUTING, encodeGsiRouting('KVM_SET_GSI_ROUTING', entries));
+    this.ioctl(
+      'KVM_SET_GSI_ROUTING',
+      IOCTL.KVM_SET_GSI_ROUTING,
+      encodeGsiRouting('KVM_SET_GSI_ROUTING', entries),
+    );
   }
 
   signalMsi(msi: KvmMsi): number {

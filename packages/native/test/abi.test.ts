@@ -99,7 +99,13 @@ function probeSource(entries: ProbeEntry[]): string {
   for (const entry of entries) {
     const print = `  printf("%s=%llu\\n", "${entry.key}", (unsigned long long)(${entry.expression}));`;
     if (entry.guard) {
-      lines.push(`#ifdef ${entry.guard}`, print, '#else', `  printf("%s=missing\\n", "${entry.key}");`, '#endif');
+      lines.push(
+        `#ifdef ${entry.guard}`,
+        print,
+        '#else',
+        `  printf("%s=missing\\n", "${entry.key}");`,
+        '#endif',
+      );
     } else {
       lines.push(print);
     }
@@ -125,11 +131,17 @@ function runProbe(entries: ProbeEntry[]): Map<string, string> | string {
     execFileSync('gcc', ['-std=gnu11', '-Wall', '-o', binary, source], { stdio: 'pipe' });
   } catch (error) {
     const stderr = String((error as { stderr?: Buffer }).stderr ?? error);
-    if (stderr.includes('linux/kvm.h')) return 'the header <linux/kvm.h> is missing (apt-get install linux-libc-dev)';
+    if (stderr.includes('linux/kvm.h'))
+      return 'the header <linux/kvm.h> is missing (apt-get install linux-libc-dev)';
     throw new Error(`the ABI probe did not compile:\n${stderr}`);
   }
   const output = execFileSync(binary, { encoding: 'utf8' });
-  return new Map(output.trim().split('\n').map((line) => line.split('=') as [string, string]));
+  return new Map(
+    output
+      .trim()
+      .split('\n')
+      .map((line) => line.split('=') as [string, string]),
+  );
 }
 
 const entries = probeEntries();

@@ -63,7 +63,9 @@ describe.skipIf(!hasKvm)('guest memory and memory slots', () => {
     expect(outcome(() => vm.setUserMemoryRegion({ ...region, memory: undefined }))).toBe('EINVAL');
     // None of the refusals changed anything: the slot can still be created.
     expect(outcome(() => vm.setUserMemoryRegion(region))).toBe('ok');
-    expect(outcome(() => vm.setUserMemoryRegion({ ...region, slot: 2, guestPhysAddr: 0x20000n }))).toBe('EEXIST');
+    expect(outcome(() => vm.setUserMemoryRegion({ ...region, slot: 2, guestPhysAddr: 0x20000n }))).toBe(
+      'EEXIST',
+    );
     block.close();
   });
 

@@ -116,12 +116,23 @@ describe.skipIf(!hasKvm)('vCPU state round trips', () => {
   it('KVM_SET_MSRS / KVM_GET_MSRS stop at the first MSR KVM does not have', () => {
     guest = realModeGuest([0xf4]);
     const { vcpu } = guest;
-    expect(vcpu.setMsrs([{ index: 0x174, data: 0x10n }, { index: 0x175, data: 0x8000n }])).toBe(2);
+    expect(
+      vcpu.setMsrs([
+        { index: 0x174, data: 0x10n },
+        { index: 0x175, data: 0x8000n },
+      ]),
+    ).toBe(2);
     expect(vcpu.getMsrs([0x174, 0x175])).toEqual([
       { index: 0x174, data: 0x10n },
       { index: 0x175, data: 0x8000n },
     ]);
-    expect(vcpu.setMsrs([{ index: 0x174, data: 0x18n }, { index: 0xdead_beef, data: 0n }, { index: 0x175, data: 0n }])).toBe(1);
+    expect(
+      vcpu.setMsrs([
+        { index: 0x174, data: 0x18n },
+        { index: 0xdead_beef, data: 0n },
+        { index: 0x175, data: 0n },
+      ]),
+    ).toBe(1);
     expect(vcpu.getMsrs([0x175, 0xdead_beef, 0x174]).map((entry) => entry.index)).toEqual([0x175]);
     expect(vcpu.getMsrs([0x174])[0]?.data).toBe(0x18n);
   });
@@ -238,7 +249,12 @@ describe.skipIf(!hasKvm)('vCPU state round trips', () => {
   it('KVM_TRANSLATE in real mode is the identity, valid and writeable', () => {
     guest = realModeGuest([0xf4]);
     const translation = guest.vcpu.translate(0x1234n);
-    expect(translation).toMatchObject({ linearAddress: 0x1234n, physicalAddress: 0x1234n, valid: 1, writeable: 1 });
+    expect(translation).toMatchObject({
+      linearAddress: 0x1234n,
+      physicalAddress: 0x1234n,
+      valid: 1,
+      writeable: 1,
+    });
   });
 
   it('malformed structs are refused with EINVAL before the ioctl and change nothing', () => {
@@ -251,12 +267,16 @@ describe.skipIf(!hasKvm)('vCPU state round trips', () => {
     expect(vcpu.getSregs()).toEqual(before);
     const fpu = vcpu.getFpu();
     expect(outcome(() => vcpu.setFpu({ ...fpu, xmm: fpu.xmm.slice(1) }))).toBe('EINVAL');
-    expect(outcome(() => vcpu.setFpu({ ...fpu, fpr: [...fpu.fpr.slice(1), new Uint8Array(8)] }))).toBe('EINVAL');
-    expect(outcome(() => vcpu.setXsave({ region: new Uint8Array(100) }))).toBe('EINVAL');
-    expect(outcome(() => vcpu.setGuestDebug({ control: 1, debugreg: [0n] }))).toBe('EINVAL');
-    expect(outcome(() => vcpu.setXcrs({ flags: 0, xcrs: Array.from({ length: 17 }, () => ({ xcr: 0, value: 1n })) }))).toBe(
+    expect(outcome(() => vcpu.setFpu({ ...fpu, fpr: [...fpu.fpr.slice(1), new Uint8Array(8)] }))).toBe(
       'EINVAL',
     );
+    expect(outcome(() => vcpu.setXsave({ region: new Uint8Array(100) }))).toBe('EINVAL');
+    expect(outcome(() => vcpu.setGuestDebug({ control: 1, debugreg: [0n] }))).toBe('EINVAL');
+    expect(
+      outcome(() =>
+        vcpu.setXcrs({ flags: 0, xcrs: Array.from({ length: 17 }, () => ({ xcr: 0, value: 1n })) }),
+      ),
+    ).toBe('EINVAL');
     expect(outcome(() => vcpu.setMsrs([{ index: -1, data: 0n }]))).toBe('EINVAL');
     expect(outcome(() => vcpu.setDebugregs({ db: [], dr6: 0n, dr7: 0n, flags: 0n }))).toBe('EINVAL');
   });

@@ -20,11 +20,17 @@ describe.skipIf(!hasKvm)('KVM_RUN', () => {
 
   it('OUT, IN completed by the VMM, and HLT', () => {
     guest = realModeGuest([
-      0xb0, 0x41, //       mov al, 0x41
-      0xe6, 0x10, //       out 0x10, al
-      0xe4, 0x11, //       in al, 0x11
-      0x04, 0x01, //       add al, 1
-      0xa2, 0x00, 0x30, // mov [0x3000], al
+      0xb0,
+      0x41, //       mov al, 0x41
+      0xe6,
+      0x10, //       out 0x10, al
+      0xe4,
+      0x11, //       in al, 0x11
+      0x04,
+      0x01, //       add al, 1
+      0xa2,
+      0x00,
+      0x30, // mov [0x3000], al
       0xf4, //             hlt
     ]);
     let exit = guest.run();
@@ -50,20 +56,38 @@ describe.skipIf(!hasKvm)('KVM_RUN', () => {
     // KVM emulates string IO: OUTS goes out one item per exit (em_out passes a count of 1), while INS reads
     // ahead as many items as fit (pio_in_emulated), so one exit carries the whole count.
     guest = realModeGuest([
-      0xbe, 0x00, 0x30, // mov si, 0x3000
-      0xb9, 0x05, 0x00, // mov cx, 5
-      0xba, 0xf8, 0x03, // mov dx, 0x3f8
-      0xf3, 0x6e, //       rep outsb
-      0xbf, 0x00, 0x40, // mov di, 0x4000
-      0xb9, 0x04, 0x00, // mov cx, 4
-      0xf3, 0x6c, //       rep insb
+      0xbe,
+      0x00,
+      0x30, // mov si, 0x3000
+      0xb9,
+      0x05,
+      0x00, // mov cx, 5
+      0xba,
+      0xf8,
+      0x03, // mov dx, 0x3f8
+      0xf3,
+      0x6e, //       rep outsb
+      0xbf,
+      0x00,
+      0x40, // mov di, 0x4000
+      0xb9,
+      0x04,
+      0x00, // mov cx, 4
+      0xf3,
+      0x6c, //       rep insb
       0xf4, //             hlt
     ]);
     guest.memory.bytes.set([104, 101, 108, 108, 111], 0x3000);
     const written: number[] = [];
     for (let i = 0; i < 5; i++) {
       const exit = guest.run();
-      expect(exit).toMatchObject({ reason: 'io', direction: IoDirection.OUT, size: 1, port: 0x3f8, count: 1 });
+      expect(exit).toMatchObject({
+        reason: 'io',
+        direction: IoDirection.OUT,
+        size: 1,
+        port: 0x3f8,
+        count: 1,
+      });
       if (exit.reason === 'io') written.push(...exit.data);
     }
     expect(new TextDecoder().decode(new Uint8Array(written))).toBe('hello');
@@ -79,10 +103,17 @@ describe.skipIf(!hasKvm)('KVM_RUN', () => {
 
   it('an MMIO read completed by the VMM and an MMIO write, outside every slot', () => {
     guest = realModeGuest([
-      0xb8, 0x00, 0xd0, //       mov ax, 0xd000
-      0x8e, 0xd8, //             mov ds, ax
-      0xa1, 0x10, 0x00, //       mov ax, [0x10]        ; reads guest physical 0xd0010
-      0xa3, 0x20, 0x00, //       mov [0x20], ax        ; writes it back to 0xd0020
+      0xb8,
+      0x00,
+      0xd0, //       mov ax, 0xd000
+      0x8e,
+      0xd8, //             mov ds, ax
+      0xa1,
+      0x10,
+      0x00, //       mov ax, [0x10]        ; reads guest physical 0xd0010
+      0xa3,
+      0x20,
+      0x00, //       mov [0x20], ax        ; writes it back to 0xd0020
       0xf4, //                   hlt
     ]);
     let exit = guest.run();
@@ -156,7 +187,8 @@ describe.skipIf(!hasKvm)('KVM_RUN', () => {
     guest = realModeGuest([
       0xfb, //             sti
       0x90, //             nop   (the STI shadow ends here)
-      0xeb, 0xfe, //       jmp $
+      0xeb,
+      0xfe, //       jmp $
     ]);
     // IVT entry 0x20 -> 0000:2000, a handler doing `out 0x21, al; hlt`.
     new DataView(guest.memory.bytes.buffer).setUint32(0x20 * 4, 0x2000, true);

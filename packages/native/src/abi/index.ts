@@ -2,7 +2,7 @@ import { IOCTLS } from './ioctls.js';
 import { STRUCTS, type StructLayout } from './structs.js';
 
 export { IOCTLS, type IoctlName, SYSTEM_IOCTLS, VCPU_IOCTLS, VM_IOCTLS } from './ioctls.js';
-export { NEWER_THAN_HEADERS, type StructLayout, STRUCTS, type StructName } from './structs.js';
+export { NEWER_THAN_HEADERS, STRUCTS, type StructLayout, type StructName } from './structs.js';
 
 /** The ABI table as plain JSON data, as `kvm-ts abi --json` prints it. */
 export interface AbiTable {

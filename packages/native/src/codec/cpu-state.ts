@@ -61,7 +61,10 @@ export function decodeMsrEntries(bytes: Uint8Array, count: number): KvmMsrEntry[
   const entries: KvmMsrEntry[] = [];
   for (let i = 0; i < count; i++) {
     const at = MSRS.fields.entries + i * MSR.size;
-    entries.push({ index: view.getUint32(at + MSR.fields.index, true), data: readU64(view, at + MSR.fields.data) });
+    entries.push({
+      index: view.getUint32(at + MSR.fields.index, true),
+      data: readU64(view, at + MSR.fields.data),
+    });
   }
   return entries;
 }
@@ -189,7 +192,9 @@ export function encodeGuestDebug(operation: string, debug: KvmGuestDebug, bytes:
   const writer = new StructWriter(operation, bytes);
   writer.u32(DEBUG.fields.control, debug.control, 'control');
   exactLength(operation, debug.debugreg, 8, 'debugreg');
-  debug.debugreg.forEach((value, i) => writer.u64(DEBUG.fields['arch.debugreg'] + i * 8, value, `debugreg[${i}]`));
+  debug.debugreg.forEach((value, i) => {
+    writer.u64(DEBUG.fields['arch.debugreg'] + i * 8, value, `debugreg[${i}]`);
+  });
 }
 
 export function encodeLapic(operation: string, state: KvmLapicState, bytes: Uint8Array): void {
@@ -206,6 +211,8 @@ export function encodeEnableCap(operation: string, cap: KvmEnableCap): Uint8Arra
   writer.u32(ENABLE_CAP.fields.cap, cap.cap, 'cap');
   writer.u32(ENABLE_CAP.fields.flags, cap.flags, 'flags');
   atMost(operation, cap.args, 4, 'args');
-  cap.args.forEach((value, i) => writer.u64(ENABLE_CAP.fields.args + i * 8, value, `args[${i}]`));
+  cap.args.forEach((value, i) => {
+    writer.u64(ENABLE_CAP.fields.args + i * 8, value, `args[${i}]`);
+  });
   return bytes;
 }

@@ -65,7 +65,12 @@ export class StructWriter {
 }
 
 /** Requires an array of exactly `length` items. */
-export function exactLength<T>(operation: string, value: readonly T[], length: number, name: string): readonly T[] {
+export function exactLength<T>(
+  operation: string,
+  value: readonly T[],
+  length: number,
+  name: string,
+): readonly T[] {
   if (!Array.isArray(value) || value.length !== length) {
     throw badArgument(operation, `${name} must have exactly ${length} items`);
   }

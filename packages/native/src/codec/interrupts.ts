@@ -88,7 +88,9 @@ export function encodeIrqchip(operation: string, chip: KvmIrqchip, bytes: Uint8A
     writer.u32(at + IOAPIC.id, ioapic.id, 'ioapic.id');
     writer.u32(at + IOAPIC.irr, ioapic.irr, 'ioapic.irr');
     exactLength(operation, ioapic.redirtbl, KVM_IOAPIC_NUM_PINS, 'ioapic.redirtbl');
-    ioapic.redirtbl.forEach((entry, i) => writer.u64(at + IOAPIC.redirtbl + i * 8, entry, `redirtbl[${i}]`));
+    ioapic.redirtbl.forEach((entry, i) => {
+      writer.u64(at + IOAPIC.redirtbl + i * 8, entry, `redirtbl[${i}]`);
+    });
     return;
   }
   if (!chip.pic) throw badArgument(operation, `chip ${chip.chipId} needs a pic state`);

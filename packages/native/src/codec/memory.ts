@@ -28,7 +28,12 @@ export function encodeRegion(operation: string, region: RawRegion, bytes: Uint8A
   writer.u64(REGION.fields.userspace_addr, region.userspaceAddr, 'userspaceAddr');
 }
 
-export function encodeDirtyLog(operation: string, slot: number, bitmapAddress: number, bytes: Uint8Array): void {
+export function encodeDirtyLog(
+  operation: string,
+  slot: number,
+  bitmapAddress: number,
+  bytes: Uint8Array,
+): void {
   bytes.fill(0, 0, DIRTY_LOG.size);
   const writer = new StructWriter(operation, bytes);
   writer.u32(DIRTY_LOG.fields.slot, slot, 'slot');

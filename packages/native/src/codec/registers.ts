@@ -124,8 +124,12 @@ export function encodeFpu(operation: string, fpu: KvmFpu, bytes: Uint8Array): vo
   const writer = new StructWriter(operation, bytes);
   exactLength(operation, fpu.fpr, 8, 'fpr');
   exactLength(operation, fpu.xmm, 16, 'xmm');
-  fpu.fpr.forEach((slot, i) => writer.fixedBytes(FPU.fields.fpr + i * 16, slot, 16, `fpr[${i}]`));
-  fpu.xmm.forEach((slot, i) => writer.fixedBytes(FPU.fields.xmm + i * 16, slot, 16, `xmm[${i}]`));
+  fpu.fpr.forEach((slot, i) => {
+    writer.fixedBytes(FPU.fields.fpr + i * 16, slot, 16, `fpr[${i}]`);
+  });
+  fpu.xmm.forEach((slot, i) => {
+    writer.fixedBytes(FPU.fields.xmm + i * 16, slot, 16, `xmm[${i}]`);
+  });
   writer.u16(FPU.fields.fcw, fpu.fcw, 'fcw');
   writer.u16(FPU.fields.fsw, fpu.fsw, 'fsw');
   writer.u8(FPU.fields.ftwx, fpu.ftwx, 'ftwx');
@@ -149,7 +153,10 @@ export function decodeXcrs(bytes: Uint8Array): KvmXcrs {
   const xcrs = [];
   for (let i = 0; i < count; i++) {
     const at = XCRS.fields.xcrs + i * XCR.size;
-    xcrs.push({ xcr: view.getUint32(at + XCR.fields.xcr, true), value: readU64(view, at + XCR.fields.value) });
+    xcrs.push({
+      xcr: view.getUint32(at + XCR.fields.xcr, true),
+      value: readU64(view, at + XCR.fields.value),
+    });
   }
   return { flags: view.getUint32(XCRS.fields.flags, true), xcrs };
 }
@@ -181,7 +188,9 @@ export function encodeDebugregs(operation: string, regs: KvmDebugregs, bytes: Ui
   bytes.fill(0, 0, DEBUGREGS.size);
   const writer = new StructWriter(operation, bytes);
   exactLength(operation, regs.db, 4, 'db');
-  regs.db.forEach((value, i) => writer.u64(DEBUGREGS.fields.db + i * 8, value, `db[${i}]`));
+  regs.db.forEach((value, i) => {
+    writer.u64(DEBUGREGS.fields.db + i * 8, value, `db[${i}]`);
+  });
   writer.u64(DEBUGREGS.fields.dr6, regs.dr6, 'dr6');
   writer.u64(DEBUGREGS.fields.dr7, regs.dr7, 'dr7');
   writer.u64(DEBUGREGS.fields.flags, regs.flags, 'flags');
