@@ -25,7 +25,10 @@ Options:
   --full-node-modules        put the whole root node_modules in the guest, not only what the
                              workspace packages and vitest resolve
   --keep                     keep the built initramfs and print where it is
-  --help                     show this help`;
+  --help                     show this help
+
+Environment:
+  KVM_TS_NESTED_CACHE_DIR    cache folder instead of .cache/nested-kvm/ at the repo root`;
 
 /**
  * Parses argv (without node and the script). `--name value` and `--name=value` both work; a

@@ -82,11 +82,11 @@ export async function* newcArchive(entries) {
 
 /**
  * Writes `entries` as a gzip'd newc archive (gzip level 1: the kernel unpacks it under a software
- * CPU, where decompression speed matters more than size). Written to a temporary name first so
- * an interrupted run never leaves a truncated archive in the cache.
+ * CPU, where decompression speed matters more than size). Written to a temporary name first and
+ * renamed, so neither an interrupted run nor two runs at once leave a truncated archive.
  */
 export async function writeGzipArchive(entries, path) {
-  const partial = `${path}.partial`;
+  const partial = `${path}.${process.pid}.partial`; // concurrent runs may write the same part
   await pipeline(Readable.from(newcArchive(entries)), createGzip({ level: 1 }), createWriteStream(partial));
   await rename(partial, path);
 }

@@ -16,7 +16,9 @@ function entryFromStat(hostPath, stat) {
     mtime: Math.floor(stat.mtimeMs / 1000),
   };
   if (stat.isSymbolicLink()) return { ...base, kind: 'symlink', target: readlinkSync(hostPath) };
-  if (stat.isDirectory()) return { ...base, kind: 'dir' };
+  // A directory's mtime changes whenever the host adds a file to it (a package install in
+  // /usr/bin), which would invalidate cached parts for nothing: the guest does not need it.
+  if (stat.isDirectory()) return { ...base, kind: 'dir', mtime: 0 };
   if (stat.isFile()) return { ...base, kind: 'file', source: hostPath, size: stat.size };
   return null;
 }

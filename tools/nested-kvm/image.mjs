@@ -1,15 +1,15 @@
 // The guest's initramfs, as gzip'd cpio parts concatenated (the kernel unpacks them one after
 // the other into the same rootfs): parts that rarely change are cached, keyed by a digest of
-// what they hold, and only the small workspace part is usually rebuilt.
+// what they hold; the small workspace part (with /init and the command) is written for each run.
 import {
   createReadStream,
   createWriteStream,
   existsSync,
-  lstatSync,
   mkdirSync,
   readdirSync,
   rmSync,
   statSync,
+  utimesSync,
 } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -79,35 +79,52 @@ function workspaceEntries({ busybox, root, packageDirs, command, env }, provided
   return entries;
 }
 
+/** Cached parts of a kind not used for this long are deleted (a newer one replaced them). */
+const STALE_PART_MS = 60 * 60 * 1000;
+
 /**
- * Writes (or reuses) one part as `<cacheDir>/parts/<kind>-<digest>.cpio.gz` and removes older
- * parts of the same kind. Returns `{ kind, path, bytes, files, reused, seconds }`.
+ * Writes (or reuses, touching it) one cached part as `<cacheDir>/parts/<kind>-<digest>.cpio.gz`,
+ * and deletes parts of the same kind unused for an hour: not at once, since another run on the
+ * machine may be using an older one right now. Returns `{ kind, path, bytes, files, reused, seconds }`.
  */
-async function ensurePart(partsDir, kind, entries) {
+async function ensureCachedPart(partsDir, kind, entries) {
   const started = performance.now();
   const list = entries.entries;
   const digest = entriesDigest(list, `${kind}/${LAYOUT_VERSION}`);
   const path = join(partsDir, `${kind}-${digest}.cpio.gz`);
   const reused = existsSync(path);
-  if (!reused) await writeGzipArchive(list, path);
+  if (reused) {
+    const now = new Date();
+    utimesSync(path, now, now);
+  } else await writeGzipArchive(list, path);
+  const sameKind = new RegExp(`^${kind}-[0-9a-f]+\\.cpio\\.gz(\\.\\d+\\.partial)?$`);
   for (const name of readdirSync(partsDir)) {
-    const sameKind = new RegExp(`^${kind}-[0-9a-f]+\\.cpio\\.gz(\\.partial)?$`).test(name);
-    if (sameKind && join(partsDir, name) !== path) rmSync(join(partsDir, name), { force: true });
+    const other = join(partsDir, name);
+    if (other === path || !sameKind.test(name)) continue;
+    try {
+      if (Date.now() - statSync(other).mtimeMs > STALE_PART_MS) rmSync(other, { force: true });
+    } catch {} // another run removed it first
   }
+  return partInfo(kind, path, list, reused, started);
+}
+
+/** Writes the per-run part straight into the run's own folder (it changes with every command). */
+async function writeRunPart(dir, kind, entries) {
+  const started = performance.now();
+  const path = join(dir, `${kind}.cpio.gz`);
+  await writeGzipArchive(entries.entries, path);
+  return partInfo(kind, path, entries.entries, false, started);
+}
+
+function partInfo(kind, path, list, reused, started) {
   const files = list.filter((entry) => entry.kind === 'file').length;
-  return {
-    kind,
-    path,
-    bytes: lstatSync(path).size,
-    files,
-    reused,
-    seconds: (performance.now() - started) / 1000,
-  };
+  const seconds = (performance.now() - started) / 1000;
+  return { kind, path, bytes: statSync(path).size, files, reused, seconds };
 }
 
 /**
  * Builds the initramfs for one run at `output`: the system and node_modules parts from the
- * cache (rebuilt when their contents changed), the workspace part, concatenated in that order.
+ * cache (rebuilt when their contents changed), then the workspace part, concatenated.
  */
 export async function buildInitramfs({
   cacheDir,
@@ -123,15 +140,17 @@ export async function buildInitramfs({
 }) {
   const partsDir = join(cacheDir, 'parts');
   mkdirSync(partsDir, { recursive: true });
+  mkdirSync(dirname(output), { recursive: true });
   const system = systemEntries({ busybox, node, kernel });
   const modules = moduleEntries({ root, packageDirs, fullNodeModules }, system.names);
   const workspace = workspaceEntries({ busybox, root, packageDirs, command, env }, modules.names);
   const parts = [];
-  parts.push(await ensurePart(partsDir, 'system', system));
-  parts.push(await ensurePart(partsDir, fullNodeModules ? 'node-modules-full' : 'node-modules', modules));
-  parts.push(await ensurePart(partsDir, 'workspace', workspace));
+  parts.push(await ensureCachedPart(partsDir, 'system', system));
+  parts.push(
+    await ensureCachedPart(partsDir, fullNodeModules ? 'node-modules-full' : 'node-modules', modules),
+  );
+  parts.push(await writeRunPart(dirname(output), 'workspace', workspace));
 
-  mkdirSync(dirname(output), { recursive: true });
   const out = createWriteStream(output);
   for (const part of parts) await pipeline(createReadStream(part.path), out, { end: false });
   await new Promise((resolve, reject) => out.end((error) => (error ? reject(error) : resolve())));

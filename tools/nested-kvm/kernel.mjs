@@ -153,11 +153,16 @@ function ensureKernelFromDownload(work, kernelsDir, label, log) {
   const order = extractKernel(unpacked, staging);
   writeFileSync(join(staging, READY_STAMP), `${label}\n${order.join('\n')}\n`);
   const dir = join(kernelsDir, label);
-  rmSync(dir, { recursive: true, force: true });
-  renameSync(staging, dir);
+  if (existsSync(dir) && !existsSync(join(dir, READY_STAMP))) rmSync(dir, { recursive: true, force: true });
+  try {
+    renameSync(staging, dir);
+  } catch (error) {
+    // Another run on this machine finished the same kernel first: use theirs.
+    if (!existsSync(join(dir, READY_STAMP))) throw error;
+  }
+  log(`kernel: ${label} unpacked; modules in load order: ${order.join(', ')}`);
   for (const old of readdirSync(kernelsDir)) {
     if (old !== label) rmSync(join(kernelsDir, old), { recursive: true, force: true });
   }
-  log(`kernel: ${label} unpacked; modules in load order: ${order.join(', ')}`);
   return kernelAt(dir, label);
 }

@@ -3,7 +3,7 @@
 // inside QEMU's software CPU (see /work/shared/REAL-KVM.md and tools/nested-kvm/README.md).
 import { mkdtempSync, realpathSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, relative } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Apt } from './apt.mjs';
 import { parseArgs, USAGE } from './args.mjs';
@@ -19,7 +19,10 @@ const NO_RESULT_STATUS = 3;
 const HOST_PROBLEM_STATUS = 2;
 
 const ROOT = realpathSync(join(dirname(fileURLToPath(import.meta.url)), '..', '..'));
-const CACHE_DIR = join(ROOT, '.cache', 'nested-kvm');
+/** Kernel and cached image parts; KVM_TS_NESTED_CACHE_DIR moves them (a CI cache, a cold-run measurement). */
+const CACHE_DIR = process.env.KVM_TS_NESTED_CACHE_DIR
+  ? resolve(process.env.KVM_TS_NESTED_CACHE_DIR)
+  : join(ROOT, '.cache', 'nested-kvm');
 
 function log(message) {
   console.log(`[test:kvm] ${message}`);
@@ -94,6 +97,7 @@ async function main(argv) {
   const work = mkdtempSync(join(tmpdir(), 'kvm-ts-nested-'));
   let stopQemu = () => {};
   const onSignal = (signal) => {
+    console.error(`test:kvm: ${signal}: stopping QEMU`);
     stopQemu();
     if (!options.keep) rmSync(work, { recursive: true, force: true });
     process.exit(signal === 'SIGINT' ? 130 : 143);
