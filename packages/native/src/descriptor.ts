@@ -3,7 +3,7 @@
  * wrapper, EBADF once closed, and the finalizer that closes a descriptor whose owner was forgotten.
  */
 import { Errno } from '@kvm-ts/core';
-import { checked, failure, type Libc, libc } from './libc.js';
+import { checked, failure, type IoctlExecutor, type Libc, libc, localExecutor, orErrno } from './libc.js';
 import { forget, releaseWhenCollected } from './lifetime.js';
 
 /** A KVM file descriptor owned by one object. */
@@ -11,10 +11,14 @@ export class Descriptor {
   protected readonly lib: Libc = libc();
   private descriptor: number;
 
-  /** @param kind what the descriptor is, for the EBADF message (`'VM'`, `'vCPU'`, ...) */
+  /**
+   * @param kind what the descriptor is, for the EBADF message (`'VM'`, `'vCPU'`, ...)
+   * @param executor where the ioctls run: this thread unless the vCPU has a thread of its own
+   */
   constructor(
     fd: number,
     private readonly kind: string,
+    protected readonly executor: IoctlExecutor = localExecutor(),
   ) {
     this.descriptor = fd;
     releaseWhenCollected(this, { fd }, this);
@@ -33,13 +37,13 @@ export class Descriptor {
   /** An ioctl whose argument is a struct in `arg` (or none). */
   protected ioctl(operation: string, request: number, arg: Uint8Array | null): number {
     const fd = this.fd(operation);
-    return checked(operation, this.lib.ioctlPtr(fd, request, arg));
+    return checked(operation, this.executor.pointer(fd, request, arg));
   }
 
   /** An ioctl whose argument is an integer passed by value. */
   protected ioctlValue(operation: string, request: number, arg: number): number {
     const fd = this.fd(operation);
-    return checked(operation, this.lib.ioctlInt(fd, request, arg));
+    return checked(operation, this.executor.value(fd, request, arg));
   }
 
   /** Closes the descriptor; later calls raise EBADF. Closing twice does nothing. */
@@ -48,7 +52,7 @@ export class Descriptor {
     const fd = this.descriptor;
     this.descriptor = -1;
     forget(this);
-    checked('close', this.lib.close(fd));
+    checked('close', orErrno(this.lib.close(fd)));
   }
 }
 

@@ -95,15 +95,39 @@ export function failure(operation: string, errno: number, detail?: string): KvmE
 }
 
 /**
- * The one wrapper every fallible libc call passes through: `call` runs the foreign function; a negative result
- * becomes a `KvmError` for `operation` with the errno read immediately after the call.
+ * A libc call's result in the kernel's own convention: the value when it succeeded, `-errno` when it failed.
+ * Called directly around the foreign call (`orErrno(lib.close(fd))`), so errno is read before any other
+ * JavaScript can make a foreign call that would overwrite it.
+ */
+export function orErrno(result: number): number {
+  return result < 0 ? -loaded!.koffi.errno() : result;
+}
+
+/**
+ * The one wrapper every fallible libc call passes through: a result from {@link orErrno} (or from a vCPU
+ * thread, which uses the same convention) that is negative becomes a `KvmError` for `operation`.
  */
 export function checked(operation: string, result: number): number {
-  if (result < 0) {
-    const errno = loaded!.koffi.errno();
-    throw failure(operation, errno);
-  }
+  if (result < 0) throw failure(operation, -result);
   return result;
+}
+
+/**
+ * Where a descriptor's ioctls are issued: on the calling thread, or on the vCPU's own Worker
+ * (`vcpu-thread.ts`). Results follow {@link orErrno}: the ioctl's value, or `-errno`.
+ */
+export interface IoctlExecutor {
+  pointer(fd: number, request: number, arg: Uint8Array | null): number;
+  value(fd: number, request: number, arg: number): number;
+}
+
+/** Issues ioctls on the calling thread. */
+export function localExecutor(): IoctlExecutor {
+  const lib = libc();
+  return {
+    pointer: (fd, request, arg) => orErrno(lib.ioctlPtr(fd, request, arg)),
+    value: (fd, request, arg) => orErrno(lib.ioctlInt(fd, request, arg)),
+  };
 }
 
 /** `mmap` that throws `KvmError` on failure, returning the address as a number. */

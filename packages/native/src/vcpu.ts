@@ -60,6 +60,7 @@ import { checkInteger, Descriptor } from './descriptor.js';
 import { installKickHandler, type KickTarget, kick } from './kick.js';
 import { failure } from './libc.js';
 import { RunPage } from './run-page.js';
+import type { VcpuThread } from './vcpu-thread.js';
 
 const IOCTL = VCPU_IOCTLS;
 const S = STRUCTS;
@@ -70,31 +71,54 @@ const MAX_CPUID_ENTRIES = 256;
 export class NativeVcpu extends Descriptor implements Vcpu {
   private readonly page: RunPage;
   private readonly kvmRunFd: number;
-  /** The thread that created the vCPU, for `kick()` (pthread_t). */
-  readonly thread: number | bigint;
+  /** The thread that issues this vCPU's ioctls (`pthread_t`), which `kick()` signals. */
+  readonly osThread: number | bigint;
 
+  /**
+   * @param ownThread the Worker issuing this vCPU's ioctls (`NativeVm.createVcpuOnThread`), or none to issue
+   *   them on the calling thread
+   */
   constructor(
     fd: number,
     readonly id: number,
     mmapSize: number,
     private readonly onClose: (vcpu: NativeVcpu) => void,
+    private readonly ownThread?: VcpuThread,
   ) {
-    super(fd, 'vCPU');
+    super(fd, 'vCPU', ownThread);
     this.kvmRunFd = fd;
     this.page = new RunPage(fd, mmapSize);
-    this.thread = this.lib.pthreadSelf();
+    this.osThread = ownThread ? ownThread.osThread : this.lib.pthreadSelf();
   }
 
   run(): KvmExit {
+    if (this.ownThread) return this.exitFrom(this.ownThread.value(this.fd('KVM_RUN'), IOCTL.KVM_RUN, 0));
     // The hot path: the checked wrapper inlined, so an exit costs one foreign call and no allocation.
     const result = this.lib.ioctlInt(this.isClosed ? this.fd('KVM_RUN') : this.kvmRunFd, IOCTL.KVM_RUN, 0);
-    if (result < 0) {
-      const errno = this.lib.koffi.errno();
-      if (errno === Errno.EINTR) return this.page.intr;
-      if (errno === Errno.EFAULT && this.page.exitReason === ExitReason.MEMORY_FAULT) return this.page.exit();
-      throw failure('KVM_RUN', errno);
-    }
+    if (result < 0) return this.exitFrom(-this.lib.koffi.errno());
     return this.page.exit();
+  }
+
+  /**
+   * KVM_RUN without blocking this thread: on a vCPU with its own thread (`NativeVm.createVcpuOnThread`) the
+   * guest runs there while the event loop goes on; otherwise the same as `run()`.
+   */
+  async runAsync(): Promise<KvmExit> {
+    if (!this.ownThread) return this.run();
+    return this.exitFrom(await this.ownThread.valueAsync(this.fd('KVM_RUN'), IOCTL.KVM_RUN, 0));
+  }
+
+  /** The exit for a KVM_RUN result in the `-errno` convention: EINTR is the `intr` exit, as the core asks. */
+  private exitFrom(result: number): KvmExit {
+    if (result >= 0) return this.page.exit();
+    const errno = -result;
+    if (errno === Errno.EINTR) return this.page.intr;
+    if (errno === Errno.EFAULT && this.page.exitReason === ExitReason.MEMORY_FAULT) return this.page.exit();
+    throw failure(
+      'KVM_RUN',
+      errno,
+      errno === Errno.EBUSY ? 'the vCPU is already running on its thread' : undefined,
+    );
   }
 
   get requestInterruptWindow(): boolean {
@@ -132,7 +156,7 @@ export class NativeVcpu extends Descriptor implements Vcpu {
   kickTarget(): KickTarget {
     this.fd('kick');
     if (isMainThread) installKickHandler();
-    return { thread: this.thread, runAddress: this.page.address };
+    return { thread: this.osThread, runAddress: this.page.address };
   }
 
   /**
@@ -333,6 +357,7 @@ export class NativeVcpu extends Descriptor implements Vcpu {
     if (this.isClosed) return;
     this.page.release();
     this.closeDescriptor();
+    void this.ownThread?.close();
     this.onClose(this);
   }
 

@@ -28,9 +28,10 @@ import {
 } from './codec/interrupts.js';
 import { decodeClock, encodeClock, encodeDirtyLog, encodeRegion } from './codec/memory.js';
 import { checkInteger, Descriptor } from './descriptor.js';
-import { MAP_ANONYMOUS, MAP_PRIVATE, mapOrThrow, PROT_READ, PROT_WRITE, viewOf } from './libc.js';
+import { checked, MAP_ANONYMOUS, MAP_PRIVATE, mapOrThrow, PROT_READ, PROT_WRITE, viewOf } from './libc.js';
 import { NativeGuestMemory } from './memory.js';
 import { NativeVcpu } from './vcpu.js';
+import { VcpuThread } from './vcpu-thread.js';
 
 const IOCTL = VM_IOCTLS;
 const S = STRUCTS;
@@ -125,6 +126,33 @@ export class NativeVm extends Descriptor implements Vm {
       vcpu = new NativeVcpu(fd, id, this.mmapSize, (closed) => this.vcpus.delete(closed));
     } catch (error) {
       this.lib.close(fd);
+      throw error;
+    }
+    this.vcpus.add(vcpu);
+    return vcpu;
+  }
+
+  /**
+   * KVM_CREATE_VCPU issued on a new Worker that then issues every ioctl of the vCPU, so that `runAsync()` runs
+   * the guest without blocking this thread's event loop. Its other methods stay synchronous (each waits for
+   * the thread), and `kick()` interrupts a run in progress.
+   */
+  async createVcpuOnThread(id: number): Promise<NativeVcpu> {
+    const op = 'KVM_CREATE_VCPU';
+    checkInteger(op, 'id', id);
+    this.fd(op);
+    const thread = await VcpuThread.start();
+    let vcpu: NativeVcpu;
+    try {
+      const fd = checked(op, thread.value(this.fd(op), IOCTL.KVM_CREATE_VCPU, id));
+      try {
+        vcpu = new NativeVcpu(fd, id, this.mmapSize, (closed) => this.vcpus.delete(closed), thread);
+      } catch (error) {
+        this.lib.close(fd);
+        throw error;
+      }
+    } catch (error) {
+      await thread.close();
       throw error;
     }
     this.vcpus.add(vcpu);
