@@ -1,0 +1,237 @@
+/**
+ * The VM level of the API over the emulator: guest memory and slots, vCPUs, and the in-kernel device state
+ * containers (irqchip, PIT, clock) with KVM's ordering rules and errnos (checked on a real KVM: a second
+ * irqchip or an irqchip after a vCPU is EEXIST, KVM_INTERRUPT with an irqchip ENXIO, the identity-map address
+ * after a vCPU EINVAL, irqchip queries without one ENXIO).
+ */
+import {
+  ClockFlag,
+  type GuestMemory,
+  type KvmClockData,
+  type KvmEnableCap,
+  type KvmIrqchip,
+  type KvmIrqRoutingEntry,
+  type KvmMsi,
+  type KvmPitConfig,
+  type KvmPitState2,
+  type KvmUserspaceMemoryRegion,
+  kvmFail,
+  type Vcpu,
+  type Vm,
+} from '@kvm-ts/core';
+import { CodeCache } from '../cpu/insn-cache.js';
+import { IrqchipState } from '../devices/irqchip-state.js';
+import { PitState } from '../devices/pit-state.js';
+import { ArrayGuestMemory } from '../memory/guest-memory.js';
+import { SlotTable } from '../memory/slots.js';
+import { checkCapability } from './capabilities.js';
+import { EmulatorVcpu } from './vcpu.js';
+
+/** KVM_CAP_MAX_VCPU_ID: vCPU ids must be below it. */
+export const MAX_VCPU_ID = 4096;
+/** KVM_CAP_MAX_VCPUS. */
+export const MAX_VCPUS = 1024;
+const MAX_GSI = 1024;
+
+/** Nanoseconds on a monotonic host clock (no node: import; `performance` exists in Node and browsers). */
+function nowNs(): bigint {
+  const perf = (globalThis as unknown as { performance: { now(): number } }).performance;
+  return BigInt(Math.round(perf.now() * 1e6));
+}
+
+/** A VM of the emulator backend. */
+export class EmulatorVm implements Vm {
+  readonly slots = new SlotTable();
+  readonly code = new CodeCache();
+  private readonly vcpus = new Map<number, EmulatorVcpu>();
+  private createdVcpus = 0;
+  private closed = false;
+  private irqchip: IrqchipState | null = null;
+  private pit: PitState | null = null;
+  private clockOffset: bigint;
+  private tssAddr = -1;
+  private identityMapAddr = 0xfffbc000n;
+  private gsiRoutes: KvmIrqRoutingEntry[] = [];
+
+  constructor() {
+    this.clockOffset = -nowNs();
+    this.slots.onChange = () => {
+      this.code.clear();
+      for (const v of this.vcpus.values()) v.cpu.flushTlb();
+    };
+    this.code.onNewPage = (gpa) => {
+      for (const v of this.vcpus.values()) v.cpu.dropWrites(gpa);
+    };
+  }
+
+  private check(op: string): void {
+    if (this.closed) kvmFail(op, 'EBADF', 'the VM is closed');
+  }
+
+  checkExtension(cap: number): number {
+    this.check('KVM_CHECK_EXTENSION');
+    return checkCapability(cap);
+  }
+
+  createMemory(size: number): GuestMemory {
+    this.check('createMemory');
+    return new ArrayGuestMemory(size);
+  }
+
+  setUserMemoryRegion(region: KvmUserspaceMemoryRegion): void {
+    this.check('KVM_SET_USER_MEMORY_REGION');
+    this.slots.set(region);
+  }
+
+  createVcpu(id: number): Vcpu {
+    const op = 'KVM_CREATE_VCPU';
+    this.check(op);
+    if (!Number.isInteger(id) || id < 0 || id >= MAX_VCPU_ID) {
+      kvmFail(op, 'EINVAL', `vCPU id ${id} is not below KVM_CAP_MAX_VCPU_ID (${MAX_VCPU_ID})`);
+    }
+    if (this.createdVcpus >= MAX_VCPUS) kvmFail(op, 'EINVAL', `a VM has at most ${MAX_VCPUS} vCPUs`);
+    if (this.vcpus.has(id)) kvmFail(op, 'EEXIST', `vCPU ${id} already exists`);
+    const vcpu = new EmulatorVcpu(id, {
+      slots: this.slots,
+      code: this.code,
+      hasIrqchip: () => this.irqchip !== null,
+      isClosed: () => this.closed,
+      forget: (v) => {
+        if (this.vcpus.get(v.id) === v) this.vcpus.delete(v.id);
+      },
+    });
+    this.vcpus.set(id, vcpu);
+    this.createdVcpus++;
+    return vcpu;
+  }
+
+  setTssAddr(addr: number): void {
+    const op = 'KVM_SET_TSS_ADDR';
+    this.check(op);
+    // The three pages must lie below 4 GiB (vmx_set_tss_addr's check).
+    if (!Number.isInteger(addr) || addr < 0 || addr > 0xffffffff - 3 * 4096 + 1) {
+      kvmFail(op, 'EINVAL', 'the TSS area must be three pages below 4 GiB');
+    }
+    this.tssAddr = addr;
+  }
+
+  setIdentityMapAddr(addr: bigint): void {
+    const op = 'KVM_SET_IDENTITY_MAP_ADDR';
+    this.check(op);
+    if (this.createdVcpus > 0) kvmFail(op, 'EINVAL', 'the identity map address must be set before any vCPU exists');
+    this.identityMapAddr = BigInt.asUintN(64, addr);
+  }
+
+  createIrqchip(): void {
+    const op = 'KVM_CREATE_IRQCHIP';
+    this.check(op);
+    if (this.irqchip) kvmFail(op, 'EEXIST', 'the VM already has an in-kernel irqchip');
+    if (this.createdVcpus > 0) kvmFail(op, 'EEXIST', 'the irqchip must be created before any vCPU');
+    this.irqchip = new IrqchipState();
+  }
+
+  private needIrqchip(op: string): IrqchipState {
+    if (!this.irqchip) kvmFail(op, 'ENXIO', 'the VM has no in-kernel irqchip (createIrqchip)');
+    return this.irqchip;
+  }
+
+  irqLine(irq: number, level: number): void {
+    const op = 'KVM_IRQ_LINE';
+    this.check(op);
+    const chip = this.needIrqchip(op);
+    if (!Number.isInteger(irq) || irq < 0 || irq >= MAX_GSI) kvmFail(op, 'EINVAL', `GSI ${irq} is out of range`);
+    chip.levels.set(irq, level ? 1 : 0);
+  }
+
+  getIrqchip(chipId: number): KvmIrqchip {
+    this.check('KVM_GET_IRQCHIP');
+    return this.needIrqchip('KVM_GET_IRQCHIP').get(chipId);
+  }
+
+  setIrqchip(chip: KvmIrqchip): void {
+    this.check('KVM_SET_IRQCHIP');
+    this.needIrqchip('KVM_SET_IRQCHIP').set(chip);
+  }
+
+  setGsiRouting(entries: readonly KvmIrqRoutingEntry[]): void {
+    const op = 'KVM_SET_GSI_ROUTING';
+    this.check(op);
+    this.needIrqchip(op);
+    if (entries.length > MAX_GSI) kvmFail(op, 'EINVAL', `at most ${MAX_GSI} routes`);
+    for (const e of entries) {
+      if (e.gsi < 0 || e.gsi >= MAX_GSI) kvmFail(op, 'EINVAL', `GSI ${e.gsi} is out of range`);
+      if (e.type === 1 && (e.irqchip > 2 || e.pin >= (e.irqchip === 2 ? 24 : 8))) {
+        kvmFail(op, 'EINVAL', `irqchip ${e.irqchip} pin ${e.pin} does not exist`);
+      }
+    }
+    this.gsiRoutes = entries.map((e) => ({ ...e }));
+  }
+
+  signalMsi(msi: KvmMsi): number {
+    const op = 'KVM_SIGNAL_MSI';
+    this.check(op);
+    this.needIrqchip(op);
+    if (msi.flags !== 0) kvmFail(op, 'EINVAL', 'flags must be 0');
+    // No local APIC model delivers it yet: report it as blocked by the guest.
+    return 0;
+  }
+
+  getDirtyLog(slot: number): Uint8Array {
+    this.check('KVM_GET_DIRTY_LOG');
+    return this.slots.takeDirtyLog(slot);
+  }
+
+  createPit2(config: KvmPitConfig): void {
+    const op = 'KVM_CREATE_PIT2';
+    this.check(op);
+    if (this.pit) kvmFail(op, 'EEXIST', 'the VM already has a PIT');
+    if (config.flags & ~1) kvmFail(op, 'EINVAL', `unknown flags 0x${config.flags.toString(16)}`);
+    this.pit = new PitState(config.flags);
+  }
+
+  getPit2(): KvmPitState2 {
+    this.check('KVM_GET_PIT2');
+    if (!this.pit) kvmFail('KVM_GET_PIT2', 'ENXIO', 'the VM has no in-kernel PIT (createPit2)');
+    return this.pit.get();
+  }
+
+  setPit2(state: KvmPitState2): void {
+    this.check('KVM_SET_PIT2');
+    if (!this.pit) kvmFail('KVM_SET_PIT2', 'ENXIO', 'the VM has no in-kernel PIT (createPit2)');
+    this.pit.set(state);
+  }
+
+  getClock(): KvmClockData {
+    this.check('KVM_GET_CLOCK');
+    return { clock: nowNs() + this.clockOffset, flags: 0, realtime: 0n, hostTsc: 0n };
+  }
+
+  setClock(data: KvmClockData): void {
+    const op = 'KVM_SET_CLOCK';
+    this.check(op);
+    if (data.flags & ~(ClockFlag.TSC_STABLE | ClockFlag.REALTIME | ClockFlag.HOST_TSC)) {
+      kvmFail(op, 'EINVAL', `unknown flags 0x${data.flags.toString(16)}`);
+    }
+    this.clockOffset = BigInt.asUintN(64, data.clock) - nowNs();
+  }
+
+  enableCap(cap: KvmEnableCap): void {
+    this.check('KVM_ENABLE_CAP');
+    kvmFail('KVM_ENABLE_CAP', 'EINVAL', `capability ${cap.cap} cannot be enabled on the emulator`);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.vcpus.clear();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  /** The addresses given to KVM_SET_TSS_ADDR and KVM_SET_IDENTITY_MAP_ADDR (unused without VMX), and the routes. */
+  get intelAreas(): { tss: number; identityMap: bigint; routes: number } {
+    return { tss: this.tssAddr, identityMap: this.identityMapAddr, routes: this.gsiRoutes.length };
+  }
+}

@@ -1,0 +1,256 @@
+/**
+ * One emulated x86-64 CPU and its run loop. The inner loop fetches a decoded instruction (cached by physical
+ * address), calls its handler from the dispatch table and commits RIP; it runs a fixed slice of instructions
+ * and leaves only when a handler sets `stop`. Faults, interrupts, single-stepping and breakpoints are handled
+ * outside it, on the cold path, so the common instruction costs one fetch, one call and one check.
+ */
+import type { KvmCpuidEntry2 } from '@kvm-ts/core';
+import { HANDLERS } from './dispatch.js';
+import { deliver, deliverFault, Source, Vector } from './exceptions.js';
+import { getFlags, setFlags } from './flags.js';
+import type { CodeCache } from './insn-cache.js';
+import { CpuExit, MmuState } from './mmu.js';
+import { syncMode } from './segments.js';
+import { CodeMode, Flag, Seg, Stop } from './state.js';
+import type { SlotTable } from '../memory/slots.js';
+
+/** Instructions the inner loop runs between checks of the run budget. */
+const SLICE = 4096;
+
+/** Guest-debug state set with KVM_SET_GUEST_DEBUG. */
+export interface GuestDebugState {
+  singleStep: boolean;
+  hwBreakpoints: boolean;
+  /** DR0-DR3 linear addresses and DR7 for the VMM's hardware breakpoints. */
+  addr: Float64Array;
+  dr7: number;
+}
+
+/** An x86-64 CPU: registers (state.ts), MMU (mmu.ts) and the loop that runs instructions. */
+export class Cpu extends MmuState {
+  /** The CPUID table set with KVM_SET_CPUID2. */
+  cpuid: KvmCpuidEntry2[] = [];
+  /** The PIO data page (`kvm_run` + `data_offset`). */
+  readonly ioData = new Uint8Array(4096);
+  ioDir = 0;
+  ioSize = 0;
+  ioPort = 0;
+  ioCount = 0;
+  /** Set by `run()` after an IO exit: the re-executed IN/OUT/INS completes it. */
+  ioResume = false;
+
+  swBreakpoints = false;
+  readonly debug: GuestDebugState = { singleStep: false, hwBreakpoints: false, addr: new Float64Array(4), dr7: 0 };
+  /** A hardware breakpoint just reported at this linear address is skipped once (as RF would). */
+  private skipBreakpointAt = Number.NaN;
+  debugVector = 0;
+  debugPc = 0;
+  debugDr6 = 0;
+
+  /** Whether the in-kernel irqchip exists (HLT then halts inside instead of exiting). */
+  irqchip = false;
+  /** `kvm_run.request_interrupt_window`. */
+  requestWindow = false;
+
+  constructor(mem: SlotTable, code: CodeCache) {
+    super(mem, code);
+    syncMode(this);
+  }
+
+  /** Blocks interrupts until the instruction after the current one has run (STI, MOV SS, POP SS). */
+  startShadow(kind: number): void {
+    this.shadowUntil = this.retired + 2;
+    this.shadowKind = kind;
+  }
+
+  /** Whether an interrupt shadow is active at the current instruction boundary. */
+  inShadow(): boolean {
+    return this.retired < this.shadowUntil;
+  }
+
+  /** The linear address of `ip` in the code segment. */
+  csBaseLinear(ip: number): number {
+    return this.long64 ? ip : (this.segBase[Seg.CS] + ip) >>> 0;
+  }
+
+  /** Ends the run with a SHUTDOWN exit (triple fault). */
+  shutdown(): void {
+    this.exitKind = CpuExit.SHUTDOWN;
+    this.stop |= Stop.EXIT | Stop.ABORT;
+    this.stop &= ~Stop.FAULT;
+  }
+
+  /** Ends the run with a DEBUG exit for the VMM's debugger; the instruction does not retire. */
+  debugExit(vector: number, pc: number, dr6 = 0xffff0ff0): void {
+    this.debugVector = vector;
+    this.debugPc = pc;
+    this.debugDr6 = dr6;
+    this.exitKind = CpuExit.DEBUG;
+    this.stop |= Stop.EXIT | Stop.ABORT;
+  }
+
+  /** Whether interrupts can be taken now: IF set and no interrupt shadow. */
+  interruptsAllowed(): boolean {
+    return (this.flags & Flag.IF) !== 0 && !this.inShadow();
+  }
+
+  /** Whether the loop must check events at every boundary (slow, one instruction at a time). */
+  private needsSlowPath(): boolean {
+    return (
+      this.pendingIrq >= 0 ||
+      this.requestWindow ||
+      this.nmiPending ||
+      this.debug.singleStep ||
+      this.debug.hwBreakpoints ||
+      (this.flags & Flag.TF) !== 0 ||
+      this.inShadow()
+    );
+  }
+
+  /**
+   * Events at an instruction boundary: NMI, an injected interrupt, the interrupt window. Returns true when the
+   * run must end (an exit is set).
+   */
+  private boundary(): boolean {
+    if (this.nmiPending && !this.nmiMasked && !this.inShadow()) {
+      this.nmiPending = false;
+      this.nmiMasked = true;
+      this.halted = false;
+      if (!deliver(this, Vector.NMI, -1, this.rip, Source.EXTERNAL)) return this.tripleFault();
+    }
+    if (this.pendingIrq >= 0 && this.interruptsAllowed()) {
+      const v = this.pendingIrq;
+      this.pendingIrq = -1;
+      this.halted = false;
+      if (!deliver(this, v, -1, this.rip, Source.EXTERNAL)) return this.tripleFault();
+    }
+    if (this.requestWindow && this.pendingIrq < 0 && this.interruptsAllowed()) {
+      this.exitKind = CpuExit.IRQ_WINDOW;
+      return true;
+    }
+    if (this.debug.hwBreakpoints) {
+      const lin = this.csBaseLinear(this.rip);
+      if (lin !== this.skipBreakpointAt) {
+        const dr7 = this.debug.dr7;
+        for (let k = 0; k < 4; k++) {
+          // Enabled (L or G), execution breakpoint (R/W = 00, LEN = 00).
+          if (dr7 & (3 << (2 * k)) && ((dr7 >>> (16 + 4 * k)) & 0xf) === 0 && this.debug.addr[k] === lin) {
+            this.skipBreakpointAt = lin;
+            this.debugExit(Vector.DB, lin, 0xffff0ff0 | (1 << k));
+            this.stop &= ~Stop.ABORT;
+            this.stop &= ~Stop.EXIT;
+            return true;
+          }
+        }
+      }
+      this.skipBreakpointAt = Number.NaN;
+    }
+    return false;
+  }
+
+  private tripleFault(): boolean {
+    this.exitKind = CpuExit.SHUTDOWN;
+    return true;
+  }
+
+  /**
+   * Runs up to `budget` instructions. Returns with `exitKind` set when an exit happened, or CpuExit.NONE
+   * when the budget ran out.
+   */
+  execute(budget: number): void {
+    this.exitKind = CpuExit.NONE;
+    this.stop = 0;
+    const end = this.retired + budget;
+    const handlers = HANDLERS;
+    while (this.retired < end) {
+      let slice = end - this.retired < SLICE ? end - this.retired : SLICE;
+      const slow = this.needsSlowPath();
+      if (slow) {
+        if (this.boundary()) return;
+        slice = 1;
+      }
+      const tf = (this.flags & Flag.TF) !== 0;
+      const mode = this.codeMode;
+      for (; slice > 0; slice--) {
+        const ip = this.rip;
+        const insn = this.fetch(mode === CodeMode.M64 ? ip : (this.segBase[Seg.CS] + ip) >>> 0);
+        if (insn === null) break;
+        let next = ip + insn.len;
+        if (mode !== CodeMode.M64) next = mode === CodeMode.M16 ? next & 0xffff : next >>> 0;
+        this.nextIp = next;
+        handlers[insn.op](this, insn);
+        if (this.stop !== 0) {
+          if (!(this.stop & Stop.ABORT)) {
+            this.rip = this.nextIp;
+            this.retired++;
+          }
+          break;
+        }
+        this.rip = this.nextIp;
+        this.retired++;
+      }
+      const stop = this.stop;
+      if (stop === 0) {
+        if (slow) {
+          if (tf && !this.stepped()) return;
+          if (this.debug.singleStep) {
+            this.debugExit(Vector.DB, this.csBaseLinear(this.rip), 0xffff4ff0);
+            this.stop = 0;
+            return;
+          }
+        }
+        continue;
+      }
+      this.stop = 0;
+      if (stop & Stop.FAULT) {
+        if (!deliverFault(this)) {
+          this.exitKind = CpuExit.SHUTDOWN;
+          return;
+        }
+        this.stop = 0;
+        if (this.exitKind !== CpuExit.NONE) return;
+        continue;
+      }
+      if (stop & Stop.EXIT) {
+        if (this.exitKind === CpuExit.NONE && this.mmioWrites.length > 0) this.takeMmioWrite();
+        if (this.exitKind === CpuExit.HLT && this.irqchip) {
+          // With an in-kernel irqchip the vCPU waits inside KVM_RUN for an interrupt; none can come yet.
+          this.exitKind = CpuExit.INTR;
+        }
+        if (!(stop & Stop.ABORT) && tf) this.stepped();
+        if (!(stop & Stop.ABORT) && this.debug.singleStep && this.exitKind !== CpuExit.DEBUG) {
+          // KVM reports the exit first; the single-step DEBUG exit follows on the next run.
+        }
+        return;
+      }
+      // RESYNC only: state the loop caches changed; go round again.
+      if (tf && !(stop & Stop.ABORT) && !this.stepped()) return;
+      if (this.debug.singleStep) {
+        this.debugExit(Vector.DB, this.csBaseLinear(this.rip), 0xffff4ff0);
+        this.stop = 0;
+        return;
+      }
+    }
+  }
+
+  /** Delivers the single-step #DB trap after an instruction that started with TF set; false on shutdown. */
+  private stepped(): boolean {
+    this.dr[4] = (this.dr[4] | 0x4000) >>> 0;
+    if (!deliver(this, Vector.DB, -1, this.rip, Source.EXCEPTION)) {
+      this.exitKind = CpuExit.SHUTDOWN;
+      return false;
+    }
+    return true;
+  }
+
+  /** RFLAGS with the lazy flags materialized. */
+  getRflags(): number {
+    return getFlags(this);
+  }
+
+  /** Replaces RFLAGS and re-derives the mode (VM may change). */
+  setRflags(value: number): void {
+    setFlags(this, value);
+    syncMode(this);
+  }
+}

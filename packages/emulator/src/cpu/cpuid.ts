@@ -1,0 +1,103 @@
+/**
+ * CPUID: the leaves this CPU offers (KVM_GET_SUPPORTED_CPUID advertises exactly these: a feature bit is set
+ * only when the emulator implements it), and the CPUID instruction's lookup in the table the VMM set with
+ * KVM_SET_CPUID2 (SDM Vol. 2 CPUID).
+ */
+import { CpuidFlag, type KvmCpuidEntry2 } from '@kvm-ts/core';
+
+/** Feature bits, by leaf and register (SDM Vol. 2 Table 3-10, 3-11; AMD APM Vol. 3 E.4.2). */
+export const Feature = {
+  /** Leaf 1 EDX. */
+  DE: 1 << 2,
+  PSE: 1 << 3,
+  TSC: 1 << 4,
+  MSR: 1 << 5,
+  PAE: 1 << 6,
+  CX8: 1 << 8,
+  SEP: 1 << 11,
+  MTRR: 1 << 12,
+  PGE: 1 << 13,
+  CMOV: 1 << 15,
+  PAT: 1 << 16,
+  PSE36: 1 << 17,
+  /** Leaf 1 ECX. */
+  CX16: 1 << 13,
+  HYPERVISOR: 1 << 31,
+  /** Leaf 0x80000001 ECX. */
+  LAHF_LM: 1 << 0,
+  /** Leaf 0x80000001 EDX. */
+  SYSCALL: 1 << 11,
+  NX: 1 << 20,
+  PDPE1GB: 1 << 26,
+  LM: 1 << 29,
+} as const;
+
+const VENDOR = [0x756e6547, 0x6c65746e, 0x49656e69]; // "GenuineIntel" as EBX, ECX, EDX.
+
+/** The CPUID leaves the emulator supports (KVM_GET_SUPPORTED_CPUID). */
+export function supportedCpuid(): KvmCpuidEntry2[] {
+  const f = Feature;
+  const leaf = (fn: number, eax: number, ebx: number, ecx: number, edx: number): KvmCpuidEntry2 => ({
+    function: fn,
+    index: 0,
+    flags: 0,
+    eax,
+    ebx,
+    ecx,
+    edx,
+  });
+  return [
+    leaf(0, 1, VENDOR[0], VENDOR[2], VENDOR[1]),
+    // Family 6, model 15, stepping 1.
+    leaf(
+      1,
+      0x6f1,
+      0,
+      f.CX16 | f.HYPERVISOR,
+      f.DE | f.PSE | f.TSC | f.MSR | f.PAE | f.CX8 | f.SEP | f.MTRR | f.PGE | f.CMOV | f.PAT | f.PSE36,
+    ),
+    leaf(0x80000000, 0x80000008, 0, 0, 0),
+    leaf(0x80000001, 0, 0, f.LAHF_LM, f.SYSCALL | f.NX | f.PDPE1GB | f.LM),
+    // 40 physical and 48 linear address bits.
+    leaf(0x80000008, 0x3028, 0, 0, 0),
+  ];
+}
+
+/** Result registers of the last `cpuidLookup`. */
+export const cpuidOut = new Int32Array(4);
+
+/**
+ * The CPUID instruction over the VMM's table: an exact (function, index) match, or for a function above the
+ * highest basic or extended leaf the highest basic leaf (Intel's rule, which KVM follows), else zeros.
+ */
+export function cpuidLookup(table: readonly KvmCpuidEntry2[], fn: number, index: number): void {
+  let e = find(table, fn, index);
+  if (!e) {
+    const basicMax = find(table, 0, 0)?.eax ?? 0;
+    const extMax = find(table, 0x80000000, 0)?.eax ?? 0;
+    const inRange = fn >>> 0 >= 0x80000000 ? fn >>> 0 <= extMax >>> 0 : fn >>> 0 <= basicMax >>> 0;
+    if (!inRange && fn >>> 0 < 0x40000000) e = find(table, basicMax, index);
+    else if (!inRange && fn >>> 0 >= 0x80000000) e = find(table, basicMax, index);
+  }
+  cpuidOut[0] = e?.eax ?? 0;
+  cpuidOut[1] = e?.ebx ?? 0;
+  cpuidOut[2] = e?.ecx ?? 0;
+  cpuidOut[3] = e?.edx ?? 0;
+}
+
+function find(table: readonly KvmCpuidEntry2[], fn: number, index: number): KvmCpuidEntry2 | undefined {
+  for (const e of table) {
+    if (e.function >>> 0 === fn >>> 0 && (!(e.flags & CpuidFlag.SIGNIFCANT_INDEX) || e.index >>> 0 === index >>> 0)) {
+      return e;
+    }
+  }
+  return undefined;
+}
+
+/** Whether the guest's CPUID table has a feature bit in leaf `fn`'s register `reg` (0 EAX .. 3 EDX). */
+export function guestHas(table: readonly KvmCpuidEntry2[], fn: number, reg: number, bit: number): boolean {
+  const e = find(table, fn, 0);
+  if (!e) return false;
+  const v = reg === 0 ? e.eax : reg === 1 ? e.ebx : reg === 2 ? e.ecx : e.edx;
+  return (v & bit) !== 0;
+}

@@ -1,0 +1,602 @@
+/**
+ * Linear-to-physical translation and guest memory access: the paging modes of SDM Vol. 3A chapter 4
+ * (32-bit with 4 MiB pages, PAE, 4-level), NX, WP, U/S, accessed and dirty bits written by the walk, global
+ * pages; a software TLB in front of it; MMIO for guest-physical addresses no slot backs and for writes to
+ * read-only slots.
+ *
+ * The TLB is direct-mapped by linear page number. Each entry has one tag per permission (read, write,
+ * execute) and privilege (supervisor, user): a tag equal to the page number means the access may go straight
+ * to the host bytes. Write tags are only set for pages already dirty in the page tables and in the dirty log,
+ * and never for pages that hold cached code, so every write that must be noticed takes the slow path.
+ */
+import { decode, Insn } from './decode.js';
+import { raise, Vector } from './exceptions.js';
+import { type CodeCache, CodePage } from './insn-cache.js';
+import { Cr0, Cr4, CpuState, Efer, Stop } from './state.js';
+import type { Slot, SlotTable } from '../memory/slots.js';
+import { MemFlag } from '@kvm-ts/core';
+
+/** TLB entries (a power of two). */
+export const TLB_SIZE = 4096;
+const TLB_MASK = TLB_SIZE - 1;
+
+/** Access kinds of a translation. */
+export const Access = { READ: 0, WRITE: 1, EXEC: 2 } as const;
+
+/** Why a run stopped for the VMM: what `Cpu.exitKind` holds when Stop.EXIT is set. */
+export const CpuExit = {
+  NONE: 0,
+  IO: 1,
+  MMIO: 2,
+  HLT: 3,
+  SHUTDOWN: 4,
+  DEBUG: 5,
+  IRQ_WINDOW: 6,
+  INTR: 7,
+  INTERNAL: 8,
+} as const;
+
+/** #PF error-code bits (SDM Vol. 3A 4.7). */
+const PF = { P: 1, W: 2, U: 4, RSVD: 8, ID: 16 } as const;
+
+const TWO32 = 4294967296;
+/** Physical-address bits 39:32 a page-table entry may use (MAXPHYADDR 40); bits 51:40 are reserved. */
+const PTE_HI_ADDR = 0xff;
+const PTE_HI_RSVD = 0x000fff00;
+
+/** One queued MMIO write (a write exit the VMM has not seen yet). */
+interface MmioWrite {
+  gpa: number;
+  len: number;
+  data: Uint8Array;
+}
+
+function tagArray(): Float64Array {
+  return new Float64Array(TLB_SIZE).fill(Number.NaN);
+}
+
+/** The MMU's part of the CPU: TLB, memory map, code cache, and the MMIO exit being built. */
+export class MmuState extends CpuState {
+  readonly tlbRS = tagArray();
+  readonly tlbWS = tagArray();
+  readonly tlbXS = tagArray();
+  readonly tlbRU = tagArray();
+  readonly tlbWU = tagArray();
+  readonly tlbXU = tagArray();
+  /** The tag arrays for the current privilege (switched by `syncPrivilege`). */
+  tlbR = this.tlbRS;
+  tlbW = this.tlbWS;
+  tlbX = this.tlbXS;
+  readonly tlbView: DataView[] = new Array(TLB_SIZE).fill(null);
+  readonly tlbBytes: Uint8Array[] = new Array(TLB_SIZE).fill(null);
+  readonly tlbOff = new Int32Array(TLB_SIZE);
+  readonly tlbPhys = new Float64Array(TLB_SIZE).fill(-1);
+  readonly tlbGlobal = new Uint8Array(TLB_SIZE);
+  readonly tlbCode: CodePage[] = new Array(TLB_SIZE).fill(null);
+
+  /** High half of the last 64-bit read. */
+  hi = 0;
+
+  exitKind: number = CpuExit.NONE;
+  mmioGpa = 0;
+  mmioLen = 0;
+  mmioIsWrite = false;
+  readonly mmioData = new Uint8Array(8);
+  /** An MMIO read the VMM has completed: the re-executed instruction takes its data. */
+  mmioReadReady = false;
+  readonly mmioWrites: MmioWrite[] = [];
+
+  /** Instructions that straddle a page are decoded here every time instead of being cached. */
+  readonly scratchInsn = new Insn();
+  private fetchLin = 0;
+  private fetchPage = -1;
+  private fetchSlot: Slot | undefined;
+  private fetchFaulted = false;
+  readonly fetchByte = (k: number): number => this.codeByte(k);
+
+  constructor(
+    readonly mem: SlotTable,
+    readonly code: CodeCache,
+  ) {
+    super();
+  }
+
+  /** Points the TLB tag arrays at the current privilege level's set. */
+  syncPrivilege(): void {
+    const user = this.cpl === 3;
+    this.tlbR = user ? this.tlbRU : this.tlbRS;
+    this.tlbW = user ? this.tlbWU : this.tlbWS;
+    this.tlbX = user ? this.tlbXU : this.tlbXS;
+  }
+
+  /** Drops every translation (CR0/CR4 writes, memory-map changes); global pages too when `global`. */
+  flushTlb(global = true): void {
+    for (let ix = 0; ix < TLB_SIZE; ix++) {
+      if (global || !this.tlbGlobal[ix]) this.dropEntry(ix);
+    }
+  }
+
+  /** INVLPG: drops the translation of one linear page. */
+  flushPage(lin: number): void {
+    const lpn = Math.floor(lin / 4096);
+    const ix = lpn & TLB_MASK;
+    if (this.tlbRS[ix] === lpn || this.tlbRU[ix] === lpn || this.tlbXS[ix] === lpn || this.tlbXU[ix] === lpn) {
+      this.dropEntry(ix);
+    }
+  }
+
+  /** Stops writes to the page at `gpa` going through the fast path (it now holds cached code, or was logged). */
+  dropWrites(gpa: number): void {
+    for (let ix = 0; ix < TLB_SIZE; ix++) {
+      if (this.tlbPhys[ix] === gpa) {
+        this.tlbWS[ix] = Number.NaN;
+        this.tlbWU[ix] = Number.NaN;
+      }
+    }
+  }
+
+  /** Drops execute translations so each code page is re-verified against memory in a new run. */
+  flushCode(): void {
+    this.tlbXS.fill(Number.NaN);
+    this.tlbXU.fill(Number.NaN);
+  }
+
+  private dropEntry(ix: number): void {
+    this.tlbRS[ix] = Number.NaN;
+    this.tlbWS[ix] = Number.NaN;
+    this.tlbXS[ix] = Number.NaN;
+    this.tlbRU[ix] = Number.NaN;
+    this.tlbWU[ix] = Number.NaN;
+    this.tlbXU[ix] = Number.NaN;
+    this.tlbPhys[ix] = -1;
+    this.tlbGlobal[ix] = 0;
+  }
+
+  // ---- Page walk (SDM Vol. 3A 4.3-4.5) ------------------------------------------------------------
+
+  /** Result of the last successful walk: permissions of the whole path. */
+  walkWritable = false;
+  walkUser = false;
+  walkNx = false;
+  walkGlobal = false;
+  walkDirty = false;
+
+  /**
+   * Translates `lin` for `access` at privilege `user`; returns the guest-physical page address, or -1 after
+   * recording #PF. With `probe` (KVM_TRANSLATE) it records nothing and sets no A/D bits.
+   */
+  walk(lin: number, access: number, user: boolean, probe = false): number {
+    if (!(this.cr0 & Cr0.PG)) {
+      this.walkWritable = true;
+      this.walkUser = true;
+      this.walkNx = false;
+      this.walkGlobal = false;
+      this.walkDirty = true;
+      return lin - (lin & 4095);
+    }
+    const write = access === Access.WRITE;
+    const exec = access === Access.EXEC;
+    const errBase = (write ? PF.W : 0) | (user ? PF.U : 0) | (exec && this.efer & Efer.NXE ? PF.ID : 0);
+    let writable = true;
+    let usr = true;
+    let nx = false;
+    let global = false;
+    let page: number;
+    let pageOffsetMask: number;
+    let leafAddr: number;
+    let leafLo: number;
+    if (this.cr4 & Cr4.PAE) {
+      const long = (this.efer & Efer.LMA) !== 0;
+      const hi = Math.floor(lin / TWO32);
+      const lo = lin - hi * TWO32;
+      let table: number;
+      let levels: number;
+      if (long) {
+        table = this.cr3 - (this.cr3 % 4096);
+        levels = 4;
+      } else {
+        // PDPTE from CR3 bits 31:5 (SDM Vol. 3A 4.4.1); loaded at each walk rather than cached at CR3 load.
+        const pdpteAddr = (this.cr3 & 0xffffffe0) + ((lo >>> 30) << 3);
+        const pdLo = this.phys32(pdpteAddr);
+        const pdHi = this.phys32(pdpteAddr + 4);
+        if (!(pdLo & 1)) return this.pfault(lin, errBase, probe);
+        if (pdLo & 0x1e6 || pdHi & PTE_HI_RSVD) return this.pfault(lin, errBase | PF.P | PF.RSVD, probe);
+        table = (pdHi & PTE_HI_ADDR) * TWO32 + ((pdLo & 0xfffff000) >>> 0);
+        levels = 2;
+      }
+      for (let level = levels; ; level--) {
+        let index: number;
+        if (level === 4) index = ((hi & 0xffff) >>> 7) & 0x1ff;
+        else if (level === 3) index = ((hi & 0x7f) << 2) | (lo >>> 30);
+        else if (level === 2) index = (lo >>> 21) & 0x1ff;
+        else index = (lo >>> 12) & 0x1ff;
+        const addr = table + index * 8;
+        let eLo = this.phys32(addr);
+        const eHi = this.phys32(addr + 4);
+        if (!(eLo & 1)) return this.pfault(lin, errBase, probe);
+        const nxBit = eHi < 0;
+        if (eHi & PTE_HI_RSVD || (nxBit && !(this.efer & Efer.NXE))) {
+          return this.pfault(lin, errBase | PF.P | PF.RSVD, probe);
+        }
+        writable = writable && (eLo & 2) !== 0;
+        usr = usr && (eLo & 4) !== 0;
+        nx = nx || nxBit;
+        const large = (level === 3 && long) || level === 2 ? (eLo & 0x80) !== 0 : false;
+        if (level === 1 || large) {
+          if (large && ((level === 3 && eLo & 0x3fffe000) || (level === 2 && eLo & 0x1fe000))) {
+            return this.pfault(lin, errBase | PF.P | PF.RSVD, probe);
+          }
+          pageOffsetMask = level === 3 ? 0x3fffffff : level === 2 ? 0x1fffff : 0xfff;
+          const baseLo = (eLo & ~pageOffsetMask & 0xfffff000) >>> 0;
+          page = (eHi & PTE_HI_ADDR) * TWO32 + baseLo + ((lo & pageOffsetMask) - (lo & 0xfff));
+          global = (eLo & 0x100) !== 0 && (this.cr4 & Cr4.PGE) !== 0;
+          leafAddr = addr;
+          leafLo = eLo;
+          break;
+        }
+        if (!(eLo & 0x20) && !probe) {
+          eLo |= 0x20;
+          this.physWrite32(addr, eLo);
+        }
+        table = (eHi & PTE_HI_ADDR) * TWO32 + ((eLo & 0xfffff000) >>> 0);
+      }
+    } else {
+      const l = lin >>> 0;
+      const pdeAddr = (this.cr3 & 0xfffff000) + ((l >>> 22) << 2);
+      let pde = this.phys32(pdeAddr);
+      if (!(pde & 1)) return this.pfault(lin, errBase, probe);
+      writable = (pde & 2) !== 0;
+      usr = (pde & 4) !== 0;
+      if (pde & 0x80 && this.cr4 & Cr4.PSE) {
+        // 4 MiB page; PSE-36 bits 20:13 give physical bits 39:32.
+        page = ((pde >>> 13) & 0xff) * TWO32 + ((pde & 0xffc00000) >>> 0) + ((l & 0x3ff000) >>> 0);
+        global = (pde & 0x100) !== 0 && (this.cr4 & Cr4.PGE) !== 0;
+        leafAddr = pdeAddr;
+        leafLo = pde;
+      } else {
+        if (!(pde & 0x20) && !probe) {
+          pde |= 0x20;
+          this.physWrite32(pdeAddr, pde);
+        }
+        const pteAddr = (pde & 0xfffff000) + (((l >>> 12) & 0x3ff) << 2);
+        const pte = this.phys32(pteAddr);
+        if (!(pte & 1)) return this.pfault(lin, errBase, probe);
+        writable = writable && (pte & 2) !== 0;
+        usr = usr && (pte & 4) !== 0;
+        page = (pte & 0xfffff000) >>> 0;
+        global = (pte & 0x100) !== 0 && (this.cr4 & Cr4.PGE) !== 0;
+        leafAddr = pteAddr;
+        leafLo = pte;
+      }
+    }
+    // Permission checks (SDM Vol. 3A 4.6).
+    if (!probe) {
+      if (user && !usr) return this.pfault(lin, errBase | PF.P, probe);
+      if (write && !writable && (user || this.cr0 & Cr0.WP)) return this.pfault(lin, errBase | PF.P, probe);
+      if (exec && nx && this.efer & Efer.NXE) return this.pfault(lin, errBase | PF.P, probe);
+      const want = write ? 0x60 : 0x20;
+      if ((leafLo & want) !== want) this.physWrite32(leafAddr, leafLo | want);
+    }
+    this.walkWritable = writable;
+    this.walkUser = usr;
+    this.walkNx = nx && (this.efer & Efer.NXE) !== 0;
+    this.walkGlobal = global;
+    this.walkDirty = write || (leafLo & 0x40) !== 0;
+    return page;
+  }
+
+  private pfault(lin: number, error: number, probe: boolean): number {
+    if (!probe) {
+      this.cr2 = lin;
+      raise(this, Vector.PF, error);
+    }
+    return -1;
+  }
+
+  /** Reads a 32-bit little-endian value at a guest-physical address (page tables, descriptors); 0 if unbacked. */
+  phys32(gpa: number): number {
+    const s = this.mem.find(gpa);
+    if (!s) return 0;
+    const off = s.offset + gpa - s.gpa;
+    if (gpa + 4 <= s.gpa + s.size) return s.memory.view.getInt32(off, true);
+    return 0;
+  }
+
+  /** Writes a 32-bit value at a guest-physical address (A/D bits); ignored when unbacked or read-only. */
+  physWrite32(gpa: number, value: number): void {
+    const s = this.mem.find(gpa);
+    if (!s || s.flags & MemFlag.READONLY || gpa + 4 > s.gpa + s.size) return;
+    this.noteWrite(s, gpa, 4);
+    s.memory.view.setInt32(s.offset + gpa - s.gpa, value, true);
+  }
+
+  private noteWrite(s: Slot, gpa: number, len: number): void {
+    if (s.dirty.length) this.mem.markDirty(s, gpa);
+    const pageGpa = gpa - (gpa % 4096);
+    const page = this.code.pages.get(pageGpa);
+    if (page !== undefined) {
+      page.invalidate(gpa - pageGpa, len);
+      const o = s.offset + pageGpa - s.gpa;
+      page.snapshot.set(s.memory.bytes.subarray(o + (gpa - pageGpa), o + (gpa - pageGpa) + len), gpa - pageGpa);
+    }
+  }
+
+  /**
+   * Translates and fills the TLB for one access that does not cross a page. Returns the guest-physical
+   * address or -1 (fault recorded). `fillSlot` is the backing slot, undefined for MMIO.
+   */
+  fillSlot: Slot | undefined;
+  translate(lin: number, access: number): number {
+    const user = this.cpl === 3;
+    const page = this.walk(lin, access, user);
+    if (page < 0) return -1;
+    const slot = this.mem.find(page);
+    this.fillSlot = slot;
+    const gpa = page + (lin & 4095);
+    if (!slot) return gpa;
+    const lpn = Math.floor(lin / 4096);
+    const ix = lpn & TLB_MASK;
+    if (this.tlbPhys[ix] !== page) {
+      this.dropEntry(ix);
+      this.tlbPhys[ix] = page;
+      this.tlbView[ix] = slot.memory.view;
+      this.tlbBytes[ix] = slot.memory.bytes;
+      this.tlbOff[ix] = slot.offset + page - slot.gpa;
+      this.tlbCode[ix] = null as unknown as CodePage;
+    }
+    this.tlbGlobal[ix] = this.walkGlobal ? 1 : 0;
+    // Supervisor access to user pages is allowed (no SMAP); a user tag only when the path allows user.
+    const wpOk = this.walkWritable || !(this.cr0 & Cr0.WP);
+    this.tlbRS[ix] = lpn;
+    if (this.walkUser) this.tlbRU[ix] = lpn;
+    if (this.walkDirty && !(slot.flags & MemFlag.READONLY) && !this.code.pages.has(page)) {
+      const dirtyOk = slot.dirty.length === 0 || access === Access.WRITE;
+      if (dirtyOk) {
+        if (access === Access.WRITE) this.mem.markDirty(slot, page);
+        if (wpOk) this.tlbWS[ix] = lpn;
+        if (this.walkWritable && this.walkUser) this.tlbWU[ix] = lpn;
+      }
+    }
+    return gpa;
+  }
+
+  // ---- Data access ---------------------------------------------------------------------------------
+
+  /** Reads `size` (1, 2, 4) bytes; for 8 returns the low half and leaves the high half in `hi`. */
+  read(lin: number, size: number): number {
+    const lpn = Math.floor(lin / 4096);
+    const ix = lpn & TLB_MASK;
+    const o = lin & 4095;
+    if (this.tlbR[ix] === lpn && o <= 4096 - size) {
+      const v = this.tlbView[ix];
+      const p = this.tlbOff[ix] + o;
+      switch (size) {
+        case 1:
+          return this.tlbBytes[ix][p];
+        case 2:
+          return v.getUint16(p, true);
+        case 4:
+          return v.getInt32(p, true);
+        default:
+          this.hi = v.getInt32(p + 4, true);
+          return v.getInt32(p, true);
+      }
+    }
+    return this.readSlow(lin, size);
+  }
+
+  /** Writes `size` bytes (`hi` is the high half of an 8-byte write). */
+  write(lin: number, size: number, value: number, hi: number): void {
+    const lpn = Math.floor(lin / 4096);
+    const ix = lpn & TLB_MASK;
+    const o = lin & 4095;
+    if (this.tlbW[ix] === lpn && o <= 4096 - size) {
+      const v = this.tlbView[ix];
+      const p = this.tlbOff[ix] + o;
+      switch (size) {
+        case 1:
+          this.tlbBytes[ix][p] = value;
+          return;
+        case 2:
+          v.setUint16(p, value, true);
+          return;
+        case 4:
+          v.setInt32(p, value, true);
+          return;
+        default:
+          v.setInt32(p, value, true);
+          v.setInt32(p + 4, hi, true);
+          return;
+      }
+    }
+    this.writeSlow(lin, size, value, hi);
+  }
+
+  /**
+   * Checks that a write of `size` bytes at `lin` would not fault, without writing (read-modify-write
+   * instructions and multi-part stores check before changing anything).
+   */
+  probeWrite(lin: number, size: number): boolean {
+    const lpn = Math.floor(lin / 4096);
+    const o = lin & 4095;
+    if (this.tlbW[lpn & TLB_MASK] === lpn && o <= 4096 - size) return true;
+    if (this.translate(lin, Access.WRITE) < 0) return false;
+    if (o > 4096 - size) return this.translate(lin + (4096 - o), Access.WRITE) >= 0;
+    return true;
+  }
+
+  private readSlow(lin: number, size: number): number {
+    const o = lin & 4095;
+    if (o > 4096 - size) {
+      // Crosses a page: assemble bytewise (each byte translated; the first fault wins).
+      let lo = 0;
+      let hi = 0;
+      for (let k = 0; k < size; k++) {
+        const b = this.readSlow(lin + k, 1);
+        if (this.stop & Stop.ABORT) return 0;
+        if (k < 4) lo |= b << (8 * k);
+        else hi |= b << (8 * (k - 4));
+      }
+      this.hi = hi;
+      return size === 2 ? lo & 0xffff : lo;
+    }
+    const gpa = this.translate(lin, Access.READ);
+    if (gpa < 0) return 0;
+    const s = this.fillSlot;
+    if (s !== undefined) return this.read(lin, size);
+    return this.mmioRead(gpa, size);
+  }
+
+  private writeSlow(lin: number, size: number, value: number, hi: number): void {
+    const o = lin & 4095;
+    if (o > 4096 - size) {
+      // Check both pages first so a fault on the second leaves memory untouched.
+      if (!this.probeWrite(lin, size)) return;
+      for (let k = 0; k < size; k++) {
+        const b = k < 4 ? value >>> (8 * k) : hi >>> (8 * (k - 4));
+        this.writeSlow(lin + k, 1, b & 0xff, 0);
+      }
+      return;
+    }
+    const gpa = this.translate(lin, Access.WRITE);
+    if (gpa < 0) return;
+    const s = this.fillSlot;
+    if (s === undefined || s.flags & MemFlag.READONLY) {
+      this.mmioWrite(gpa, size, value, hi);
+      return;
+    }
+    const off = s.offset + gpa - s.gpa;
+    const v = s.memory.view;
+    switch (size) {
+      case 1:
+        s.memory.bytes[off] = value;
+        break;
+      case 2:
+        v.setUint16(off, value, true);
+        break;
+      case 4:
+        v.setInt32(off, value, true);
+        break;
+      default:
+        v.setInt32(off, value, true);
+        v.setInt32(off + 4, hi, true);
+    }
+    this.noteWrite(s, gpa, size);
+  }
+
+  private mmioRead(gpa: number, size: number): number {
+    if (this.mmioReadReady && !this.mmioIsWrite && gpa === this.mmioGpa && size === this.mmioLen) {
+      this.mmioReadReady = false;
+      const d = this.mmioData;
+      const lo = (d[0] | (d[1] << 8) | (d[2] << 16) | (d[3] << 24)) >>> 0;
+      this.hi = d[4] | (d[5] << 8) | (d[6] << 16) | (d[7] << 24);
+      return size === 1 ? lo & 0xff : size === 2 ? lo & 0xffff : lo | 0;
+    }
+    this.mmioGpa = gpa;
+    this.mmioLen = size;
+    this.mmioIsWrite = false;
+    this.mmioData.fill(0);
+    this.exitKind = CpuExit.MMIO;
+    this.stop |= Stop.EXIT | Stop.ABORT;
+    return 0;
+  }
+
+  private mmioWrite(gpa: number, size: number, value: number, hi: number): void {
+    const data = new Uint8Array(8);
+    for (let k = 0; k < size; k++) data[k] = (k < 4 ? value >>> (8 * k) : hi >>> (8 * (k - 4))) & 0xff;
+    this.mmioWrites.push({ gpa, len: size, data });
+    this.stop |= Stop.EXIT;
+  }
+
+  /** Moves the next queued MMIO write into the exit fields; false when none is queued. */
+  takeMmioWrite(): boolean {
+    const w = this.mmioWrites.shift();
+    if (!w) return false;
+    this.mmioGpa = w.gpa;
+    this.mmioLen = w.len;
+    this.mmioIsWrite = true;
+    this.mmioData.set(w.data);
+    this.exitKind = CpuExit.MMIO;
+    return true;
+  }
+
+  // ---- Instruction fetch ---------------------------------------------------------------------------
+
+  /**
+   * The decoded instruction at linear address `lin` (CS base + RIP), or null after a fault or an exit
+   * (code in MMIO). Cached instructions come straight from the TLB's code-page reference.
+   */
+  fetch(lin: number): Insn | null {
+    const lpn = Math.floor(lin / 4096);
+    const ix = lpn & TLB_MASK;
+    if (this.tlbX[ix] === lpn) {
+      const insn = this.tlbCode[ix].insns[lin & 4095];
+      if (insn !== undefined && insn.mode === this.codeMode) return insn;
+    }
+    return this.fetchSlow(lin);
+  }
+
+  private fetchSlow(lin: number): Insn | null {
+    const gpa = this.translate(lin, Access.EXEC);
+    if (gpa < 0) return null;
+    const s = this.fillSlot;
+    if (s === undefined) {
+      // KVM cannot fetch instructions from MMIO either: it reports an emulation failure.
+      this.exitKind = CpuExit.INTERNAL;
+      this.stop |= Stop.EXIT | Stop.ABORT;
+      return null;
+    }
+    const pageGpa = gpa - (gpa % 4096);
+    const lpn = Math.floor(lin / 4096);
+    const ix = lpn & TLB_MASK;
+    const page = this.code.page(pageGpa, s.memory.bytes, s.offset + pageGpa - s.gpa);
+    this.tlbCode[ix] = page;
+    if (this.cpl === 3) {
+      if (this.walkUser && !this.walkNx) this.tlbXU[ix] = lpn;
+    } else if (!this.walkNx) this.tlbXS[ix] = lpn;
+    const o = lin & 4095;
+    const cached = page.insns[o];
+    if (cached !== undefined && cached.mode === this.codeMode) return cached;
+    this.fetchLin = lin;
+    this.fetchPage = lpn;
+    this.fetchSlot = s;
+    this.fetchFaulted = false;
+    const insn = new Insn();
+    if (!decode(this.codeMode, this.fetchByte, insn)) return null;
+    if (o + insn.len <= 4096) {
+      page.insns[o] = insn;
+      return insn;
+    }
+    const scratch = this.scratchInsn;
+    this.fetchFaulted = false;
+    if (!decode(this.codeMode, this.fetchByte, scratch)) return null;
+    return scratch;
+  }
+
+  private codeByte(k: number): number {
+    if (this.fetchFaulted) return -1;
+    const lin = this.fetchLin + k;
+    const lpn = Math.floor(lin / 4096);
+    if (lpn !== this.fetchPage) {
+      const gpa = this.translate(lin, Access.EXEC);
+      if (gpa < 0 || this.fillSlot === undefined) {
+        if (gpa >= 0) {
+          this.exitKind = CpuExit.INTERNAL;
+          this.stop |= Stop.EXIT | Stop.ABORT;
+        }
+        this.fetchFaulted = true;
+        return -1;
+      }
+      this.fetchPage = lpn;
+      this.fetchSlot = this.fillSlot;
+      return this.fillSlot.memory.bytes[this.fillSlot.offset + gpa - this.fillSlot.gpa];
+    }
+    const s = this.fetchSlot!;
+    const ix = lpn & TLB_MASK;
+    if (this.tlbPhys[ix] >= 0 && this.tlbBytes[ix] === s.memory.bytes) {
+      return this.tlbBytes[ix][this.tlbOff[ix] + (lin & 4095)];
+    }
+    return 0;
+  }
+}
+
