@@ -24,11 +24,9 @@ Options:
   --timeout <seconds>        kill the guest after this long (default ${DEFAULT_TIMEOUT_S})
   --full-node-modules        put the whole root node_modules in the guest, not only what the
                              workspace packages and vitest resolve
-  --keep                     keep the built initramfs and print where it is
-  --help                     show this help
-
-Environment:
-  KVM_TS_NESTED_CACHE_DIR    cache folder instead of .cache/nested-kvm/ at the repo root`;
+  --cache-dir <path>         keep the kernel and image parts there, not in .cache/nested-kvm/
+  --keep                     keep the built initramfs and print how to boot it again
+  --help                     show this help`;
 
 /**
  * Parses argv (without node and the script). `--name value` and `--name=value` both work; a
@@ -40,6 +38,7 @@ export function parseArgs(argv) {
     timeoutS: DEFAULT_TIMEOUT_S,
     keep: false,
     fullNodeModules: false,
+    cacheDir: null,
     help: false,
   };
   for (let i = 0; i < argv.length; i++) {
@@ -69,6 +68,12 @@ export function parseArgs(argv) {
           throw new Error(`--timeout wants a positive number of seconds, got "${text}"`);
         }
         options.timeoutS = seconds;
+        break;
+      }
+      case '--cache-dir': {
+        const dir = value();
+        if (dir === '') throw new Error('--cache-dir must not be empty');
+        options.cacheDir = dir;
         break;
       }
       case '--keep':

@@ -10,6 +10,7 @@ describe('parseArgs', () => {
       timeoutS: DEFAULT_TIMEOUT_S,
       keep: false,
       fullNodeModules: false,
+      cacheDir: null,
       help: false,
     });
   });

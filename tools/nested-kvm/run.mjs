@@ -3,11 +3,11 @@
 // inside QEMU's software CPU (see /work/shared/REAL-KVM.md and tools/nested-kvm/README.md).
 import { mkdtempSync, realpathSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, relative, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Apt } from './apt.mjs';
 import { parseArgs, USAGE } from './args.mjs';
-import { bootGuest } from './boot.mjs';
+import { bootGuest, qemuArgs } from './boot.mjs';
 import { buildInitramfs } from './image.mjs';
 import { ensureKernel } from './kernel.mjs';
 import { SETUP_FAILURE_STATUS } from './marker.mjs';
@@ -19,10 +19,8 @@ const NO_RESULT_STATUS = 3;
 const HOST_PROBLEM_STATUS = 2;
 
 const ROOT = realpathSync(join(dirname(fileURLToPath(import.meta.url)), '..', '..'));
-/** Kernel and cached image parts; KVM_TS_NESTED_CACHE_DIR moves them (a CI cache, a cold-run measurement). */
-const CACHE_DIR = process.env.KVM_TS_NESTED_CACHE_DIR
-  ? resolve(process.env.KVM_TS_NESTED_CACHE_DIR)
-  : join(ROOT, '.cache', 'nested-kvm');
+/** Kernel and cached image parts, unless --cache-dir says otherwise. */
+const DEFAULT_CACHE_DIR = join(ROOT, '.cache', 'nested-kvm');
 
 function log(message) {
   console.log(`[test:kvm] ${message}`);
@@ -88,10 +86,11 @@ async function main(argv) {
   }
   if (stale.length > 0) log(`warning: src/ is newer than dist/ in ${stale.join(', ')}: run \`pnpm build\`?`);
 
+  const cacheDir = options.cacheDir === null ? DEFAULT_CACHE_DIR : resolve(options.cacheDir);
   const total = performance.now();
   const apt = new Apt();
   const commands = await step('host packages', () => apt.ensureCommands());
-  const kernel = await step('kernel', () => ensureKernel(apt, CACHE_DIR, log));
+  const kernel = await step('kernel', () => ensureKernel(apt, cacheDir, log));
   log(`kernel: ${kernel.label}`);
 
   const work = mkdtempSync(join(tmpdir(), 'kvm-ts-nested-'));
@@ -108,7 +107,7 @@ async function main(argv) {
     const initrd = join(work, 'initramfs.cpio.gz');
     const image = await step('initramfs', () =>
       buildInitramfs({
-        cacheDir: CACHE_DIR,
+        cacheDir,
         output: initrd,
         busybox: commands.busybox,
         node: process.execPath,
@@ -142,7 +141,12 @@ async function main(argv) {
     log(`guest: ${markerAt}, QEMU ended after ${boot.seconds.toFixed(1)} s (QEMU status ${boot.qemuStatus})`);
     for (const line of boot.totals) log(`guest vitest: ${line}`);
     log(`total: ${((performance.now() - total) / 1000).toFixed(1)} s`);
-    if (options.keep) log(`kept: ${initrd} (kernel ${relative(ROOT, kernel.vmlinuz)})`);
+    if (options.keep) {
+      const args = qemuArgs({ kernel: kernel.vmlinuz, initrd }).map((arg) =>
+        /\s/.test(arg) ? `"${arg}"` : arg,
+      );
+      log(`kept ${initrd}; boot it again with:\n  ${commands['qemu-system-x86_64']} ${args.join(' ')}`);
+    }
 
     if (boot.result === null) {
       const why = boot.timedOut ? `timed out after ${options.timeoutS} s` : 'ended without printing a result';

@@ -119,10 +119,17 @@ export function addNodeModules(entries, root, packageDirs, { full = false } = {}
     if (existsSync(group)) entries.addHostTree(group, { skip, onSymlink: follow });
   };
 
-  if (full) {
-    entries.addHostTree(rootModules, { skip, onSymlink: follow });
-    return addons;
+  if (full) entries.addHostTree(rootModules, { skip, onSymlink: follow });
+  else addRootModules(entries, rootModules, store, skip, follow);
+  for (const dir of packageDirs) {
+    const modules = join(dir, 'node_modules');
+    if (existsSync(modules)) entries.addHostTree(modules, { skip, onSymlink: follow });
   }
+  return addons;
+}
+
+/** The chosen root node_modules entries, and pnpm's hoisted links. */
+function addRootModules(entries, rootModules, store, skip, follow) {
   for (const name of DEFAULT_ROOT_MODULES) {
     const path = join(rootModules, name);
     if (!existsSync(path)) continue;
@@ -135,9 +142,4 @@ export function addNodeModules(entries, root, packageDirs, { full = false } = {}
   // the ones into packages outside the closure dangle and resolve as "not installed".
   const hoisted = join(store, 'node_modules');
   if (existsSync(hoisted)) entries.addHostTree(hoisted);
-  for (const dir of packageDirs) {
-    const modules = join(dir, 'node_modules');
-    if (existsSync(modules)) entries.addHostTree(modules, { skip, onSymlink: follow });
-  }
-  return addons;
 }
