@@ -1,0 +1,135 @@
+import { readFile } from 'node:fs/promises';
+import {
+  BootImageError,
+  type CpuMode,
+  DEMO_GUEST,
+  ExitStatus,
+  exitStatus,
+  type ImageFormat,
+  loadImage,
+  Machine,
+  type RunResult,
+  VcpuKicker,
+} from '@kvm-ts/vmm';
+import { KvmError } from '@kvm-ts/core';
+import { CliError } from '../cli-error.js';
+import { attachInput } from '../terminal.js';
+import { openBackend } from './open-backend.js';
+
+/** The options of `kvm-ts run` (and of `kvm-ts demo`, which fixes the image). */
+export interface RunOptions {
+  backend?: string;
+  format?: ImageFormat;
+  mem: number;
+  cpus: number;
+  loadAddr?: number;
+  entry?: number;
+  mode?: CpuMode;
+  initrd?: string;
+  append?: string;
+  timeout?: number;
+  traceExits?: boolean;
+}
+
+/** Where the command writes: guest output to `stdout`, its own messages to `stderr`. */
+export interface RunIo {
+  stdin: NodeJS.ReadStream;
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream;
+}
+
+async function readInput(path: string, what: string): Promise<Uint8Array> {
+  try {
+    return new Uint8Array(await readFile(path));
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? 'error';
+    throw new CliError(`cannot read ${what} ${path}: ${code}`);
+  }
+}
+
+/**
+ * Loads an image into a fresh machine on the chosen backend and runs it with the terminal attached. Returns
+ * the process exit status (see `exitStatus` in @kvm-ts/vmm).
+ */
+export async function runImage(
+  file: string,
+  image: Uint8Array | null,
+  options: RunOptions,
+  io: RunIo,
+): Promise<number> {
+  if (options.cpus !== 1) {
+    throw new CliError(`--cpus ${options.cpus}: this VMM runs one vCPU (secondary CPUs are not started yet)`);
+  }
+  const bytes = image ?? (await readInput(file, 'image'));
+  const initrd = options.initrd ? await readInput(options.initrd, 'initrd') : undefined;
+  const status = (message: string) => io.stderr.write(`kvm-ts: ${message}\n`);
+
+  const kvm = await openBackend(options.backend);
+  status(`backend ${kvm.backend.name} (${kvm.backend.flavour}): ${kvm.backend.reason}`);
+  const pending: number[] = [];
+  const flush = () => {
+    if (pending.length === 0) return;
+    io.stdout.write(Buffer.from(pending));
+    pending.length = 0;
+  };
+  let machine: Machine;
+  try {
+    machine = Machine.create(kvm, { memSize: options.mem, output: (byte) => pending.push(byte) });
+  } catch (error) {
+    kvm.close();
+    if (error instanceof RangeError) throw new CliError(`--mem: ${error.message}`);
+    throw error;
+  }
+  const kicker = new VcpuKicker();
+  let session: { close(): void } | null = null;
+  const onSigint = () => machine.finish({ kind: 'stopped', by: 'SIGINT' });
+  try {
+    const plan = loadImage(bytes, {
+      file,
+      ramSize: options.mem,
+      format: options.format,
+      mode: options.mode,
+      loadAddr: options.loadAddr,
+      entry: options.entry,
+      cmdline: options.append,
+      initrd,
+      initrdFile: options.initrd,
+    });
+    machine.load(plan, file);
+    status(
+      `loaded ${file} as ${plan.format}: entry 0x${plan.cpu.entry.toString(16)} in ${plan.cpu.mode} mode, ` +
+        `${options.mem / 1024 / 1024} MiB${io.stdin.isTTY ? '; Ctrl-A X quits' : ''}`,
+    );
+    session = attachInput(
+      io.stdin,
+      (input) => machine.serial.receive(input),
+      () => machine.finish({ kind: 'stopped', by: 'Ctrl-A X' }),
+    );
+    process.on('SIGINT', onSigint);
+    kicker.start();
+    const result: RunResult = await machine.run({
+      timeoutSeconds: options.timeout,
+      onYield: flush,
+      trace: options.traceExits ? (line) => io.stderr.write(`exit: ${line}\n`) : undefined,
+    });
+    flush();
+    status(`${result.reason} after ${result.exits} exits`);
+    return exitStatus(result.outcome);
+  } catch (error) {
+    flush();
+    if (error instanceof BootImageError) throw new CliError(error.message, ExitStatus.USAGE, { cause: error });
+    if (error instanceof KvmError) throw new CliError(error.message, ExitStatus.INTERNAL_ERROR, { cause: error });
+    throw error;
+  } finally {
+    process.off('SIGINT', onSigint);
+    session?.close();
+    await kicker.stop();
+    machine.close();
+    kvm.close();
+  }
+}
+
+/** Runs the built-in demo guest: a flat image at 0x7c00 in real mode. */
+export function runDemo(options: Pick<RunOptions, 'backend' | 'timeout' | 'traceExits'>, io: RunIo): Promise<number> {
+  return runImage('demo guest', DEMO_GUEST, { ...options, format: 'flat', mode: 'real', mem: 16 * 1024 * 1024, cpus: 1 }, io);
+}
