@@ -19,7 +19,7 @@ export const controlCases: CaseGroup = {
       id: 'debug.single-step',
       title: 'KVM_GUESTDBG_SINGLESTEP gives a DEBUG exit (#DB) after each instruction, pc at the next one',
       source: 'api.rst 4.60 (KVM_SET_GUEST_DEBUG), 5 (kvm_debug_exit_arch); db_interception in svm.c',
-      checkedOn: ['kvm_pvm'],
+      checkedOn: ['kvm_pvm', 'kvm_amd'],
       run(context) {
         const { vcpu } = context.machine({ mode: 'real', guest: singleStep });
         vcpu.setGuestDebug({
@@ -43,7 +43,7 @@ export const controlCases: CaseGroup = {
       title:
         'with immediate_exit set, KVM_RUN returns at once (EINTR: an intr exit) without running the guest',
       source: 'api.rst 5 (immediate_exit: KVM_RUN returns -EINTR); KVM_CAP_IMMEDIATE_EXIT',
-      checkedOn: ['kvm_pvm'],
+      checkedOn: ['kvm_pvm', 'kvm_amd'],
       run(context) {
         const { vcpu } = context.machine({ mode: 'real', guest: realMode });
         vcpu.immediateExit = true;
@@ -58,7 +58,7 @@ export const controlCases: CaseGroup = {
       id: 'translate.no-paging',
       title: 'KVM_TRANSLATE without paging maps a linear address to the same physical address',
       source: 'api.rst 4.15 (KVM_TRANSLATE); Intel SDM Vol. 3A 4.1 (paging disabled)',
-      checkedOn: ['kvm_pvm'],
+      checkedOn: ['kvm_pvm', 'kvm_amd'],
       run(context) {
         const { vcpu } = context.machine({ mode: 'protected' });
         const result = vcpu.translate(0x1234_5678n);
@@ -71,7 +71,7 @@ export const controlCases: CaseGroup = {
       id: 'translate.long-mode',
       title: 'KVM_TRANSLATE in long mode walks the page tables: identity, alias, and not-present addresses',
       source: 'api.rst 4.15; AMD APM Vol. 2 5.3 (long-mode paging); Intel SDM Vol. 3A 4.5',
-      checkedOn: ['kvm_pvm'],
+      checkedOn: ['kvm_pvm', 'kvm_amd'],
       run(context) {
         const { vcpu, ram, pageTables } = context.machine({ mode: 'long', guest: longMode });
         if (!pageTables) throw new Error('long mode machine without page tables');
@@ -95,7 +95,7 @@ export const controlCases: CaseGroup = {
       id: 'vm.clock',
       title: 'KVM_SET_CLOCK sets kvmclock and KVM_GET_CLOCK continues from there',
       source: 'api.rst 4.56/4.57 (KVM_SET_CLOCK, KVM_GET_CLOCK)',
-      checkedOn: ['kvm_pvm'],
+      checkedOn: ['kvm_pvm', 'kvm_amd'],
       run(context) {
         const vm = context.kvm.createVm();
         context.defer(() => vm.close());
@@ -112,7 +112,7 @@ export const controlCases: CaseGroup = {
         'KVM_SET_TSS_ADDR and KVM_SET_IDENTITY_MAP_ADDR are accepted before vCPUs; the identity map after one is EINVAL',
       source:
         'api.rst 4.48 (KVM_SET_TSS_ADDR), 4.50 (KVM_SET_IDENTITY_MAP_ADDR); kvm_arch_vm_ioctl (created_vcpus)',
-      checkedOn: ['kvm_pvm'],
+      checkedOn: ['kvm_pvm', 'kvm_amd'],
       run(context) {
         const vm = context.kvm.createVm();
         context.defer(() => vm.close());
@@ -126,7 +126,7 @@ export const controlCases: CaseGroup = {
       id: 'lifecycle.closed-handles',
       title: 'calls on a closed system handle, VM or vCPU are EBADF',
       source: 'ioctl(2) on a closed file descriptor: EBADF',
-      checkedOn: ['kvm_pvm'],
+      checkedOn: ['kvm_pvm', 'kvm_amd'],
       async run(context) {
         const vm = context.kvm.createVm();
         const vcpu = vm.createVcpu(0);

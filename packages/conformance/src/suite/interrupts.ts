@@ -40,7 +40,7 @@ export const interruptCases: CaseGroup = {
       title:
         'request_interrupt_window gives IRQ_WINDOW_OPEN once IF=1, and KVM_INTERRUPT runs the vector handler',
       source: 'api.rst 4.16 (KVM_INTERRUPT), 5 (request_interrupt_window, ready_for_interrupt_injection)',
-      checkedOn: [],
+      checkedOn: ['kvm_amd'],
       run(context) {
         const { vcpu } = context.machine({ mode: 'real', guest: irqReal });
         const vector = symbol(irqReal, 'VECTOR');
@@ -68,7 +68,7 @@ export const interruptCases: CaseGroup = {
       id: 'irq.interrupt-vector-range',
       title: 'KVM_INTERRUPT with a vector above 255 is EINVAL',
       source: 'kvm_vcpu_ioctl_interrupt in arch/x86/kvm/x86.c (irq >= KVM_NR_INTERRUPTS)',
-      checkedOn: ['kvm_pvm'],
+      checkedOn: ['kvm_pvm', 'kvm_amd'],
       run(context) {
         const { vcpu } = context.machine({ mode: 'real', guest: irqReal });
         expectKvmError(() => vcpu.interrupt(256), 'EINVAL');
@@ -78,7 +78,7 @@ export const interruptCases: CaseGroup = {
       id: 'irq.interrupt-with-irqchip',
       title: 'KVM_INTERRUPT with the in-kernel irqchip is ENXIO',
       source: 'api.rst 4.16 ("with an in-kernel irqchip ... -ENXIO")',
-      checkedOn: ['kvm_pvm'],
+      checkedOn: ['kvm_pvm', 'kvm_amd'],
       run(context) {
         const vm = vmWithIrqchip(context);
         const vcpu = vm.createVcpu(0);
@@ -89,7 +89,7 @@ export const interruptCases: CaseGroup = {
       id: 'irq.pic-round-trip',
       title: 'KVM_SET_IRQCHIP then KVM_GET_IRQCHIP returns the master and slave PIC state',
       source: 'api.rst 4.27/4.28 (chip_id 0 and 1: struct kvm_pic_state)',
-      checkedOn: ['kvm_pvm'],
+      checkedOn: ['kvm_pvm', 'kvm_amd'],
       run(context) {
         const vm = vmWithIrqchip(context);
         for (const chipId of [IrqchipId.PIC_MASTER, IrqchipId.PIC_SLAVE] as const) {
@@ -113,7 +113,7 @@ export const interruptCases: CaseGroup = {
       title:
         'KVM_SET_IRQCHIP then KVM_GET_IRQCHIP returns the IOAPIC redirection table; the base is 0xfec00000',
       source: 'api.rst 4.27/4.28 (chip_id 2: struct kvm_ioapic_state); IOAPIC_DEFAULT_BASE_ADDRESS',
-      checkedOn: ['kvm_pvm'],
+      checkedOn: ['kvm_pvm', 'kvm_amd'],
       run(context) {
         const vm = vmWithIrqchip(context);
         const state = ioapic(vm.getIrqchip(IrqchipId.IOAPIC));
@@ -129,7 +129,7 @@ export const interruptCases: CaseGroup = {
       id: 'irq.irqchip-errors',
       title: 'KVM_GET_IRQCHIP without an irqchip is ENXIO, and an unknown chip id is EINVAL',
       source: 'kvm_arch_vm_ioctl KVM_GET_IRQCHIP and kvm_vm_ioctl_get_irqchip in arch/x86/kvm/x86.c',
-      checkedOn: ['kvm_pvm'],
+      checkedOn: ['kvm_pvm', 'kvm_amd'],
       run(context) {
         const vm = context.kvm.createVm();
         context.defer(() => vm.close());
@@ -142,7 +142,7 @@ export const interruptCases: CaseGroup = {
       id: 'irq.line-raises-irr',
       title: 'KVM_IRQ_LINE raising GSI 4 sets IRR bit 4 of the master PIC',
       source: 'api.rst 4.25 (KVM_IRQ_LINE); kvm_pic_set_irq in arch/x86/kvm/i8259.c',
-      checkedOn: ['kvm_pvm'],
+      checkedOn: ['kvm_pvm', 'kvm_amd'],
       run(context) {
         const vm = vmWithIrqchip(context);
         expect(pic(vm.getIrqchip(IrqchipId.PIC_MASTER)).irr & 0x10).toBe(0);
@@ -155,7 +155,7 @@ export const interruptCases: CaseGroup = {
       id: 'irq.line-without-irqchip',
       title: 'KVM_IRQ_LINE without an in-kernel irqchip is ENXIO',
       source: 'kvm_vm_ioctl_irq_line in arch/x86/kvm/x86.c (!irqchip_in_kernel)',
-      checkedOn: ['kvm_pvm'],
+      checkedOn: ['kvm_pvm', 'kvm_amd'],
       run(context) {
         const vm = context.kvm.createVm();
         context.defer(() => vm.close());
@@ -166,7 +166,7 @@ export const interruptCases: CaseGroup = {
       id: 'irq.create-irqchip-twice',
       title: 'a second KVM_CREATE_IRQCHIP is EEXIST',
       source: 'kvm_arch_vm_ioctl KVM_CREATE_IRQCHIP in arch/x86/kvm/x86.c',
-      checkedOn: ['kvm_pvm'],
+      checkedOn: ['kvm_pvm', 'kvm_amd'],
       run(context) {
         const vm = vmWithIrqchip(context);
         expectKvmError(() => vm.createIrqchip(), 'EEXIST');
@@ -176,7 +176,7 @@ export const interruptCases: CaseGroup = {
       id: 'irq.irqchip-after-vcpu',
       title: 'KVM_CREATE_IRQCHIP after a vCPU exists is EINVAL',
       source: 'api.rst 4.24; kvm_arch_vm_ioctl KVM_CREATE_IRQCHIP (kvm->created_vcpus)',
-      checkedOn: ['kvm_pvm'],
+      checkedOn: ['kvm_pvm', 'kvm_amd'],
       run(context) {
         const vm = context.kvm.createVm();
         context.defer(() => vm.close());
@@ -190,7 +190,7 @@ export const interruptCases: CaseGroup = {
       title:
         'KVM_CREATE_PIT2 gives three channels; KVM_SET_PIT2 then KVM_GET_PIT2 returns a channel count; twice is EEXIST',
       source: 'api.rst 4.62 (KVM_CREATE_PIT2), 4.63/4.64 (KVM_GET/SET_PIT2)',
-      checkedOn: ['kvm_pvm'],
+      checkedOn: ['kvm_pvm', 'kvm_amd'],
       run(context) {
         const vm = vmWithIrqchip(context);
         vm.createPit2({ flags: PitFlag.SPEAKER_DUMMY });
@@ -208,7 +208,7 @@ export const interruptCases: CaseGroup = {
       id: 'irq.pit2-errors',
       title: 'KVM_GET_PIT2 before a PIT exists is ENXIO',
       source: 'kvm_arch_vm_ioctl KVM_GET_PIT2 in arch/x86/kvm/x86.c (!kvm->arch.vpit)',
-      checkedOn: ['kvm_pvm'],
+      checkedOn: ['kvm_pvm', 'kvm_amd'],
       run(context) {
         const vm = vmWithIrqchip(context);
         expectKvmError(() => vm.getPit2(), 'ENXIO');
@@ -218,7 +218,7 @@ export const interruptCases: CaseGroup = {
       id: 'irq.pit2-before-irqchip',
       title: 'KVM_CREATE_PIT2 before KVM_CREATE_IRQCHIP is accepted (Linux 6.1)',
       source: 'measured on the reference kvm_amd (Linux 6.1): 0',
-      checkedOn: [],
+      checkedOn: ['kvm_amd'],
       run(context) {
         const vm = context.kvm.createVm();
         context.defer(() => vm.close());
@@ -232,7 +232,7 @@ export const interruptCases: CaseGroup = {
       title:
         'KVM_SIGNAL_MSI to an enabled local APIC is delivered (returns 1) and sets the vector in its IRR',
       source: 'api.rst 4.71 (KVM_SIGNAL_MSI: >0 delivered); Intel SDM Vol. 3A 11.11 (MSI format)',
-      checkedOn: ['kvm_pvm'],
+      checkedOn: ['kvm_pvm', 'kvm_amd'],
       run(context) {
         const vm = vmWithIrqchip(context);
         const vcpu = vm.createVcpu(0);
@@ -255,7 +255,7 @@ export const interruptCases: CaseGroup = {
       id: 'irq.msi-errors',
       title: 'KVM_SIGNAL_MSI without an in-kernel irqchip, or with unknown flags, is EINVAL',
       source: 'kvm_send_userspace_msi in virt/kvm/irqchip.c',
-      checkedOn: ['kvm_pvm'],
+      checkedOn: ['kvm_pvm', 'kvm_amd'],
       run(context) {
         const vm = context.kvm.createVm();
         context.defer(() => vm.close());
@@ -269,7 +269,7 @@ export const interruptCases: CaseGroup = {
       id: 'irq.gsi-routing',
       title: 'KVM_SET_GSI_ROUTING accepts IOAPIC and MSI routes and refuses a PIC pin above 7 with EINVAL',
       source: 'api.rst 4.52; kvm_set_routing_entry in arch/x86/kvm/irq_comm.c',
-      checkedOn: ['kvm_pvm'],
+      checkedOn: ['kvm_pvm', 'kvm_amd'],
       run(context) {
         const vm = vmWithIrqchip(context);
         vm.setGsiRouting([

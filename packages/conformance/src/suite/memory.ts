@@ -62,7 +62,7 @@ export const memoryCases: CaseGroup = {
       title:
         'guest memory is shared: the guest reads what the VMM wrote and the VMM sees what the guest wrote',
       source: 'api.rst 4.35 (KVM_SET_USER_MEMORY_REGION: userspace_addr backs the slot)',
-      checkedOn: ['kvm_pvm'],
+      checkedOn: ['kvm_pvm', 'kvm_amd'],
       run(context) {
         const machine = probeMachine(context);
         view(machine.ram).setUint32(Layout.DATA_ADDR, 0x1357_9bdf, true);
@@ -74,7 +74,7 @@ export const memoryCases: CaseGroup = {
       id: 'memory.move-and-delete',
       title: 'a slot moves to a new guest address keeping its contents; deleted, its range exits as MMIO',
       source: 'api.rst 4.35: guest_phys_addr may change (KVM_MR_MOVE); memory_size 0 deletes',
-      checkedOn: ['kvm_pvm'],
+      checkedOn: ['kvm_pvm', 'kvm_amd'],
       run(context) {
         const machine = probeMachine(context);
         const { region } = addExtraSlot(context, machine, 0, 0xcafe_f00d);
@@ -96,7 +96,7 @@ export const memoryCases: CaseGroup = {
       id: 'memory.read-only',
       title: 'a read-only slot serves reads from memory and turns writes into MMIO write exits',
       source: 'api.rst 4.35 (KVM_MEM_READONLY: writes exit as KVM_EXIT_MMIO)',
-      checkedOn: ['kvm_pvm'],
+      checkedOn: ['kvm_pvm', 'kvm_amd'],
       run(context) {
         expect(context.kvm.checkExtension(Capability.READONLY_MEM)).toBeGreaterThan(0);
         const machine = probeMachine(context);
@@ -113,7 +113,7 @@ export const memoryCases: CaseGroup = {
       id: 'memory.dirty-log',
       title: 'KVM_GET_DIRTY_LOG sets the bits of the pages the guest wrote, and clears them once read',
       source: 'api.rst 4.8 (KVM_GET_DIRTY_LOG), 4.35 (KVM_MEM_LOG_DIRTY_PAGES)',
-      checkedOn: ['kvm_pvm'],
+      checkedOn: ['kvm_pvm', 'kvm_amd'],
       run(context) {
         const machine = probeMachine(context);
         addExtraSlot(context, machine, MemFlag.LOG_DIRTY_PAGES, 0);
@@ -137,7 +137,7 @@ export const memoryCases: CaseGroup = {
       id: 'memory.dirty-log-errors',
       title: 'KVM_GET_DIRTY_LOG of a slot without dirty logging, or of no slot, is ENOENT',
       source: 'kvm_get_dirty_log_protect in virt/kvm/kvm_main.c (!memslot || !memslot->dirty_bitmap)',
-      checkedOn: ['kvm_pvm'],
+      checkedOn: ['kvm_pvm', 'kvm_amd'],
       run(context) {
         const machine = probeMachine(context);
         expectKvmError(() => machine.vm.getDirtyLog(0), 'ENOENT');
@@ -148,7 +148,7 @@ export const memoryCases: CaseGroup = {
       id: 'memory.overlap',
       title: 'a slot overlapping another is EEXIST and leaves the existing slot working',
       source: 'api.rst 4.35; kvm_set_memory_region in virt/kvm/kvm_main.c (overlap check)',
-      checkedOn: ['kvm_pvm'],
+      checkedOn: ['kvm_pvm', 'kvm_amd'],
       run(context) {
         const machine = probeMachine(context);
         const memory = machine.vm.createMemory(2 * PAGE);
@@ -172,7 +172,7 @@ export const memoryCases: CaseGroup = {
       id: 'memory.misaligned',
       title: 'a guest address, size or host offset that is not a whole page is EINVAL',
       source: 'kvm_set_memory_region in virt/kvm/kvm_main.c (PAGE_SIZE alignment checks)',
-      checkedOn: ['kvm_pvm'],
+      checkedOn: ['kvm_pvm', 'kvm_amd'],
       run(context) {
         const machine = probeMachine(context);
         const memory = machine.vm.createMemory(4 * PAGE);
@@ -203,7 +203,7 @@ export const memoryCases: CaseGroup = {
       id: 'memory.delete-missing',
       title: 'deleting a slot that does not exist is EINVAL',
       source: 'kvm_set_memory_region in virt/kvm/kvm_main.c (!memory_size && !old)',
-      checkedOn: ['kvm_pvm'],
+      checkedOn: ['kvm_pvm', 'kvm_amd'],
       run(context) {
         const machine = probeMachine(context);
         expectKvmError(
@@ -216,7 +216,7 @@ export const memoryCases: CaseGroup = {
       id: 'memory.resize-or-readonly-change',
       title: 'changing an existing slot size or its READONLY flag is EINVAL',
       source: 'kvm_set_memory_region in virt/kvm/kvm_main.c (npages or KVM_MEM_READONLY changed)',
-      checkedOn: ['kvm_pvm'],
+      checkedOn: ['kvm_pvm', 'kvm_amd'],
       run(context) {
         const machine = probeMachine(context);
         const { region } = addExtraSlot(context, machine, 0, 0x1111_2222);
@@ -235,7 +235,7 @@ export const memoryCases: CaseGroup = {
       id: 'memory.slot-id-range',
       title: 'a slot id at or beyond KVM_CAP_NR_MEMSLOTS is EINVAL',
       source: 'api.rst 4.35; kvm_set_memory_region (id >= KVM_USER_MEM_SLOTS)',
-      checkedOn: ['kvm_pvm'],
+      checkedOn: ['kvm_pvm', 'kvm_amd'],
       run(context) {
         const machine = probeMachine(context);
         const slots = context.kvm.checkExtension(Capability.NR_MEMSLOTS);
@@ -259,7 +259,7 @@ export const memoryCases: CaseGroup = {
       title: 'a slot in address space 1 is accepted exactly when KVM_CAP_MULTI_ADDRESS_SPACE is above 1',
       source:
         'api.rst 4.35 (bits 16-31 of slot select the address space) and 8.x KVM_CAP_MULTI_ADDRESS_SPACE',
-      checkedOn: ['kvm_pvm'],
+      checkedOn: ['kvm_pvm', 'kvm_amd'],
       run(context) {
         const machine = probeMachine(context);
         const spaces = context.kvm.checkExtension(Capability.MULTI_ADDRESS_SPACE);

@@ -36,7 +36,7 @@ export const programCases: CaseGroup = {
       id: 'guest.real-mode',
       title: 'real mode: OUT, IN completed by the VMM, MMIO write, MMIO read completed by the VMM, HLT',
       source: 'api.rst 5 (kvm_run io and mmio: completed on the next KVM_RUN)',
-      checkedOn: ['kvm_pvm'],
+      checkedOn: ['kvm_pvm', 'kvm_amd'],
       run(context) {
         const { vcpu } = context.machine({ mode: 'real', guest: realMode });
         expectOut(vcpu, Port.OUT, 1, 0x5a);
@@ -53,7 +53,7 @@ export const programCases: CaseGroup = {
       id: 'guest.protected-mode',
       title: '32-bit protected mode with flat segments: 4-byte IO and MMIO, completed reads, HLT',
       source: 'api.rst 5; Intel SDM Vol. 3A 3.4 (segment caches loaded by KVM_SET_SREGS)',
-      checkedOn: ['kvm_pvm'],
+      checkedOn: ['kvm_pvm', 'kvm_amd'],
       run(context) {
         const { vcpu } = context.machine({ mode: 'protected', guest: protectedMode });
         expectOut(vcpu, Port.OUT, 4, 0x1234_5678);
@@ -69,7 +69,7 @@ export const programCases: CaseGroup = {
       id: 'guest.long-mode',
       title: '64-bit long mode with paging: 64-bit registers, an aliased mapping, 8-byte MMIO, HLT',
       source: 'AMD APM Vol. 2 14.6; api.rst 4.46 (long mode needs CPUID from KVM_GET_SUPPORTED_CPUID)',
-      checkedOn: ['kvm_pvm'],
+      checkedOn: ['kvm_pvm', 'kvm_amd'],
       run(context) {
         const { vcpu } = context.machine({ mode: 'long', guest: longMode });
         expectOut(vcpu, Port.OUT, 4, 0x1122_3344);
@@ -92,7 +92,7 @@ export const programCases: CaseGroup = {
         'rep outsb hands over the guest bytes in order, rep insb takes CX bytes in one exit, the guest sees them',
       source:
         'api.rst 5 (io.count items of io.size bytes at data_offset); emulator_pio_in_emulated read-ahead',
-      checkedOn: ['kvm_pvm'],
+      checkedOn: ['kvm_pvm', 'kvm_amd'],
       run(context) {
         const { vcpu, ram } = context.machine({ mode: 'real', guest: repString });
         const isDone = (e: { reason: string; port?: number }) => e.reason === 'io' && e.port === Port.DONE;
@@ -127,7 +127,7 @@ export const programCases: CaseGroup = {
       id: 'guest.long-mode-triple-fault',
       title: 'long mode: #UD with an empty IDT escalates to a triple fault, KVM_EXIT_SHUTDOWN',
       source: 'Intel SDM Vol. 3A 6.15 (#DF, shutdown); api.rst 5 (KVM_EXIT_SHUTDOWN)',
-      checkedOn: ['kvm_pvm'],
+      checkedOn: ['kvm_pvm', 'kvm_amd'],
       run(context) {
         const { vcpu } = context.machine({ mode: 'long', guest: tripleFaultLong });
         runExpecting(vcpu, 'shutdown');
@@ -137,7 +137,7 @@ export const programCases: CaseGroup = {
       id: 'guest.real-mode-triple-fault',
       title: 'real mode: #UD with an IVT limit of 0 escalates to a triple fault, KVM_EXIT_SHUTDOWN',
       source: 'Intel SDM Vol. 3A 20.1.4 (real-mode IDT limit) and 6.15; api.rst 5 (KVM_EXIT_SHUTDOWN)',
-      checkedOn: [],
+      checkedOn: ['kvm_amd'],
       run(context) {
         const { vcpu } = context.machine({ mode: 'real', guest: tripleFaultReal });
         runExpecting(vcpu, 'shutdown');
@@ -148,7 +148,7 @@ export const programCases: CaseGroup = {
       title:
         'KVM_SET_CPUID2 leaves come back from KVM_GET_CPUID2 and the guest CPUID instruction returns them',
       source: 'api.rst 4.73 (KVM_SET_CPUID2), 4.x (KVM_GET_CPUID2); kvm_emulate_cpuid',
-      checkedOn: ['kvm_pvm'],
+      checkedOn: ['kvm_pvm', 'kvm_amd'],
       run(context) {
         const { vcpu } = context.machine({ mode: 'protected', guest: cpuidProbe });
         const leaf0 = {
@@ -176,7 +176,7 @@ export const programCases: CaseGroup = {
         'KVM_GET_CPUID2 returns exactly the leaves KVM_SET_CPUID2 set: a short list, and the supported list',
       source:
         'api.rst 4.73 (KVM_SET_CPUID2) and KVM_GET_CPUID2; KVM may adjust values (OSXSAVE, APIC id), not leaves',
-      checkedOn: [],
+      checkedOn: ['kvm_amd'],
       run(context) {
         const vm = context.kvm.createVm();
         context.defer(() => vm.close());
@@ -200,7 +200,7 @@ export const programCases: CaseGroup = {
       id: 'cpuid.set-different-after-run',
       title: 'after KVM_RUN, KVM_SET_CPUID2 with different leaves is EINVAL',
       source: 'api.rst 4.73 ("KVM_SET_CPUID2 after KVM_RUN ... only with identical data"); kvm_set_cpuid',
-      checkedOn: ['kvm_pvm'],
+      checkedOn: ['kvm_pvm', 'kvm_amd'],
       run(context) {
         const { vcpu } = context.machine({ mode: 'protected', guest: cpuidProbe, supportedCpuid: true });
         runExpecting(vcpu, 'io');
@@ -214,7 +214,7 @@ export const programCases: CaseGroup = {
       id: 'cpuid.set-same-after-run',
       title: 'after KVM_RUN, KVM_SET_CPUID2 repeating the KVM_GET_SUPPORTED_CPUID list it had is accepted',
       source: 'api.rst 4.73; kvm_set_cpuid (kvm_cpuid_check_equal); measured 0 on Linux 6.1 kvm_amd',
-      checkedOn: [],
+      checkedOn: ['kvm_amd'],
       run(context) {
         const { vcpu } = context.machine({ mode: 'protected', guest: cpuidProbe, supportedCpuid: true });
         runExpecting(vcpu, 'io');

@@ -24,7 +24,7 @@ export const systemCases: CaseGroup = {
       id: 'system.api-version',
       title: 'KVM_GET_API_VERSION is 12',
       source: 'api.rst 4.1: "the API version is 12 and will not change"',
-      checkedOn: ['kvm_pvm'],
+      checkedOn: ['kvm_pvm', 'kvm_amd'],
       run({ kvm }) {
         expect(kvm.getApiVersion()).toBe(12);
       },
@@ -33,7 +33,7 @@ export const systemCases: CaseGroup = {
       id: 'system.vcpu-mmap-size',
       title: 'KVM_GET_VCPU_MMAP_SIZE is whole pages holding kvm_run',
       source: 'api.rst 4.5; kvm_run is 2352 bytes on x86-64 and KVM maps at least a page',
-      checkedOn: ['kvm_pvm'],
+      checkedOn: ['kvm_pvm', 'kvm_amd'],
       run({ kvm }) {
         const size = kvm.getVcpuMmapSize();
         expect(size).toBeGreaterThanOrEqual(4096);
@@ -44,7 +44,7 @@ export const systemCases: CaseGroup = {
       id: 'system.check-extension',
       title: 'KVM_CHECK_EXTENSION reports the capabilities the suite relies on, and 0 for unknown ones',
       source: 'api.rst 4.4 and section 8; kvm_vm_ioctl_check_extension in arch/x86/kvm/x86.c',
-      checkedOn: ['kvm_pvm'],
+      checkedOn: ['kvm_pvm', 'kvm_amd'],
       run({ kvm }) {
         for (const cap of [
           Capability.USER_MEMORY,
@@ -76,7 +76,7 @@ export const systemCases: CaseGroup = {
       id: 'system.check-extension-vm',
       title: 'KVM_CHECK_EXTENSION on a VM agrees with the system for VM-independent capabilities',
       source: 'api.rst 4.4 (KVM_CAP_CHECK_EXTENSION_VM)',
-      checkedOn: ['kvm_pvm'],
+      checkedOn: ['kvm_pvm', 'kvm_amd'],
       run({ kvm, defer }) {
         const vm = kvm.createVm();
         defer(() => vm.close());
@@ -95,7 +95,7 @@ export const systemCases: CaseGroup = {
       id: 'system.msr-index-list',
       title: 'KVM_GET_MSR_INDEX_LIST lists the MSRs every x86 KVM saves, each once',
       source: 'api.rst 4.3; msrs_to_save_base in arch/x86/kvm/x86.c',
-      checkedOn: ['kvm_pvm'],
+      checkedOn: ['kvm_pvm', 'kvm_amd'],
       run({ kvm }) {
         const list = kvm.getMsrIndexList();
         expect(new Set(list).size).toBe(list.length);
@@ -108,7 +108,7 @@ export const systemCases: CaseGroup = {
       id: 'system.msr-feature-index-list',
       title: 'KVM_GET_MSR_FEATURE_INDEX_LIST is non-empty when KVM_CAP_GET_MSR_FEATURES is set',
       source: 'api.rst 4.3 (KVM_GET_MSR_FEATURE_INDEX_LIST)',
-      checkedOn: ['kvm_pvm'],
+      checkedOn: ['kvm_pvm', 'kvm_amd'],
       run({ kvm }) {
         const list = kvm.getMsrFeatureIndexList();
         expect(new Set(list).size).toBe(list.length);
@@ -119,7 +119,7 @@ export const systemCases: CaseGroup = {
       id: 'system.supported-cpuid',
       title: 'KVM_GET_SUPPORTED_CPUID has the basic and extended leaves, with long mode, each once',
       source: 'api.rst 4.46; Intel SDM Vol. 2A CPUID',
-      checkedOn: ['kvm_pvm'],
+      checkedOn: ['kvm_pvm', 'kvm_amd'],
       run({ kvm }) {
         const entries = kvm.getSupportedCpuid();
         const keys = entries.map(
@@ -137,7 +137,7 @@ export const systemCases: CaseGroup = {
       id: 'system.emulated-cpuid',
       title: 'KVM_GET_EMULATED_CPUID offers MOVBE in leaf 1',
       source: 'api.rst 4.93 (KVM_GET_EMULATED_CPUID); __do_cpuid_func_emulated in arch/x86/kvm/cpuid.c',
-      checkedOn: ['kvm_pvm'],
+      checkedOn: ['kvm_pvm', 'kvm_amd'],
       run({ kvm }) {
         const entries = kvm.getEmulatedCpuid();
         const leaf1 = entries.find((e) => e.function === 1);

@@ -11,7 +11,7 @@ export const vcpuCases: CaseGroup = {
       id: 'vcpu.duplicate-id',
       title: 'creating a vCPU with an id already in use is EEXIST',
       source: 'kvm_vm_ioctl_create_vcpu in virt/kvm/kvm_main.c (kvm_get_vcpu_by_id)',
-      checkedOn: ['kvm_pvm'],
+      checkedOn: ['kvm_pvm', 'kvm_amd'],
       run({ kvm, defer }) {
         const vm = kvm.createVm();
         defer(() => vm.close());
@@ -24,7 +24,7 @@ export const vcpuCases: CaseGroup = {
       id: 'vcpu.id-out-of-range',
       title: 'a vCPU id at KVM_CAP_MAX_VCPU_ID or above is EINVAL',
       source: 'api.rst 4.7 (KVM_CREATE_VCPU: vcpu id below KVM_CAP_MAX_VCPU_ID)',
-      checkedOn: ['kvm_pvm'],
+      checkedOn: ['kvm_pvm', 'kvm_amd'],
       run({ kvm, defer }) {
         const vm = kvm.createVm();
         defer(() => vm.close());
@@ -38,7 +38,7 @@ export const vcpuCases: CaseGroup = {
       id: 'vcpu.reset-state',
       title: 'a new vCPU is in the architectural reset state (CS:IP F000:FFF0, CR0 60000010)',
       source: 'Intel SDM Vol. 3A 9.1.1 table 9-1; kvm_vcpu_reset in arch/x86/kvm/x86.c',
-      checkedOn: ['kvm_pvm'],
+      checkedOn: ['kvm_pvm', 'kvm_amd'],
       run({ kvm, defer }) {
         const vm = kvm.createVm();
         defer(() => vm.close());
@@ -59,7 +59,7 @@ export const vcpuCases: CaseGroup = {
       id: 'vcpu.mp-state-userspace-irqchip',
       title: 'without an in-kernel irqchip a vCPU is RUNNABLE and other MP states are EINVAL',
       source: 'kvm_arch_vcpu_ioctl_set_mpstate in arch/x86/kvm/x86.c (!lapic_in_kernel)',
-      checkedOn: ['kvm_pvm'],
+      checkedOn: ['kvm_pvm', 'kvm_amd'],
       run({ kvm, defer }) {
         const vm = kvm.createVm();
         defer(() => vm.close());
@@ -74,7 +74,7 @@ export const vcpuCases: CaseGroup = {
       id: 'vcpu.mp-state-in-kernel-irqchip',
       title: 'with the in-kernel irqchip the BSP is RUNNABLE, an AP UNINITIALIZED, and HALTED round-trips',
       source: 'api.rst 4.38/4.39 (KVM_GET/SET_MP_STATE); kvm_arch_vcpu_create (kvm_vcpu_is_reset_bsp)',
-      checkedOn: ['kvm_pvm'],
+      checkedOn: ['kvm_pvm', 'kvm_amd'],
       run({ kvm, defer }) {
         const vm = kvm.createVm();
         defer(() => vm.close());
@@ -92,7 +92,7 @@ export const vcpuCases: CaseGroup = {
       id: 'vcpu.nmi-pending',
       title: 'KVM_NMI makes an NMI pending, as KVM_GET_VCPU_EVENTS shows',
       source: 'api.rst 4.77 (KVM_NMI); kvm_vcpu_ioctl_nmi and process_nmi in arch/x86/kvm/x86.c',
-      checkedOn: ['kvm_pvm'],
+      checkedOn: ['kvm_pvm', 'kvm_amd'],
       run({ kvm, defer }) {
         const vm = kvm.createVm();
         defer(() => vm.close());
@@ -106,7 +106,7 @@ export const vcpuCases: CaseGroup = {
       id: 'vcpu.signal-mask',
       title: 'KVM_SET_SIGNAL_MASK takes one 8-byte sigset or none, and refuses another size with EINVAL',
       source: 'kvm_vcpu_ioctl KVM_SET_SIGNAL_MASK in virt/kvm/kvm_main.c (len != sizeof(sigset_t))',
-      checkedOn: ['kvm_pvm'],
+      checkedOn: ['kvm_pvm', 'kvm_amd'],
       run({ kvm, defer }) {
         const vm = kvm.createVm();
         defer(() => vm.close());
@@ -120,7 +120,7 @@ export const vcpuCases: CaseGroup = {
       id: 'vcpu.enable-cap-unknown',
       title: 'KVM_ENABLE_CAP of a capability that cannot be enabled is EINVAL on the VM and the vCPU',
       source: 'kvm_vm_ioctl_enable_cap and kvm_vcpu_ioctl_enable_cap in arch/x86/kvm/x86.c (default case)',
-      checkedOn: ['kvm_pvm'],
+      checkedOn: ['kvm_pvm', 'kvm_amd'],
       run({ kvm, defer }) {
         const vm = kvm.createVm();
         defer(() => vm.close());
