@@ -15,7 +15,7 @@ export type { NativeGuestMemory } from './memory.js';
 export type { NativeKvm } from './system.js';
 export type { NativeVcpu } from './vcpu.js';
 export type { NativeVm } from './vm.js';
-export { RunWatchdog } from './watchdog.js';
+export { RunWatchdog, type WatchdogTarget } from './watchdog.js';
 
 /** The native backend, for `openKvm({ backend: 'native' })` and `KVM_TS_BACKEND=native`. */
 export const backend: KvmBackend = {

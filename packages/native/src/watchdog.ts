@@ -8,6 +8,12 @@ import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import type { KickTarget } from './kick.js';
 
+/**
+ * What the watchdog interrupts: a vCPU (its thread and `kvm_run`, from `vcpu.kickTarget()`), or only a thread
+ * (without `runAddress`: a test runner's thread, whatever vCPU it may be running).
+ */
+export type WatchdogTarget = Pick<KickTarget, 'thread'> & Partial<Pick<KickTarget, 'runAddress'>>;
+
 // The helper thread's code, run as an eval'd CommonJS Worker so the package needs no extra file at run time.
 const WATCHDOG_SOURCE = `
 const { workerData } = require('node:worker_threads');
@@ -16,17 +22,18 @@ const koffi = require(workerData.koffiPath);
 const lib = koffi.load('libc.so.6');
 const pthreadKill = lib.func('pthread_kill', 'int', ['uint64_t', 'int']);
 const state = new Int32Array(workerData.state);
-const flag = new Uint8Array(koffi.view(workerData.target.runAddress, 2));
+const runAddress = workerData.target.runAddress;
+const flag = runAddress === undefined ? undefined : new Uint8Array(koffi.view(runAddress, 2));
 for (;;) {
   const generation = Atomics.load(state, 0);
   if (generation < 0) break;
   if (generation % 2 === 0) { Atomics.wait(state, 0, generation); continue; }
   if (Atomics.wait(state, 0, generation, Atomics.load(state, 1)) !== 'timed-out') continue;
-  Atomics.store(flag, 1, 1);
+  if (flag) Atomics.store(flag, 1, 1);
   pthreadKill(workerData.target.thread, 12);
   if (Atomics.wait(state, 0, generation, workerData.graceMs) !== 'timed-out') continue;
-  writeSync(2, 'kvm-ts watchdog: KVM_RUN did not return ' + workerData.graceMs +
-    ' ms after the vCPU was kicked; killing the process so that nothing waits for it forever\\n');
+  writeSync(2, 'kvm-ts watchdog: the watched thread (in KVM_RUN?) did not return ' + workerData.graceMs +
+    ' ms after it was kicked; killing the process so that nothing waits for it forever\\n');
   process.kill(process.pid, 'SIGKILL');
 }
 `;
@@ -37,10 +44,11 @@ export class RunWatchdog {
   private readonly worker: Worker;
 
   /**
-   * @param target the vCPU to kick (from `vcpu.kickTarget()`, which also installs the SIGUSR2 listener)
+   * @param target the vCPU to kick (from `vcpu.kickTarget()`, which also installs the SIGUSR2 listener), or a
+   *   thread to signal (then call `installKickHandler()` first: SIGUSR2's default action ends the process)
    * @param graceMs how long after the kick KVM_RUN may take to return before the process is killed
    */
-  constructor(target: KickTarget, graceMs = 2000) {
+  constructor(target: WatchdogTarget, graceMs = 2000) {
     const koffiPath = createRequire(import.meta.url).resolve('koffi');
     this.worker = new Worker(WATCHDOG_SOURCE, {
       eval: true,

@@ -66,7 +66,8 @@ describe.skipIf(!hasKvm)('vCPU state round trips', () => {
     expect(read.xmm[3]).toEqual(fpu.xmm[3]);
     expect(read.fpr[1]).toEqual(fpu.fpr[1]);
     expect(read.fcw).toBe(0x27f);
-    // x86 KVM copies MXCSR in neither KVM_GET_FPU nor KVM_SET_FPU (arch/x86/kvm/x86.c): it reads as 0.
+    // x86 KVM copies MXCSR in neither KVM_GET_FPU nor KVM_SET_FPU (arch/x86/kvm/x86.c): it reads as 0, on
+    // kvm_pvm and on the kvm_amd reference alike.
     expect(read.mxcsr).toBe(0);
   });
 

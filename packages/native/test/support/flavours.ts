@@ -109,18 +109,6 @@ export const DEVIATIONS = {
       alternative: { exit: 'hlt' },
     },
   },
-  fpuMxcsr: {
-    case: 'KVM_GET_FPU after reset and after KVM_SET_FPU: MXCSR',
-    reference:
-      'the conformance suite expects 0x1f80, then the value set; but x86.c copies MXCSR in neither KVM_GET_FPU ' +
-      'nor KVM_SET_FPU, so kvm_amd should answer 0 like PVM (unmeasured there: pnpm test:kvm will tell)',
-    flavours: { kvm_pvm: '0, before and after KVM_SET_FPU' },
-    conformance: {
-      caseId: 'fpu.mxcsr',
-      why: 'disputed expectation: KVM_GET_FPU does not report MXCSR on any x86 KVM whose source was read',
-      handling: 'skip',
-    },
-  },
 } as const satisfies Record<string, Deviation>;
 
 /** The answer this host's KVM flavour should give. */
