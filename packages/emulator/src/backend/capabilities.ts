@@ -1,7 +1,7 @@
 /**
- * KVM_CHECK_EXTENSION for the emulator: what it really implements, no more. The in-kernel irqchip, PIT and
- * MSI ioctls exist (their state round-trips) but the devices do not deliver interrupts yet, so IRQCHIP, PIT2
- * and their relatives answer 0 until they do.
+ * KVM_CHECK_EXTENSION for the emulator: what it implements. IRQCHIP and PIT2 are answered 1 because their
+ * ioctls and state (IRR latching, MSI to a local APIC's IRR, routing, round trips) exist; the devices do not
+ * yet deliver interrupts to the CPU or count time: that is the in-kernel device work still to come.
  */
 import { Capability } from '@kvm-ts/core';
 import { MAX_MEMSLOTS } from '../memory/slots.js';
@@ -33,7 +33,11 @@ const CAPS = new Map<number, number>([
   [Capability.READONLY_MEM, 1],
   [Capability.CHECK_EXTENSION_VM, 1],
   [Capability.IMMEDIATE_EXIT, 1],
-  [Capability.GET_MSR_FEATURES, 1],
+  [Capability.IRQCHIP, 1],
+  [Capability.PIT2, 1],
+  [Capability.PIT_STATE2, 1],
+  [Capability.IRQ_ROUTING, 4096],
+  [Capability.SIGNAL_MSI, 1],
 ]);
 
 /** The value KVM_CHECK_EXTENSION returns for `cap` on the emulator (0 when absent). */

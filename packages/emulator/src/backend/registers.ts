@@ -198,7 +198,8 @@ export function readFpu(c: Cpu): KvmFpu {
     lastIp: v.getBigUint64(Fx.FIP, true),
     lastDp: v.getBigUint64(Fx.FDP, true),
     xmm: Array.from({ length: 16 }, (_, k) => x.slice(Fx.XMM0 + 16 * k, Fx.XMM0 + 16 * k + 16)),
-    mxcsr: v.getUint32(Fx.MXCSR, true),
+    // KVM_GET_FPU reports MXCSR as 0 and KVM_SET_FPU ignores it; XSAVE carries it (measured on real KVM).
+    mxcsr: 0,
   };
 }
 
@@ -215,9 +216,11 @@ export function writeFpu(c: Cpu, f: KvmFpu): void {
   v.setUint16(Fx.FOP, f.lastOpcode, true);
   v.setBigUint64(Fx.FIP, BigInt.asUintN(64, f.lastIp), true);
   v.setBigUint64(Fx.FDP, BigInt.asUintN(64, f.lastDp), true);
-  v.setUint32(Fx.MXCSR, f.mxcsr >>> 0, true);
   x[512] |= 3;
 }
+
+/** MXCSR bits a processor with DAZ accepts (SDM Vol. 1 11.6.6). */
+const MXCSR_MASK = 0xffff;
 
 /** The XSAVE features this CPU keeps state for (x87 and SSE, in the legacy area). */
 export const SUPPORTED_XCR0 = 3n;
@@ -238,6 +241,7 @@ export function checkXsave(region: Uint8Array): void {
   const xcompBv = v.getBigUint64(520, true);
   if (xstateBv & ~SUPPORTED_XCR0) kvmFail('KVM_SET_XSAVE', 'EINVAL', 'XSTATE_BV has features this CPU lacks');
   if (xcompBv !== 0n) kvmFail('KVM_SET_XSAVE', 'EINVAL', 'the compacted format is not accepted');
+  if (v.getUint32(Fx.MXCSR, true) & ~MXCSR_MASK) kvmFail('KVM_SET_XSAVE', 'EINVAL', 'MXCSR sets reserved bits');
   for (let k = 528; k < 576; k++) {
     if (region[k] !== 0) kvmFail('KVM_SET_XSAVE', 'EINVAL', 'reserved bytes of the XSAVE header must be 0');
   }

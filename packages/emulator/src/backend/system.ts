@@ -2,7 +2,7 @@
  * The system level of the API (`/dev/kvm` ioctls) for the emulator.
  */
 import { type BackendInfo, type Kvm, type KvmCpuidEntry2, kvmFail, type Vm } from '@kvm-ts/core';
-import { supportedCpuid } from '../cpu/cpuid.js';
+import { emulatedCpuid, supportedCpuid } from '../cpu/cpuid.js';
 import { MSR_INDEX_LIST } from '../cpu/msr.js';
 import { checkCapability } from './capabilities.js';
 import { EmulatorVm } from './vm.js';
@@ -58,7 +58,7 @@ export class EmulatorKvm implements Kvm {
 
   getEmulatedCpuid(): KvmCpuidEntry2[] {
     this.check('KVM_GET_EMULATED_CPUID');
-    return [];
+    return emulatedCpuid();
   }
 
   createVm(machineType = 0): Vm {

@@ -133,7 +133,11 @@ export class EmulatorVcpu implements Vcpu {
     resetXsave(this.cpu.xsave);
     resetSegments(this.cpu);
     this.exits.mmio.data = this.cpu.mmioData;
-    if (this.cpu.irqchip) this.lapic = resetLapic(id);
+    if (this.cpu.irqchip) {
+      this.lapic = resetLapic(id);
+      // With the in-kernel irqchip only the BSP starts running; APs wait for INIT/SIPI (kvm_arch_vcpu_create).
+      if (id !== 0) this.mpState = MpState.UNINITIALIZED;
+    }
     this.syncControls();
   }
 
@@ -169,7 +173,10 @@ export class EmulatorVcpu implements Vcpu {
       this.pendingException = -1;
       if (!deliver(c, v, -1, c.rip, Source.EXCEPTION)) return this.finish(CpuExit.SHUTDOWN);
     }
-    if (this.mpState === MpState.HALTED && c.irqchip) return this.finish(CpuExit.INTR);
+    if (c.irqchip && this.mpState !== MpState.RUNNABLE) {
+      // A halted or not-yet-started vCPU waits inside KVM_RUN; nothing can wake it yet.
+      return this.finish(CpuExit.INTR);
+    }
     c.execute(this.instructionBudget);
     if (c.exitKind === CpuExit.NONE && c.mmioWrites.length > 0) c.takeMmioWrite();
     return this.finish(c.exitKind === CpuExit.NONE ? CpuExit.INTR : c.exitKind);
@@ -296,6 +303,8 @@ export class EmulatorVcpu implements Vcpu {
   signalMask: readonly bigint[] | null = null;
   setSignalMask(mask: readonly bigint[] | null): void {
     this.check('KVM_SET_SIGNAL_MASK');
+    // The kernel's sigset_t is 8 bytes: one 64-bit word (kvm_vcpu_ioctl: len != sizeof(sigset_t)).
+    if (mask && mask.length !== 1) kvmFail('KVM_SET_SIGNAL_MASK', 'EINVAL', 'a signal mask is one 64-bit word');
     // No signals reach an emulated vCPU; the mask is kept for symmetry with KVM.
     this.signalMask = mask ? [...mask] : null;
   }
@@ -475,6 +484,23 @@ export class EmulatorVcpu implements Vcpu {
     if (!this.lapic) kvmFail('KVM_SET_LAPIC', 'EINVAL', 'there is no in-kernel local APIC (createIrqchip)');
     if (state.regs.length !== KVM_APIC_REG_SIZE) kvmFail('KVM_SET_LAPIC', 'EINVAL', 'the register page is 1024 bytes');
     this.lapic.set(state.regs);
+  }
+
+  /** The local APIC's ID (register 0x20 bits 31:24), for MSI destinations. */
+  apicId(): number {
+    return this.lapic ? this.lapic[0x23] : -1;
+  }
+
+  /**
+   * Sets `vector` in the local APIC's IRR if the APIC is enabled (IA32_APIC_BASE bit 11 and SVR bit 8);
+   * false when it is not (the interrupt is dropped, as KVM reports a blocked MSI).
+   */
+  acceptInterrupt(vector: number): boolean {
+    const regs = this.lapic;
+    if (!regs || !(this.cpu.apicBase & 0x800n) || !(regs[0xf1] & 1)) return false;
+    const at = 0x200 + (vector >> 5) * 0x10 + ((vector & 31) >> 3);
+    regs[at] |= 1 << (vector & 7);
+    return true;
   }
 
   getMpState(): KvmMpState {

@@ -15,6 +15,8 @@ import {
   type KvmPitConfig,
   type KvmPitState2,
   type KvmUserspaceMemoryRegion,
+  IrqchipId,
+  IrqRoutingType,
   kvmFail,
   type Vcpu,
   type Vm,
@@ -31,7 +33,21 @@ import { EmulatorVcpu } from './vcpu.js';
 export const MAX_VCPU_ID = 4096;
 /** KVM_CAP_MAX_VCPUS. */
 export const MAX_VCPUS = 1024;
-const MAX_GSI = 1024;
+/** KVM_MAX_IRQ_ROUTES: GSIs and routes a VM may have. */
+export const MAX_GSI = 4096;
+
+/** KVM's default GSI routing: GSI 0-15 to both PICs and the IOAPIC pin of the same number, 16-23 to the IOAPIC. */
+function defaultRoutes(): KvmIrqRoutingEntry[] {
+  const routes: KvmIrqRoutingEntry[] = [];
+  for (let gsi = 0; gsi < 24; gsi++) {
+    if (gsi < 16) {
+      const irqchip = gsi < 8 ? IrqchipId.PIC_MASTER : IrqchipId.PIC_SLAVE;
+      routes.push({ gsi, type: IrqRoutingType.IRQCHIP, flags: 0, irqchip, pin: gsi & 7 });
+    }
+    routes.push({ gsi, type: IrqRoutingType.IRQCHIP, flags: 0, irqchip: IrqchipId.IOAPIC, pin: gsi });
+  }
+  return routes;
+}
 
 /** Nanoseconds on a monotonic host clock (no node: import; `performance` exists in Node and browsers). */
 function nowNs(): bigint {
@@ -51,7 +67,7 @@ export class EmulatorVm implements Vm {
   private clockOffset: bigint;
   private tssAddr = -1;
   private identityMapAddr = 0xfffbc000n;
-  private gsiRoutes: KvmIrqRoutingEntry[] = [];
+  private gsiRoutes: KvmIrqRoutingEntry[] | null = null;
 
   constructor() {
     this.clockOffset = -nowNs();
@@ -126,7 +142,7 @@ export class EmulatorVm implements Vm {
     const op = 'KVM_CREATE_IRQCHIP';
     this.check(op);
     if (this.irqchip) kvmFail(op, 'EEXIST', 'the VM already has an in-kernel irqchip');
-    if (this.createdVcpus > 0) kvmFail(op, 'EEXIST', 'the irqchip must be created before any vCPU');
+    if (this.createdVcpus > 0) kvmFail(op, 'EINVAL', 'the irqchip must be created before any vCPU');
     this.irqchip = new IrqchipState();
   }
 
@@ -140,7 +156,27 @@ export class EmulatorVm implements Vm {
     this.check(op);
     const chip = this.needIrqchip(op);
     if (!Number.isInteger(irq) || irq < 0 || irq >= MAX_GSI) kvmFail(op, 'EINVAL', `GSI ${irq} is out of range`);
-    chip.levels.set(irq, level ? 1 : 0);
+    const routes = this.gsiRoutes ?? defaultRoutes();
+    for (const r of routes) {
+      if (r.gsi !== irq) continue;
+      if (r.type === IrqRoutingType.IRQCHIP) {
+        if (r.irqchip === IrqchipId.IOAPIC) chip.setIoapicInput(r.pin, level);
+        else chip.setPicInput(r.pin + (r.irqchip === IrqchipId.PIC_SLAVE ? 8 : 0), level);
+      } else if (level) {
+        this.deliverMsi(r.addressLo, r.data);
+      }
+    }
+  }
+
+  /** Delivers an MSI (SDM Vol. 3A 11.11) to the local APIC it addresses; true when one accepted it. */
+  private deliverMsi(addressLo: number, data: number): boolean {
+    if ((addressLo >>> 20) !== 0xfee) return false;
+    const dest = (addressLo >>> 12) & 0xff;
+    let delivered = false;
+    for (const v of this.vcpus.values()) {
+      if ((dest === 0xff || v.apicId() === dest) && v.acceptInterrupt(data & 0xff)) delivered = true;
+    }
+    return delivered;
   }
 
   getIrqchip(chipId: number): KvmIrqchip {
@@ -160,8 +196,13 @@ export class EmulatorVm implements Vm {
     if (entries.length > MAX_GSI) kvmFail(op, 'EINVAL', `at most ${MAX_GSI} routes`);
     for (const e of entries) {
       if (e.gsi < 0 || e.gsi >= MAX_GSI) kvmFail(op, 'EINVAL', `GSI ${e.gsi} is out of range`);
-      if (e.type === 1 && (e.irqchip > 2 || e.pin >= (e.irqchip === 2 ? 24 : 8))) {
-        kvmFail(op, 'EINVAL', `irqchip ${e.irqchip} pin ${e.pin} does not exist`);
+      if (e.flags !== 0) kvmFail(op, 'EINVAL', 'route flags must be 0');
+      if (e.type === IrqRoutingType.IRQCHIP) {
+        if (e.irqchip > 2 || e.pin >= (e.irqchip === IrqchipId.IOAPIC ? 24 : 8)) {
+          kvmFail(op, 'EINVAL', `irqchip ${e.irqchip} pin ${e.pin} does not exist`);
+        }
+      } else if (e.type !== IrqRoutingType.MSI) {
+        kvmFail(op, 'EINVAL', `route type ${(e as { type: number }).type} is not supported`);
       }
     }
     this.gsiRoutes = entries.map((e) => ({ ...e }));
@@ -170,10 +211,9 @@ export class EmulatorVm implements Vm {
   signalMsi(msi: KvmMsi): number {
     const op = 'KVM_SIGNAL_MSI';
     this.check(op);
-    this.needIrqchip(op);
+    if (!this.irqchip) kvmFail(op, 'EINVAL', 'the VM has no in-kernel irqchip (createIrqchip)');
     if (msi.flags !== 0) kvmFail(op, 'EINVAL', 'flags must be 0');
-    // No local APIC model delivers it yet: report it as blocked by the guest.
-    return 0;
+    return this.deliverMsi(msi.addressLo, msi.data) ? 1 : 0;
   }
 
   getDirtyLog(slot: number): Uint8Array {
@@ -232,6 +272,6 @@ export class EmulatorVm implements Vm {
 
   /** The addresses given to KVM_SET_TSS_ADDR and KVM_SET_IDENTITY_MAP_ADDR (unused without VMX), and the routes. */
   get intelAreas(): { tss: number; identityMap: bigint; routes: number } {
-    return { tss: this.tssAddr, identityMap: this.identityMapAddr, routes: this.gsiRoutes.length };
+    return { tss: this.tssAddr, identityMap: this.identityMapAddr, routes: (this.gsiRoutes ?? defaultRoutes()).length };
   }
 }

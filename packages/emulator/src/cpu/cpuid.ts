@@ -22,6 +22,7 @@ export const Feature = {
   PSE36: 1 << 17,
   /** Leaf 1 ECX. */
   CX16: 1 << 13,
+  MOVBE: 1 << 22,
   HYPERVISOR: 1 << 31,
   /** Leaf 0x80000001 ECX. */
   LAHF_LM: 1 << 0,
@@ -47,20 +48,29 @@ export function supportedCpuid(): KvmCpuidEntry2[] {
     edx,
   });
   return [
-    leaf(0, 1, VENDOR[0], VENDOR[2], VENDOR[1]),
+    leaf(0, 0xd, VENDOR[0], VENDOR[2], VENDOR[1]),
     // Family 6, model 15, stepping 1.
     leaf(
       1,
       0x6f1,
       0,
-      f.CX16 | f.HYPERVISOR,
+      f.CX16 | f.MOVBE | f.HYPERVISOR,
       f.DE | f.PSE | f.TSC | f.MSR | f.PAE | f.CX8 | f.SEP | f.MTRR | f.PGE | f.CMOV | f.PAT | f.PSE36,
     ),
+    // XSAVE state components whose state the vCPU keeps (x87 and SSE in the legacy area): what XCR0 may
+    // enable; EBX/ECX are the area's size. The XSAVE instruction itself is not offered (leaf 1 ECX bit 26).
+    { function: 0xd, index: 0, flags: CpuidFlag.SIGNIFCANT_INDEX, eax: 3, ebx: 0x240, ecx: 0x240, edx: 0 },
+    { function: 0xd, index: 1, flags: CpuidFlag.SIGNIFCANT_INDEX, eax: 0, ebx: 0, ecx: 0, edx: 0 },
     leaf(0x80000000, 0x80000008, 0, 0, 0),
     leaf(0x80000001, 0, 0, f.LAHF_LM, f.SYSCALL | f.NX | f.PDPE1GB | f.LM),
     // 40 physical and 48 linear address bits.
     leaf(0x80000008, 0x3028, 0, 0, 0),
   ];
+}
+
+/** KVM_GET_EMULATED_CPUID: instructions the emulator implements although a host CPU might not (MOVBE). */
+export function emulatedCpuid(): KvmCpuidEntry2[] {
+  return [{ function: 1, index: 0, flags: 0, eax: 0, ebx: 0, ecx: Feature.MOVBE, edx: 0 }];
 }
 
 /** Result registers of the last `cpuidLookup`. */

@@ -42,8 +42,8 @@ export const Op = {
 
 const { M, B, IB, IW, IZ, IV, D64, I64, AP, MO, F64, G3, EN, MR, V } = Op;
 
-/** Attributes per opcode: 0-255 the one-byte map, 256-511 the 0F map. */
-export const OPCODES = new Uint16Array(512);
+/** Attributes per opcode: 0-255 the one-byte map, 256-511 the 0F map, 512-767 the 0F 38 map. */
+export const OPCODES = new Uint16Array(768);
 
 function def(op: number, attrs: number): void {
   OPCODES[op] = attrs | V;
@@ -172,6 +172,11 @@ def(X + 0xba, M | IB);
 def(X + 0xc0, M | B);
 for (let op = 0xc8; op < 0xd0; op++) def(X + op, 0);
 
+// Three-byte map 0F 38 (SDM Vol. 2 Table A-4): MOVBE only.
+const X38 = 0x200;
+def(X38 + 0xf0, M);
+def(X38 + 0xf1, M);
+
 /** Flags of a decoded instruction (`Insn.flags`). */
 export const InsnFlag = {
   LOCK: 0x1,
@@ -262,7 +267,6 @@ export function decode(mode: number, fetch: FetchByte, out: Insn): boolean {
       rex = b;
       continue;
     }
-    rex = 0;
     if (b === 0x66) opsizePrefix = true;
     else if (b === 0x67) asize = mode === CodeMode.M16 ? 4 : mode === CodeMode.M32 ? 2 : 4;
     else if (b === 0xf0) flags |= InsnFlag.LOCK;
@@ -274,6 +278,8 @@ export function decode(mode: number, fetch: FetchByte, out: Insn): boolean {
     } else if (b === 0x64) seg = Seg.FS;
     else if (b === 0x65) seg = Seg.GS;
     else break;
+    // A legacy prefix after REX cancels it.
+    rex = 0;
   }
   let op = b;
   if (op === 0x0f) {
@@ -281,6 +287,14 @@ export function decode(mode: number, fetch: FetchByte, out: Insn): boolean {
     if (b < 0) return false;
     pos++;
     op = 0x100 | b;
+    if (b === 0x38) {
+      b = fetch(pos);
+      if (b < 0) return false;
+      pos++;
+      op = 0x200 | b;
+      // F2 0F 38 F0/F1 is CRC32, not implemented: leave it to #UD.
+      if (flags & InsnFlag.REPNE) op = UD_OP;
+    }
   }
   const attrs = OPCODES[op];
   if (rex) flags |= InsnFlag.REX;

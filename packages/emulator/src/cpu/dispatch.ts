@@ -34,6 +34,7 @@ import {
   convertAccToDx,
   lea,
   loadFarPointer,
+  movBe,
   movExtend,
   movFromSeg,
   movMoffs,
@@ -110,7 +111,7 @@ function group5(c: Cpu, i: Insn): void {
 }
 
 /** Handlers indexed by dispatch index. */
-export const HANDLERS: Handler[] = new Array(512).fill(undefinedOpcode);
+export const HANDLERS: Handler[] = new Array(768).fill(undefinedOpcode);
 
 function set(ops: number[], h: Handler): void {
   for (const op of ops) HANDLERS[op] = h;
@@ -208,5 +209,6 @@ set([0x1bc, 0x1bd], bitScan);
 set([0x1c0, 0x1c1], xadd);
 set([0x1c7], group9);
 set(range(0x1c8, 0x1cf), bswap);
+set([0x2f0, 0x2f1], movBe);
 HANDLERS[0x1ff] = undefinedOpcode;
 HANDLERS[0x10b] = undefinedOpcode;

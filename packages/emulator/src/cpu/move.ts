@@ -199,6 +199,33 @@ export function bswap(c: Cpu, i: Insn): void {
   }
 }
 
+function swap32(v: number): number {
+  return ((v & 0xff) << 24) | ((v & 0xff00) << 8) | ((v >>> 8) & 0xff00) | (v >>> 24);
+}
+
+/** MOVBE (0F 38 F0 load, F1 store): a move with the bytes reversed; memory operands only. */
+export function movBe(c: Cpu, i: Insn): void {
+  if (i.mod === 3) {
+    raise(c, Vector.UD, -1);
+    return;
+  }
+  const size = i.osize;
+  const load = i.op === 0x2f0;
+  const v = load ? readRm(c, i, size) : readRegOp(c, i, size);
+  if (c.stop & Stop.ABORT) return;
+  const hi = c.hi;
+  let lo: number;
+  let outHi = 0;
+  if (size === 2) lo = ((v & 0xff) << 8) | ((v >>> 8) & 0xff);
+  else if (size === 4) lo = swap32(v);
+  else {
+    lo = swap32(hi);
+    outHi = swap32(v);
+  }
+  if (load) writeRegOp(c, i, size, lo, outHi);
+  else writeRm(c, i, size, lo, outHi);
+}
+
 // ---- Stack ----------------------------------------------------------------------------------------
 
 /** PUSH r (50-57). */

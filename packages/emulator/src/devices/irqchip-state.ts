@@ -52,8 +52,37 @@ function resetIoapic(): KvmIoapicState {
 export class IrqchipState {
   private readonly pics: [KvmPicState, KvmPicState] = [resetPic(false), resetPic(true)];
   private ioapic = resetIoapic();
-  /** Current line levels by GSI (KVM_IRQ_LINE). */
-  readonly levels = new Map<number, number>();
+  /**
+   * Sets the level of PIC input `irq` (0-15 over both PICs) as `kvm_pic_set_irq` does: a level-triggered
+   * input (ELCR) follows the line, an edge-triggered one latches IRR on a rising edge.
+   */
+  setPicInput(irq: number, level: number): void {
+    const chip = this.pics[irq >> 3];
+    const mask = 1 << (irq & 7);
+    if (chip.elcr & mask) {
+      if (level) {
+        chip.irr |= mask;
+        chip.lastIrr |= mask;
+      } else {
+        chip.irr &= ~mask;
+        chip.lastIrr &= ~mask;
+      }
+    } else if (level) {
+      if (!(chip.lastIrr & mask)) chip.irr |= mask;
+      chip.lastIrr |= mask;
+    } else {
+      chip.lastIrr &= ~mask;
+    }
+  }
+
+  /** Sets the level of IOAPIC pin `pin`: IRR follows a level-triggered pin and latches an edge while masked. */
+  setIoapicInput(pin: number, level: number): void {
+    const mask = 1 << pin;
+    const entry = this.ioapic.redirtbl[pin];
+    const levelTriggered = (entry >> 15n) & 1n;
+    if (level) this.ioapic.irr |= mask;
+    else if (levelTriggered) this.ioapic.irr &= ~mask;
+  }
 
   /** KVM_GET_IRQCHIP. */
   get(chipId: number): KvmIrqchip {
