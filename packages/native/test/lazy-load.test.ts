@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { KvmError } from '@kvm-ts/core';
 import { describe, expect, it } from 'vitest';
 import { openDevice, probeDevice } from '../src/device.js';
-import { hasKvm } from './support/host.js';
+import { hasKvm, needsTsx } from './support/host.js';
 
 function runScript(script: string): Record<string, unknown> {
   const output = execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
@@ -23,7 +23,7 @@ const KOFFI_LOADED = `
 `;
 
 describe('lazy loading', () => {
-  it('import and probe() load no koffi', () => {
+  it.skipIf(needsTsx('lazy loading: import and probe'))('import and probe() load no koffi', () => {
     const result = runScript(`
       ${KOFFI_LOADED}
       const native = await import('./src/index.ts');
@@ -36,7 +36,7 @@ describe('lazy loading', () => {
     expect(typeof (result.probe as { reason: string }).reason).toBe('string');
   });
 
-  it.skipIf(!hasKvm)('open() loads koffi and opens /dev/kvm', () => {
+  it.skipIf(!hasKvm || needsTsx('lazy loading: open'))('open() loads koffi and opens /dev/kvm', () => {
     const result = runScript(`
       ${KOFFI_LOADED}
       const native = await import('./src/index.ts');

@@ -7,7 +7,14 @@ import { Worker } from 'node:worker_threads';
 import { GuestDebugFlag, IoDirection } from '@kvm-ts/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DEVIATIONS, expectedAnswer, unsafeOn } from './support/flavours.js';
-import { CODE_ADDRESS, hasKvm, type RealModeGuest, realModeGuest, reportSkip } from './support/host.js';
+import {
+  CODE_ADDRESS,
+  hasKvm,
+  needsTsx,
+  type RealModeGuest,
+  realModeGuest,
+  reportSkip,
+} from './support/host.js';
 
 reportSkip('run.test.ts');
 
@@ -143,10 +150,12 @@ describe.skipIf(!hasKvm)('KVM_RUN', () => {
     expect(guest.run().reason).toBe('hlt');
   });
 
-  it('kick() from another thread stops a guest spinning in `jmp $` within milliseconds', async () => {
-    guest = realModeGuest([0xeb, 0xfe]); // jmp $
-    const target = guest.vcpu.kickTarget();
-    const source = `
+  it.skipIf(needsTsx('kick from a Worker'))(
+    'kick() from another thread stops a guest spinning in `jmp $` within milliseconds',
+    async () => {
+      guest = realModeGuest([0xeb, 0xfe]); // jmp $
+      const target = guest.vcpu.kickTarget();
+      const source = `
       const { workerData } = require('node:worker_threads');
       setTimeout(async () => {
         const { tsImport } = await import('tsx/esm/api');
@@ -154,18 +163,19 @@ describe.skipIf(!hasKvm)('KVM_RUN', () => {
         native.kick(workerData.target);
       }, 50);
     `;
-    const module = new URL('../src/index.ts', import.meta.url).href;
-    const worker = new Worker(source, { eval: true, workerData: { target, module } });
-    const started = performance.now();
-    const exit = guest.run();
-    const elapsed = performance.now() - started;
-    await worker.terminate();
-    expect(exit.reason).toBe('intr');
-    // The kick came after 50 ms (plus the worker's start-up); the watchdog would have fired at 2000 ms.
-    expect(elapsed).toBeLessThan(1900);
-    guest.vcpu.immediateExit = false;
-    expect(guest.vcpu.getRegs().rip).toBe(BigInt(CODE_ADDRESS));
-  });
+      const module = new URL('../src/index.ts', import.meta.url).href;
+      const worker = new Worker(source, { eval: true, workerData: { target, module } });
+      const started = performance.now();
+      const exit = guest.run();
+      const elapsed = performance.now() - started;
+      await worker.terminate();
+      expect(exit.reason).toBe('intr');
+      // The kick came after 50 ms (plus the worker's start-up); the watchdog would have fired at 2000 ms.
+      expect(elapsed).toBeLessThan(1900);
+      guest.vcpu.immediateExit = false;
+      expect(guest.vcpu.getRegs().rip).toBe(BigInt(CODE_ADDRESS));
+    },
+  );
 
   it('KVM_SET_GUEST_DEBUG single-step gives a DEBUG exit after each instruction', () => {
     guest = realModeGuest([0x90, 0x90, 0xf4]); // nop; nop; hlt

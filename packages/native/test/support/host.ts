@@ -2,6 +2,7 @@
  * What every native test needs: whether this host has a usable /dev/kvm (and why not), the KVM flavour, and a
  * real-mode guest harness whose runs are all guarded by a watchdog.
  */
+import { createRequire } from 'node:module';
 import type { GuestMemory, KvmExit } from '@kvm-ts/core';
 import { backend } from '../../src/index.js';
 import type { NativeKvm } from '../../src/system.js';
@@ -18,6 +19,26 @@ export const noKvmReason = probe.reason;
 /** Prints, once per file, why the KVM tests of `file` are skipped. */
 export function reportSkip(file: string): void {
   if (!hasKvm) console.warn(`${file}: KVM tests skipped: ${noKvmReason}`);
+}
+
+/**
+ * Whether tsx can be loaded: tests that start a fresh Node process or a Worker on this package's TypeScript
+ * sources need it (it is the workspace root's dev dependency, so a trimmed node_modules may lack it).
+ */
+export const hasTsx = (() => {
+  try {
+    createRequire(import.meta.url).resolve('tsx');
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+/** Prints why a test that needs tsx is skipped, and says whether to skip it. */
+export function needsTsx(test: string): boolean {
+  if (!hasTsx)
+    console.warn(`${test}: skipped: tsx is not installed, and the test runs TypeScript in a new process`);
+  return !hasTsx;
 }
 
 /** Opens the native backend on the host's /dev/kvm. */
