@@ -7,7 +7,7 @@ import type { NativeGuestMemory } from '../src/memory.js';
 import type { NativeKvm } from '../src/system.js';
 import type { NativeVcpu } from '../src/vcpu.js';
 import type { NativeVm } from '../src/vm.js';
-import { CODE_ADDRESS, hasKvm, openNative, outcome, reportSkip } from './support/host.js';
+import { CODE_ADDRESS, hasKvm, openNative, outcome, reportSkip, TIME_SCALE } from './support/host.js';
 
 reportSkip('vcpu-thread.test.ts');
 
@@ -69,7 +69,7 @@ describe.skipIf(!hasKvm)('a vCPU on its own thread', () => {
     clearInterval(ticker);
     expect(exit.reason).toBe('intr');
     expect(ticks).toBeGreaterThan(5);
-    expect(latency).toBeLessThan(500);
+    expect(latency).toBeLessThan(500 * TIME_SCALE);
     vcpu.immediateExit = false;
     expect(vcpu.getRegs().rip).toBe(BigInt(CODE_ADDRESS));
   });
