@@ -20,7 +20,8 @@ export const SegmentType = {
 export interface ElfSegment {
   readonly type: number;
   readonly offset: number;
-  readonly vaddr: number;
+  /** Virtual address: a bigint, as kernels link at 0xffffffff8xxxxxxx. */
+  readonly vaddr: bigint;
   readonly paddr: number;
   readonly filesz: number;
   readonly memsz: number;
@@ -36,7 +37,8 @@ export interface ElfNote {
 /** An x86 ELF executable's header and program headers, checked against the file's size. */
 export interface ElfFile {
   readonly bits: 32 | 64;
-  readonly entry: number;
+  /** e_entry, virtual: a bigint for the same reason as `vaddr`. */
+  readonly entry: bigint;
   readonly segments: readonly ElfSegment[];
 }
 
@@ -76,7 +78,7 @@ export function parseElf(image: Uint8Array, file: string): ElfFile {
   if (machine !== (bits === 64 ? EM_X86_64 : EM_386)) {
     throw new BootImageError(file, 'unsupported', `ELF${bits} machine ${machine} is not ${bits === 64 ? 'x86-64' : 'i386'}`);
   }
-  const entry = bits === 64 ? toNumber(file, view.getBigUint64(24, true), 'entry') : view.getUint32(24, true);
+  const entry = bits === 64 ? view.getBigUint64(24, true) : BigInt(view.getUint32(24, true));
   const phoff = bits === 64 ? toNumber(file, view.getBigUint64(32, true), 'e_phoff') : view.getUint32(28, true);
   const phentsize = view.getUint16(bits === 64 ? 54 : 42, true);
   const phnum = view.getUint16(bits === 64 ? 56 : 44, true);
@@ -95,7 +97,7 @@ export function parseElf(image: Uint8Array, file: string): ElfFile {
         ? {
             type: view.getUint32(at, true),
             offset: toNumber(file, view.getBigUint64(at + 8, true), 'p_offset'),
-            vaddr: toNumber(file, view.getBigUint64(at + 16, true), 'p_vaddr'),
+            vaddr: view.getBigUint64(at + 16, true),
             paddr: toNumber(file, view.getBigUint64(at + 24, true), 'p_paddr'),
             filesz: toNumber(file, view.getBigUint64(at + 32, true), 'p_filesz'),
             memsz: toNumber(file, view.getBigUint64(at + 40, true), 'p_memsz'),
@@ -103,7 +105,7 @@ export function parseElf(image: Uint8Array, file: string): ElfFile {
         : {
             type: view.getUint32(at, true),
             offset: view.getUint32(at + 4, true),
-            vaddr: view.getUint32(at + 8, true),
+            vaddr: BigInt(view.getUint32(at + 8, true)),
             paddr: view.getUint32(at + 12, true),
             filesz: view.getUint32(at + 16, true),
             memsz: view.getUint32(at + 20, true),

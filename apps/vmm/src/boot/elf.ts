@@ -38,11 +38,12 @@ export function elfSegments(
  * The physical address of `entry`: itself when a segment is loaded there, otherwise translated through the
  * segment whose virtual range holds it (kernels linked high but loaded low).
  */
-export function physicalEntry(elf: ElfFile, entry: number, ctx: LoadContext): number {
+export function physicalEntry(elf: ElfFile, entry: bigint, ctx: LoadContext): number {
   const loads = elf.segments.filter((s) => s.type === SegmentType.LOAD);
-  if (loads.some((s) => entry >= s.paddr && entry < s.paddr + s.memsz)) return entry;
-  const holder = loads.find((s) => entry >= s.vaddr && entry < s.vaddr + s.memsz);
-  if (holder) return entry - holder.vaddr + holder.paddr;
+  const direct = loads.find((s) => entry >= BigInt(s.paddr) && entry < BigInt(s.paddr + s.memsz));
+  if (direct) return Number(entry);
+  const holder = loads.find((s) => entry >= s.vaddr && entry < s.vaddr + BigInt(s.memsz));
+  if (holder) return Number(entry - holder.vaddr) + holder.paddr;
   throw new BootImageError(ctx.file, 'unsupported', `entry point 0x${entry.toString(16)} is in no loadable segment`);
 }
 
