@@ -41,6 +41,9 @@ export class RunPage implements KvmRunControls {
   private readonly bytes: Uint8Array;
   private readonly view: DataView;
   private readonly ioViews = new Map<number, Uint8Array>();
+  private lastPhysLow = -1;
+  private lastPhysHigh = -1;
+  private lastPhysAddr = 0n;
 
   private readonly io: Mutable<IoExit>;
   private readonly mmio: Mutable<MmioExit>;
@@ -182,12 +185,13 @@ export class RunPage implements KvmRunControls {
         io.size = view.getUint8(RUN['io.size']);
         io.port = view.getUint16(RUN['io.port'], true);
         io.count = view.getUint32(RUN['io.count'], true);
-        io.data = this.ioData(Number(view.getBigUint64(RUN['io.data_offset'], true)), io.size * io.count);
+        // The offset lies within the mapping, so its low word is all of it: no BigInt to allocate.
+        io.data = this.ioData(view.getUint32(RUN['io.data_offset'], true), io.size * io.count);
         return io;
       }
       case ExitReason.MMIO: {
         const mmio = this.mmio;
-        mmio.physAddr = view.getBigUint64(RUN['mmio.phys_addr'], true);
+        mmio.physAddr = this.physAddr();
         mmio.len = view.getUint32(RUN['mmio.len'], true);
         mmio.isWrite = view.getUint8(RUN['mmio.is_write']) !== 0;
         return mmio;
@@ -246,6 +250,21 @@ export class RunPage implements KvmRunControls {
         this.other.code = reason;
         return this.other;
     }
+  }
+
+  /**
+   * `mmio.phys_addr` as a bigint, reusing the previous one when the address repeats (a device's registers are
+   * hit again and again), so that a typical MMIO loop allocates no BigInt per exit.
+   */
+  private physAddr(): bigint {
+    const low = this.view.getUint32(RUN['mmio.phys_addr'], true);
+    const high = this.view.getUint32(RUN['mmio.phys_addr'] + 4, true);
+    if (low !== this.lastPhysLow || high !== this.lastPhysHigh) {
+      this.lastPhysLow = low;
+      this.lastPhysHigh = high;
+      this.lastPhysAddr = (BigInt(high) << 32n) | BigInt(low);
+    }
+    return this.lastPhysAddr;
   }
 
   private ioData(offset: number, length: number): Uint8Array {
