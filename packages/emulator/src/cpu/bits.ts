@@ -107,9 +107,15 @@ export function xadd(c: Cpu, i: Insn): void {
     lo = l | 0;
     hi = (dh + sh + (l >= 4294967296 ? 1 : 0)) | 0;
   } else lo = size === 4 ? (d + s) | 0 : (d + s) & (size === 1 ? 0xff : 0xffff);
-  writeBack(c, i, size, lo, hi);
-  if (c.stop & Stop.ABORT) return;
-  writeRegOp(c, i, size, d, dh);
+  // SRC = DEST, then DEST = sum: with one register as both, the sum wins (SDM Vol. 2 XADD).
+  if (i.mod === 3) {
+    writeRegOp(c, i, size, d, dh);
+    writeBack(c, i, size, lo, hi);
+  } else {
+    writeBack(c, i, size, lo, hi);
+    if (c.stop & Stop.ABORT) return;
+    writeRegOp(c, i, size, d, dh);
+  }
   if (size === 8) setLazy64(c, LazyOp.ADD, lo, hi, d, dh, s, sh);
   else setLazy(c, LazyOp.ADD, size, lo, d, s);
 }
@@ -126,7 +132,8 @@ export function cmpxchg(c: Cpu, i: Insn): void {
   if (equal) {
     const s = readRegOp(c, i, size);
     writeBack(c, i, size, s, c.hi);
-  } else {
+  } else if (i.mod !== 3) {
+    // A memory destination is written back unchanged (the locked cycle); a register one is left alone.
     writeBack(c, i, size, d, dh);
   }
   if (c.stop & Stop.ABORT) return;

@@ -10,6 +10,8 @@ import { condition } from './flags.js';
 import {
   effectiveAddress,
   getReg,
+  lastEaHi,
+  lastEaLo,
   linearOf,
   pop,
   push,
@@ -80,10 +82,8 @@ export function lea(c: Cpu, i: Insn): void {
     return;
   }
   const a = effectiveAddress(c, i);
-  if (i.osize === 8) {
-    const hi = Math.floor(a / 4294967296);
-    writeRegOp(c, i, 8, (a - hi * 4294967296) | 0, hi | 0);
-  } else writeRegOp(c, i, i.osize, a | 0, 0);
+  if (i.asize === 8) writeRegOp(c, i, i.osize, lastEaLo() | 0, lastEaHi());
+  else writeRegOp(c, i, i.osize, a | 0, 0);
 }
 
 /** MOVZX/MOVSX (0F B6, B7, BE, BF) and MOVSXD (63 in 64-bit mode). */

@@ -58,15 +58,54 @@ export function setReg64(c: Cpu, n: number, v: number): void {
   c.r[(n << 1) + 1] = hi | 0;
 }
 
-/** The effective address (offset within the segment) of the memory operand, truncated to the address size. */
+/** Both halves of the last 64-bit effective address (exact; LEA reads them). */
+let eaLo = 0;
+let eaHi = 0;
+
+/** The high half of the last `effectiveAddress` in 64-bit addressing. */
+export function lastEaHi(): number {
+  return eaHi;
+}
+
+/** The low half of the last `effectiveAddress` in 64-bit addressing. */
+export function lastEaLo(): number {
+  return eaLo;
+}
+
+/** A number beyond the canonical range, standing for an address the CPU must refuse. */
+const NON_CANONICAL = 2 ** 60;
+
+/**
+ * The effective address (offset within the segment) of the memory operand, truncated to the address size.
+ * 64-bit addresses are summed exactly in 32-bit halves (kept for LEA) and returned as a number when they are
+ * near the canonical range, else as a value `linearOf` refuses.
+ */
 export function effectiveAddress(c: Cpu, i: Insn): number {
   const r = c.r;
   if (i.asize === 8) {
-    let a = i.disp;
-    if (i.flags & InsnFlag.RIPREL) a += c.nextIp;
-    if (i.base !== NO_REG) a += r[(i.base << 1) + 1] * TWO32 + (r[i.base << 1] >>> 0);
-    if (i.index !== NO_REG) a += (r[(i.index << 1) + 1] * TWO32 + (r[i.index << 1] >>> 0)) * (1 << i.scale);
-    return a;
+    let lo = i.disp >>> 0;
+    let hi = i.disp >> 31;
+    if (i.flags & InsnFlag.RIPREL) {
+      const ipHi = Math.floor(c.nextIp / TWO32);
+      lo += c.nextIp - ipHi * TWO32;
+      hi += ipHi;
+    }
+    if (i.base !== NO_REG) {
+      lo += r[i.base << 1] >>> 0;
+      hi += r[(i.base << 1) + 1];
+    }
+    if (i.index !== NO_REG) {
+      const s = i.scale;
+      const xl = r[i.index << 1];
+      const xh = r[(i.index << 1) + 1];
+      lo += (xl << s) >>> 0;
+      hi += s === 0 ? xh : (xh << s) | (xl >>> (32 - s));
+    }
+    hi = (hi + Math.floor(lo / TWO32)) | 0;
+    lo >>>= 0;
+    eaLo = lo;
+    eaHi = hi;
+    return hi >= -0x10000 && hi < 0x10000 ? hi * TWO32 + lo : NON_CANONICAL;
   }
   let a = i.disp;
   if (i.base !== NO_REG) a += r[i.base << 1];

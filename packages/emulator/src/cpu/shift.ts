@@ -192,7 +192,11 @@ export function shiftGroup(c: Cpu, i: Insn): void {
   const count = raw & (size === 8 ? 63 : 31);
   const d = readRmForWrite(c, i, size);
   if (c.stop & Stop.ABORT) return;
-  if (count === 0) return;
+  if (count === 0) {
+    // No flags change, but a 32-bit register destination is still written (zero-extended) in 64-bit mode.
+    if (size === 4 && i.mod === 3) writeBack(c, i, 4, d, 0);
+    return;
+  }
   const dh = c.hi;
   // Flags are set by shiftOp before the write; keep a copy to restore if the write faults.
   const saved = getFlags(c);
@@ -215,7 +219,10 @@ export function doubleShift(c: Cpu, i: Insn): void {
   const dh = c.hi;
   const s = readRegOp(c, i, size);
   const sh = c.hi;
-  if (count === 0) return;
+  if (count === 0) {
+    if (size === 4 && i.mod === 3) writeBack(c, i, 4, d, 0);
+    return;
+  }
   let lo: number;
   let hi = 0;
   let cf: number;
