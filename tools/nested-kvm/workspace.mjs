@@ -12,8 +12,20 @@ const MODULE_CACHE_DIRS = new Set(['.vite', '.vite-temp', '.cache']);
 /** Root files a package's tooling reads (package type, workspace layout, shared compiler options). */
 const ROOT_FILES = ['package.json', 'pnpm-workspace.yaml', 'tsconfig.base.json', 'tsconfig.json'];
 
-/** Root node_modules entries the tests need by default: the test runner and the workspace links. */
-const DEFAULT_ROOT_MODULES = ['vitest', '@kvm-ts'];
+/**
+ * Root node_modules entries left out by default: tools that lint, type-check, orchestrate or
+ * publish, and never run inside the guest (together about 190 MB unpacked). Everything else
+ * at the root stays, since tests resolve from their package up to the root (vitest, and tsx,
+ * which tests use to start Node processes and Workers on TypeScript sources).
+ */
+const HOST_ONLY_ROOT_MODULES = new Set([
+  '@arethetypeswrong',
+  '@biomejs',
+  '@changesets',
+  'publint',
+  'turbo',
+  'typescript',
+]);
 
 /**
  * The package directories of the workspace, from the `packages:` list of pnpm-workspace.yaml.
@@ -128,11 +140,11 @@ export function addNodeModules(entries, root, packageDirs, { full = false } = {}
   return addons;
 }
 
-/** The chosen root node_modules entries, and pnpm's hoisted links. */
+/** The root node_modules entries but the host-only tools, and pnpm's hoisted links. */
 function addRootModules(entries, rootModules, store, skip, follow) {
-  for (const name of DEFAULT_ROOT_MODULES) {
+  for (const name of readdirSync(rootModules).sort()) {
+    if (name.startsWith('.') || HOST_ONLY_ROOT_MODULES.has(name)) continue;
     const path = join(rootModules, name);
-    if (!existsSync(path)) continue;
     if (lstatSync(path).isSymbolicLink()) {
       entries.addHostPath(path);
       follow(path, resolve(rootModules, readlinkSync(path)));
