@@ -159,13 +159,13 @@ export const realMode: GuestProgram = guestProgram({
   },
 });
 
-/** guests/rep_string.asm (40 bytes). */
+/** guests/rep_string.asm (64 bytes). */
 export const repString: GuestProgram = guestProgram({
   name: 'rep_string',
   source: 'guests/rep_string.asm',
   loadAddress: 0x1000,
-  sha256: 'd0aea855a065066a5e8216ccc100dc3d651fb60011feecd992f477b9ba3921c6',
-  hex: 'fcbe2210b90600ba1400f36ee613bf0090b90500f36cbe0090b90500ba1200f36ef46b766d2d7473',
+  sha256: '7a7e2ba679cc67bb84b45b63a5fd110c4bf273084064890a13c42a09a6db6439',
+  hex: 'fcbe3a10b90600ba1400f36ee613bf0090b90500f36cbe0090b90500ba1200f36ee613bf0091b90300ba1400f36dbe0091b90300ba1200f36ff46b766d2d7473',
   symbols: {
     ALIAS_BASE: 0x40000000,
     DATA_ADDR: 0x9000,
@@ -180,10 +180,13 @@ export const repString: GuestProgram = guestProgram({
     PORT_STRING: 0x14,
     PORT_VECTOR: 0x15,
     STACK_TOP: 0x8000,
-    done: 0x1021,
-    message: 0x1022,
-    message_end: 0x1028,
+    WORDS_ADDR: 0x9100,
+    WORD_COUNT: 0x3,
+    done: 0x1039,
+    message: 0x103a,
+    message_end: 0x1040,
     start: 0x1000,
+    words: 0x1023,
   },
 });
 

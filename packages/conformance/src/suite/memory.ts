@@ -134,6 +134,27 @@ export const memoryCases: CaseGroup = {
       },
     },
     {
+      id: 'memory.dirty-log-enable-later',
+      title:
+        'dirty logging switched on for an existing slot tracks writes from then on, and switched off is ENOENT',
+      source:
+        'api.rst 4.35 (flags may change on an existing slot: KVM_MR_FLAGS_ONLY), 4.8 (KVM_GET_DIRTY_LOG)',
+      checkedOn: ['kvm_pvm', 'kvm_amd'],
+      run(context) {
+        const machine = probeMachine(context);
+        const { region } = addExtraSlot(context, machine, 0, 0);
+        probeMemory(machine, Layout.DATA_ADDR, 0, Layout.EXTRA_SLOT_ADDR + 2 * PAGE, 0x11);
+        machine.vm.setUserMemoryRegion({ ...region, flags: MemFlag.LOG_DIRTY_PAGES });
+        probeMemory(machine, Layout.DATA_ADDR, 0, Layout.EXTRA_SLOT_ADDR + 5 * PAGE, 0x22);
+        const bitmap = machine.vm.getDirtyLog(EXTRA_SLOT);
+        const dirty = (page: number) => (bitmap[page >> 3] >> (page & 7)) & 1;
+        expect(dirty(5)).toBe(1);
+        expect(dirty(2)).toBe(0);
+        machine.vm.setUserMemoryRegion({ ...region, flags: 0 });
+        expectKvmError(() => machine.vm.getDirtyLog(EXTRA_SLOT), 'ENOENT');
+      },
+    },
+    {
       id: 'memory.dirty-log-errors',
       title: 'KVM_GET_DIRTY_LOG of a slot without dirty logging, or of no slot, is ENOENT',
       source: 'kvm_get_dirty_log_protect in virt/kvm/kvm_main.c (!memslot || !memslot->dirty_bitmap)',

@@ -1,5 +1,6 @@
 import { Capability, CpuidFlag } from '@kvm-ts/core';
 import { expect } from 'vitest';
+import { expectKvmError } from './assertions.js';
 import type { CaseGroup } from './case.js';
 
 /** MSRs KVM_GET_MSR_INDEX_LIST lists on every x86 KVM (msrs_to_save_base in arch/x86/kvm/x86.c). */
@@ -89,6 +90,16 @@ export const systemCases: CaseGroup = {
           expect(vm.checkExtension(cap), `capability ${cap}`).toBe(kvm.checkExtension(cap));
         }
         expect(vm.checkExtension(0x7ff0)).toBe(0);
+      },
+    },
+    {
+      id: 'system.create-vm-type',
+      title: 'KVM_CREATE_VM with a machine type x86 does not know is EINVAL',
+      source: 'api.rst 4.2 (KVM_CREATE_VM type); kvm_arch_init_vm in arch/x86/kvm/x86.c',
+      checkedOn: ['kvm_pvm', 'kvm_amd'],
+      run({ kvm }) {
+        expectKvmError(() => kvm.createVm(0x7f), 'EINVAL');
+        kvm.createVm(0).close();
       },
     },
     {
