@@ -16,6 +16,11 @@ export interface ConformanceTarget {
    * `flavour` equals `kvm.backend.flavour` apply.
    */
   readonly deviations?: readonly Deviation[];
+  /**
+   * Milliseconds each case may take (vitest's per-test timeout); vitest's configured default when omitted. Slow
+   * backends (an emulator, KVM nested under a software CPU) want more.
+   */
+  readonly testTimeout?: number;
 }
 
 function closeAll(kvm: Kvm, cleanups: (() => void)[]): unknown[] {
