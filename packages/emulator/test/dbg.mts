@@ -1,0 +1,14 @@
+import { backend } from '../src/index.ts';
+import { listing, machineFor } from './support/listing.ts';
+import { readFileSync } from 'node:fs';
+const [file, mode] = process.argv.slice(2);
+const kvm = backend.open('dbg');
+const code = listing(readFileSync(file, 'utf8'));
+const m = machineFor(kvm, mode as any, code, { supportedCpuid: true });
+m.vcpu.setGuestDebug({ control: 3, debugreg: [0n,0n,0n,0n,0n,0n,0n,0n] });
+for (let k = 0; k < 60; k++) {
+  const e = m.vcpu.run() as any;
+  const r = m.vcpu.getRegs();
+  console.log(e.reason, e.pc?.toString(16), 'rip', r.rip.toString(16), 'rax', r.rax.toString(16), 'rsp', r.rsp.toString(16), e.port?.toString(16) ?? '');
+  if (e.reason !== 'debug' && e.reason !== 'io') break;
+}

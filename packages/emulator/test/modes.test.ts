@@ -1,0 +1,266 @@
+/**
+ * CPU modes and the transitions and events between them, as guest programs (nasm listings: bytes and
+ * disassembly) run through the emulator's API: real-mode interrupts through the IVT, protected-mode segment
+ * loads and #GP through an IDT in memory, 32-bit paging with 4 KiB and 4 MiB pages and #PF, the boot path
+ * from real mode to long mode, and long-mode privilege changes (IRETQ to ring 3, SYSCALL/SYSRET, an INT
+ * through a DPL-3 gate onto the TSS's RSP0, an IST stack).
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { backend } from '../src/index.js';
+import type { Kvm } from '@kvm-ts/core';
+import { expectExit, expectOut, listing, machineFor, writeGate32 } from './support/listing.js';
+
+let kvm: Kvm;
+beforeEach(() => {
+  kvm = backend.open('mode tests');
+});
+afterEach(() => kvm.close());
+
+describe('real mode', () => {
+  it('INT n goes through the IVT and IRET returns', () => {
+    const code = listing(`
+    31C0                       xor ax, ax
+    8ED8                       mov ds, ax
+    C70600011810               mov word [0x40*4], handler
+    C70602010000               mov word [0x40*4+2], 0
+    B83412                     mov ax, 0x1234
+    CD40                       int 0x40
+    E710                       out 0x10, ax
+    F4                         hlt
+                               handler:
+    83C001                     add ax, 1
+    CF                         iret
+    `);
+    using m = machineFor(kvm, 'real', code);
+    expect(expectOut(m.vcpu, 0x10, 2)).toBe(0x1235);
+    expectExit(m.vcpu, 'hlt');
+  });
+});
+
+describe('protected mode', () => {
+  it('a far jump reloads CS from the GDT, and a selector past the GDT limit raises #GP(selector)', () => {
+    const code = listing(`
+    0F011550100000             lgdt [gdtr]
+    0F011D56100000             lidt [idtr]
+    EA151000000800             jmp 0x08:next
+                               next:
+    66B81000                   mov ax, 0x10
+    8ED8                       mov ds, ax
+    8ED0                       mov ss, ax
+    BC00800000                 mov esp, 0x8000
+    66B83300                   mov ax, 0x33
+    8EE0                       mov fs, ax
+    F4                         hlt
+                               gp_handler:
+    58                         pop eax
+    E710                       out 0x10, eax
+    8B0424                     mov eax, [esp]
+    E711                       out 0x11, eax
+    F4                         hlt
+    909090909090               align 8
+                               gdt:
+    0000000000000000           dq 0
+    FFFF0000009ACF00           dq 0x00cf9a000000ffff
+    FFFF00000092CF00           dq 0x00cf92000000ffff
+                               gdt_end:
+                               gdtr:
+    1700                       dw gdt_end - gdt - 1
+    38100000                   dd gdt
+                               idtr:
+    6F00                       dw 14*8 - 1
+    00A00000                   dd 0xa000
+    `);
+    using m = machineFor(kvm, 'protected', code);
+    writeGate32(m.ram, 0xa000, 13, 0x08, code.labels.gp_handler);
+    expect(expectOut(m.vcpu, 0x10)).toBe(0x30);
+    // The return address is the faulting MOV FS (a fault, not a trap): 8 bytes before gp_handler.
+    expect(expectOut(m.vcpu, 0x11)).toBe(code.labels.gp_handler - 3);
+    expect(m.vcpu.getSregs().cs.selector).toBe(0x08);
+  });
+
+  it('32-bit paging: a 4 KiB page maps, a write to a read-only page with CR0.WP is #PF with CR2 and error code 3', () => {
+    const code = listing(`
+    0F011590100000             lgdt [gdtr]
+    0F011D96100000             lidt [idtr]
+    C7050000020083000000C7050400020003100200C7051410020001300000C70500300000FECA00000F20E0 mov eax, cr4
+    83C810                     or eax, 0x10
+    0F22E0                     mov cr4, eax
+    B800000200                 mov eax, 0x20000
+    0F22D8                     mov cr3, eax
+    0F20C0                     mov eax, cr0
+    0D00000180                 or eax, 0x80010000
+    0F22C0                     mov cr0, eax
+    A100504000                 mov eax, [0x405000]
+    E710                       out 0x10, eax
+    C7050050400001000000F4     hlt
+                               pf_handler:
+    58                         pop eax
+    E711                       out 0x11, eax
+    0F20D0                     mov eax, cr2
+    E712                       out 0x12, eax
+    A114100200                 mov eax, [0x21014]
+    E713                       out 0x13, eax
+    F4                         hlt
+    90909090                   align 8
+                               gdt:
+    0000000000000000           dq 0
+    FFFF0000009ACF00           dq 0x00cf9a000000ffff
+    FFFF00000092CF00           dq 0x00cf92000000ffff
+                               gdt_end:
+                               gdtr:
+    1700                       dw gdt_end - gdt - 1
+    78100000                   dd gdt
+                               idtr:
+    7700                       dw 15*8 - 1
+    00A00000                   dd 0xa000
+    `);
+    using m = machineFor(kvm, 'protected', code);
+    writeGate32(m.ram, 0xa000, 14, 0x08, code.labels.pf_handler);
+    expect(expectOut(m.vcpu, 0x10)).toBe(0xcafe);
+    expect(expectOut(m.vcpu, 0x11)).toBe(3);
+    expect(expectOut(m.vcpu, 0x12)).toBe(0x405000);
+    // The walk set the accessed bit (0x20) of the PTE but not the dirty bit (0x40): the write faulted.
+    expect(expectOut(m.vcpu, 0x13)).toBe(0x3021);
+    const t = m.vcpu.translate(0x405123n);
+    expect([t.valid, t.physicalAddress]).toEqual([1, 0x3123n]);
+    expect(m.vcpu.translate(0x406000n).valid).toBe(0);
+  });
+});
+
+describe('long mode', () => {
+  it('boots from real mode through protected mode into 64-bit mode as a boot loader does', () => {
+    const code = listing(`
+    FA                         cli
+    0F0116B010                 lgdt [gdtr]
+    0F20C0                     mov eax, cr0
+    0C01                       or al, 1
+    0F22C0                     mov cr0, eax
+    EA13100800                 jmp 0x08:pm32
+                               pm32:
+    66B81000                   mov ax, 0x10
+    8ED8                       mov ds, ax
+    8EC0                       mov es, ax
+    8ED0                       mov ss, ax
+    BC00800000                 mov esp, 0x8000
+    B832000000                 mov eax, 0x32
+    E710                       out 0x10, eax
+    C7050000020003100200C7050010020003200200C70500200200830000000F20E0 mov eax, cr4
+    83C820                     or eax, 0x20
+    0F22E0                     mov cr4, eax
+    B800000200                 mov eax, 0x20000
+    0F22D8                     mov cr3, eax
+    B9800000C0                 mov ecx, 0xc0000080
+    0F32                       rdmsr
+    0D00010000                 or eax, 0x100
+    0F30                       wrmsr
+    0F20C0                     mov eax, cr0
+    0D00000080                 or eax, 0x80000000
+    0F22C0                     mov cr0, eax
+    EA781000001800             jmp 0x18:lm64
+                               lm64:
+    48B8896745230100000048C1E804 shr rax, 4
+    E711                       out 0x11, eax
+    F4                         hlt
+    90909090909090             align 8
+                               gdt:
+    0000000000000000           dq 0
+    FFFF0000009ACF00           dq 0x00cf9a000000ffff
+    FFFF00000092CF00           dq 0x00cf92000000ffff
+    00000000009A2000           dq 0x00209a0000000000
+                               gdt_end:
+                               gdtr:
+    1F00                       dw gdt_end - gdt - 1
+    90100000                   dd gdt
+    `);
+    using m = machineFor(kvm, 'real', code, { supportedCpuid: true });
+    expect(expectOut(m.vcpu, 0x10)).toBe(0x32);
+    expect(expectOut(m.vcpu, 0x11)).toBe(0x12345678);
+    expectExit(m.vcpu, 'hlt');
+    const s = m.vcpu.getSregs();
+    expect(s.efer & 0x500n).toBe(0x500n);
+    expect([s.cs.selector, s.cs.l]).toEqual([0x18, 1]);
+  });
+
+  it('IRETQ to ring 3, SYSCALL/SYSRET, INT through a DPL-3 gate onto RSP0, and an IST stack', () => {
+    const code = listing(`
+    0F01142500110000           lgdt [gdtr]
+    0F011C250A110000           lidt [idtr]
+    66B83000                   mov ax, 0x30
+    0F00D8                     ltr ax
+    48C704251C1100000070000048C704253C1100000060000048B8A610080000EE00004889042500A80000 mov [0xa000 + 0x80*16], rax
+    48B8B4100800018E00004889042510A80000 mov [0xa000 + 0x81*16], rax
+    B9810000C0                 mov ecx, 0xc0000081
+    31C0                       xor eax, eax
+    BA08001800                 mov edx, 0x00180008
+    0F30                       wrmsr
+    B9820000C0                 mov ecx, 0xc0000082
+    B897100000                 mov eax, syscall_entry
+    31D2                       xor edx, edx
+    0F30                       wrmsr
+    B9800000C0                 mov ecx, 0xc0000080
+    0F32                       rdmsr
+    83C801                     or eax, 1
+    0F30                       wrmsr
+    6A23                       push 0x23
+    6800500000                 push 0x5000
+    6A02                       push 0x2
+    6A2B                       push 0x2b
+    688D100000                 push user
+    48CF                       iretq
+                               user:
+    B82A000000                 mov eax, 42
+    0F05                       syscall
+    CD80                       int 0x80
+    F4                         hlt
+                               syscall_entry:
+    E714                       out 0x14, eax
+    4889C8                     mov rax, rcx
+    E715                       out 0x15, eax
+    4C89D8                     mov rax, r11
+    E716                       out 0x16, eax
+    480F07                     o64 sysret
+                               handler80:
+    488B442408                 mov rax, [rsp+8]
+    E710                       out 0x10, eax
+    4889E0                     mov rax, rsp
+    E711                       out 0x11, eax
+    CD81                       int 0x81
+                               handler81:
+    4889E0                     mov rax, rsp
+    E712                       out 0x12, eax
+    F4                         hlt
+    909090909090               align 8
+                               gdt:
+    0000000000000000           dq 0
+    00000000009A2000           dq 0x00209a0000000000
+    0000000000920000           dq 0x0000920000000000
+    0000000000000000           dq 0
+    0000000000F20000           dq 0x0000f20000000000
+    0000000000FA2000           dq 0x0020fa0000000000
+    67001811                   dw 0x67, tss
+    00890000                   db 0, 0x89, 0, 0
+    0000000000000000           dd 0, 0
+                               gdt_end:
+                               gdtr:
+    3F00                       dw gdt_end - gdt - 1
+    C010000000000000           dq gdt
+                               idtr:
+    1F08                       dw 0x82*16 - 1
+    00A0000000000000           dq 0xa000
+    90909090                   align 8
+                               tss:
+    `);
+    using m = machineFor(kvm, 'long', code);
+    // Let ring 3 use the first 2 MiB: set U/S in the PML4, PDPT and PD entries on the way.
+    const tables = m.pageTables!;
+    for (const entry of [tables.pml4, tables.pdpt, tables.pd]) m.ram[entry] |= 4;
+    expect(expectOut(m.vcpu, 0x14)).toBe(42);
+    // RCX holds the address after SYSCALL, R11 the user's RFLAGS.
+    expect(expectOut(m.vcpu, 0x15)).toBe(code.labels.syscall_entry - 3);
+    expect(expectOut(m.vcpu, 0x16)).toBe(0x2);
+    expect(expectOut(m.vcpu, 0x10)).toBe(0x2b);
+    expect(expectOut(m.vcpu, 0x11)).toBe(0x7000 - 40);
+    expect(expectOut(m.vcpu, 0x12)).toBe(0x6000 - 40);
+    expectExit(m.vcpu, 'hlt');
+  });
+});
