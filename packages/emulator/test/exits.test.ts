@@ -1,0 +1,229 @@
+/**
+ * Exits and run controls as KVM produces them (api.rst section 5): immediate exit, the run budget, the
+ * interrupt window and KVM_INTERRUPT injection, single-step and breakpoint DEBUG exits, IN completion,
+ * read-only slots, the dirty log, self-modifying code, #UD for an instruction the CPU lacks, and triple
+ * fault. Guest code is nasm listings (bytes and disassembly).
+ */
+import { GuestDebugFlag, type Kvm, MemFlag } from '@kvm-ts/core';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { backend, type EmulatorVcpu } from '../src/index.js';
+import { expectExit, expectOut, listing, machineFor, runToExit } from './support/listing.js';
+
+let kvm: Kvm;
+beforeEach(() => {
+  kvm = backend.open('exit tests');
+});
+afterEach(() => kvm.close());
+
+const steps = listing(`
+    B80100                     mov ax, 1
+    83C002                     add ax, 2
+    CC                         int3
+    89C3                       mov bx, ax
+    F4                         hlt
+`);
+
+// The same without the INT3 (which, without a debugger, goes through the IVT's empty vector 3).
+const plain = listing(`
+    B80100                     mov ax, 1
+    83C002                     add ax, 2
+    90                         nop
+    89C3                       mov bx, ax
+    F4                         hlt
+`);
+
+describe('run controls', () => {
+  it('immediateExit returns INTR without running the guest', () => {
+    using m = machineFor(kvm, 'real', plain);
+    m.vcpu.immediateExit = true;
+    expect(m.vcpu.run().reason).toBe('intr');
+    expect(m.vcpu.getRegs().rip).toBe(0x1000n);
+    m.vcpu.immediateExit = false;
+    expect(m.vcpu.run().reason).toBe('hlt');
+  });
+
+  it('a guest that never exits returns INTR when its instruction budget is spent', () => {
+    // EB FE: jmp $
+    using m = machineFor(kvm, 'real', listing('EBFE  jmp $'));
+    (m.vcpu as EmulatorVcpu).instructionBudget = 1000;
+    expect(m.vcpu.run().reason).toBe('intr');
+    expect(m.vcpu.getRegs().rip).toBe(0x1000n);
+  });
+
+  it('an IN is completed by the next run, even one that exits at once with immediateExit', () => {
+    // E4 11: in al, 0x11; F4: hlt
+    using m = machineFor(kvm, 'real', listing(`
+    E411  in al, 0x11
+    F4    hlt`));
+    const exit = m.vcpu.run();
+    expect(exit.reason === 'io' && [exit.direction, exit.port, exit.size, exit.count]).toEqual([0, 0x11, 1, 1]);
+    // As with KVM's fast PIO, RIP stays on the IN until the next KVM_RUN completes it.
+    expect(m.vcpu.getRegs().rip).toBe(0x1000n);
+    if (exit.reason === 'io') exit.data[0] = 0x5a;
+    m.vcpu.immediateExit = true;
+    expect(m.vcpu.run().reason).toBe('intr');
+    const regs = m.vcpu.getRegs();
+    expect([regs.rax & 0xffn, regs.rip]).toEqual([0x5an, 0x1002n]);
+  });
+});
+
+describe('interrupts', () => {
+  it('requestInterruptWindow exits after STI and its shadow; KVM_INTERRUPT is then delivered through the IVT', () => {
+    const code = listing(`
+    C70680001010               mov word [0x20*4], handler
+    C70682000000               mov word [0x20*4+2], 0
+    FB                         sti
+    90                         nop
+    90                         nop
+    F4                         hlt
+                               handler:
+    B020                       mov al, 0x20
+    E612                       out 0x12, al
+    CF                         iret
+    `);
+    using m = machineFor(kvm, 'real', code);
+    m.vcpu.requestInterruptWindow = true;
+    expect(m.vcpu.run().reason).toBe('irq_window_open');
+    // STI's shadow covers the first NOP: the window opens after it.
+    expect(m.vcpu.getRegs().rip).toBe(BigInt(code.labels.handler - 2));
+    expect(m.vcpu.readyForInterruptInjection).toBe(true);
+    m.vcpu.requestInterruptWindow = false;
+    m.vcpu.interrupt(0x20);
+    expect(m.vcpu.getSregs().interruptBitmap[0]).toBe(1n << 32n);
+    expect(expectOut(m.vcpu, 0x12, 1)).toBe(0x20);
+    expectExit(m.vcpu, 'hlt');
+  });
+
+  it('an instruction the CPU does not implement raises #UD in the guest', () => {
+    const code = listing(`
+    C70618000F10               mov word [6*4], handler
+    C7061A000000               mov word [6*4+2], 0
+    D9E8                       fld1
+    F4                         hlt
+                               handler:
+    58                         pop ax
+    E710                       out 0x10, ax
+    F4                         hlt
+    `);
+    using m = machineFor(kvm, 'real', code);
+    // The #UD handler reports the faulting IP: the FLD1 at 0x100c.
+    expect(expectOut(m.vcpu, 0x10, 2)).toBe(0x100c);
+  });
+
+  it('an exception with an empty IDT is a triple fault: SHUTDOWN', () => {
+    using m = machineFor(kvm, 'protected', listing(`
+    0F011D09100000             lidt [idtr]
+    0F0B                       ud2
+                               idtr:
+    0000                       dw 0
+    00000000                   dd 0
+    `));
+    expectExit(m.vcpu, 'shutdown');
+  });
+});
+
+describe('guest debugging', () => {
+  it('single-stepping gives one DEBUG exit per instruction with the next PC', () => {
+    using m = machineFor(kvm, 'real', steps);
+    m.vcpu.setGuestDebug({ control: GuestDebugFlag.ENABLE | GuestDebugFlag.SINGLESTEP, debugreg: Array(8).fill(0n) });
+    const pcs: bigint[] = [];
+    for (let k = 0; k < 2; k++) {
+      const exit = m.vcpu.run();
+      expect(exit.reason).toBe('debug');
+      if (exit.reason === 'debug') {
+        expect(exit.exception).toBe(1);
+        pcs.push(exit.pc);
+      }
+    }
+    expect(pcs).toEqual([0x1003n, 0x1006n]);
+  });
+
+  it('INT3 with KVM_GUESTDBG_USE_SW_BP is a DEBUG exit at the INT3, not a guest #BP', () => {
+    using m = machineFor(kvm, 'real', steps);
+    m.vcpu.setGuestDebug({ control: GuestDebugFlag.ENABLE | GuestDebugFlag.USE_SW_BP, debugreg: Array(8).fill(0n) });
+    const exit = m.vcpu.run();
+    expect(exit.reason === 'debug' && [exit.exception, exit.pc]).toEqual([3, 0x1006n]);
+    expect(m.vcpu.getRegs().rax & 0xffffn).toBe(3n);
+  });
+
+  it('a hardware execution breakpoint stops before the instruction, once', () => {
+    using m = machineFor(kvm, 'real', plain);
+    const debugreg = [0x1003n, 0n, 0n, 0n, 0n, 0n, 0n, 0x1n];
+    m.vcpu.setGuestDebug({ control: GuestDebugFlag.ENABLE | GuestDebugFlag.USE_HW_BP, debugreg });
+    const exit = m.vcpu.run();
+    expect(exit.reason === 'debug' && [exit.exception, exit.pc, exit.dr6 & 0xfn]).toEqual([1, 0x1003n, 1n]);
+    expect(m.vcpu.getRegs().rax & 0xffffn).toBe(1n);
+    m.vcpu.setGuestDebug({ control: 0, debugreg: Array(8).fill(0n) });
+    expect(m.vcpu.run().reason).toBe('hlt');
+  });
+});
+
+describe('memory', () => {
+  it('a write into code ahead of the CPU is seen when it gets there', () => {
+    const code = listing(`
+    C606061055                 mov byte [target+1], 0x55
+                               target:
+    B011                       mov al, 0x11
+    E610                       out 0x10, al
+    F4                         hlt
+    `);
+    using m = machineFor(kvm, 'real', code);
+    expect(expectOut(m.vcpu, 0x10, 1)).toBe(0x55);
+  });
+
+  it('code the VMM rewrites between runs is decoded afresh', () => {
+    // B0 11: mov al, 0x11; E6 10: out 0x10, al; F4: hlt
+    using m = machineFor(kvm, 'real', listing(`
+    B011  mov al, 0x11
+    E610  out 0x10, al
+    F4    hlt`));
+    expect(expectOut(m.vcpu, 0x10, 1)).toBe(0x11);
+    expectExit(m.vcpu, 'hlt');
+    m.ram[0x1001] = 0x22;
+    m.restart();
+    expect(expectOut(m.vcpu, 0x10, 1)).toBe(0x22);
+  });
+
+  it('a read-only slot reads from memory and turns writes into MMIO exits', () => {
+    const code = listing(`
+    A110000800                 mov eax, [0x80010]
+    E710                       out 0x10, eax
+    C70510000800EFBEADDEA110000800 mov eax, [0x80010]
+    E710                       out 0x10, eax
+    F4                         hlt
+    `);
+    using m = machineFor(kvm, 'protected', code);
+    const rom = m.vm.createMemory(0x1000);
+    new DataView(rom.bytes.buffer).setUint32(0x10, 0x1234abcd, true);
+    m.vm.setUserMemoryRegion({ slot: 1, flags: MemFlag.READONLY, guestPhysAddr: 0x80000n, memorySize: 0x1000n, memory: rom });
+    expect(expectOut(m.vcpu, 0x10)).toBe(0x1234abcd);
+    const exit = runToExit(m.vcpu);
+    expect(exit.reason === 'mmio' && [exit.isWrite, exit.physAddr, exit.len, [...exit.data.subarray(0, 4)]]).toEqual([
+      true,
+      0x80010n,
+      4,
+      [0xef, 0xbe, 0xad, 0xde],
+    ]);
+    expect(expectOut(m.vcpu, 0x10)).toBe(0x1234abcd);
+  });
+
+  it('the dirty log has a bit per written 4 KiB page, cleared by each KVM_GET_DIRTY_LOG', () => {
+    const code = listing(`
+    C7050030080001000000E610   out 0x10, al
+    C7050430080002000000C7050010080003000000E610 out 0x10, al
+    C7050000080004000000F4     hlt
+    `);
+    using m = machineFor(kvm, 'protected', code);
+    const extra = m.vm.createMemory(0x8000);
+    m.vm.setUserMemoryRegion({ slot: 1, flags: MemFlag.LOG_DIRTY_PAGES, guestPhysAddr: 0x80000n, memorySize: 0x8000n, memory: extra });
+    expectOut(m.vcpu, 0x10, 1);
+    expect([...m.vm.getDirtyLog(1)]).toEqual([0x08, 0, 0, 0, 0, 0, 0, 0]);
+    expectOut(m.vcpu, 0x10, 1);
+    // Page 3 again (after the log was taken) and page 1.
+    expect([...m.vm.getDirtyLog(1)]).toEqual([0x0a, 0, 0, 0, 0, 0, 0, 0]);
+    expectExit(m.vcpu, 'hlt');
+    expect(m.vm.getDirtyLog(1)[0]).toBe(0x01);
+    expect(m.vm.getDirtyLog(1)[0]).toBe(0);
+    expect(new DataView(extra.bytes.buffer).getUint32(0x3004, true)).toBe(2);
+  });
+});
