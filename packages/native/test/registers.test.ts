@@ -2,7 +2,7 @@
  * Register and vCPU-state round trips on the host's /dev/kvm, and arguments refused before the ioctl. Each
  * round trip writes values that differ from the vCPU's reset state, so a setter that did nothing would fail.
  */
-import { IrqchipId, MpState, VcpuEventsFlag } from '@kvm-ts/core';
+import { InterruptShadow, IrqchipId, MpState, VcpuEventsFlag } from '@kvm-ts/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { VCPU_IOCTLS } from '../src/abi/index.js';
 import { libc } from '../src/libc.js';
@@ -143,12 +143,15 @@ describe.skipIf(!hasKvm)('vCPU state round trips', () => {
     const { vcpu } = guest;
     const events = vcpu.getVcpuEvents();
     events.nmi.pending = 1;
-    events.interrupt.shadow = 2;
+    events.interrupt.shadow = InterruptShadow.STI;
     events.flags = VcpuEventsFlag.VALID_NMI_PENDING | VcpuEventsFlag.VALID_SHADOW;
     vcpu.setVcpuEvents(events);
     const read = vcpu.getVcpuEvents();
     expect(read.nmi.pending).toBe(1);
-    expect(read.interrupt.shadow).toBe(2);
+    // The STI shadow reads back set. AMD's VMCB has a single shadow bit, which KVM on SVM reports as both
+    // MOV SS and STI (3, measured on kvm_amd); VMX and PVM keep the two apart (2).
+    expect(read.interrupt.shadow & InterruptShadow.STI).toBe(InterruptShadow.STI);
+    expect(read.interrupt.shadow & ~(InterruptShadow.STI | InterruptShadow.MOV_SS)).toBe(0);
   });
 
   it('KVM_SET_MP_STATE / KVM_GET_MP_STATE with the in-kernel irqchip', () => {

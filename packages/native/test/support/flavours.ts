@@ -30,7 +30,10 @@ export interface Deviation {
   };
 }
 
-/** Every known difference, measured on the host's kvm_pvm and, where marked, on the nested kvm_amd. */
+/**
+ * Every known difference. Each flavour's answer was measured on the host's kvm_pvm; each reference answer was
+ * measured by these same tests on the nested kvm_amd (`pnpm test:kvm`), except where the entry says otherwise.
+ */
 export const DEVIATIONS = {
   realModeTripleFault: {
     case: 'a real-mode guest triple-faults (IDT limit 0, then ud2)',
@@ -66,7 +69,7 @@ export const DEVIATIONS = {
   },
   unmappedSlotRun: {
     case: 'KVM_RUN with a slot whose userspace_addr is not mapped',
-    reference: 'EFAULT',
+    reference: 'EFAULT (measured with a C probe, REAL-KVM.md)',
     flavours: { kvm_pvm: 'internal_error' },
     untestable: 'slots only map live createMemory() blocks, and a closed block stays mapped (zeroed)',
   },
@@ -100,7 +103,7 @@ export const DEVIATIONS = {
   },
   irqWindowWithIfSet: {
     case: 'KVM_RUN with request_interrupt_window while the guest already has IF=1, before a HLT',
-    reference: 'irq_window_open before the next instruction (from arch/x86/kvm; not yet measured on kvm_amd)',
+    reference: 'irq_window_open before the next instruction (SVM VINTR intercept), RIP still at the HLT',
     flavours: { kvm_pvm: 'hlt, with ready_for_interrupt_injection 1' },
     conformance: {
       caseId: 'irq.window-and-injection',
