@@ -1,12 +1,14 @@
-; Real mode interrupt injection (KVM_INTERRUPT, no in-kernel irqchip): every IVT entry points at
-; `wrong`, except VECTOR's which points at `handler`. After STI the guest reports PORT_DONE (IF = 1 from
-; then on) and halts. The handler reports VECTOR on PORT_VECTOR; `wrong` reports 0xee. So an interrupt
-; the VMM injects with vector VECTOR proves it was delivered through the right IVT entry.
+; Real mode interrupt injection (KVM_INTERRUPT and KVM_NMI, no in-kernel irqchip): every IVT entry
+; points at `wrong`, except VECTOR's, which points at `handler`, and the NMI's (2), which points at
+; `nmi_handler`. After STI the guest reports PORT_DONE (IF = 1 from then on) and halts. The handler
+; reports VECTOR on PORT_VECTOR, `nmi_handler` NMI_VECTOR, and `wrong` 0xee. So an interrupt the VMM
+; injects proves it was delivered through the right IVT entry.
 bits 16
 %include "layout.inc"
 org LOAD_ADDR
 
 VECTOR equ 0x20
+NMI_VECTOR equ 2
 WRONG_VECTOR_MARK equ 0xee
 
 start:
@@ -23,6 +25,7 @@ fill:
     add di, 4
     loop fill
     mov word [VECTOR * 4], handler
+    mov word [NMI_VECTOR * 4], nmi_handler
     sti
     out PORT_DONE, al           ; ready: interrupts enabled
 waiting:
@@ -33,6 +36,11 @@ after_interrupt:
 
 handler:
     mov al, VECTOR
+    out PORT_VECTOR, al
+    iret
+
+nmi_handler:
+    mov al, NMI_VECTOR
     out PORT_VECTOR, al
     iret
 

@@ -27,19 +27,20 @@ export const cpuidProbe: GuestProgram = guestProgram({
   },
 });
 
-/** guests/irq_real.asm (52 bytes). */
+/** guests/irq_real.asm (63 bytes). */
 export const irqReal: GuestProgram = guestProgram({
   name: 'irq_real',
   source: 'guests/irq_real.asm',
   loadAddress: 0x1000,
-  sha256: '67d64f0b94c9cc370ea7c9000f78f62c724f41e791260d2caf6a97749dbdb91d',
-  hex: 'fa31c08ed88ed0bc008031ffb90001c7052f10c74502000083c704e2f2c70680002a10fbe613f4e613f4b020e615cfb0eee615cf',
+  sha256: '95348abf8750aed28c04c4ac00a01f2392256278888f2c3b574a8709595f5c63',
+  hex: 'fa31c08ed88ed0bc008031ffb90001c7053a10c74502000083c704e2f2c70680003010c70608003510fbe613f4e613f4b020e615cfb002e615cfb0eee615cf',
   symbols: {
     ALIAS_BASE: 0x40000000,
     DATA_ADDR: 0x9000,
     LOAD_ADDR: 0x1000,
     MMIO_ADDR: 0xd0000,
     MMIO_SEG: 0xd000,
+    NMI_VECTOR: 0x2,
     PORT_DONE: 0x13,
     PORT_ECHO: 0x12,
     PORT_IN: 0x11,
@@ -49,12 +50,13 @@ export const irqReal: GuestProgram = guestProgram({
     STACK_TOP: 0x8000,
     VECTOR: 0x20,
     WRONG_VECTOR_MARK: 0xee,
-    after_interrupt: 0x1027,
+    after_interrupt: 0x102d,
     fill: 0x100f,
-    handler: 0x102a,
+    handler: 0x1030,
+    nmi_handler: 0x1035,
     start: 0x1000,
-    waiting: 0x1026,
-    wrong: 0x102f,
+    waiting: 0x102c,
+    wrong: 0x103a,
   },
 });
 

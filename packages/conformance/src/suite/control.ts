@@ -55,6 +55,23 @@ export const controlCases: CaseGroup = {
       },
     },
     {
+      id: 'run.cr8-and-apic-base',
+      title:
+        'without an in-kernel LAPIC, kvm_run.cr8 sets CR8 as KVM_RUN starts and reports it, with apic_base, at exits',
+      source:
+        'api.rst 5 (cr8, apic_base: valid without an in-kernel local APIC); Intel SDM Vol. 3A 10.4.4 (FEE00900H)',
+      checkedOn: ['kvm_pvm', 'kvm_amd'],
+      run(context) {
+        const { vcpu } = context.machine({ mode: 'real', guest: realMode });
+        vcpu.cr8 = 7n;
+        expectOut(vcpu, Port.OUT, 1, 0x5a);
+        expect(vcpu.getSregs().cr8).toBe(7n);
+        expect(vcpu.cr8).toBe(7n);
+        expect(vcpu.apicBase).toBe(vcpu.getSregs().apicBase);
+        expect(vcpu.apicBase & 0xffff_f000n).toBe(0xfee0_0000n);
+      },
+    },
+    {
       id: 'translate.no-paging',
       title: 'KVM_TRANSLATE without paging maps a linear address to the same physical address',
       source: 'api.rst 4.15 (KVM_TRANSLATE); Intel SDM Vol. 3A 4.1 (paging disabled)',

@@ -65,6 +65,21 @@ export const interruptCases: CaseGroup = {
       },
     },
     {
+      id: 'irq.nmi-delivery',
+      title: 'KVM_NMI without an in-kernel irqchip delivers an NMI through vector 2 of the guest IVT',
+      source:
+        'api.rst 4.77 (KVM_NMI: queues an NMI without an in-kernel LAPIC); Intel SDM Vol. 3A 6.7 (NMI, vector 2)',
+      checkedOn: ['kvm_pvm', 'kvm_amd'],
+      run(context) {
+        const { vcpu } = context.machine({ mode: 'real', guest: irqReal });
+        expectOut(vcpu, Port.DONE, 1, 0);
+        vcpu.nmi();
+        expectOut(vcpu, Port.VECTOR, 1, symbol(irqReal, 'NMI_VECTOR'));
+        expectHlt(vcpu);
+        expect(vcpu.getRegs().rip).toBe(BigInt(symbol(irqReal, 'after_interrupt')));
+      },
+    },
+    {
       id: 'irq.interrupt-vector-range',
       title: 'KVM_INTERRUPT with a vector above 255 is EINVAL',
       source: 'kvm_vcpu_ioctl_interrupt in arch/x86/kvm/x86.c (irq >= KVM_NR_INTERRUPTS)',
