@@ -61,6 +61,13 @@ for (;;) {
 }
 `;
 
+/** Ends a thread whose owner was collected without `close()`: the Worker would otherwise wait forever. */
+const abandoned = new FinalizationRegistry<{ control: Int32Array; worker: Worker }>(({ control, worker }) => {
+  Atomics.store(control, 0, QUIT);
+  Atomics.notify(control, 0);
+  void worker.terminate();
+});
+
 /** The owning side of a vCPU thread: an {@link IoctlExecutor} whose calls run on the Worker. */
 export class VcpuThread implements IoctlExecutor {
   private readonly control = new Int32Array(new SharedArrayBuffer(8));
@@ -81,6 +88,7 @@ export class VcpuThread implements IoctlExecutor {
       },
     });
     this.worker.unref();
+    abandoned.register(this, { control: this.control, worker: this.worker }, this);
   }
 
   /** Starts a thread and waits until it is ready to take calls. */
@@ -151,6 +159,7 @@ export class VcpuThread implements IoctlExecutor {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    abandoned.unregister(this);
     Atomics.store(this.control, 0, QUIT);
     Atomics.notify(this.control, 0);
     await this.worker.terminate();
