@@ -7,7 +7,7 @@ import type { KvmBackend } from '@kvm-ts/core';
 import { EmulatorKvm } from './backend/system.js';
 
 export { EmulatorKvm, KVM_API_VERSION, VCPU_MMAP_SIZE } from './backend/system.js';
-export { EmulatorVcpu, DEFAULT_INSTRUCTION_BUDGET, PIO_DATA_OFFSET } from './backend/vcpu.js';
+export { DEFAULT_INSTRUCTION_BUDGET, EmulatorVcpu, PIO_DATA_OFFSET } from './backend/vcpu.js';
 export { EmulatorVm } from './backend/vm.js';
 
 /** The emulator backend for `openKvm`: always usable, it needs nothing from the host. */

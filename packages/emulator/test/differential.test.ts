@@ -13,8 +13,42 @@ import { describe, expect, it } from 'vitest';
 import { backend } from '../src/index.js';
 import { CODE_ADDR, DATA_ADDR, DATA_SIZE, type DiffCase, generateCases } from './differential/cases.js';
 
-const NAMES = ['rax', 'rcx', 'rdx', 'rbx', 'rsp', 'rbp', 'rsi', 'rdi', 'r8', 'r9', 'r10', 'r11', 'r12', 'r13', 'r14', 'r15'] as const;
-const KVM_ORDER = ['rax', 'rbx', 'rcx', 'rdx', 'rsi', 'rdi', 'rsp', 'rbp', 'r8', 'r9', 'r10', 'r11', 'r12', 'r13', 'r14', 'r15'] as const;
+const NAMES = [
+  'rax',
+  'rcx',
+  'rdx',
+  'rbx',
+  'rsp',
+  'rbp',
+  'rsi',
+  'rdi',
+  'r8',
+  'r9',
+  'r10',
+  'r11',
+  'r12',
+  'r13',
+  'r14',
+  'r15',
+] as const;
+const KVM_ORDER = [
+  'rax',
+  'rbx',
+  'rcx',
+  'rdx',
+  'rsi',
+  'rdi',
+  'rsp',
+  'rbp',
+  'r8',
+  'r9',
+  'r10',
+  'r11',
+  'r12',
+  'r13',
+  'r14',
+  'r15',
+] as const;
 
 function buildRunner(): string | string {
   if (process.arch !== 'x64' || process.platform !== 'linux') return 'the host is not x86-64 Linux';
@@ -39,17 +73,25 @@ interface Outcome {
 
 function runNative(exe: string, cases: DiffCase[]): Outcome[] {
   const input = cases
-    .map((c) => `${hex(c.code)} ${c.flags.toString(16)} ${c.regs.map((r) => r.toString(16)).join(' ')} ${hex(c.data)}`)
+    .map(
+      (c) =>
+        `${hex(c.code)} ${c.flags.toString(16)} ${c.regs.map((r) => r.toString(16)).join(' ')} ${hex(c.data)}`,
+    )
     .join('\n');
   const out = spawnSync(exe, { input: `${input}\n`, maxBuffer: 64 * 1024 * 1024 });
-  if (out.status !== 0) throw new Error(`native runner failed: ${out.stderr.toString()} (signal ${out.signal})`);
+  if (out.status !== 0)
+    throw new Error(`native runner failed: ${out.stderr.toString()} (signal ${out.signal})`);
   return out.stdout
     .toString()
     .trim()
     .split('\n')
     .map((line) => {
       const f = line.split(' ');
-      return { regs: f.slice(0, 16).map((v) => BigInt(`0x${v}`)), flags: Number.parseInt(f[16], 16), data: f[17] };
+      return {
+        regs: f.slice(0, 16).map((v) => BigInt(`0x${v}`)),
+        flags: Number.parseInt(f[16], 16),
+        data: f[17],
+      };
     });
 }
 
@@ -89,33 +131,41 @@ if (!available) console.warn(`[differential] skipped: ${runner}`);
 void KVM_ORDER;
 
 describe('differential: emulator vs host CPU (64-bit mode)', () => {
-  it.skipIf(!available)('generated ALU, shift, multiply, bit, move and string cases agree', () => {
-    const cases = generateCases();
-    const native = runNative(runner, cases);
-    const emulated = runEmulated(cases);
-    const failures: string[] = [];
-    for (let k = 0; k < cases.length; k++) {
-      const c = cases[k];
-      const a = native[k];
-      const b = emulated[k];
-      const diffs: string[] = [];
-      for (let n = 0; n < 16; n++) {
-        if (n === 4 || c.skipRegs?.includes(n)) continue;
-        if (a.regs[n] !== b.regs[n]) diffs.push(`${NAMES[n]} host ${a.regs[n].toString(16)} emu ${b.regs[n].toString(16)}`);
+  it.skipIf(!available)(
+    'generated ALU, shift, multiply, bit, move and string cases agree',
+    () => {
+      const cases = generateCases();
+      const native = runNative(runner, cases);
+      const emulated = runEmulated(cases);
+      const failures: string[] = [];
+      for (let k = 0; k < cases.length; k++) {
+        const c = cases[k];
+        const a = native[k];
+        const b = emulated[k];
+        const diffs: string[] = [];
+        for (let n = 0; n < 16; n++) {
+          if (n === 4 || c.skipRegs?.includes(n)) continue;
+          if (a.regs[n] !== b.regs[n])
+            diffs.push(`${NAMES[n]} host ${a.regs[n].toString(16)} emu ${b.regs[n].toString(16)}`);
+        }
+        if ((a.flags & c.flagMask) !== (b.flags & c.flagMask)) {
+          diffs.push(
+            `flags host ${(a.flags & c.flagMask).toString(16)} emu ${(b.flags & c.flagMask).toString(16)}`,
+          );
+        }
+        if (a.data !== b.data) diffs.push('data buffer differs');
+        if (diffs.length)
+          failures.push(`${c.name} [${hex(c.code)}] flags ${c.flags.toString(16)}: ${diffs.join('; ')}`);
       }
-      if ((a.flags & c.flagMask) !== (b.flags & c.flagMask)) {
-        diffs.push(`flags host ${(a.flags & c.flagMask).toString(16)} emu ${(b.flags & c.flagMask).toString(16)}`);
+      console.log(`[differential] ${cases.length} cases, ${cases.length - failures.length} agree`);
+      const byName = new Map<string, number>();
+      for (const f of failures) {
+        const key = f.split(' ')[0];
+        byName.set(key, (byName.get(key) ?? 0) + 1);
       }
-      if (a.data !== b.data) diffs.push('data buffer differs');
-      if (diffs.length) failures.push(`${c.name} [${hex(c.code)}] flags ${c.flags.toString(16)}: ${diffs.join('; ')}`);
-    }
-    console.log(`[differential] ${cases.length} cases, ${cases.length - failures.length} agree`);
-    const byName = new Map<string, number>();
-    for (const f of failures) {
-      const key = f.split(' ')[0];
-      byName.set(key, (byName.get(key) ?? 0) + 1);
-    }
-    if (failures.length) console.log([...byName.entries()].map(([k, v]) => `${k}: ${v}`).join(', '));
-    expect(failures.slice(0, 30)).toEqual([]);
-  }, 120_000);
+      if (failures.length) console.log([...byName.entries()].map(([k, v]) => `${k}: ${v}`).join(', '));
+      expect(failures.slice(0, 30)).toEqual([]);
+    },
+    120_000,
+  );
 });

@@ -52,11 +52,17 @@ describe('run controls', () => {
 
   it('an IN is completed by the next run, even one that exits at once with immediateExit', () => {
     // E4 11: in al, 0x11; F4: hlt
-    using m = machineFor(kvm, 'real', listing(`
+    using m = machineFor(
+      kvm,
+      'real',
+      listing(`
     E411  in al, 0x11
-    F4    hlt`));
+    F4    hlt`),
+    );
     const exit = m.vcpu.run();
-    expect(exit.reason === 'io' && [exit.direction, exit.port, exit.size, exit.count]).toEqual([0, 0x11, 1, 1]);
+    expect(exit.reason === 'io' && [exit.direction, exit.port, exit.size, exit.count]).toEqual([
+      0, 0x11, 1, 1,
+    ]);
     // As with KVM's fast PIO, RIP stays on the IN until the next KVM_RUN completes it.
     expect(m.vcpu.getRegs().rip).toBe(0x1000n);
     if (exit.reason === 'io') exit.data[0] = 0x5a;
@@ -111,13 +117,17 @@ describe('interrupts', () => {
   });
 
   it('an exception with an empty IDT is a triple fault: SHUTDOWN', () => {
-    using m = machineFor(kvm, 'protected', listing(`
+    using m = machineFor(
+      kvm,
+      'protected',
+      listing(`
     0F011D09100000             lidt [idtr]
     0F0B                       ud2
                                idtr:
     0000                       dw 0
     00000000                   dd 0
-    `));
+    `),
+    );
     expectExit(m.vcpu, 'shutdown');
   });
 });
@@ -125,7 +135,10 @@ describe('interrupts', () => {
 describe('guest debugging', () => {
   it('single-stepping gives one DEBUG exit per instruction with the next PC', () => {
     using m = machineFor(kvm, 'real', steps);
-    m.vcpu.setGuestDebug({ control: GuestDebugFlag.ENABLE | GuestDebugFlag.SINGLESTEP, debugreg: Array(8).fill(0n) });
+    m.vcpu.setGuestDebug({
+      control: GuestDebugFlag.ENABLE | GuestDebugFlag.SINGLESTEP,
+      debugreg: Array(8).fill(0n),
+    });
     const pcs: bigint[] = [];
     for (let k = 0; k < 2; k++) {
       const exit = m.vcpu.run();
@@ -140,7 +153,10 @@ describe('guest debugging', () => {
 
   it('INT3 with KVM_GUESTDBG_USE_SW_BP is a DEBUG exit at the INT3, not a guest #BP', () => {
     using m = machineFor(kvm, 'real', steps);
-    m.vcpu.setGuestDebug({ control: GuestDebugFlag.ENABLE | GuestDebugFlag.USE_SW_BP, debugreg: Array(8).fill(0n) });
+    m.vcpu.setGuestDebug({
+      control: GuestDebugFlag.ENABLE | GuestDebugFlag.USE_SW_BP,
+      debugreg: Array(8).fill(0n),
+    });
     const exit = m.vcpu.run();
     expect(exit.reason === 'debug' && [exit.exception, exit.pc]).toEqual([3, 0x1006n]);
     expect(m.vcpu.getRegs().rax & 0xffffn).toBe(3n);
@@ -173,10 +189,14 @@ describe('memory', () => {
 
   it('code the VMM rewrites between runs is decoded afresh', () => {
     // B0 11: mov al, 0x11; E6 10: out 0x10, al; F4: hlt
-    using m = machineFor(kvm, 'real', listing(`
+    using m = machineFor(
+      kvm,
+      'real',
+      listing(`
     B011  mov al, 0x11
     E610  out 0x10, al
-    F4    hlt`));
+    F4    hlt`),
+    );
     expect(expectOut(m.vcpu, 0x10, 1)).toBe(0x11);
     expectExit(m.vcpu, 'hlt');
     m.ram[0x1001] = 0x22;
@@ -195,15 +215,18 @@ describe('memory', () => {
     using m = machineFor(kvm, 'protected', code);
     const rom = m.vm.createMemory(0x1000);
     new DataView(rom.bytes.buffer).setUint32(0x10, 0x1234abcd, true);
-    m.vm.setUserMemoryRegion({ slot: 1, flags: MemFlag.READONLY, guestPhysAddr: 0x80000n, memorySize: 0x1000n, memory: rom });
+    m.vm.setUserMemoryRegion({
+      slot: 1,
+      flags: MemFlag.READONLY,
+      guestPhysAddr: 0x80000n,
+      memorySize: 0x1000n,
+      memory: rom,
+    });
     expect(expectOut(m.vcpu, 0x10)).toBe(0x1234abcd);
     const exit = runToExit(m.vcpu);
-    expect(exit.reason === 'mmio' && [exit.isWrite, exit.physAddr, exit.len, [...exit.data.subarray(0, 4)]]).toEqual([
-      true,
-      0x80010n,
-      4,
-      [0xef, 0xbe, 0xad, 0xde],
-    ]);
+    expect(
+      exit.reason === 'mmio' && [exit.isWrite, exit.physAddr, exit.len, [...exit.data.subarray(0, 4)]],
+    ).toEqual([true, 0x80010n, 4, [0xef, 0xbe, 0xad, 0xde]]);
     expect(expectOut(m.vcpu, 0x10)).toBe(0x1234abcd);
   });
 
@@ -215,7 +238,13 @@ describe('memory', () => {
     `);
     using m = machineFor(kvm, 'protected', code);
     const extra = m.vm.createMemory(0x8000);
-    m.vm.setUserMemoryRegion({ slot: 1, flags: MemFlag.LOG_DIRTY_PAGES, guestPhysAddr: 0x80000n, memorySize: 0x8000n, memory: extra });
+    m.vm.setUserMemoryRegion({
+      slot: 1,
+      flags: MemFlag.LOG_DIRTY_PAGES,
+      guestPhysAddr: 0x80000n,
+      memorySize: 0x8000n,
+      memory: extra,
+    });
     expectOut(m.vcpu, 0x10, 1);
     expect([...m.vm.getDirtyLog(1)]).toEqual([0x08, 0, 0, 0, 0, 0, 0, 0]);
     expectOut(m.vcpu, 0x10, 1);

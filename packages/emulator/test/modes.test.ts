@@ -5,9 +5,10 @@
  * from real mode to long mode, and long-mode privilege changes (IRETQ to ring 3, SYSCALL/SYSRET, an INT
  * through a DPL-3 gate onto the TSS's RSP0, an IST stack).
  */
+
+import type { Kvm } from '@kvm-ts/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { backend } from '../src/index.js';
-import type { Kvm } from '@kvm-ts/core';
 import { expectExit, expectOut, listing, machineFor, writeGate32 } from './support/listing.js';
 
 let kvm: Kvm;

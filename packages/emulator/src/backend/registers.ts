@@ -14,8 +14,7 @@ import {
 } from '@kvm-ts/core';
 import type { Cpu } from '../cpu/cpu.js';
 import { syncMode } from '../cpu/segments.js';
-import { CR4_SUPPORTED, Cr0, Cr4, Efer, EFER_SUPPORTED, Seg, SegAttr } from '../cpu/state.js';
-
+import { CR4_SUPPORTED, Cr0, Cr4, EFER_SUPPORTED, Efer, Seg } from '../cpu/state.js';
 
 /** A 64-bit API value as the CPU's number form (sign-extended, exact for canonical addresses). */
 export function toNumber(v: bigint): number {
@@ -138,13 +137,15 @@ export function writeSregs(c: Cpu, s: KvmSregs, irqchip: boolean): void {
   if (cr4 >> 32n || Number(cr4) & ~CR4_SUPPORTED) {
     kvmFail(OP_SREGS, 'EINVAL', `CR4 0x${cr4.toString(16)} sets bits this CPU does not support`);
   }
-  if (efer & ~BigInt(EFER_SUPPORTED)) kvmFail(OP_SREGS, 'EINVAL', `EFER 0x${efer.toString(16)} sets reserved bits`);
+  if (efer & ~BigInt(EFER_SUPPORTED))
+    kvmFail(OP_SREGS, 'EINVAL', `EFER 0x${efer.toString(16)} sets reserved bits`);
   const e = Number(efer);
   if (e & Efer.LME && c0 & Cr0.PG) {
     if (!(Number(cr4) & Cr4.PAE) || !(e & Efer.LMA)) {
       kvmFail(OP_SREGS, 'EINVAL', 'long mode with paging needs CR4.PAE and EFER.LMA');
     }
-    if (BigInt.asUintN(64, s.cr3) >> 40n) kvmFail(OP_SREGS, 'EINVAL', 'CR3 is beyond the physical address width');
+    if (BigInt.asUintN(64, s.cr3) >> 40n)
+      kvmFail(OP_SREGS, 'EINVAL', 'CR3 is beyond the physical address width');
   } else if (e & Efer.LMA || s.cs.l) {
     kvmFail(OP_SREGS, 'EINVAL', 'EFER.LMA and CS.L need EFER.LME and CR0.PG');
   }
@@ -205,7 +206,8 @@ export function readFpu(c: Cpu): KvmFpu {
 
 /** KVM_SET_FPU: into the legacy area; marks x87 and SSE state as in use in XSTATE_BV. */
 export function writeFpu(c: Cpu, f: KvmFpu): void {
-  if (f.fpr.length !== 8 || f.xmm.length !== 16) kvmFail('KVM_SET_FPU', 'EINVAL', 'fpr has 8 and xmm 16 registers');
+  if (f.fpr.length !== 8 || f.xmm.length !== 16)
+    kvmFail('KVM_SET_FPU', 'EINVAL', 'fpr has 8 and xmm 16 registers');
   const x = c.xsave;
   const v = new DataView(x.buffer, x.byteOffset, x.byteLength);
   for (let k = 0; k < 8; k++) x.set(f.fpr[k].subarray(0, 16), Fx.ST0 + 16 * k);
@@ -241,9 +243,9 @@ export function checkXsave(region: Uint8Array): void {
   const xcompBv = v.getBigUint64(520, true);
   if (xstateBv & ~SUPPORTED_XCR0) kvmFail('KVM_SET_XSAVE', 'EINVAL', 'XSTATE_BV has features this CPU lacks');
   if (xcompBv !== 0n) kvmFail('KVM_SET_XSAVE', 'EINVAL', 'the compacted format is not accepted');
-  if (v.getUint32(Fx.MXCSR, true) & ~MXCSR_MASK) kvmFail('KVM_SET_XSAVE', 'EINVAL', 'MXCSR sets reserved bits');
+  if (v.getUint32(Fx.MXCSR, true) & ~MXCSR_MASK)
+    kvmFail('KVM_SET_XSAVE', 'EINVAL', 'MXCSR sets reserved bits');
   for (let k = 528; k < 576; k++) {
     if (region[k] !== 0) kvmFail('KVM_SET_XSAVE', 'EINVAL', 'reserved bytes of the XSAVE header must be 0');
   }
 }
-

@@ -10,9 +10,12 @@ import {
   type HltExit,
   type InternalErrorExit,
   InternalErrorSuberror,
+  InterruptShadow,
   type IntrExit,
   type IoExit,
   type IrqWindowOpenExit,
+  KVM_APIC_REG_SIZE,
+  KVM_MAX_XCRS,
   type KvmCpuidEntry2,
   type KvmDebugregs,
   type KvmEnableCap,
@@ -29,14 +32,11 @@ import {
   type KvmXcrs,
   type KvmXsave,
   kvmFail,
-  MpState,
   type MmioExit,
+  MpState,
   type ShutdownExit,
   type Vcpu,
   VcpuEventsFlag,
-  KVM_APIC_REG_SIZE,
-  InterruptShadow,
-  KVM_MAX_XCRS,
 } from '@kvm-ts/core';
 import { Cpu } from '../cpu/cpu.js';
 import { deliver, Source } from '../cpu/exceptions.js';
@@ -106,8 +106,23 @@ export class EmulatorVcpu implements Vcpu {
   private pendingException = -1;
   private lastExit: number = CpuExit.NONE;
   private readonly exits = {
-    io: { reason: 'io', code: ExitReason.IO, direction: 0, size: 0, port: 0, count: 0, data: new Uint8Array(0) } as IoExit,
-    mmio: { reason: 'mmio', code: ExitReason.MMIO, physAddr: 0n, data: new Uint8Array(0), len: 0, isWrite: false } as MmioExit,
+    io: {
+      reason: 'io',
+      code: ExitReason.IO,
+      direction: 0,
+      size: 0,
+      port: 0,
+      count: 0,
+      data: new Uint8Array(0),
+    } as IoExit,
+    mmio: {
+      reason: 'mmio',
+      code: ExitReason.MMIO,
+      physAddr: 0n,
+      data: new Uint8Array(0),
+      len: 0,
+      isWrite: false,
+    } as MmioExit,
     hlt: { reason: 'hlt', code: ExitReason.HLT } as HltExit,
     shutdown: { reason: 'shutdown', code: ExitReason.SHUTDOWN } as ShutdownExit,
     intr: { reason: 'intr', code: ExitReason.INTR } as IntrExit,
@@ -271,8 +286,10 @@ export class EmulatorVcpu implements Vcpu {
 
   interrupt(irq: number): void {
     this.check('KVM_INTERRUPT');
-    if (this.host.hasIrqchip()) kvmFail('KVM_INTERRUPT', 'ENXIO', 'the irqchip is in the kernel: use irqLine');
-    if (!Number.isInteger(irq) || irq < 0 || irq >= 256) kvmFail('KVM_INTERRUPT', 'EINVAL', `vector ${irq} is not 0-255`);
+    if (this.host.hasIrqchip())
+      kvmFail('KVM_INTERRUPT', 'ENXIO', 'the irqchip is in the kernel: use irqLine');
+    if (!Number.isInteger(irq) || irq < 0 || irq >= 256)
+      kvmFail('KVM_INTERRUPT', 'EINVAL', `vector ${irq} is not 0-255`);
     this.cpu.pendingIrq = irq;
     this.syncControls();
   }
@@ -304,7 +321,8 @@ export class EmulatorVcpu implements Vcpu {
   setSignalMask(mask: readonly bigint[] | null): void {
     this.check('KVM_SET_SIGNAL_MASK');
     // The kernel's sigset_t is 8 bytes: one 64-bit word (kvm_vcpu_ioctl: len != sizeof(sigset_t)).
-    if (mask && mask.length !== 1) kvmFail('KVM_SET_SIGNAL_MASK', 'EINVAL', 'a signal mask is one 64-bit word');
+    if (mask && mask.length !== 1)
+      kvmFail('KVM_SET_SIGNAL_MASK', 'EINVAL', 'a signal mask is one 64-bit word');
     // No signals reach an emulated vCPU; the mask is kept for symmetry with KVM.
     this.signalMask = mask ? [...mask] : null;
   }
@@ -346,14 +364,20 @@ export class EmulatorVcpu implements Vcpu {
     // XCR0 may enable x87 and what the guest's CPUID leaf 0xD offers (SDM Vol. 1 13.3).
     const leafD = this.cpu.cpuid.find((e) => e.function === 0xd && e.index === 0);
     const allowed = 1n | (leafD ? BigInt(leafD.eax >>> 0) & SUPPORTED_XCR0 : 0n);
-    if (!(v & 1n) || v & ~allowed) kvmFail('KVM_SET_XCRS', 'EINVAL', `XCR0 0x${v.toString(16)} is not allowed`);
+    if (!(v & 1n) || v & ~allowed)
+      kvmFail('KVM_SET_XCRS', 'EINVAL', `XCR0 0x${v.toString(16)} is not allowed`);
     this.cpu.xcr0 = Number(v);
   }
 
   getDebugregs(): KvmDebugregs {
     this.check('KVM_GET_DEBUGREGS');
     const dr = this.cpu.dr;
-    return { db: [0, 1, 2, 3].map((k) => toU64(dr[k])), dr6: BigInt(dr[4] >>> 0), dr7: BigInt(dr[5] >>> 0), flags: 0n };
+    return {
+      db: [0, 1, 2, 3].map((k) => toU64(dr[k])),
+      dr6: BigInt(dr[4] >>> 0),
+      dr7: BigInt(dr[5] >>> 0),
+      flags: 0n,
+    };
   }
 
   setDebugregs(regs: KvmDebugregs): void {
@@ -362,7 +386,8 @@ export class EmulatorVcpu implements Vcpu {
     if (regs.db.length !== 4) kvmFail('KVM_SET_DEBUGREGS', 'EINVAL', 'db holds DR0-DR3');
     const dr6 = BigInt.asUintN(64, regs.dr6);
     const dr7 = BigInt.asUintN(64, regs.dr7);
-    if (dr6 >> 32n || dr7 >> 32n) kvmFail('KVM_SET_DEBUGREGS', 'EINVAL', 'DR6 and DR7 bits 63:32 are reserved');
+    if (dr6 >> 32n || dr7 >> 32n)
+      kvmFail('KVM_SET_DEBUGREGS', 'EINVAL', 'DR6 and DR7 bits 63:32 are reserved');
     for (let k = 0; k < 4; k++) this.cpu.dr[k] = toNumber(regs.db[k]);
     this.cpu.dr[4] = Number(dr6);
     this.cpu.dr[5] = Number(dr7);
@@ -375,14 +400,14 @@ export class EmulatorVcpu implements Vcpu {
     return {
       exception: {
         injected: 0,
-        nr: this.pendingException >= 0 ? this.pendingException : 0,
+        nr: Math.max(this.pendingException, 0),
         hasErrorCode: 0,
         pending: this.pendingException >= 0 ? 1 : 0,
         errorCode: 0,
       },
       interrupt: {
         injected: irq >= 0 ? 1 : 0,
-        nr: irq >= 0 ? irq : 0,
+        nr: Math.max(irq, 0),
         soft: 0,
         shadow: c.inShadow() ? (c.shadowKind === 2 ? InterruptShadow.STI : InterruptShadow.MOV_SS) : 0,
       },
@@ -404,12 +429,14 @@ export class EmulatorVcpu implements Vcpu {
       VcpuEventsFlag.VALID_SIPI_VECTOR |
       VcpuEventsFlag.VALID_SHADOW |
       VcpuEventsFlag.VALID_SMM;
-    if (events.flags & ~valid) kvmFail(op, 'EINVAL', `flags 0x${events.flags.toString(16)} include unsupported bits`);
+    if (events.flags & ~valid)
+      kvmFail(op, 'EINVAL', `flags 0x${events.flags.toString(16)} include unsupported bits`);
     const ex = events.exception;
     if ((ex.injected || ex.pending) && (ex.nr > 31 || ex.nr === 2)) {
       kvmFail(op, 'EINVAL', `exception ${ex.nr} cannot be queued`);
     }
-    if (events.flags & VcpuEventsFlag.VALID_SMM && events.smi.smm) kvmFail(op, 'EINVAL', 'this CPU has no SMM');
+    if (events.flags & VcpuEventsFlag.VALID_SMM && events.smi.smm)
+      kvmFail(op, 'EINVAL', 'this CPU has no SMM');
     const c = this.cpu;
     this.pendingException = ex.injected || ex.pending ? ex.nr : -1;
     if (!this.host.hasIrqchip()) c.pendingIrq = events.interrupt.injected ? events.interrupt.nr & 0xff : -1;
@@ -482,7 +509,8 @@ export class EmulatorVcpu implements Vcpu {
   setLapic(state: KvmLapicState): void {
     this.check('KVM_SET_LAPIC');
     if (!this.lapic) kvmFail('KVM_SET_LAPIC', 'EINVAL', 'there is no in-kernel local APIC (createIrqchip)');
-    if (state.regs.length !== KVM_APIC_REG_SIZE) kvmFail('KVM_SET_LAPIC', 'EINVAL', 'the register page is 1024 bytes');
+    if (state.regs.length !== KVM_APIC_REG_SIZE)
+      kvmFail('KVM_SET_LAPIC', 'EINVAL', 'the register page is 1024 bytes');
     this.lapic.set(state.regs);
   }
 
@@ -515,7 +543,8 @@ export class EmulatorVcpu implements Vcpu {
     if (!this.host.hasIrqchip() && s !== MpState.RUNNABLE) {
       kvmFail(op, 'EINVAL', 'without an in-kernel irqchip a vCPU can only be RUNNABLE');
     }
-    if (!Number.isInteger(s) || s < 0 || s > MpState.SIPI_RECEIVED) kvmFail(op, 'EINVAL', `unknown state ${s}`);
+    if (!Number.isInteger(s) || s < 0 || s > MpState.SIPI_RECEIVED)
+      kvmFail(op, 'EINVAL', `unknown state ${s}`);
     this.mpState = s;
   }
 

@@ -7,6 +7,8 @@
 import {
   ClockFlag,
   type GuestMemory,
+  IrqchipId,
+  IrqRoutingType,
   type KvmClockData,
   type KvmEnableCap,
   type KvmIrqchip,
@@ -15,8 +17,6 @@ import {
   type KvmPitConfig,
   type KvmPitState2,
   type KvmUserspaceMemoryRegion,
-  IrqchipId,
-  IrqRoutingType,
   kvmFail,
   type Vcpu,
   type Vm,
@@ -134,7 +134,8 @@ export class EmulatorVm implements Vm {
   setIdentityMapAddr(addr: bigint): void {
     const op = 'KVM_SET_IDENTITY_MAP_ADDR';
     this.check(op);
-    if (this.createdVcpus > 0) kvmFail(op, 'EINVAL', 'the identity map address must be set before any vCPU exists');
+    if (this.createdVcpus > 0)
+      kvmFail(op, 'EINVAL', 'the identity map address must be set before any vCPU exists');
     this.identityMapAddr = BigInt.asUintN(64, addr);
   }
 
@@ -155,7 +156,8 @@ export class EmulatorVm implements Vm {
     const op = 'KVM_IRQ_LINE';
     this.check(op);
     const chip = this.needIrqchip(op);
-    if (!Number.isInteger(irq) || irq < 0 || irq >= MAX_GSI) kvmFail(op, 'EINVAL', `GSI ${irq} is out of range`);
+    if (!Number.isInteger(irq) || irq < 0 || irq >= MAX_GSI)
+      kvmFail(op, 'EINVAL', `GSI ${irq} is out of range`);
     const routes = this.gsiRoutes ?? defaultRoutes();
     for (const r of routes) {
       if (r.gsi !== irq) continue;
@@ -170,7 +172,7 @@ export class EmulatorVm implements Vm {
 
   /** Delivers an MSI (SDM Vol. 3A 11.11) to the local APIC it addresses; true when one accepted it. */
   private deliverMsi(addressLo: number, data: number): boolean {
-    if ((addressLo >>> 20) !== 0xfee) return false;
+    if (addressLo >>> 20 !== 0xfee) return false;
     const dest = (addressLo >>> 12) & 0xff;
     let delivered = false;
     for (const v of this.vcpus.values()) {
@@ -272,6 +274,10 @@ export class EmulatorVm implements Vm {
 
   /** The addresses given to KVM_SET_TSS_ADDR and KVM_SET_IDENTITY_MAP_ADDR (unused without VMX), and the routes. */
   get intelAreas(): { tss: number; identityMap: bigint; routes: number } {
-    return { tss: this.tssAddr, identityMap: this.identityMapAddr, routes: (this.gsiRoutes ?? defaultRoutes()).length };
+    return {
+      tss: this.tssAddr,
+      identityMap: this.identityMapAddr,
+      routes: (this.gsiRoutes ?? defaultRoutes()).length,
+    };
   }
 }

@@ -6,7 +6,7 @@
 import type { Cpu } from './cpu.js';
 import type { Insn } from './decode.js';
 import { getCf, LazyOp, setLazy, setLazy64, setLazyIncDec } from './flags.js';
-import { getReg, readRm, readRmForWrite, readRegOp, setReg, writeBack, writeRegOp } from './operands.js';
+import { getReg, readRegOp, readRm, readRmForWrite, setReg, writeBack, writeRegOp } from './operands.js';
 import { Stop } from './state.js';
 
 /** ALU operations in the order of the opcode's bits 5:3 and of group 1's reg field. */

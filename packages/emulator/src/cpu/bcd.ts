@@ -63,7 +63,7 @@ export function bcd(c: Cpu, i: Insn): void {
         raise(c, Vector.DE, -1);
         return;
       }
-      const v = ((Math.floor(al / base) & 0xff) << 8) | al % base;
+      const v = ((Math.floor(al / base) & 0xff) << 8) | (al % base);
       c.r[0] = (c.r[0] & ~0xffff) | v;
       writeFlags(c, v & 0xff, 0, 0);
       return;

@@ -6,9 +6,19 @@
 import type { Cpu } from './cpu.js';
 import type { Insn } from './decode.js';
 import { raise, Vector } from './exceptions.js';
-import { Flag, Stop } from './state.js';
 import { getFlags, LazyOp, putCf, setLazy, setLazy64 } from './flags.js';
-import { effectiveAddress, getReg, linearOf, readRegOp, readRm, readRmForWrite, setReg, writeBack, writeRegOp } from './operands.js';
+import {
+  effectiveAddress,
+  getReg,
+  linearOf,
+  readRegOp,
+  readRm,
+  readRmForWrite,
+  setReg,
+  writeBack,
+  writeRegOp,
+} from './operands.js';
+import { Flag, Stop } from './state.js';
 
 /** BT, BTS, BTR, BTC with a register offset (0F A3, AB, B3, BB) or an immediate (0F BA /4-/7). */
 export function bitTest(c: Cpu, i: Insn): void {
@@ -169,9 +179,7 @@ export function group9(c: Cpu, i: Insn): void {
   const m3 = wide ? c.read(lin + 12, 4) : 0;
   if (c.stop & Stop.ABORT) return;
   const r = c.r;
-  const equal = wide
-    ? m0 === r[0] && m1 === r[1] && m2 === r[4] && m3 === r[5]
-    : m0 === r[0] && m1 === r[4];
+  const equal = wide ? m0 === r[0] && m1 === r[1] && m2 === r[4] && m3 === r[5] : m0 === r[0] && m1 === r[4];
   if (equal) {
     if (wide) {
       c.write(lin, 8, r[6], r[7]);

@@ -7,7 +7,19 @@ import type { Cpu } from './cpu.js';
 import type { Insn } from './decode.js';
 import { deliver, raise, Source, Vector } from './exceptions.js';
 import { condition, getFlags, setFlags } from './flags.js';
-import { addSp, getReg, getSp, pop, push, readRm, reg64, setReg, setReg64, setSp, stackSize } from './operands.js';
+import {
+  addSp,
+  getReg,
+  getSp,
+  pop,
+  push,
+  readRm,
+  reg64,
+  setReg,
+  setReg64,
+  setSp,
+  stackSize,
+} from './operands.js';
 import { isProtected, loadCodeSeg, loadDataSeg, loadRealSeg, syncMode } from './segments.js';
 import { Flag, Seg, SegAttr, Stop } from './state.js';
 
@@ -209,7 +221,17 @@ export function retFar(c: Cpu, i: Insn): void {
 }
 
 /** Completes a return to an outer privilege level: CS, then SS:RSP, then nulls data segments the new CPL may not use. */
-function returnOuter(c: Cpu, sel: number, off: number, ss: number, spLo: number, spHi: number, size: number, r8: number, r9: number): boolean {
+function returnOuter(
+  c: Cpu,
+  sel: number,
+  off: number,
+  ss: number,
+  spLo: number,
+  spHi: number,
+  size: number,
+  r8: number,
+  r9: number,
+): boolean {
   const rpl = sel & 3;
   const savedCpl = c.cpl;
   if (!loadCodeSeg(c, sel, rpl, true)) {
@@ -327,9 +349,13 @@ export function iret(c: Cpu, i: Insn): void {
     const ip = pop(c, size);
     const cs = pop(c, size);
     const fl = pop(c, size);
-    if (c.stop & Stop.ABORT) return restoreSp();
+    if (c.stop & Stop.ABORT) {
+      restoreSp();
+      return;
+    }
     const old = getFlags(c);
-    const keep = c.flags & Flag.VM ? Flag.VM | Flag.IOPL | Flag.VIP | Flag.VIF : Flag.VM | Flag.VIP | Flag.VIF;
+    const keep =
+      c.flags & Flag.VM ? Flag.VM | Flag.IOPL | Flag.VIP | Flag.VIF : Flag.VM | Flag.VIP | Flag.VIF;
     const mask = size === 2 ? 0xffff : 0x3fffff;
     setFlags(c, (old & (keep | ~mask)) | (fl & mask & ~keep));
     loadRealSeg(c, Seg.CS, cs);
@@ -347,7 +373,10 @@ export function iret(c: Cpu, i: Insn): void {
   const ipHi = c.hi;
   const cs = pop(c, size) & 0xffff;
   const fl = pop(c, size);
-  if (c.stop & Stop.ABORT) return restoreSp();
+  if (c.stop & Stop.ABORT) {
+    restoreSp();
+    return;
+  }
   const off = size === 8 ? ipHi * TWO32 + (lo >>> 0) : size === 4 ? lo >>> 0 : lo & 0xffff;
   const rpl = cs & 3;
   const cpl = c.cpl;
@@ -372,7 +401,10 @@ export function iret(c: Cpu, i: Insn): void {
     return;
   }
   if (rpl === cpl && !(long && c.long64)) {
-    if (!loadCodeSeg(c, cs, rpl, true)) return restoreSp();
+    if (!loadCodeSeg(c, cs, rpl, true)) {
+      restoreSp();
+      return;
+    }
     setFlags(c, newFlags);
     syncMode(c);
     c.nextIp = off;
@@ -383,7 +415,10 @@ export function iret(c: Cpu, i: Insn): void {
   const spLo = pop(c, size);
   const spHi = c.hi;
   const ss = pop(c, size) & 0xffff;
-  if (c.stop & Stop.ABORT) return restoreSp();
+  if (c.stop & Stop.ABORT) {
+    restoreSp();
+    return;
+  }
   setFlags(c, newFlags);
   if (!returnOuter(c, cs, off, ss, spLo, spHi, size, r8, r9)) {
     setFlags(c, old);

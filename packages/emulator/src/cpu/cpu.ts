@@ -5,6 +5,7 @@
  * outside it, on the cold path, so the common instruction costs one fetch, one call and one check.
  */
 import type { KvmCpuidEntry2 } from '@kvm-ts/core';
+import type { SlotTable } from '../memory/slots.js';
 import { HANDLERS } from './dispatch.js';
 import { deliver, deliverFault, Source, Vector } from './exceptions.js';
 import { getFlags, setFlags } from './flags.js';
@@ -12,7 +13,6 @@ import type { CodeCache } from './insn-cache.js';
 import { CpuExit, MmuState } from './mmu.js';
 import { syncMode } from './segments.js';
 import { CodeMode, Flag, Seg, Stop } from './state.js';
-import type { SlotTable } from '../memory/slots.js';
 
 /** Instructions the inner loop runs between checks of the run budget. */
 const SLICE = 4096;
@@ -40,7 +40,12 @@ export class Cpu extends MmuState {
   ioResume = false;
 
   swBreakpoints = false;
-  readonly debug: GuestDebugState = { singleStep: false, hwBreakpoints: false, addr: new Float64Array(4), dr7: 0 };
+  readonly debug: GuestDebugState = {
+    singleStep: false,
+    hwBreakpoints: false,
+    addr: new Float64Array(4),
+    dr7: 0,
+  };
   /** A hardware breakpoint just reported at this linear address is skipped once (as RF would). */
   private skipBreakpointAt = Number.NaN;
   debugVector = 0;
@@ -163,7 +168,7 @@ export class Cpu extends MmuState {
     const end = this.retired + budget;
     const handlers = HANDLERS;
     while (this.retired < end) {
-      let slice = end - this.retired < SLICE ? end - this.retired : SLICE;
+      let slice = Math.min(end - this.retired, SLICE);
       const slow = this.needsSlowPath();
       if (slow) {
         if (this.boundary()) return;

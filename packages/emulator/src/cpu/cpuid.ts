@@ -97,7 +97,10 @@ export function cpuidLookup(table: readonly KvmCpuidEntry2[], fn: number, index:
 
 function find(table: readonly KvmCpuidEntry2[], fn: number, index: number): KvmCpuidEntry2 | undefined {
   for (const e of table) {
-    if (e.function >>> 0 === fn >>> 0 && (!(e.flags & CpuidFlag.SIGNIFCANT_INDEX) || e.index >>> 0 === index >>> 0)) {
+    if (
+      e.function >>> 0 === fn >>> 0 &&
+      (!(e.flags & CpuidFlag.SIGNIFCANT_INDEX) || e.index >>> 0 === index >>> 0)
+    ) {
       return e;
     }
   }

@@ -27,4 +27,3 @@ export class Descriptor {
     return (this.hi & 0x8000) !== 0;
   }
 }
-

@@ -4,6 +4,7 @@
  * from ModRM.reg inside their handler. Opcodes without an entry raise #UD.
  */
 import { aluClassic, aluGroup1, incDecReg, incDecRm, testAccImm, testNotNeg, testRmReg } from './alu.js';
+import { bcd } from './bcd.js';
 import { bitScan, bitTest, cmpxchg, group9, xadd } from './bits.js';
 import {
   branchIndirect,
@@ -84,7 +85,6 @@ import {
   sysret,
   undefinedOpcode,
 } from './system.js';
-import { bcd } from './bcd.js';
 
 /** An instruction handler: reads and writes the CPU, records faults and exits, never throws. */
 export type Handler = (c: Cpu, i: Insn) => void;

@@ -40,7 +40,11 @@ const HAS_ERROR = new Set<number>([8, 10, 11, 12, 13, 14, 17]);
  * Records a fault for the current instruction: it will not retire, and the loop delivers the fault. The first
  * fault of an instruction wins.
  */
-export function raise(c: { stop: number; faultVector: number; faultError: number }, vector: number, error: number): void {
+export function raise(
+  c: { stop: number; faultVector: number; faultError: number },
+  vector: number,
+  error: number,
+): void {
   if (c.stop & Stop.ABORT) return;
   c.faultVector = vector;
   c.faultError = HAS_ERROR.has(vector) ? error : -1;
@@ -133,7 +137,6 @@ function deliverOnce(c: Cpu, vector: number, error: number, returnIp: number, so
   const flags = getFlags(c);
   if (!(c.cr0 & 1)) return deliverReal(c, vector, returnIp, flags);
   const ext = source === Source.EXTERNAL ? 1 : 0;
-  const idtErr = vector * 8 + 2 + ext;
   const long = (c.efer & Efer.LMA) !== 0;
   const entry = long ? vector * 16 : vector * 8;
   if (entry + (long ? 15 : 7) > c.idtLimit) return failWith(c, Vector.GP, (vector << 3) + 2 + ext);
@@ -143,7 +146,9 @@ function deliverOnce(c: Cpu, vector: number, error: number, returnIp: number, so
   gate.baseHi = long ? sysRead(c, gateAddr + 8, 4) : 0;
   if (c.stop & Stop.ABORT) return false;
   const type = (gate.hi >> 8) & 0x1f;
-  const valid = long ? type === 0x0e || type === 0x0f : type === 0x06 || type === 0x07 || type === 0x0e || type === 0x0f;
+  const valid = long
+    ? type === 0x0e || type === 0x0f
+    : type === 0x06 || type === 0x07 || type === 0x0e || type === 0x0f;
   if (!valid) return failWith(c, Vector.GP, (vector << 3) + 2 + ext);
   const gateDpl = (gate.hi >> 13) & 3;
   if (source === Source.SOFTWARE && gateDpl < c.cpl) return failWith(c, Vector.GP, (vector << 3) + 2);
@@ -156,7 +161,8 @@ function deliverOnce(c: Cpu, vector: number, error: number, returnIp: number, so
       : gate.lo & 0xffff;
   const is32 = (type & 8) !== 0;
   if ((sel & 0xfffc) === 0) return failWith(c, Vector.GP, ext);
-  if (!readDescriptor(c, sel, target)) return c.stop & Stop.ABORT ? false : failWith(c, Vector.GP, (sel & 0xfffc) + ext);
+  if (!readDescriptor(c, sel, target))
+    return c.stop & Stop.ABORT ? false : failWith(c, Vector.GP, (sel & 0xfffc) + ext);
   const ta = target.attr;
   if (!(ta & SegAttr.S) || !(ta & SegAttr.CODE) || target.dpl > c.cpl) {
     return failWith(c, Vector.GP, (sel & 0xfffc) + ext);
@@ -218,15 +224,23 @@ function deliverOnce(c: Cpu, vector: number, error: number, returnIp: number, so
       // Stack switch: SS:ESP for the new privilege from the TSS (SDM Vol. 3A 6.12.1, 7.2.1).
       const tss32 = (c.segAttr[Seg.TR] & 0x8) !== 0;
       const off = tss32 ? 4 + newCpl * 8 : 2 + newCpl * 4;
-      if (off + (tss32 ? 5 : 3) > c.segLimit[Seg.TR]) return failWith(c, Vector.TS, c.segSel[Seg.TR] & 0xfffc);
+      if (off + (tss32 ? 5 : 3) > c.segLimit[Seg.TR])
+        return failWith(c, Vector.TS, c.segSel[Seg.TR] & 0xfffc);
       const esp = tss32 ? sysRead(c, c.segBase[Seg.TR] + off, 4) : sysRead(c, c.segBase[Seg.TR] + off, 2);
       const ss = sysRead(c, c.segBase[Seg.TR] + off + (tss32 ? 4 : 2), 2);
       if (c.stop & Stop.ABORT) return false;
       const ssDesc = new Descriptor();
       if ((ss & 0xfffc) === 0) return failWith(c, Vector.TS, ext);
-      if (!readDescriptor(c, ss, ssDesc)) return c.stop & Stop.ABORT ? false : failWith(c, Vector.TS, (ss & 0xfffc) + ext);
+      if (!readDescriptor(c, ss, ssDesc))
+        return c.stop & Stop.ABORT ? false : failWith(c, Vector.TS, (ss & 0xfffc) + ext);
       const sa = ssDesc.attr;
-      if ((ss & 3) !== newCpl || ssDesc.dpl !== newCpl || !(sa & SegAttr.S) || sa & SegAttr.CODE || !(sa & SegAttr.RW)) {
+      if (
+        (ss & 3) !== newCpl ||
+        ssDesc.dpl !== newCpl ||
+        !(sa & SegAttr.S) ||
+        sa & SegAttr.CODE ||
+        !(sa & SegAttr.RW)
+      ) {
         return failWith(c, Vector.TS, (ss & 0xfffc) + ext);
       }
       if (!ssDesc.present) return failWith(c, Vector.SS, (ss & 0xfffc) + ext);
@@ -246,7 +260,10 @@ function deliverOnce(c: Cpu, vector: number, error: number, returnIp: number, so
       syncMode(c);
     }
     const ok =
-      push(c, size, flags, 0) && push(c, size, oldCs, 0) && push(c, size, returnIp, 0) && (error < 0 || push(c, size, error, 0));
+      push(c, size, flags, 0) &&
+      push(c, size, oldCs, 0) &&
+      push(c, size, returnIp, 0) &&
+      (error < 0 || push(c, size, error, 0));
     if (!ok) {
       restore(c, saved);
       return false;

@@ -61,7 +61,15 @@ export function setLazy64(
 }
 
 /** INC and DEC: like ADD/SUB of 1 but CF keeps its value (SDM Vol. 2 INC). */
-export function setLazyIncDec(c: CpuState, op: number, size: number, res: number, resHi: number, dst: number, dstHi: number): void {
+export function setLazyIncDec(
+  c: CpuState,
+  op: number,
+  size: number,
+  res: number,
+  resHi: number,
+  dst: number,
+  dstHi: number,
+): void {
   const carry = getCf(c);
   c.flags = (c.flags & ~Flag.CF) | carry;
   c.lazyOp = op;

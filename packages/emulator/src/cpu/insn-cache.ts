@@ -22,8 +22,8 @@ export class CodePage {
 
   /** Drops cached instructions that overlap `[offset, offset + len)`. */
   invalidate(offset: number, len: number): void {
-    const from = offset - (MAX_INSN - 1) < 0 ? 0 : offset - (MAX_INSN - 1);
-    const to = offset + len > 4096 ? 4096 : offset + len;
+    const from = Math.max(offset - (MAX_INSN - 1), 0);
+    const to = Math.min(offset + len, 4096);
     const insns = this.insns;
     for (let k = from; k < to; k++) {
       const insn = insns[k];

@@ -13,8 +13,8 @@ import { raise, Vector } from './exceptions.js';
 import { CpuExit } from './mmu.js';
 import { getReg, linearOf, setReg } from './operands.js';
 import { isProtected, sysRead } from './segments.js';
-import { countIsZero, decCount, indexOf, stepIndex } from './string.js';
 import { Flag, Seg, Stop } from './state.js';
+import { countIsZero, decCount, indexOf, stepIndex } from './string.js';
 
 /** KVM's `struct read_cache` size: the most bytes one INS exit transfers. */
 const PIO_READ_AHEAD = 1024;
@@ -99,7 +99,7 @@ export function insPort(c: Cpu, i: Insn): void {
   let count = 1;
   if (rep) {
     const rcx = indexOf(c, 1, asize);
-    const inPage = down ? (rdi & 4095) : 4096 - (rdi & 4095);
+    const inPage = down ? rdi & 4095 : 4096 - (rdi & 4095);
     count = Math.max(1, Math.min(inPage, PIO_READ_AHEAD / size, rcx));
   }
   if (resuming(c, 0, size, port, count)) {

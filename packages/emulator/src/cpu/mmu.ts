@@ -9,12 +9,13 @@
  * to the host bytes. Write tags are only set for pages already dirty in the page tables and in the dirty log,
  * and never for pages that hold cached code, so every write that must be noticed takes the slow path.
  */
+
+import { MemFlag } from '@kvm-ts/core';
+import type { Slot, SlotTable } from '../memory/slots.js';
 import { decode, Insn } from './decode.js';
 import { raise, Vector } from './exceptions.js';
-import { type CodeCache, CodePage } from './insn-cache.js';
-import { Cr0, Cr4, CpuState, Efer, Stop } from './state.js';
-import type { Slot, SlotTable } from '../memory/slots.js';
-import { MemFlag } from '@kvm-ts/core';
+import type { CodeCache, CodePage } from './insn-cache.js';
+import { CpuState, Cr0, Cr4, Efer, Stop } from './state.js';
 
 /** TLB entries (a power of two). */
 export const TLB_SIZE = 4096;
@@ -120,7 +121,12 @@ export class MmuState extends CpuState {
   flushPage(lin: number): void {
     const lpn = Math.floor(lin / 4096);
     const ix = lpn & TLB_MASK;
-    if (this.tlbRS[ix] === lpn || this.tlbRU[ix] === lpn || this.tlbXS[ix] === lpn || this.tlbXU[ix] === lpn) {
+    if (
+      this.tlbRS[ix] === lpn ||
+      this.tlbRU[ix] === lpn ||
+      this.tlbXS[ix] === lpn ||
+      this.tlbXU[ix] === lpn
+    ) {
       this.dropEntry(ix);
     }
   }
@@ -317,7 +323,10 @@ export class MmuState extends CpuState {
     if (page !== undefined) {
       page.invalidate(gpa - pageGpa, len);
       const o = s.offset + pageGpa - s.gpa;
-      page.snapshot.set(s.memory.bytes.subarray(o + (gpa - pageGpa), o + (gpa - pageGpa) + len), gpa - pageGpa);
+      page.snapshot.set(
+        s.memory.bytes.subarray(o + (gpa - pageGpa), o + (gpa - pageGpa) + len),
+        gpa - pageGpa,
+      );
     }
   }
 
@@ -599,4 +608,3 @@ export class MmuState extends CpuState {
     return 0;
   }
 }
-

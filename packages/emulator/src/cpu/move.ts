@@ -61,7 +61,8 @@ export function opcodeReg(i: Insn): number {
 
 /** MOV AL/eAX, moffs and MOV moffs, AL/eAX (A0-A3). */
 export function movMoffs(c: Cpu, i: Insn): void {
-  const off = i.asize === 8 ? i.immHi * 4294967296 + (i.imm >>> 0) : i.asize === 4 ? i.imm >>> 0 : i.imm & 0xffff;
+  const off =
+    i.asize === 8 ? i.immHi * 4294967296 + (i.imm >>> 0) : i.asize === 4 ? i.imm >>> 0 : i.imm & 0xffff;
   const size = i.osize;
   const toMem = (i.op & 2) !== 0;
   const lin = linearOf(c, i.seg, off, size, toMem);
@@ -318,7 +319,16 @@ export function loadFarPointer(c: Cpu, i: Insn): void {
     raise(c, Vector.UD, -1);
     return;
   }
-  const seg = i.op === 0xc4 ? Seg.ES : i.op === 0xc5 ? Seg.DS : i.op === 0x1b2 ? Seg.SS : i.op === 0x1b4 ? Seg.FS : Seg.GS;
+  const seg =
+    i.op === 0xc4
+      ? Seg.ES
+      : i.op === 0xc5
+        ? Seg.DS
+        : i.op === 0x1b2
+          ? Seg.SS
+          : i.op === 0x1b4
+            ? Seg.FS
+            : Seg.GS;
   const size = i.osize;
   const off = readRm(c, i, size);
   if (c.stop & Stop.ABORT) return;

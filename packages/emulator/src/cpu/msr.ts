@@ -212,4 +212,3 @@ function writeEfer(c: Cpu, v: bigint, host: boolean): boolean {
   syncMode(c);
   return true;
 }
-

@@ -8,7 +8,7 @@ import type { Cpu } from './cpu.js';
 import type { Insn } from './decode.js';
 import { raise, Vector } from './exceptions.js';
 import { LazyOp, setEager, setLazy, setLazy64 } from './flags.js';
-import { getReg, readRm, readRegOp, setReg, writeRegOp } from './operands.js';
+import { getReg, readRegOp, readRm, setReg, writeRegOp } from './operands.js';
 import { Flag, Stop } from './state.js';
 
 let mulHi = 0;
@@ -84,13 +84,17 @@ export function mulDivGroup(c: Cpu, i: Insn): void {
   const sh = c.hi;
   switch (i.reg & 7) {
     case 4:
-      return mulAcc(c, size, s, sh, false);
+      mulAcc(c, size, s, sh, false);
+      return;
     case 5:
-      return mulAcc(c, size, s, sh, true);
+      mulAcc(c, size, s, sh, true);
+      return;
     case 6:
-      return divAcc(c, size, s, sh, false);
+      divAcc(c, size, s, sh, false);
+      return;
     default:
-      return divAcc(c, size, s, sh, true);
+      divAcc(c, size, s, sh, true);
+      return;
   }
 }
 
@@ -127,7 +131,9 @@ function mulAcc(c: Cpu, size: number, s: number, sh: number, signed: boolean): v
   c.r[1] = prod[1];
   c.r[4] = prod[2];
   c.r[5] = prod[3];
-  const overflow = signed ? prod[2] !== prod[1] >> 31 || prod[3] !== prod[1] >> 31 : (prod[2] | prod[3]) !== 0;
+  const overflow = signed
+    ? prod[2] !== prod[1] >> 31 || prod[3] !== prod[1] >> 31
+    : (prod[2] | prod[3]) !== 0;
   mulFlags(c, overflow, 8, prod[0], prod[1]);
 }
 
@@ -167,7 +173,9 @@ function divAcc(c: Cpu, size: number, s: number, sh: number, signed: boolean): v
       setReg(c, 2, 4, n - q * d, 0);
       return;
     }
-    const n = signed ? (BigInt(edx) << 32n) | BigInt(eax >>> 0) : (BigInt(edx >>> 0) << 32n) | BigInt(eax >>> 0);
+    const n = signed
+      ? (BigInt(edx) << 32n) | BigInt(eax >>> 0)
+      : (BigInt(edx >>> 0) << 32n) | BigInt(eax >>> 0);
     const d = signed ? BigInt(s | 0) : BigInt(s >>> 0);
     const q = n / d;
     const r = n % d;

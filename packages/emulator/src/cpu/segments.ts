@@ -30,7 +30,8 @@ export function syncSegAccess(c: Cpu, seg: number): void {
   } else if (a & SegAttr.CODE) {
     c.segAcc[seg] = a & SegAttr.RW ? SegAcc.READ : 0;
   } else {
-    c.segAcc[seg] = SegAcc.READ | (a & SegAttr.RW ? SegAcc.WRITE : 0) | (a & SegAttr.CE ? SegAcc.EXPAND_DOWN : 0);
+    c.segAcc[seg] =
+      SegAcc.READ | (a & SegAttr.RW ? SegAcc.WRITE : 0) | (a & SegAttr.CE ? SegAcc.EXPAND_DOWN : 0);
   }
 }
 

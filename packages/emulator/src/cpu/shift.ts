@@ -103,7 +103,12 @@ function shiftOp(c: Cpu, kind: number, size: number, d: number, dh: number, coun
     case 0:
     case 1: {
       const n = count % bits;
-      const r = n === 0 ? u : kind === 0 ? ((u << n) | (u >>> (bits - n))) & mask : ((u >>> n) | (u << (bits - n))) & mask;
+      const r =
+        n === 0
+          ? u
+          : kind === 0
+            ? ((u << n) | (u >>> (bits - n))) & mask
+            : ((u >>> n) | (u << (bits - n))) & mask;
       const res = truncSize(r, size);
       const msb = (r >>> (bits - 1)) & 1;
       const cf = kind === 0 ? r & 1 : msb;
@@ -147,7 +152,8 @@ function shiftOp(c: Cpu, kind: number, size: number, d: number, dh: number, coun
       const sv = size === 4 ? d | 0 : size === 2 ? (u << 16) >> 16 : (u << 24) >> 24;
       const r = arith ? sv >> count : u >>> count;
       const res = truncSize(r, size);
-      const cf = count > bits ? (arith ? sv >>> 31 : 0) : arith ? (sv >> (count - 1)) & 1 : (u >>> (count - 1)) & 1;
+      const cf =
+        count > bits ? (arith ? sv >>> 31 : 0) : arith ? (sv >> (count - 1)) & 1 : (u >>> (count - 1)) & 1;
       const of = arith ? 0 : (u >>> (bits - 1)) & 1;
       setEager(c, Flag.CF | Flag.OF | Flag.AF, cf | (of << 11));
       setLazy(c, LazyOp.RESULT, size, res, 0, 0);
@@ -256,7 +262,9 @@ export function doubleShift(c: Cpu, i: Insn): void {
   let r: number;
   if (count > bits) {
     // 16-bit operands with counts 17-31: undefined result; take the 32-bit concatenation's behaviour.
-    r = left ? ((u << (count - bits)) | (v >>> (2 * bits - count))) & mask : ((u >>> (count - bits)) | (v << (2 * bits - count))) & mask;
+    r = left
+      ? ((u << (count - bits)) | (v >>> (2 * bits - count))) & mask
+      : ((u >>> (count - bits)) | (v << (2 * bits - count))) & mask;
     cf = 0;
   } else if (left) {
     r = ((u << count) | (count === bits ? v : v >>> (bits - count))) & mask;

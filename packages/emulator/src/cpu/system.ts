@@ -10,7 +10,17 @@ import { raise, Vector } from './exceptions.js';
 import { getFlags, putCf, setFlags } from './flags.js';
 import { CpuExit } from './mmu.js';
 import { readMsr, writeMsr } from './msr.js';
-import { effectiveAddress, linearOf, pop, push, readRm, reg64, setReg, setReg64, writeRm } from './operands.js';
+import {
+  effectiveAddress,
+  linearOf,
+  pop,
+  push,
+  readRm,
+  reg64,
+  setReg,
+  setReg64,
+  writeRm,
+} from './operands.js';
 import { Descriptor, isProtected, readDescriptor, syncMode, sysWrite } from './segments.js';
 import { CR4_SUPPORTED, Cr0, Cr4, Efer, Flag, Seg, SegAttr, Stop } from './state.js';
 

@@ -92,7 +92,11 @@ export class IrqchipState {
     if (chipId === IrqchipId.IOAPIC) {
       return { chipId, ioapic: { ...this.ioapic, redirtbl: [...this.ioapic.redirtbl] } };
     }
-    return kvmFail('KVM_GET_IRQCHIP', 'EINVAL', `chip id ${chipId} is not 0 (master PIC), 1 (slave PIC) or 2 (IOAPIC)`);
+    return kvmFail(
+      'KVM_GET_IRQCHIP',
+      'EINVAL',
+      `chip id ${chipId} is not 0 (master PIC), 1 (slave PIC) or 2 (IOAPIC)`,
+    );
   }
 
   /** KVM_SET_IRQCHIP. */

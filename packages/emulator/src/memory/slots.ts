@@ -46,13 +46,15 @@ export class SlotTable {
       kvmFail(OP, 'EINVAL', `address space ${slot >>> 16} does not exist (no SMM address space)`);
     }
     const id = slot & 0xffff;
-    if (id >= MAX_MEMSLOTS) kvmFail(OP, 'EINVAL', `slot ${id} is not below KVM_CAP_NR_MEMSLOTS (${MAX_MEMSLOTS})`);
+    if (id >= MAX_MEMSLOTS)
+      kvmFail(OP, 'EINVAL', `slot ${id} is not below KVM_CAP_NR_MEMSLOTS (${MAX_MEMSLOTS})`);
     if ((flags & ~(MemFlag.LOG_DIRTY_PAGES | MemFlag.READONLY)) !== 0) {
       kvmFail(OP, 'EINVAL', `unknown flags 0x${flags.toString(16)}`);
     }
     const size = region.memorySize;
     const gpaBig = region.guestPhysAddr;
-    if (size < 0n || size % BigInt(PAGE_SIZE) !== 0n) kvmFail(OP, 'EINVAL', 'memorySize must be a multiple of 4 KiB');
+    if (size < 0n || size % BigInt(PAGE_SIZE) !== 0n)
+      kvmFail(OP, 'EINVAL', 'memorySize must be a multiple of 4 KiB');
     if (gpaBig < 0n || gpaBig % BigInt(PAGE_SIZE) !== 0n) {
       kvmFail(OP, 'EINVAL', 'guestPhysAddr must be a multiple of 4 KiB');
     }
@@ -91,7 +93,8 @@ export class SlotTable {
       }
     }
     const pages = bytes / PAGE_SIZE;
-    const dirty = flags & MemFlag.LOG_DIRTY_PAGES ? new Uint8Array(Math.ceil(pages / 64) * 8) : new Uint8Array(0);
+    const dirty =
+      flags & MemFlag.LOG_DIRTY_PAGES ? new Uint8Array(Math.ceil(pages / 64) * 8) : new Uint8Array(0);
     if (old) {
       const keepLog = old.flags & flags & MemFlag.LOG_DIRTY_PAGES;
       old.gpa = gpa;

@@ -45,7 +45,20 @@ function rng(seed: number): () => number {
   };
 }
 
-const SPECIAL = [0n, 1n, 2n, 0x7fn, 0x80n, 0xffn, 0x7fffn, 0x8000n, 0xffffn, 0x7fffffffn, 0x80000000n, 0xffffffffn];
+const SPECIAL = [
+  0n,
+  1n,
+  2n,
+  0x7fn,
+  0x80n,
+  0xffn,
+  0x7fffn,
+  0x8000n,
+  0xffffn,
+  0x7fffffffn,
+  0x80000000n,
+  0xffffffffn,
+];
 
 class Gen {
   readonly next: () => number;
@@ -71,8 +84,15 @@ class Gen {
     return Array.from({ length: 16 }, () => this.u64());
   }
   flags(): number {
-    return 0x2 | (this.int(2) ? CF : 0) | (this.int(2) ? PF : 0) | (this.int(2) ? AF : 0) | (this.int(2) ? ZF : 0) |
-      (this.int(2) ? SF : 0) | (this.int(2) ? OF : 0);
+    return (
+      0x2 |
+      (this.int(2) ? CF : 0) |
+      (this.int(2) ? PF : 0) |
+      (this.int(2) ? AF : 0) |
+      (this.int(2) ? ZF : 0) |
+      (this.int(2) ? SF : 0) |
+      (this.int(2) ? OF : 0)
+    );
   }
   data(): Uint8Array {
     return Uint8Array.from({ length: DATA_SIZE }, () => this.int(256));
@@ -151,16 +171,59 @@ export function generateCases(seed = 0x5eed, perShape = 24): DiffCase[] {
         const mask = k === 1 || k === 4 || k === 6 ? ALL & ~AF : ALL;
         const { reg, rm, rex } = byteRegs(g, size);
         const dir = g.int(2) * 2;
-        add(baseCase(g, `${ALU[k]}${size} r,r`, encode(size, [(k << 3) | dir | b], reg, rm, 'reg', 0, [], rex), mask));
+        add(
+          baseCase(
+            g,
+            `${ALU[k]}${size} r,r`,
+            encode(size, [(k << 3) | dir | b], reg, rm, 'reg', 0, [], rex),
+            mask,
+          ),
+        );
         const memReg = size === 1 && !rex ? g.int(8) : g.reg();
         add(
-          baseCase(g, `${ALU[k]}${size} m,r`, encode(size, [(k << 3) | dir | b], memReg === RBX && dir ? 0 : memReg, 0, 'mem', 8 * g.int(16), [], rex), mask),
+          baseCase(
+            g,
+            `${ALU[k]}${size} m,r`,
+            encode(
+              size,
+              [(k << 3) | dir | b],
+              memReg === RBX && dir ? 0 : memReg,
+              0,
+              'mem',
+              8 * g.int(16),
+              [],
+              rex,
+            ),
+            mask,
+          ),
         );
         const imm = g.int(2 ** 32) | 0;
         const isz = size === 1 ? 1 : size === 2 ? 2 : 4;
-        add(baseCase(g, `${ALU[k]}${size} r,imm`, encode(size, [0x80 | b], k, rm, 'reg', 0, immBytes(imm, isz), rex), mask));
-        if (size > 1) add(baseCase(g, `${ALU[k]}${size} r,imm8`, encode(size, [0x83], k, rm, 'reg', 0, immBytes(imm, 1)), mask));
-        add(baseCase(g, `${ALU[k]}${size} m,imm`, encode(size, [0x80 | b], k, 0, 'mem', 8 * g.int(16), immBytes(imm, isz)), mask));
+        add(
+          baseCase(
+            g,
+            `${ALU[k]}${size} r,imm`,
+            encode(size, [0x80 | b], k, rm, 'reg', 0, immBytes(imm, isz), rex),
+            mask,
+          ),
+        );
+        if (size > 1)
+          add(
+            baseCase(
+              g,
+              `${ALU[k]}${size} r,imm8`,
+              encode(size, [0x83], k, rm, 'reg', 0, immBytes(imm, 1)),
+              mask,
+            ),
+          );
+        add(
+          baseCase(
+            g,
+            `${ALU[k]}${size} m,imm`,
+            encode(size, [0x80 | b], k, 0, 'mem', 8 * g.int(16), immBytes(imm, isz)),
+            mask,
+          ),
+        );
       }
       // TEST, INC, DEC, NOT, NEG.
       {
@@ -186,12 +249,27 @@ export function generateCases(seed = 0x5eed, perShape = 24): DiffCase[] {
           if (eff !== 1) mask &= ~OF;
           if (!isRotate && masked >= bits) mask &= ~CF;
         }
-        const c = baseCase(g, `${SHIFTS[k]}${size} ${count}`, encode(size, [0xc0 | b], k, rm, 'reg', 0, [count], rex), mask);
+        const c = baseCase(
+          g,
+          `${SHIFTS[k]}${size} ${count}`,
+          encode(size, [0xc0 | b], k, rm, 'reg', 0, [count], rex),
+          mask,
+        );
         add(c);
-        const viaCl = baseCase(g, `${SHIFTS[k]}${size} cl=${count}`, encode(size, [0xd2 | b], k, rm, 'reg', 0, [], rex), mask);
+        const viaCl = baseCase(
+          g,
+          `${SHIFTS[k]}${size} cl=${count}`,
+          encode(size, [0xd2 | b], k, rm, 'reg', 0, [], rex),
+          mask,
+        );
         viaCl.regs[1] = BigInt(count) | (viaCl.regs[1] & ~0xffn);
         if (rm !== 1 || (size === 1 && !rex)) add(viaCl);
-        const one = baseCase(g, `${SHIFTS[k]}${size} 1`, encode(size, [0xd0 | b], k, rm, 'reg', 0, [], rex), isRotate ? ALL : ALL & ~AF);
+        const one = baseCase(
+          g,
+          `${SHIFTS[k]}${size} 1`,
+          encode(size, [0xd0 | b], k, rm, 'reg', 0, [], rex),
+          isRotate ? ALL : ALL & ~AF,
+        );
         add(one);
       }
       // MUL, IMUL (one operand); DIV, IDIV with inputs that do not fault.
@@ -204,7 +282,12 @@ export function generateCases(seed = 0x5eed, perShape = 24): DiffCase[] {
           const src = size === 1 ? g.pick([1, 3]) : g.reg([0, 2]);
           const bits = size * 8;
           const m = (1n << BigInt(bits)) - 1n;
-          const c = baseCase(g, `${signed ? 'idiv' : 'div'}${size}`, encode(size, [0xf6 | b], signed ? 7 : 6, src, 'reg', 0), DF);
+          const c = baseCase(
+            g,
+            `${signed ? 'idiv' : 'div'}${size}`,
+            encode(size, [0xf6 | b], signed ? 7 : 6, src, 'reg', 0),
+            DF,
+          );
           const setLow = (r: number, v: bigint, mask: bigint) => {
             c.regs[r] = (c.regs[r] & ~mask) | (v & mask);
           };
@@ -238,16 +321,49 @@ export function generateCases(seed = 0x5eed, perShape = 24): DiffCase[] {
         const reg = g.reg();
         const rm = g.reg();
         add(baseCase(g, `imul${size} r,r`, encode(size, [0x0f, 0xaf], reg, rm, 'reg', 0), CF | OF | DF));
-        add(baseCase(g, `imul${size} r,r,imm8`, encode(size, [0x6b], reg, rm, 'reg', 0, [g.int(256)]), CF | OF | DF));
-        add(baseCase(g, `imul${size} r,m,imm`, encode(size, [0x69], reg, 0, 'mem', 8 * g.int(16), immBytes(g.int(2 ** 32), size === 2 ? 2 : 4)), CF | OF | DF));
+        add(
+          baseCase(
+            g,
+            `imul${size} r,r,imm8`,
+            encode(size, [0x6b], reg, rm, 'reg', 0, [g.int(256)]),
+            CF | OF | DF,
+          ),
+        );
+        add(
+          baseCase(
+            g,
+            `imul${size} r,m,imm`,
+            encode(size, [0x69], reg, 0, 'mem', 8 * g.int(16), immBytes(g.int(2 ** 32), size === 2 ? 2 : 4)),
+            CF | OF | DF,
+          ),
+        );
       }
       // BT, BTS, BTR, BTC with a register and an immediate bit offset; memory with a register offset.
       for (let k = 0; k < 4; k++) {
         const reg = g.reg();
         const rm = g.reg([reg]);
-        add(baseCase(g, `bt${k}${size} r,r`, encode(size, [0x0f, 0xa3 | (k << 3)], reg, rm, 'reg', 0), CF | ZF | DF));
-        add(baseCase(g, `bt${k}${size} r,imm`, encode(size, [0x0f, 0xba], 4 + k, rm, 'reg', 0, [g.int(256)]), CF | ZF | DF));
-        const mem = baseCase(g, `bt${k}${size} m,r`, encode(size, [0x0f, 0xa3 | (k << 3)], reg === RBX ? 0 : reg, 0, 'mem', 64), CF | ZF | DF);
+        add(
+          baseCase(
+            g,
+            `bt${k}${size} r,r`,
+            encode(size, [0x0f, 0xa3 | (k << 3)], reg, rm, 'reg', 0),
+            CF | ZF | DF,
+          ),
+        );
+        add(
+          baseCase(
+            g,
+            `bt${k}${size} r,imm`,
+            encode(size, [0x0f, 0xba], 4 + k, rm, 'reg', 0, [g.int(256)]),
+            CF | ZF | DF,
+          ),
+        );
+        const mem = baseCase(
+          g,
+          `bt${k}${size} m,r`,
+          encode(size, [0x0f, 0xa3 | (k << 3)], reg === RBX ? 0 : reg, 0, 'mem', 64),
+          CF | ZF | DF,
+        );
         mem.regs[reg === RBX ? 0 : reg] = BigInt(g.int(512)) - 256n;
         mem.regs[reg === RBX ? 0 : reg] = BigInt.asUintN(64, mem.regs[reg === RBX ? 0 : reg]);
         add(mem);
@@ -256,7 +372,12 @@ export function generateCases(seed = 0x5eed, perShape = 24): DiffCase[] {
       for (const op of [0xbc, 0xbd]) {
         const reg = g.reg();
         const rm = g.reg([reg]);
-        const c = baseCase(g, `${op === 0xbc ? 'bsf' : 'bsr'}${size}`, encode(size, [0x0f, op], reg, rm, 'reg', 0), ZF | DF);
+        const c = baseCase(
+          g,
+          `${op === 0xbc ? 'bsf' : 'bsr'}${size}`,
+          encode(size, [0x0f, op], reg, rm, 'reg', 0),
+          ZF | DF,
+        );
         const m = (1n << BigInt(size * 8)) - 1n;
         if ((c.regs[rm] & m) === 0n) c.regs[rm] |= 1n << BigInt(g.int(size * 8));
         add(c);
@@ -267,16 +388,30 @@ export function generateCases(seed = 0x5eed, perShape = 24): DiffCase[] {
         const rm = g.reg([reg]);
         const count = 1 + g.int(size * 8 - 1);
         const mask = (count === 1 ? ALL : ALL & ~OF) & ~AF;
-        add(baseCase(g, `${op === 0xa4 ? 'shld' : 'shrd'}${size} ${count}`, encode(size, [0x0f, op], reg, rm, 'reg', 0, [count]), mask));
+        add(
+          baseCase(
+            g,
+            `${op === 0xa4 ? 'shld' : 'shrd'}${size} ${count}`,
+            encode(size, [0x0f, op], reg, rm, 'reg', 0, [count]),
+            mask,
+          ),
+        );
         if (reg !== 1 && rm !== 1) {
-          const c = baseCase(g, `${op === 0xa4 ? 'shld' : 'shrd'}${size} cl=${count}`, encode(size, [0x0f, op + 1], reg, rm, 'reg', 0), mask);
+          const c = baseCase(
+            g,
+            `${op === 0xa4 ? 'shld' : 'shrd'}${size} cl=${count}`,
+            encode(size, [0x0f, op + 1], reg, rm, 'reg', 0),
+            mask,
+          );
           c.regs[1] = BigInt(count);
           add(c);
         }
       }
       // CMOVcc (every condition), XADD, CMPXCHG, XCHG, MOVZX/MOVSX.
       for (let cc = 0; cc < 16; cc++) {
-        add(baseCase(g, `cmov${cc}${size}`, encode(size, [0x0f, 0x40 | cc], g.reg(), g.reg(), 'reg', 0), ALL));
+        add(
+          baseCase(g, `cmov${cc}${size}`, encode(size, [0x0f, 0x40 | cc], g.reg(), g.reg(), 'reg', 0), ALL),
+        );
       }
       add(baseCase(g, `xadd${size}`, encode(size, [0x0f, 0xc1], g.reg(), g.reg(), 'reg', 0), ALL));
       {
@@ -292,7 +427,14 @@ export function generateCases(seed = 0x5eed, perShape = 24): DiffCase[] {
       if (size > 2) {
         add(baseCase(g, `movzx${size} r16`, encode(size, [0x0f, 0xb7], g.reg(), g.reg(), 'reg', 0), ALL));
         add(baseCase(g, `movsx${size} r16`, encode(size, [0x0f, 0xbf], g.reg(), g.reg(), 'reg', 0), ALL));
-        add(baseCase(g, `bswap${size}`, [...(size === 8 ? [0x48] : []), 0x0f, 0xc8 | g.pick([0, 1, 2, 3, 5, 6, 7])], ALL));
+        add(
+          baseCase(
+            g,
+            `bswap${size}`,
+            [...(size === 8 ? [0x48] : []), 0x0f, 0xc8 | g.pick([0, 1, 2, 3, 5, 6, 7])],
+            ALL,
+          ),
+        );
       }
       // LEA with base + index * scale + disp8.
       {
@@ -300,7 +442,14 @@ export function generateCases(seed = 0x5eed, perShape = 24): DiffCase[] {
         const index = g.reg();
         const sib = (g.int(4) << 6) | ((index & 7) << 3) | (g.reg() & 7);
         const rex = (size === 8 ? 8 : 0) | (reg & 8 ? 4 : 0) | (index & 8 ? 2 : 0);
-        const code = [...(size === 2 ? [0x66] : []), ...(rex ? [0x40 | rex] : []), 0x8d, 0x44 | ((reg & 7) << 3), sib, g.int(256)];
+        const code = [
+          ...(size === 2 ? [0x66] : []),
+          ...(rex ? [0x40 | rex] : []),
+          0x8d,
+          0x44 | ((reg & 7) << 3),
+          sib,
+          g.int(256),
+        ];
         if ((sib & 7) !== RSP && (sib & 7) !== 5) add(baseCase(g, `lea${size}`, code, ALL));
       }
     }

@@ -81,7 +81,14 @@ export function expectExit(vcpu: Vcpu, reason: KvmExit['reason']): KvmExit {
 }
 
 /** Writes a 32-bit protected-mode interrupt gate (SDM Vol. 3A Figure 6-2) at `idt + vector * 8`. */
-export function writeGate32(ram: Uint8Array, idt: number, vector: number, selector: number, offset: number, dpl = 0): void {
+export function writeGate32(
+  ram: Uint8Array,
+  idt: number,
+  vector: number,
+  selector: number,
+  offset: number,
+  dpl = 0,
+): void {
   const v = new DataView(ram.buffer, ram.byteOffset);
   v.setUint16(idt + vector * 8, offset & 0xffff, true);
   v.setUint16(idt + vector * 8 + 2, selector, true);
