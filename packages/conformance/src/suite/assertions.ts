@@ -1,4 +1,4 @@
-import { Errno, type ErrnoName, IoDirection, type KvmExit, type Vcpu } from '@kvm-ts/core';
+import { Errno, type ErrnoName, IoDirection, type Vcpu } from '@kvm-ts/core';
 import { expect } from 'vitest';
 import { describeExit, runExpecting } from '../setup/run.js';
 
@@ -29,13 +29,6 @@ export function le(value: bigint | number, size: number): number[] {
     v >>= 8n;
   }
   return bytes;
-}
-
-/** Reads `size` little-endian bytes as a number. */
-export function fromLe(bytes: Uint8Array, size: number = bytes.length): bigint {
-  let v = 0n;
-  for (let i = size - 1; i >= 0; i--) v = (v << 8n) | BigInt(bytes[i]);
-  return v;
 }
 
 /** Runs once and checks for an OUT of `value` (`size` bytes) to `port`. */
@@ -83,13 +76,4 @@ export function completeMmioRead(vcpu: Vcpu, address: number, len: number, value
 /** Runs once and checks the guest halted. */
 export function expectHlt(vcpu: Vcpu): void {
   runExpecting(vcpu, 'hlt');
-}
-
-/** Narrows an exit for a test that already checked its reason. */
-export function asExit<R extends KvmExit['reason']>(
-  exit: KvmExit,
-  reason: R,
-): Extract<KvmExit, { reason: R }> {
-  if (exit.reason !== reason) throw new Error(`expected a ${reason} exit, got ${describeExit(exit)}`);
-  return exit as Extract<KvmExit, { reason: R }>;
 }
