@@ -84,20 +84,32 @@ export class Apt {
 
   /**
    * The exact kernel package `linux-image-amd64` currently depends on and its version, e.g.
-   * `{ name: 'linux-image-6.1.0-41-amd64', version: '6.1.158-1' }`, or null without package lists.
+   * `{ name: 'linux-image-6.1.0-56-amd64', version: '6.1.192-2' }`, or null without package lists.
+   * One `apt-cache show` (the metapackage pins the exact version), `apt-cache policy` otherwise.
    */
   resolveKernelPackage() {
-    const depends = run('apt-cache', ['depends', 'linux-image-amd64'], { capture: true });
-    const name = /Depends:\s*(linux-image-\S+-amd64)\b/.exec(depends.stdout ?? '')?.[1];
-    if (depends.status !== 0 || !name) return null;
-    const policy = run('apt-cache', ['policy', name], { capture: true });
+    const show = run('apt-cache', ['show', '--no-all-versions', 'linux-image-amd64'], { capture: true });
+    const depends = parseKernelDepends(show.status === 0 ? show.stdout : '');
+    if (depends === null) return null;
+    if (depends.version !== null) return depends;
+    const policy = run('apt-cache', ['policy', depends.name], { capture: true });
     const version = /Candidate:\s*(\S+)/.exec(policy.stdout ?? '')?.[1];
     if (!version || version === '(none)') return null;
-    return { name, version };
+    return { name: depends.name, version };
   }
 
   /** Downloads `name=version` as a .deb into `dir` (no install); false when the archive refuses. */
   download({ name, version }, dir) {
     return run('apt-get', ['download', `${name}=${version}`], { cwd: dir }).status === 0;
   }
+}
+
+/**
+ * The kernel package in the `Depends:` of `apt-cache show linux-image-amd64`, with the version
+ * it pins (`linux-image-6.1.0-56-amd64 (= 6.1.192-2)`) or null when it pins none; null if absent.
+ */
+export function parseKernelDepends(showOutput) {
+  const line = /^Depends:(.*)$/m.exec(showOutput)?.[1] ?? '';
+  const match = /(linux-image-[\w.+-]+-amd64)\b(?:\s*\(=\s*([^)\s]+)\))?/.exec(line);
+  return match ? { name: match[1], version: match[2] ?? null } : null;
 }
