@@ -6,6 +6,7 @@
  */
 import type { KvmCpuidEntry2 } from '@kvm-ts/core';
 import type { SlotTable } from '../memory/slots.js';
+import type { Insn } from './decode.js';
 import { HANDLERS } from './dispatch.js';
 import { deliver, deliverFault, Source, Vector } from './exceptions.js';
 import { getFlags, setFlags } from './flags.js';
@@ -176,9 +177,22 @@ export class Cpu extends MmuState {
       }
       const tf = (this.flags & Flag.TF) !== 0;
       const mode = this.codeMode;
+      const csBase = this.segBase[Seg.CS];
+      const tags = this.tlbX;
+      const pages = this.tlbCode;
       for (; slice > 0; slice--) {
         const ip = this.rip;
-        const insn = this.fetch(mode === CodeMode.M64 ? ip : (this.segBase[Seg.CS] + ip) >>> 0);
+        // The TLB probe of `fetch`, inlined: a cached instruction of this mode on a page executable here.
+        let insn: Insn | null;
+        if (mode === CodeMode.M64) {
+          insn = this.fetch(ip);
+        } else {
+          const lin = (csBase + ip) >>> 0;
+          const lpn = lin >>> 12;
+          const ix = lpn & 4095;
+          insn = tags[ix] === lpn ? pages[ix].insns[lin & 4095] ?? null : null;
+          if (insn === null || insn.mode !== mode) insn = this.fetch(lin);
+        }
         if (insn === null) break;
         let next = ip + insn.len;
         if (mode !== CodeMode.M64) next = mode === CodeMode.M16 ? next & 0xffff : next >>> 0;

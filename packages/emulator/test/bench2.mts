@@ -1,0 +1,14 @@
+import { readFileSync } from 'node:fs';
+import { backend } from '../src/index.ts';
+import { MmuState } from '../src/cpu/mmu.ts';
+import { listing, machineFor } from './support/listing.ts';
+let slow = 0, rs = 0;
+const proto = MmuState.prototype as any;
+const orig = proto.fetchSlow; proto.fetchSlow = function (l: number) { slow++; return orig.call(this, l); };
+const origR = proto.readSlow; proto.readSlow = function (l: number, s: number) { rs++; return origR.call(this, l, s); };
+const kvm = backend.open('bench');
+const m = machineFor(kvm, 'protected', listing(readFileSync('/tmp/g/bench.lst', 'utf8')));
+(m.vcpu as any).instructionBudget = 1e9;
+const t0 = performance.now();
+const e = m.vcpu.run() as any;
+console.log(e.reason, slow, rs, (performance.now() - t0).toFixed(0), 'ms', (m.vcpu as any).cpu.retired);
