@@ -20,7 +20,9 @@ describe('browser safety', () => {
     const files = sources(src);
     expect(files.length).toBeGreaterThan(20);
     const offenders = files.filter((file) =>
-      /from\s+['"](node:|fs['"]|path['"]|os['"]|child_process['"]|worker_threads['"])/.test(readFileSync(file, 'utf8')),
+      /from\s+['"](node:|fs['"]|path['"]|os['"]|child_process['"]|worker_threads['"])/.test(
+        readFileSync(file, 'utf8'),
+      ),
     );
     expect(offenders).toEqual([]);
   });

@@ -50,6 +50,16 @@ describe('run controls', () => {
     expect(m.vcpu.getRegs().rip).toBe(0x1000n);
   });
 
+  it('with timeSliceMs a guest that never exits returns INTR after about that long', () => {
+    using m = machineFor(kvm, 'real', listing('EBFE  jmp $'));
+    const vcpu = m.vcpu as EmulatorVcpu;
+    vcpu.instructionBudget = Number.MAX_SAFE_INTEGER;
+    vcpu.timeSliceMs = 20;
+    const t0 = performance.now();
+    expect(vcpu.run().reason).toBe('intr');
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(20);
+  });
+
   it('an IN is completed by the next run, even one that exits at once with immediateExit', () => {
     // E4 11: in al, 0x11; F4: hlt
     using m = machineFor(

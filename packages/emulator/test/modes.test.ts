@@ -128,6 +128,68 @@ describe('protected mode', () => {
   });
 });
 
+describe('protected mode privilege', () => {
+  it('PAE paging, IRET to ring 3, and INT through a DPL-3 gate switches to the TSS ring-0 stack', () => {
+    const code = listing(`
+    0F0115B8100000             lgdt [gdtr]
+    0F011DBE100000             lidt [idtr]
+    66B82800                   mov ax, 0x28
+    0F00D8                     ltr ax
+    C705CC10000000700000C705D010000010000000C7050000020001100200C70500100200870000000F20E0 mov eax, cr4
+    83C820                     or eax, 0x20
+    0F22E0                     mov cr4, eax
+    B800000200                 mov eax, 0x20000
+    0F22D8                     mov cr3, eax
+    0F20C0                     mov eax, cr0
+    0D00000080                 or eax, 0x80000000
+    0F22C0                     mov cr0, eax
+    6A23                       push 0x23
+    6800500000                 push 0x5000
+    6A02                       push 0x2
+    6A1B                       push 0x1b
+    686A100000                 push user
+    CF                         iret
+                               user:
+    B807000000                 mov eax, 7
+    CD80                       int 0x80
+    F4                         hlt
+                               handler80:
+    8B442404                   mov eax, [esp+4]
+    E710                       out 0x10, eax
+    8B442410                   mov eax, [esp+16]
+    E711                       out 0x11, eax
+    89E0                       mov eax, esp
+    E712                       out 0x12, eax
+    F4                         hlt
+    9090909090                 align 8
+                               gdt:
+    0000000000000000           dq 0
+    FFFF0000009ACF00           dq 0x00cf9a000000ffff
+    FFFF00000092CF00           dq 0x00cf92000000ffff
+    FFFF000000FACF00           dq 0x00cffa000000ffff
+    FFFF000000F2CF00           dq 0x00cff2000000ffff
+    6700C810                   dw 0x67, tss
+    00890000                   db 0, 0x89, 0, 0
+                               gdt_end:
+                               gdtr:
+    2F00                       dw gdt_end - gdt - 1
+    88100000                   dd gdt
+                               idtr:
+    0704                       dw 0x81*8 - 1
+    00A00000                   dd 0xa000
+    90909090                   align 8
+                               tss:
+    `);
+    using m = machineFor(kvm, 'protected', code);
+    writeGate32(m.ram, 0xa000, 0x80, 0x08, code.labels.handler80, 3);
+    // The frame on the ring-0 stack: EIP, CS (0x1b), EFLAGS, ESP (0x5000), SS (0x23).
+    expect(expectOut(m.vcpu, 0x10)).toBe(0x1b);
+    expect(expectOut(m.vcpu, 0x11)).toBe(0x23);
+    expect(expectOut(m.vcpu, 0x12)).toBe(0x7000 - 20);
+    expectExit(m.vcpu, 'hlt');
+  });
+});
+
 describe('long mode', () => {
   it('boots from real mode through protected mode into 64-bit mode as a boot loader does', () => {
     const code = listing(`

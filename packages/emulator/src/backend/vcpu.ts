@@ -38,7 +38,7 @@ import {
   type Vcpu,
   VcpuEventsFlag,
 } from '@kvm-ts/core';
-import { Cpu } from '../cpu/cpu.js';
+import { Cpu, hostNow } from '../cpu/cpu.js';
 import { deliver, Source } from '../cpu/exceptions.js';
 import type { CodeCache } from '../cpu/insn-cache.js';
 import { Access, CpuExit } from '../cpu/mmu.js';
@@ -91,6 +91,11 @@ export class EmulatorVcpu implements Vcpu {
   readonly cpu: Cpu;
   /** Instructions one `run()` may execute before it returns an INTR exit. */
   instructionBudget = DEFAULT_INSTRUCTION_BUDGET;
+  /**
+   * Milliseconds one `run()` may take before it returns an INTR exit (checked every few thousand
+   * instructions); 0, the default, bounds runs by `instructionBudget` alone, which keeps runs deterministic.
+   */
+  timeSliceMs = 0;
 
   requestInterruptWindow = false;
   immediateExit = false;
@@ -192,7 +197,7 @@ export class EmulatorVcpu implements Vcpu {
       // A halted or not-yet-started vCPU waits inside KVM_RUN; nothing can wake it yet.
       return this.finish(CpuExit.INTR);
     }
-    c.execute(this.instructionBudget);
+    c.execute(this.instructionBudget, this.timeSliceMs > 0 ? hostNow() + this.timeSliceMs : 0);
     if (c.exitKind === CpuExit.NONE && c.mmioWrites.length > 0) c.takeMmioWrite();
     return this.finish(c.exitKind === CpuExit.NONE ? CpuExit.INTR : c.exitKind);
   }

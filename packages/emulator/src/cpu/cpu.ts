@@ -15,6 +15,11 @@ import { CpuExit, MmuState } from './mmu.js';
 import { syncMode } from './segments.js';
 import { CodeMode, Flag, Seg, Stop } from './state.js';
 
+/** Milliseconds on a monotonic clock (`performance` exists in Node and browsers; no node: import). */
+export function hostNow(): number {
+  return (globalThis as unknown as { performance: { now(): number } }).performance.now();
+}
+
 /** Instructions the inner loop runs between checks of the run budget. */
 const SLICE = 4096;
 
@@ -163,12 +168,14 @@ export class Cpu extends MmuState {
    * Runs up to `budget` instructions. Returns with `exitKind` set when an exit happened, or CpuExit.NONE
    * when the budget ran out.
    */
-  execute(budget: number): void {
+  execute(budget: number, deadline = 0): void {
     this.exitKind = CpuExit.NONE;
     this.stop = 0;
     const end = this.retired + budget;
     const handlers = HANDLERS;
     while (this.retired < end) {
+      // A wall-clock bound, checked once per slice: a long run returns INTR and the host's event loop goes on.
+      if (deadline !== 0 && hostNow() > deadline) return;
       let slice = Math.min(end - this.retired, SLICE);
       const slow = this.needsSlowPath();
       if (slow) {
@@ -190,7 +197,7 @@ export class Cpu extends MmuState {
           const lin = (csBase + ip) >>> 0;
           const lpn = lin >>> 12;
           const ix = lpn & 4095;
-          insn = tags[ix] === lpn ? pages[ix].insns[lin & 4095] ?? null : null;
+          insn = tags[ix] === lpn ? (pages[ix].insns[lin & 4095] ?? null) : null;
           if (insn === null || insn.mode !== mode) insn = this.fetch(lin);
         }
         if (insn === null) break;
