@@ -244,6 +244,43 @@ describe('long mode', () => {
     expect([s.cs.selector, s.cs.l]).toEqual([0x18, 1]);
   });
 
+  it('a far jump to a 32-bit code segment runs compatibility mode (48 is DEC EAX there), RETF returns to 64-bit mode', () => {
+    const code = listing(`
+    0F01142558100000           lgdt [gdtr]
+    FF2C2532100000             jmp dword far [farptr]
+                               compat:
+    B844332211                 mov eax, 0x11223344
+    E710                       out 0x10, eax
+    48                         db 0x48
+    E711                       out 0x11, eax
+    6A08                       push 0x08
+    6821100000                 push lm_back
+    CB                         retf
+                               lm_back:
+    48B8887766554433221148C1E820 shr rax, 32
+    E712                       out 0x12, eax
+    F4                         hlt
+                               farptr:
+    0F100000                   dd compat
+    1800                       dw 0x18
+                               gdt:
+    0000000000000000           dq 0
+    00000000009A2000           dq 0x00209a0000000000
+    0000000000920000           dq 0x0000920000000000
+    FFFF0000009ACF00           dq 0x00cf9a000000ffff
+                               gdt_end:
+                               gdtr:
+    1F00                       dw gdt_end - gdt - 1
+    3810000000000000           dq gdt
+    `);
+    using m = machineFor(kvm, 'long', code);
+    expect(expectOut(m.vcpu, 0x10)).toBe(0x11223344);
+    expect(expectOut(m.vcpu, 0x11)).toBe(0x11223343);
+    expect(m.vcpu.getSregs().cs.selector).toBe(0x18);
+    expect(expectOut(m.vcpu, 0x12)).toBe(0x11223344);
+    expect(m.vcpu.getSregs().cs.l).toBe(1);
+  });
+
   it('IRETQ to ring 3, SYSCALL/SYSRET, INT through a DPL-3 gate onto RSP0, and an IST stack', () => {
     const code = listing(`
     0F01142500110000           lgdt [gdtr]
