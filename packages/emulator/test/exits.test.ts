@@ -110,6 +110,39 @@ describe('interrupts', () => {
     expectExit(m.vcpu, 'hlt');
   });
 
+  it('TF set by POPF traps (#DB) after the next instruction; KVM_NMI is delivered through vector 2', () => {
+    const code = listing(`
+    C70604002310               mov word [1*4], db_handler
+    C70606000000               mov word [1*4+2], 0
+    C70608002710               mov word [2*4], nmi_handler
+    C7060A000000               mov word [2*4+2], 0
+    9C                         pushf
+    58                         pop ax
+    0D0001                     or ax, 0x100
+    50                         push ax
+    9D                         popf
+    BB0100                     mov bx, 1
+                               after:
+    F4                         hlt
+                               db_handler:
+    58                         pop ax
+    E710                       out 0x10, ax
+    F4                         hlt
+                               nmi_handler:
+    B002                       mov al, 2
+    E611                       out 0x11, al
+    F4                         hlt
+    `);
+    using m = machineFor(kvm, 'real', code);
+    // The #DB frame's IP is the instruction after MOV BX, 1.
+    expect(expectOut(m.vcpu, 0x10, 2)).toBe(code.labels.after);
+    expectExit(m.vcpu, 'hlt');
+    m.vcpu.nmi();
+    expect(m.vcpu.getVcpuEvents().nmi.pending).toBe(1);
+    expect(expectOut(m.vcpu, 0x11, 1)).toBe(2);
+    expect(m.vcpu.getVcpuEvents().nmi.masked).toBe(1);
+  });
+
   it('an instruction the CPU does not implement raises #UD in the guest', () => {
     const code = listing(`
     C70618000F10               mov word [6*4], handler
