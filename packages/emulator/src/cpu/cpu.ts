@@ -7,7 +7,7 @@
 import type { KvmCpuidEntry2 } from '@kvm-ts/core';
 import type { SlotTable } from '../memory/slots.js';
 import type { Insn } from './decode.js';
-import { HANDLERS } from './dispatch.js';
+import { dispatch } from './dispatch.js';
 import { deliver, deliverFault, Source, Vector } from './exceptions.js';
 import { getFlags, setFlags } from './flags.js';
 import type { CodeCache } from './insn-cache.js';
@@ -172,7 +172,6 @@ export class Cpu extends MmuState {
     this.exitKind = CpuExit.NONE;
     this.stop = 0;
     const end = this.retired + budget;
-    const handlers = HANDLERS;
     while (this.retired < end) {
       // A wall-clock bound, checked once per slice: a long run returns INTR and the host's event loop goes on.
       if (deadline !== 0 && hostNow() > deadline) return;
@@ -204,7 +203,7 @@ export class Cpu extends MmuState {
         let next = ip + insn.len;
         if (mode !== CodeMode.M64) next = mode === CodeMode.M16 ? next & 0xffff : next >>> 0;
         this.nextIp = next;
-        handlers[insn.op](this, insn);
+        dispatch(this, insn);
         if (this.stop !== 0) {
           if (!(this.stop & Stop.ABORT)) {
             this.rip = this.nextIp;

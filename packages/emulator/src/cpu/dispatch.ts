@@ -110,105 +110,464 @@ function group5(c: Cpu, i: Insn): void {
   else raise(c, Vector.UD, -1);
 }
 
-/** Handlers indexed by dispatch index. */
-export const HANDLERS: Handler[] = new Array(768).fill(undefinedOpcode);
+/** Handler ids: one per handler function, the cases of {@link dispatch}. */
+export const H = {
+  UNDEFINED_OPCODE: 0,
+  ALU_CLASSIC: 1,
+  PUSH_SEG: 2,
+  POP_SEG: 3,
+  BCD: 4,
+  INC_DEC_REG: 5,
+  PUSH_REG: 6,
+  POP_REG: 7,
+  PUSHA: 8,
+  POPA: 9,
+  ARPL_OR_MOVSXD: 10,
+  PUSH_IMM: 11,
+  IMUL_REG: 12,
+  INS_PORT: 13,
+  OUTS_PORT: 14,
+  JCC: 15,
+  ALU_GROUP1: 16,
+  TEST_RM_REG: 17,
+  XCHG_RM_REG: 18,
+  MOV_RM_REG: 19,
+  MOV_REG_RM: 20,
+  MOV_FROM_SEG: 21,
+  LEA: 22,
+  MOV_TO_SEG: 23,
+  POP_RM: 24,
+  XCHG_ACC: 25,
+  CONVERT_ACC: 26,
+  CONVERT_ACC_TO_DX: 27,
+  FAR_DIRECT: 28,
+  NOP: 29,
+  PUSHF: 30,
+  POPF: 31,
+  LAHF_SAHF: 32,
+  MOV_MOFFS: 33,
+  STRING_MOVE: 34,
+  STRING_COMPARE: 35,
+  TEST_ACC_IMM: 36,
+  MOV_REG_IMM: 37,
+  SHIFT_GROUP: 38,
+  RET_NEAR: 39,
+  LOAD_FAR_POINTER: 40,
+  MOV_RM_IMM: 41,
+  ENTER: 42,
+  LEAVE: 43,
+  RET_FAR: 44,
+  INT3: 45,
+  INT_N: 46,
+  INTO: 47,
+  IRET: 48,
+  XLAT: 49,
+  LOOP: 50,
+  IN_PORT: 51,
+  OUT_PORT: 52,
+  CALL_REL: 53,
+  JMP_REL: 54,
+  INT1: 55,
+  HLT: 56,
+  FLAG_OP: 57,
+  GROUP3: 58,
+  CLI: 59,
+  STI: 60,
+  GROUP4: 61,
+  GROUP5: 62,
+  GROUP6: 63,
+  GROUP7: 64,
+  SYSCALL: 65,
+  CLTS: 66,
+  SYSRET: 67,
+  CACHE_OP: 68,
+  MOV_CR: 69,
+  MOV_DR: 70,
+  MSR_ACCESS: 71,
+  RDTSC: 72,
+  SYSENTER: 73,
+  SYSEXIT: 74,
+  CMOV: 75,
+  SETCC: 76,
+  CPUID: 77,
+  BIT_TEST: 78,
+  DOUBLE_SHIFT: 79,
+  CMPXCHG: 80,
+  MOV_EXTEND: 81,
+  BIT_SCAN: 82,
+  XADD: 83,
+  GROUP9: 84,
+  BSWAP: 85,
+  MOV_BE: 86,
+} as const;
 
-function set(ops: number[], h: Handler): void {
-  for (const op of ops) HANDLERS[op] = h;
+/** The handler id of each dispatch index (opcode, + 256 for 0F, + 512 for 0F 38). */
+export const OP_HANDLER = new Uint8Array(768);
+
+function set(ops: number[], id: number): void {
+  for (const op of ops) OP_HANDLER[op] = id;
 }
 
 function range(from: number, to: number): number[] {
   return Array.from({ length: to - from + 1 }, (_, k) => from + k);
 }
 
-for (let base = 0; base < 0x40; base += 8) set(range(base, base + 5), aluClassic);
-set([0x06, 0x0e, 0x16, 0x1e, 0x1a0, 0x1a8], pushSeg);
-set([0x07, 0x17, 0x1f, 0x1a1, 0x1a9], popSeg);
-set([0x27, 0x2f, 0x37, 0x3f, 0xd4, 0xd5], bcd);
-set(range(0x40, 0x4f), incDecReg);
-set(range(0x50, 0x57), pushReg);
-set(range(0x58, 0x5f), popReg);
-set([0x60], pusha);
-set([0x61], popa);
-set([0x63], arplOrMovsxd);
-set([0x68, 0x6a], pushImm);
-set([0x69, 0x6b, 0x1af], imulReg);
-set([0x6c, 0x6d], insPort);
-set([0x6e, 0x6f], outsPort);
-set(range(0x70, 0x7f), jcc);
-set(range(0x80, 0x83), aluGroup1);
-set([0x84, 0x85], testRmReg);
-set([0x86, 0x87], xchgRmReg);
-set([0x88, 0x89], movRmReg);
-set([0x8a, 0x8b], movRegRm);
-set([0x8c], movFromSeg);
-set([0x8d], lea);
-set([0x8e], movToSeg);
-set([0x8f], popRm);
-set(range(0x90, 0x97), xchgAcc);
-set([0x98], convertAcc);
-set([0x99], convertAccToDx);
-set([0x9a, 0xea], farDirect);
-set([0x9b], nop);
-set([0x9c], pushf);
-set([0x9d], popf);
-set([0x9e, 0x9f], lahfSahf);
-set(range(0xa0, 0xa3), movMoffs);
-set([0xa4, 0xa5, 0xaa, 0xab, 0xac, 0xad], stringMove);
-set([0xa6, 0xa7, 0xae, 0xaf], stringCompare);
-set([0xa8, 0xa9], testAccImm);
-set(range(0xb0, 0xbf), movRegImm);
-set([0xc0, 0xc1, 0xd0, 0xd1, 0xd2, 0xd3], shiftGroup);
-set([0xc2, 0xc3], retNear);
-set([0xc4, 0xc5, 0x1b2, 0x1b4, 0x1b5], loadFarPointer);
-set([0xc6, 0xc7], movRmImm);
-set([0xc8], enter);
-set([0xc9], leave);
-set([0xca, 0xcb], retFar);
-set([0xcc], int3);
-set([0xcd], intN);
-set([0xce], into);
-set([0xcf], iret);
-set([0xd7], xlat);
-set(range(0xe0, 0xe3), loop);
-set([0xe4, 0xe5, 0xec, 0xed], inPort);
-set([0xe6, 0xe7, 0xee, 0xef], outPort);
-set([0xe8], callRel);
-set([0xe9, 0xeb], jmpRel);
-set([0xf1], int1);
-set([0xf4], hlt);
-set([0xf5, 0xf8, 0xf9, 0xfc, 0xfd], flagOp);
-set([0xf6, 0xf7], group3);
-set([0xfa], cli);
-set([0xfb], sti);
-set([0xfe], group4);
-set([0xff], group5);
+for (let base = 0; base < 0x40; base += 8) set(range(base, base + 5), H.ALU_CLASSIC);
+set([0x06, 0x0e, 0x16, 0x1e, 0x1a0, 0x1a8], H.PUSH_SEG);
+set([0x07, 0x17, 0x1f, 0x1a1, 0x1a9], H.POP_SEG);
+set([0x27, 0x2f, 0x37, 0x3f, 0xd4, 0xd5], H.BCD);
+set(range(0x40, 0x4f), H.INC_DEC_REG);
+set(range(0x50, 0x57), H.PUSH_REG);
+set(range(0x58, 0x5f), H.POP_REG);
+set([0x60], H.PUSHA);
+set([0x61], H.POPA);
+set([0x63], H.ARPL_OR_MOVSXD);
+set([0x68, 0x6a], H.PUSH_IMM);
+set([0x69, 0x6b, 0x1af], H.IMUL_REG);
+set([0x6c, 0x6d], H.INS_PORT);
+set([0x6e, 0x6f], H.OUTS_PORT);
+set(range(0x70, 0x7f), H.JCC);
+set(range(0x80, 0x83), H.ALU_GROUP1);
+set([0x84, 0x85], H.TEST_RM_REG);
+set([0x86, 0x87], H.XCHG_RM_REG);
+set([0x88, 0x89], H.MOV_RM_REG);
+set([0x8a, 0x8b], H.MOV_REG_RM);
+set([0x8c], H.MOV_FROM_SEG);
+set([0x8d], H.LEA);
+set([0x8e], H.MOV_TO_SEG);
+set([0x8f], H.POP_RM);
+set(range(0x90, 0x97), H.XCHG_ACC);
+set([0x98], H.CONVERT_ACC);
+set([0x99], H.CONVERT_ACC_TO_DX);
+set([0x9a, 0xea], H.FAR_DIRECT);
+set([0x9b], H.NOP);
+set([0x9c], H.PUSHF);
+set([0x9d], H.POPF);
+set([0x9e, 0x9f], H.LAHF_SAHF);
+set(range(0xa0, 0xa3), H.MOV_MOFFS);
+set([0xa4, 0xa5, 0xaa, 0xab, 0xac, 0xad], H.STRING_MOVE);
+set([0xa6, 0xa7, 0xae, 0xaf], H.STRING_COMPARE);
+set([0xa8, 0xa9], H.TEST_ACC_IMM);
+set(range(0xb0, 0xbf), H.MOV_REG_IMM);
+set([0xc0, 0xc1, 0xd0, 0xd1, 0xd2, 0xd3], H.SHIFT_GROUP);
+set([0xc2, 0xc3], H.RET_NEAR);
+set([0xc4, 0xc5, 0x1b2, 0x1b4, 0x1b5], H.LOAD_FAR_POINTER);
+set([0xc6, 0xc7], H.MOV_RM_IMM);
+set([0xc8], H.ENTER);
+set([0xc9], H.LEAVE);
+set([0xca, 0xcb], H.RET_FAR);
+set([0xcc], H.INT3);
+set([0xcd], H.INT_N);
+set([0xce], H.INTO);
+set([0xcf], H.IRET);
+set([0xd7], H.XLAT);
+set(range(0xe0, 0xe3), H.LOOP);
+set([0xe4, 0xe5, 0xec, 0xed], H.IN_PORT);
+set([0xe6, 0xe7, 0xee, 0xef], H.OUT_PORT);
+set([0xe8], H.CALL_REL);
+set([0xe9, 0xeb], H.JMP_REL);
+set([0xf1], H.INT1);
+set([0xf4], H.HLT);
+set([0xf5, 0xf8, 0xf9, 0xfc, 0xfd], H.FLAG_OP);
+set([0xf6, 0xf7], H.GROUP3);
+set([0xfa], H.CLI);
+set([0xfb], H.STI);
+set([0xfe], H.GROUP4);
+set([0xff], H.GROUP5);
 
-set([0x100], group6);
-set([0x101], group7);
-set([0x105], syscall);
-set([0x106], clts);
-set([0x107], sysret);
-set([0x108, 0x109], cacheOp);
-set([0x10d, ...range(0x118, 0x11f)], nop);
-set([0x120, 0x122], movCr);
-set([0x121, 0x123], movDr);
-set([0x130, 0x132], msrAccess);
-set([0x131], rdtsc);
-set([0x134], sysenter);
-set([0x135], sysexit);
-set(range(0x140, 0x14f), cmov);
-set(range(0x180, 0x18f), jcc);
-set(range(0x190, 0x19f), setcc);
-set([0x1a2], cpuid);
-set([0x1a3, 0x1ab, 0x1b3, 0x1bb, 0x1ba], bitTest);
-set([0x1a4, 0x1a5, 0x1ac, 0x1ad], doubleShift);
-set([0x1b0, 0x1b1], cmpxchg);
-set([0x1b6, 0x1b7, 0x1be, 0x1bf], movExtend);
-set([0x1bc, 0x1bd], bitScan);
-set([0x1c0, 0x1c1], xadd);
-set([0x1c7], group9);
-set(range(0x1c8, 0x1cf), bswap);
-set([0x2f0, 0x2f1], movBe);
-HANDLERS[0x1ff] = undefinedOpcode;
-HANDLERS[0x10b] = undefinedOpcode;
+set([0x100], H.GROUP6);
+set([0x101], H.GROUP7);
+set([0x105], H.SYSCALL);
+set([0x106], H.CLTS);
+set([0x107], H.SYSRET);
+set([0x108, 0x109], H.CACHE_OP);
+set([0x10d, ...range(0x118, 0x11f)], H.NOP);
+set([0x120, 0x122], H.MOV_CR);
+set([0x121, 0x123], H.MOV_DR);
+set([0x130, 0x132], H.MSR_ACCESS);
+set([0x131], H.RDTSC);
+set([0x134], H.SYSENTER);
+set([0x135], H.SYSEXIT);
+set(range(0x140, 0x14f), H.CMOV);
+set(range(0x180, 0x18f), H.JCC);
+set(range(0x190, 0x19f), H.SETCC);
+set([0x1a2], H.CPUID);
+set([0x1a3, 0x1ab, 0x1b3, 0x1bb, 0x1ba], H.BIT_TEST);
+set([0x1a4, 0x1a5, 0x1ac, 0x1ad], H.DOUBLE_SHIFT);
+set([0x1b0, 0x1b1], H.CMPXCHG);
+set([0x1b6, 0x1b7, 0x1be, 0x1bf], H.MOV_EXTEND);
+set([0x1bc, 0x1bd], H.BIT_SCAN);
+set([0x1c0, 0x1c1], H.XADD);
+set([0x1c7], H.GROUP9);
+set(range(0x1c8, 0x1cf), H.BSWAP);
+set([0x2f0, 0x2f1], H.MOV_BE);
+
+/**
+ * Runs one decoded instruction. A switch of direct calls rather than an indexed call through a table of
+ * functions: every call site here has one target, so V8 keeps them monomorphic (and inlines the small ones),
+ * where a single call site for all handlers would be megamorphic on every instruction.
+ */
+export function dispatch(c: Cpu, i: Insn): void {
+  switch (OP_HANDLER[i.op]) {
+    case H.ALU_CLASSIC:
+      aluClassic(c, i);
+      return;
+    case H.PUSH_SEG:
+      pushSeg(c, i);
+      return;
+    case H.POP_SEG:
+      popSeg(c, i);
+      return;
+    case H.BCD:
+      bcd(c, i);
+      return;
+    case H.INC_DEC_REG:
+      incDecReg(c, i);
+      return;
+    case H.PUSH_REG:
+      pushReg(c, i);
+      return;
+    case H.POP_REG:
+      popReg(c, i);
+      return;
+    case H.PUSHA:
+      pusha(c, i);
+      return;
+    case H.POPA:
+      popa(c, i);
+      return;
+    case H.ARPL_OR_MOVSXD:
+      arplOrMovsxd(c, i);
+      return;
+    case H.PUSH_IMM:
+      pushImm(c, i);
+      return;
+    case H.IMUL_REG:
+      imulReg(c, i);
+      return;
+    case H.INS_PORT:
+      insPort(c, i);
+      return;
+    case H.OUTS_PORT:
+      outsPort(c, i);
+      return;
+    case H.JCC:
+      jcc(c, i);
+      return;
+    case H.ALU_GROUP1:
+      aluGroup1(c, i);
+      return;
+    case H.TEST_RM_REG:
+      testRmReg(c, i);
+      return;
+    case H.XCHG_RM_REG:
+      xchgRmReg(c, i);
+      return;
+    case H.MOV_RM_REG:
+      movRmReg(c, i);
+      return;
+    case H.MOV_REG_RM:
+      movRegRm(c, i);
+      return;
+    case H.MOV_FROM_SEG:
+      movFromSeg(c, i);
+      return;
+    case H.LEA:
+      lea(c, i);
+      return;
+    case H.MOV_TO_SEG:
+      movToSeg(c, i);
+      return;
+    case H.POP_RM:
+      popRm(c, i);
+      return;
+    case H.XCHG_ACC:
+      xchgAcc(c, i);
+      return;
+    case H.CONVERT_ACC:
+      convertAcc(c, i);
+      return;
+    case H.CONVERT_ACC_TO_DX:
+      convertAccToDx(c, i);
+      return;
+    case H.FAR_DIRECT:
+      farDirect(c, i);
+      return;
+    case H.NOP:
+      nop(c, i);
+      return;
+    case H.PUSHF:
+      pushf(c, i);
+      return;
+    case H.POPF:
+      popf(c, i);
+      return;
+    case H.LAHF_SAHF:
+      lahfSahf(c, i);
+      return;
+    case H.MOV_MOFFS:
+      movMoffs(c, i);
+      return;
+    case H.STRING_MOVE:
+      stringMove(c, i);
+      return;
+    case H.STRING_COMPARE:
+      stringCompare(c, i);
+      return;
+    case H.TEST_ACC_IMM:
+      testAccImm(c, i);
+      return;
+    case H.MOV_REG_IMM:
+      movRegImm(c, i);
+      return;
+    case H.SHIFT_GROUP:
+      shiftGroup(c, i);
+      return;
+    case H.RET_NEAR:
+      retNear(c, i);
+      return;
+    case H.LOAD_FAR_POINTER:
+      loadFarPointer(c, i);
+      return;
+    case H.MOV_RM_IMM:
+      movRmImm(c, i);
+      return;
+    case H.ENTER:
+      enter(c, i);
+      return;
+    case H.LEAVE:
+      leave(c, i);
+      return;
+    case H.RET_FAR:
+      retFar(c, i);
+      return;
+    case H.INT3:
+      int3(c, i);
+      return;
+    case H.INT_N:
+      intN(c, i);
+      return;
+    case H.INTO:
+      into(c, i);
+      return;
+    case H.IRET:
+      iret(c, i);
+      return;
+    case H.XLAT:
+      xlat(c, i);
+      return;
+    case H.LOOP:
+      loop(c, i);
+      return;
+    case H.IN_PORT:
+      inPort(c, i);
+      return;
+    case H.OUT_PORT:
+      outPort(c, i);
+      return;
+    case H.CALL_REL:
+      callRel(c, i);
+      return;
+    case H.JMP_REL:
+      jmpRel(c, i);
+      return;
+    case H.INT1:
+      int1(c, i);
+      return;
+    case H.HLT:
+      hlt(c, i);
+      return;
+    case H.FLAG_OP:
+      flagOp(c, i);
+      return;
+    case H.GROUP3:
+      group3(c, i);
+      return;
+    case H.CLI:
+      cli(c, i);
+      return;
+    case H.STI:
+      sti(c, i);
+      return;
+    case H.GROUP4:
+      group4(c, i);
+      return;
+    case H.GROUP5:
+      group5(c, i);
+      return;
+    case H.GROUP6:
+      group6(c, i);
+      return;
+    case H.GROUP7:
+      group7(c, i);
+      return;
+    case H.SYSCALL:
+      syscall(c, i);
+      return;
+    case H.CLTS:
+      clts(c, i);
+      return;
+    case H.SYSRET:
+      sysret(c, i);
+      return;
+    case H.CACHE_OP:
+      cacheOp(c, i);
+      return;
+    case H.MOV_CR:
+      movCr(c, i);
+      return;
+    case H.MOV_DR:
+      movDr(c, i);
+      return;
+    case H.MSR_ACCESS:
+      msrAccess(c, i);
+      return;
+    case H.RDTSC:
+      rdtsc(c, i);
+      return;
+    case H.SYSENTER:
+      sysenter(c, i);
+      return;
+    case H.SYSEXIT:
+      sysexit(c, i);
+      return;
+    case H.CMOV:
+      cmov(c, i);
+      return;
+    case H.SETCC:
+      setcc(c, i);
+      return;
+    case H.CPUID:
+      cpuid(c, i);
+      return;
+    case H.BIT_TEST:
+      bitTest(c, i);
+      return;
+    case H.DOUBLE_SHIFT:
+      doubleShift(c, i);
+      return;
+    case H.CMPXCHG:
+      cmpxchg(c, i);
+      return;
+    case H.MOV_EXTEND:
+      movExtend(c, i);
+      return;
+    case H.BIT_SCAN:
+      bitScan(c, i);
+      return;
+    case H.XADD:
+      xadd(c, i);
+      return;
+    case H.GROUP9:
+      group9(c, i);
+      return;
+    case H.BSWAP:
+      bswap(c, i);
+      return;
+    case H.MOV_BE:
+      movBe(c, i);
+      return;
+    default:
+      undefinedOpcode(c, i);
+  }
+}
