@@ -190,6 +190,74 @@ describe('protected mode privilege', () => {
   });
 });
 
+describe('call gates', () => {
+  it('a far CALL from ring 3 through a 32-bit call gate switches stacks, copies 2 parameters; RETF 8 returns', () => {
+    const code = listing(`
+    0F0115A8100000             lgdt [gdtr]
+    0F011DAE100000             lidt [idtr]
+    66B82800                   mov ax, 0x28
+    0F00D8                     ltr ax
+    C705BC10000000700000C705C0100000100000006A23 push 0x23
+    6800500000                 push 0x5000
+    6A02                       push 0x2
+    6A1B                       push 0x1b
+    683A100000                 push user
+    CF                         iret
+                               user:
+    6811110000                 push 0x1111
+    6822220000                 push 0x2222
+    9A000000003300             call 0x33:0
+    CD80                       int 0x80
+    F4                         hlt
+                               gate_target:
+    8B442404                   mov eax, [esp+4]
+    E710                       out 0x10, eax
+    8B442408                   mov eax, [esp+8]
+    E711                       out 0x11, eax
+    8B44240C                   mov eax, [esp+12]
+    E712                       out 0x12, eax
+    89E0                       mov eax, esp
+    E713                       out 0x13, eax
+    CA0800                     retf 8
+                               handler80:
+    8B44240C                   mov eax, [esp+12]
+    E714                       out 0x14, eax
+    F4                         hlt
+    9090                       align 8
+                               gdt:
+    0000000000000000           dq 0
+    FFFF0000009ACF00           dq 0x00cf9a000000ffff
+    FFFF00000092CF00           dq 0x00cf92000000ffff
+    FFFF000000FACF00           dq 0x00cffa000000ffff
+    FFFF000000F2CF00           dq 0x00cff2000000ffff
+    6700B810                   dw 0x67, tss
+    00890000                   db 0, 0x89, 0, 0
+    4E100800                   dw gate_target, 0x08
+    02EC                       db 2, 0xec
+    0000                       dw 0
+                               gdt_end:
+                               gdtr:
+    3700                       dw gdt_end - gdt - 1
+    70100000                   dd gdt
+                               idtr:
+    0704                       dw 0x81*8 - 1
+    00A00000                   dd 0xa000
+    90909090                   align 8
+                               tss:
+    `);
+    using m = machineFor(kvm, 'protected', code);
+    writeGate32(m.ram, 0xa000, 0x80, 0x08, code.labels.handler80, 3);
+    // The ring-0 stack: EIP, CS, the two parameters as pushed, then the caller's ESP and SS.
+    expect(expectOut(m.vcpu, 0x10)).toBe(0x1b);
+    expect(expectOut(m.vcpu, 0x11)).toBe(0x2222);
+    expect(expectOut(m.vcpu, 0x12)).toBe(0x1111);
+    expect(expectOut(m.vcpu, 0x13)).toBe(0x7000 - 24);
+    // Back in ring 3 with the parameters popped: INT 0x80 sees the user ESP 0x5000.
+    expect(expectOut(m.vcpu, 0x14)).toBe(0x5000);
+    expectExit(m.vcpu, 'hlt');
+  });
+});
+
 describe('long mode', () => {
   it('boots from real mode through protected mode into 64-bit mode as a boot loader does', () => {
     const code = listing(`

@@ -1,12 +1,13 @@
 /**
  * Control transfer: Jcc, JMP, CALL, RET near and far, LOOP/JCXZ, INT n/INT3/INTO/INT1, IRET in real,
- * protected and long mode, ENTER/LEAVE (SDM Vol. 2). Far transfers through call gates and task gates are not
- * implemented yet and raise #GP, as a descriptor of a type the CPU does not accept would.
+ * protected and long mode, ENTER/LEAVE (SDM Vol. 2). Far transfers through call gates are in gates.ts; task
+ * switches are not implemented yet and raise #GP.
  */
 import type { Cpu } from './cpu.js';
 import type { Insn } from './decode.js';
 import { deliver, raise, Source, Vector } from './exceptions.js';
 import { condition, getFlags, setFlags } from './flags.js';
+import { farViaGate, namesSystemDescriptor } from './gates.js';
 import {
   addSp,
   getReg,
@@ -134,6 +135,11 @@ export function farDirect(c: Cpu, i: Insn): void {
 function farTransfer(c: Cpu, sel: number, off: number, size: number, isCall: boolean): void {
   const oldCs = c.segSel[Seg.CS];
   const ret = c.nextIp;
+  if (isProtected(c) && namesSystemDescriptor(c, sel)) {
+    farViaGate(c, sel, isCall, ret);
+    return;
+  }
+  if (c.stop & Stop.ABORT) return;
   const r8 = c.r[8];
   const r9 = c.r[9];
   if (isCall) {
@@ -217,7 +223,9 @@ export function retFar(c: Cpu, i: Insn): void {
     c.r[9] = r9;
     return;
   }
-  returnOuter(c, sel, off, ss, spLo, spHi, size, r8, r9);
+  if (!returnOuter(c, sel, off, ss, spLo, spHi, size, r8, r9)) return;
+  // RETF imm releases the parameters from the caller's (outer) stack too (SDM Vol. 2 RET).
+  addSp(c, imm);
 }
 
 /** Completes a return to an outer privilege level: CS, then SS:RSP, then nulls data segments the new CPL may not use. */
