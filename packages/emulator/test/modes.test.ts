@@ -190,6 +190,78 @@ describe('protected mode privilege', () => {
   });
 });
 
+describe('virtual-8086 mode', () => {
+  it('IRET with VM set enters it (segments as in real mode, CPL 3); CLI with IOPL 0 is #GP to the ring-0 handler', () => {
+    const code = listing(`
+    0F0115B8100000             lgdt [gdtr]
+    0F011DBE100000             lidt [idtr]
+    66B82800                   mov ax, 0x28
+    0F00D8                     ltr ax
+    C705CC10000000700000C705D010000010000000BE79100000 mov esi, v86code
+    BF00200000                 mov edi, 0x2000
+    B90B000000                 mov ecx, v86end - v86code
+    F3A4                       rep movsb
+    6A00                       push dword 0x0
+    6A00                       push dword 0x0
+    6800030000                 push dword 0x300
+    6A00                       push dword 0x0
+    6800040000                 push dword 0x400
+    6800010000                 push dword 0x100
+    6802000200                 push dword 0x20002
+    6800020000                 push dword 0x200
+    6A00                       push dword 0x0
+    CF                         iret
+                               gp_handler:
+    8B442408                   mov eax, [esp+8]
+    E710                       out 0x10, eax
+    8B44240C                   mov eax, [esp+12]
+    E711                       out 0x11, eax
+    8B44241C                   mov eax, [esp+28]
+    E712                       out 0x12, eax
+    89D8                       mov eax, ebx
+    E713                       out 0x13, eax
+    668CD8                     mov ax, ds
+    66E714                     out 0x14, ax
+    F4                         hlt
+                               v86code:
+    B83412                     mov ax, 0x1234
+    A31000                     mov [0x10], ax
+    8B1E1000                   mov bx, [0x10]
+    FA                         cli
+                               v86end:
+    90909090                   align 8
+                               gdt:
+    0000000000000000           dq 0
+    FFFF0000009ACF00           dq 0x00cf9a000000ffff
+    FFFF00000092CF00           dq 0x00cf92000000ffff
+    0000000000000000           dq 0
+    0000000000000000           dq 0
+    6700C810                   dw 0x67, tss
+    00890000                   db 0, 0x89, 0, 0
+                               gdt_end:
+                               gdtr:
+    2F00                       dw gdt_end - gdt - 1
+    88100000                   dd gdt
+                               idtr:
+    0704                       dw 0x81*8 - 1
+    00A00000                   dd 0xa000
+    90909090                   align 8
+                               tss:
+    `);
+    using m = machineFor(kvm, 'protected', code);
+    writeGate32(m.ram, 0xa000, 13, 0x08, code.labels.gp_handler);
+    // The frame: error code, EIP, CS (0x200), EFLAGS (VM set), ESP, SS, ES, DS (0x300), FS, GS.
+    expect(expectOut(m.vcpu, 0x10)).toBe(0x200);
+    expect(expectOut(m.vcpu, 0x11) & 0x20000).toBe(0x20000);
+    expect(expectOut(m.vcpu, 0x12)).toBe(0x300);
+    // The virtual-8086 code stored and loaded through DS = 0x300 (linear 0x3010).
+    expect(expectOut(m.vcpu, 0x13) & 0xffff).toBe(0x1234);
+    expect(m.ram[0x3010] | (m.ram[0x3011] << 8)).toBe(0x1234);
+    // Data segments are null in the handler.
+    expect(expectOut(m.vcpu, 0x14, 2)).toBe(0);
+  });
+});
+
 describe('call gates', () => {
   it('a far CALL from ring 3 through a 32-bit call gate switches stacks, copies 2 parameters; RETF 8 returns', () => {
     const code = listing(`

@@ -404,8 +404,7 @@ export function iret(c: Cpu, i: Insn): void {
   const newFlags = (old & ~changeable) | (fl & changeable);
   const long = (c.efer & 0x400) !== 0;
   if (fl & Flag.VM && cpl === 0 && size === 4 && !long) {
-    raise(c, Vector.GP, 0); // Return to virtual-8086 mode is not implemented yet.
-    restoreSp();
+    returnToVm86(c, off, cs, fl);
     return;
   }
   if (rpl === cpl && !(long && c.long64)) {
@@ -434,6 +433,36 @@ export function iret(c: Cpu, i: Insn): void {
   }
   if (size === 4 && c.long64 === false) setSp(c, spLo >>> 0);
   c.nmiMasked = false;
+}
+
+/**
+ * IRET from ring 0 to virtual-8086 mode (SDM Vol. 2 IRET, "RETURN-TO-VIRTUAL-8086-MODE"): after EIP, CS and
+ * EFLAGS it pops ESP, SS, ES, DS, FS and GS, all loaded the real-mode way, and the CPU runs at CPL 3.
+ */
+function returnToVm86(c: Cpu, eip: number, cs: number, fl: number): void {
+  const esp = pop(c, 4);
+  const ss = pop(c, 4);
+  const es = pop(c, 4);
+  const ds = pop(c, 4);
+  const fs = pop(c, 4);
+  const gs = pop(c, 4);
+  if (c.stop & Stop.ABORT) return;
+  setFlags(c, (fl & 0x3f7fd5) | Flag.VM);
+  const segs: [number, number][] = [
+    [Seg.CS, cs],
+    [Seg.SS, ss],
+    [Seg.ES, es],
+    [Seg.DS, ds],
+    [Seg.FS, fs],
+    [Seg.GS, gs],
+  ];
+  for (const [seg, sel] of segs) loadRealSeg(c, seg, sel & 0xffff);
+  c.r[8] = esp;
+  c.r[9] = 0;
+  syncMode(c);
+  c.nextIp = eip & 0xffff;
+  c.nmiMasked = false;
+  c.stop |= Stop.RESYNC;
 }
 
 /** ENTER imm16, imm8 (C8). */

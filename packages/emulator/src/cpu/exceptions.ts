@@ -177,7 +177,13 @@ function deliverOnce(c: Cpu, vector: number, error: number, returnIp: number, so
   const oldSp = c.r[8];
   const oldSpHi = c.r[9];
   const oldCs = c.segSel[Seg.CS];
-  if (flags & Flag.VM) return failWith(c, Vector.GP, 0);
+  const fromVm86 = (flags & Flag.VM) !== 0;
+  if (fromVm86) {
+    // Out of virtual-8086 mode only to a ring-0, non-conforming handler (SDM Vol. 3A 20.3.1.1).
+    if (newCpl !== 0 || conforming) return failWith(c, Vector.GP, (sel & 0xfffc) + ext);
+    c.flags &= ~Flag.VM;
+    c.cpl = 3;
+  }
 
   if (long) {
     let rsp: number;
@@ -250,10 +256,29 @@ function deliverOnce(c: Cpu, vector: number, error: number, returnIp: number, so
       c.cpl = newCpl;
       cacheDescriptor(c, Seg.CS, (sel & 0xfffc) | newCpl, target);
       syncMode(c);
-      const ok = push(c, size, oldSs, 0) && push(c, size, oldSp, 0);
+      // From virtual-8086 mode the data segments are saved too, then nulled (SDM Vol. 3A Figure 20-4).
+      const ok =
+        (!fromVm86 ||
+          (push(c, size, c.segSel[Seg.GS], 0) &&
+            push(c, size, c.segSel[Seg.FS], 0) &&
+            push(c, size, c.segSel[Seg.DS], 0) &&
+            push(c, size, c.segSel[Seg.ES], 0))) &&
+        push(c, size, oldSs, 0) &&
+        push(c, size, oldSp, 0);
       if (!ok) {
         restore(c, saved);
+        if (fromVm86) c.flags |= Flag.VM;
+        syncMode(c);
         return false;
+      }
+      if (fromVm86) {
+        for (const seg of [Seg.ES, Seg.DS, Seg.FS, Seg.GS]) {
+          c.segSel[seg] = 0;
+          c.segBase[seg] = 0;
+          c.segLimit[seg] = 0;
+          c.segAttr[seg] = SegAttr.UNUSABLE;
+        }
+        syncMode(c);
       }
     } else {
       cacheDescriptor(c, Seg.CS, (sel & 0xfffc) | newCpl, target);
