@@ -262,6 +262,58 @@ describe('virtual-8086 mode', () => {
   });
 });
 
+describe('task switching', () => {
+  it('a far CALL to a TSS switches tasks with NT and the back link; IRET switches back', () => {
+    const code = listing(`
+    0F0115C8100000             lgdt [gdtr]
+    66B82800                   mov ax, 0x28
+    0F00D8                     ltr ax
+    C7055811000088100000C7055C11000002000000C70560110000B0B00000C7057011000000600000C7058011000010000000C7058411000008000000C7058811000010000000C7058C11000010000000C7059011000010000000C7059411000010000000B8A0A00000 mov eax, 0xa0a0
+    9A000000003000             call 0x30:0
+                               back:
+    E712                       out 0x12, eax
+    660F00C8                   str ax
+    66E713                     out 0x13, ax
+    F4                         hlt
+                               taskB:
+    E710                       out 0x10, eax
+    9C                         pushf
+    58                         pop eax
+    E711                       out 0x11, eax
+    CF                         iret
+    90                         align 8
+                               gdt:
+    0000000000000000           dq 0
+    FFFF0000009ACF00           dq 0x00cf9a000000ffff
+    FFFF00000092CF00           dq 0x00cf92000000ffff
+    0000000000000000           dq 0
+    0000000000000000           dq 0
+    6700D010                   dw 0x67, tssA
+    00890000                   db 0, 0x89, 0, 0
+    67003811                   dw 0x67, tssB
+    00890000                   db 0, 0x89, 0, 0
+                               gdt_end:
+                               gdtr:
+    3700                       dw gdt_end - gdt - 1
+    90100000                   dd gdt
+    9090                       align 16
+                               tssA:
+                               tssB:
+    `);
+    using m = machineFor(kvm, 'protected', code);
+    // Task B starts with the registers of its TSS and NT set.
+    expect(expectOut(m.vcpu, 0x10)).toBe(0xb0b0);
+    expect(expectOut(m.vcpu, 0x11) & 0x4000).toBe(0x4000);
+    // Back in task A (TR 0x28) with its saved EAX.
+    expect(expectOut(m.vcpu, 0x12)).toBe(0xa0a0);
+    expect(expectOut(m.vcpu, 0x13, 2)).toBe(0x28);
+    // Task B's TSS (0x68 bytes after A's) links back to A; A's descriptor stayed busy, B's is free again.
+    const tssB = code.labels.tssA + 0x68;
+    expect(m.ram[tssB] | (m.ram[tssB + 1] << 8)).toBe(0x28);
+    expect([m.ram[code.labels.gdt + 0x28 + 5], m.ram[code.labels.gdt + 0x30 + 5]]).toEqual([0x8b, 0x89]);
+  });
+});
+
 describe('call gates', () => {
   it('a far CALL from ring 3 through a 32-bit call gate switches stacks, copies 2 parameters; RETF 8 returns', () => {
     const code = listing(`

@@ -23,6 +23,7 @@ import {
 } from './operands.js';
 import { isProtected, loadCodeSeg, loadDataSeg, loadRealSeg, syncMode } from './segments.js';
 import { Flag, Seg, SegAttr, Stop } from './state.js';
+import { TaskReason, taskSwitch } from './tasks.js';
 
 const TWO32 = 4294967296;
 const CANON = 140737488355328;
@@ -373,8 +374,10 @@ export function iret(c: Cpu, i: Insn): void {
     return;
   }
   if (c.flags & Flag.NT && !(c.efer & 0x400)) {
-    // Task return: hardware task switching is not implemented yet.
-    raise(c, Vector.GP, 0);
+    // Return to the task that called or interrupted this one: its selector is the TSS back link.
+    const link = c.read((c.segBase[Seg.TR] >>> 0) + 0, 2);
+    if (c.stop & Stop.ABORT) return;
+    taskSwitch(c, link, TaskReason.IRET, c.nextIp);
     return;
   }
   const lo = pop(c, size);

@@ -10,6 +10,7 @@ import { getFlags, setFlags } from './flags.js';
 import { getSp, push, setSp } from './operands.js';
 import { cacheDescriptor, Descriptor, loadRealSeg, readDescriptor, syncMode, sysRead } from './segments.js';
 import { Efer, Flag, Seg, SegAttr, Stop } from './state.js';
+import { pushTaskError, TaskReason, taskSwitch } from './tasks.js';
 
 /** Exception vectors (SDM Vol. 3A Table 6-1). */
 export const Vector = {
@@ -146,6 +147,14 @@ function deliverOnce(c: Cpu, vector: number, error: number, returnIp: number, so
   gate.baseHi = long ? sysRead(c, gateAddr + 8, 4) : 0;
   if (c.stop & Stop.ABORT) return false;
   const type = (gate.hi >> 8) & 0x1f;
+  if (!long && type === 0x05) {
+    // A task gate: the handler is another task (SDM Vol. 3A 6.12.2).
+    if (source === Source.SOFTWARE && ((gate.hi >> 13) & 3) < c.cpl)
+      return failWith(c, Vector.GP, (vector << 3) + 2);
+    if (!(gate.hi & 0x8000)) return failWith(c, Vector.NP, (vector << 3) + 2 + ext);
+    if (!taskSwitch(c, gate.lo >>> 16, TaskReason.INT, returnIp)) return false;
+    return pushTaskError(c, error);
+  }
   const valid = long
     ? type === 0x0e || type === 0x0f
     : type === 0x06 || type === 0x07 || type === 0x0e || type === 0x0f;

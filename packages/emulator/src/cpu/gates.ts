@@ -2,7 +2,7 @@
  * Far CALL and JMP through call gates (SDM Vol. 3A 5.8.3-5.8.6; Vol. 2 CALL, JMP): 16- and 32-bit gates in
  * protected mode, 64-bit gates in IA-32e mode, with the privilege checks, the inner-privilege stack switch
  * from the TSS for CALL, and the copy of a 32/16-bit gate's parameters. Task gates and TSS descriptors as far
- * targets (hardware task switching) are not implemented yet and raise #GP(selector).
+ * targets switch tasks (tasks.ts).
  */
 import type { Cpu } from './cpu.js';
 import { Descriptor } from './descriptor.js';
@@ -10,6 +10,7 @@ import { raise, Vector } from './exceptions.js';
 import { push } from './operands.js';
 import { cacheDescriptor, loadDataSeg, readDescriptor, syncMode, sysRead } from './segments.js';
 import { Efer, Seg, SegAttr, Stop } from './state.js';
+import { TaskReason, taskSwitch } from './tasks.js';
 
 const TWO32 = 4294967296;
 const gate = new Descriptor();
@@ -38,9 +39,22 @@ export function farViaGate(c: Cpu, sel: number, isCall: boolean, returnIp: numbe
     return;
   }
   const type = gate.attr & 0xf;
+  if (!long && (type === 0x5 || type === 0x9)) {
+    // A task gate or an available 32-bit TSS: a task switch (SDM Vol. 3A 7.3).
+    if (gate.dpl < c.cpl || gate.dpl < (sel & 3)) {
+      fail(c, Vector.GP, sel & 0xfffc);
+      return;
+    }
+    if (!gate.present) {
+      fail(c, Vector.NP, sel & 0xfffc);
+      return;
+    }
+    const tss = type === 0x5 ? gate.lo >>> 16 : sel;
+    taskSwitch(c, tss, isCall ? TaskReason.CALL : TaskReason.JMP, returnIp);
+    return;
+  }
   const callGate = long ? type === 0xc : type === 0x4 || type === 0xc;
   if (!callGate) {
-    // Task gates and TSS descriptors would switch tasks: not implemented yet.
     fail(c, Vector.GP, sel & 0xfffc);
     return;
   }
