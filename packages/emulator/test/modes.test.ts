@@ -79,6 +79,51 @@ describe('protected mode', () => {
     expect(m.vcpu.getSregs().cs.selector).toBe(0x08);
   });
 
+  it('LSL, LAR, VERR and VERW answer in ZF and load limits and access rights', () => {
+    const code = listing(`
+    0F011560100000             lgdt [gdtr]
+    66B81000                   mov ax, 0x10
+    0F03C0                     lsl eax, ax
+    E710                       out 0x10, eax
+    66B90800                   mov cx, 0x08
+    0F02D9                     lar ebx, cx
+    89D8                       mov eax, ebx
+    E711                       out 0x11, eax
+    66BA3300                   mov dx, 0x33
+    0F02F2                     lar esi, dx
+    0F94C0                     setz al
+    E612                       out 0x12, al
+    0F00E1                     verr cx
+    0F94C0                     setz al
+    E613                       out 0x13, al
+    0F00E9                     verw cx
+    0F94C0                     setz al
+    E614                       out 0x14, al
+    66BA1000                   mov dx, 0x10
+    0F00EA                     verw dx
+    0F94C0                     setz al
+    E615                       out 0x15, al
+    F4                         hlt
+    90909090                   align 8
+                               gdt:
+    0000000000000000           dq 0
+    FFFF0000009ACF00           dq 0x00cf9a000000ffff
+    FFFF00000092CF00           dq 0x00cf92000000ffff
+                               gdt_end:
+                               gdtr:
+    1700                       dw gdt_end - gdt - 1
+    48100000                   dd gdt
+    `);
+    using m = machineFor(kvm, 'protected', code);
+    expect(expectOut(m.vcpu, 0x10)).toBe(0xffffffff);
+    // Access rights: the descriptor's second dword masked by 00FxFF00H (bits 19:16 are undefined).
+    expect(expectOut(m.vcpu, 0x11) & 0x00f0ff00).toBe(0x00c09a00);
+    expect(expectOut(m.vcpu, 0x12, 1)).toBe(0);
+    expect(expectOut(m.vcpu, 0x13, 1)).toBe(1);
+    expect(expectOut(m.vcpu, 0x14, 1)).toBe(0);
+    expect(expectOut(m.vcpu, 0x15, 1)).toBe(1);
+  });
+
   it('32-bit paging: a 4 KiB page maps, a write to a read-only page with CR0.WP is #PF with CR2 and error code 3', () => {
     const code = listing(`
     0F011590100000             lgdt [gdtr]

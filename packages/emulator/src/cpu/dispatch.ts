@@ -3,6 +3,7 @@
  * same signature, so the run loop makes one indexed call per instruction. Group opcodes pick their operation
  * from ModRM.reg inside their handler. Opcodes without an entry raise #UD.
  */
+import { larLsl } from './access-rights.js';
 import { aluClassic, aluGroup1, incDecReg, incDecRm, testAccImm, testNotNeg, testRmReg } from './alu.js';
 import { bcd } from './bcd.js';
 import { bitScan, bitTest, cmpxchg, group9, xadd } from './bits.js';
@@ -199,6 +200,7 @@ export const H = {
   GROUP9: 84,
   BSWAP: 85,
   MOV_BE: 86,
+  LAR_LSL: 87,
 } as const;
 
 /** The handler id of each dispatch index (opcode, + 256 for 0F, + 512 for 0F 38). */
@@ -276,6 +278,7 @@ set([0xfe], H.GROUP4);
 set([0xff], H.GROUP5);
 
 set([0x100], H.GROUP6);
+set([0x102, 0x103], H.LAR_LSL);
 set([0x101], H.GROUP7);
 set([0x105], H.SYSCALL);
 set([0x106], H.CLTS);
@@ -566,6 +569,9 @@ export function dispatch(c: Cpu, i: Insn): void {
       return;
     case H.MOV_BE:
       movBe(c, i);
+      return;
+    case H.LAR_LSL:
+      larLsl(c, i);
       return;
     default:
       undefinedOpcode(c, i);

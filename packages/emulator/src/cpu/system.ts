@@ -3,6 +3,8 @@
  * shadow, PUSHF/POPF, HLT, CPUID, RDTSC, RDMSR/WRMSR, MOV to and from control and debug registers, the
  * descriptor-table instructions, INVLPG, CLTS, LMSW/SMSW, SWAPGS, SYSCALL/SYSRET, SYSENTER/SYSEXIT.
  */
+
+import { verify } from './access-rights.js';
 import type { Cpu } from './cpu.js';
 import { cpuidLookup, cpuidOut } from './cpuid.js';
 import { type Insn, InsnFlag } from './decode.js';
@@ -291,7 +293,7 @@ export function nop(_c: Cpu, _i: Insn): void {}
 
 const descScratch = new Descriptor();
 
-/** Group 6 (0F 00): SLDT, STR, LLDT, LTR, VERR, VERW. */
+/** Group 6 (0F 00): SLDT, STR, LLDT, LTR, VERR, VERW (access-rights.ts). */
 export function group6(c: Cpu, i: Insn): void {
   if (!isProtected(c)) {
     raise(c, Vector.UD, -1);
@@ -314,6 +316,10 @@ export function group6(c: Cpu, i: Insn): void {
       loadSystemSeg(c, r === 2 ? Seg.LDTR : Seg.TR, sel);
       return;
     }
+    case 4:
+    case 5:
+      verify(c, i);
+      return;
     default:
       raise(c, Vector.UD, -1);
   }
