@@ -60,6 +60,15 @@ describe('run controls', () => {
     expect(performance.now() - t0).toBeGreaterThanOrEqual(20);
   });
 
+  it('a kick through kickSignal (shared memory another thread can set) ends a run with INTR', () => {
+    using m = machineFor(kvm, 'real', listing('EBFE  jmp $'));
+    const vcpu = m.vcpu as EmulatorVcpu;
+    vcpu.kickSignal = new Int32Array(new SharedArrayBuffer(4));
+    Atomics.store(vcpu.kickSignal, 0, 1);
+    expect(vcpu.run().reason).toBe('intr');
+    expect(vcpu.getRegs().rip).toBe(0x1000n);
+  });
+
   it('an IN is completed by the next run, even one that exits at once with immediateExit', () => {
     // E4 11: in al, 0x11; F4: hlt
     using m = machineFor(

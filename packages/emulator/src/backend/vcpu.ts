@@ -96,6 +96,12 @@ export class EmulatorVcpu implements Vcpu {
    * instructions); 0, the default, bounds runs by `instructionBudget` alone, which keeps runs deterministic.
    */
   timeSliceMs = 0;
+  /**
+   * A kick from another thread: when element 0 of this Int32Array (over a SharedArrayBuffer) is non-zero, a
+   * running `run()` returns an INTR exit within a few thousand instructions, as a signal interrupts KVM_RUN.
+   * The VMM clears it (Atomics.store) before running again.
+   */
+  kickSignal: Int32Array | null = null;
 
   requestInterruptWindow = false;
   immediateExit = false;
@@ -197,7 +203,12 @@ export class EmulatorVcpu implements Vcpu {
       // A halted or not-yet-started vCPU waits inside KVM_RUN; nothing can wake it yet.
       return this.finish(CpuExit.INTR);
     }
-    c.execute(this.instructionBudget, this.timeSliceMs > 0 ? hostNow() + this.timeSliceMs : 0);
+    if (this.kickSignal && Atomics.load(this.kickSignal, 0) !== 0) return this.finish(CpuExit.INTR);
+    c.execute(
+      this.instructionBudget,
+      this.timeSliceMs > 0 ? hostNow() + this.timeSliceMs : 0,
+      this.kickSignal,
+    );
     if (c.exitKind === CpuExit.NONE && c.mmioWrites.length > 0) c.takeMmioWrite();
     return this.finish(c.exitKind === CpuExit.NONE ? CpuExit.INTR : c.exitKind);
   }

@@ -168,13 +168,15 @@ export class Cpu extends MmuState {
    * Runs up to `budget` instructions. Returns with `exitKind` set when an exit happened, or CpuExit.NONE
    * when the budget ran out.
    */
-  execute(budget: number, deadline = 0): void {
+  execute(budget: number, deadline = 0, kick: Int32Array | null = null): void {
     this.exitKind = CpuExit.NONE;
     this.stop = 0;
     const end = this.retired + budget;
     while (this.retired < end) {
       // A wall-clock bound, checked once per slice: a long run returns INTR and the host's event loop goes on.
       if (deadline !== 0 && hostNow() > deadline) return;
+      // Another thread (a Worker sharing the buffer) asked this run to stop: an INTR exit, as KVM's kick.
+      if (kick !== null && Atomics.load(kick, 0) !== 0) return;
       let slice = Math.min(end - this.retired, SLICE);
       const slow = this.needsSlowPath();
       if (slow) {

@@ -15,6 +15,7 @@ import { TaskReason, taskSwitch } from './tasks.js';
 const TWO32 = 4294967296;
 const gate = new Descriptor();
 const target = new Descriptor();
+const probe = new Descriptor();
 
 function fail(c: Cpu, vector: number, error: number): void {
   raise(c, vector, error);
@@ -23,9 +24,8 @@ function fail(c: Cpu, vector: number, error: number): void {
 /** Whether `sel` names a system descriptor (a gate or TSS) rather than a code segment; reads nothing else. */
 export function namesSystemDescriptor(c: Cpu, sel: number): boolean {
   if ((sel & 0xfffc) === 0) return false;
-  const d = new Descriptor();
-  if (!readDescriptor(c, sel, d)) return false;
-  return (d.attr & SegAttr.S) === 0;
+  if (!readDescriptor(c, sel, probe)) return false;
+  return (probe.attr & SegAttr.S) === 0;
 }
 
 /**

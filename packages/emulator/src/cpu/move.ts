@@ -187,13 +187,12 @@ export function xlat(c: Cpu, i: Insn): void {
 /** BSWAP r (0F C8-CF). */
 export function bswap(c: Cpu, i: Insn): void {
   const n = opcodeReg(i);
-  const sw = (v: number) => ((v & 0xff) << 24) | ((v & 0xff00) << 8) | ((v >>> 8) & 0xff00) | (v >>> 24);
   if (i.osize === 8) {
     const lo = c.r[n << 1];
-    c.r[n << 1] = sw(c.r[(n << 1) + 1]);
-    c.r[(n << 1) + 1] = sw(lo);
+    c.r[n << 1] = swap32(c.r[(n << 1) + 1]);
+    c.r[(n << 1) + 1] = swap32(lo);
   } else if (i.osize === 4) {
-    c.r[n << 1] = sw(c.r[n << 1]);
+    c.r[n << 1] = swap32(c.r[n << 1]);
     c.r[(n << 1) + 1] = 0;
   } else {
     setReg(c, n, 2, 0, 0); // BSWAP of a 16-bit register is undefined; current CPUs give 0.
