@@ -518,6 +518,74 @@ describe('long mode', () => {
     expect(m.vcpu.getSregs().cs.l).toBe(1);
   });
 
+  it('4-level paging: #PF error codes for WP, NX fetch and reserved bits; INVLPG; accessed but not dirty', () => {
+    const code = listing(`
+    0F01142528110000           lgdt [gdtr]
+    0F011C2532110000           lidt [idtr]
+    48B8FD100800008E000048890425E0A00000 mov [0xa000 + 14*16], rax
+    B9800000C0                 mov ecx, 0xc0000080
+    0F32                       rdmsr
+    0D00080000                 or eax, 0x800
+    0F30                       wrmsr
+    0F20C0                     mov rax, cr0
+    0D00000100                 or eax, 0x10000
+    0F22C0                     mov cr0, rax
+    B803000300                 mov rax, 0x30003
+    4889042508200100           mov [0x12008], rax
+    48B803300000000000804889042500000300 mov [0x30000], rax
+    B801300000                 mov rax, 0x3001
+    4889042508000300           mov [0x30008], rax
+    48B803400000000008004889042510000300 mov [0x30010], rax
+    C70425003000000D6000008B042500002000 mov eax, [0x200000]
+    E710                       out 0x10, eax
+    49BFA210000000000000C704250010200001000000 
+                               after1:
+    49BFB310000000000000B800002000 mov rax, 0x200000
+    FFE0                       jmp rax
+                               after2:
+    49BFC4100000000000008B042500202000 mov eax, [0x202000]
+                               after3:
+    C7042500400000EFBE000048B803400000000000804889042500000300 mov [0x30000], rax
+    0F013C2500002000           invlpg [0x200000]
+    8B042500002000             mov eax, [0x200000]
+    E714                       out 0x14, eax
+    488B042500000300           mov rax, [0x30000]
+    E715                       out 0x15, eax
+    F4                         hlt
+                               pf_handler:
+    58                         pop rax
+    E711                       out 0x11, eax
+    0F20D0                     mov rax, cr2
+    E712                       out 0x12, eax
+    BC00800000                 mov rsp, 0x8000
+    41FFE7                     jmp r15
+    909090                     align 8
+                               gdt:
+    0000000000000000           dq 0
+    00000000009A2000           dq 0x00209a0000000000
+    0000000000920000           dq 0x0000920000000000
+                               gdt_end:
+                               gdtr:
+    1700                       dw gdt_end - gdt - 1
+    1011000000000000           dq gdt
+                               idtr:
+    EF00                       dw 15*16 - 1
+    00A0000000000000           dq 0xa000
+    `);
+    using m = machineFor(kvm, 'long', code);
+    expect(expectOut(m.vcpu, 0x10)).toBe(0x600d);
+    // A supervisor write to a read-only page with CR0.WP: present | write.
+    expect([expectOut(m.vcpu, 0x11), expectOut(m.vcpu, 0x12)]).toEqual([0x3, 0x201000]);
+    // A fetch from an NX page: present | instruction fetch.
+    expect([expectOut(m.vcpu, 0x11), expectOut(m.vcpu, 0x12)]).toEqual([0x11, 0x200000]);
+    // A reserved physical-address bit (51): present | reserved.
+    expect([expectOut(m.vcpu, 0x11), expectOut(m.vcpu, 0x12)]).toEqual([0x9, 0x202000]);
+    // After INVLPG the new mapping is used.
+    expect(expectOut(m.vcpu, 0x14)).toBe(0xbeef);
+    // The walk set the accessed bit (0x20), not the dirty bit (0x40): nothing was written through it.
+    expect(expectOut(m.vcpu, 0x15)).toBe(0x4023);
+  });
+
   it('IRETQ to ring 3, SYSCALL/SYSRET, INT through a DPL-3 gate onto RSP0, and an IST stack', () => {
     const code = listing(`
     0F01142500110000           lgdt [gdtr]
