@@ -3,6 +3,7 @@
 // which KVM, and why, comes back in kvm.backend. Run: npx tsx examples/choose-backend/main.ts [choice...]
 import { IoDirection, KvmError, loadBackend, openKvm } from '@kvm-ts/core';
 
+// biome-ignore format: one instruction a line, its disassembly beside it
 const code = new Uint8Array([
   0xb0, 0x2a, // mov al, 42
   0xe6, 0x10, // out 0x10, al
@@ -54,7 +55,10 @@ function runGuest(kvm: Awaited<ReturnType<typeof openKvm>>): string {
   vcpu.setSregs({ ...vcpu.getSregs(), cs: { ...vcpu.getSregs().cs, base: 0n, selector: 0 } });
   vcpu.setRegs({ ...vcpu.getRegs(), rip: 0x1000n, rflags: 0x2n });
   const exit = vcpu.run();
-  const said = exit.reason === 'io' && exit.direction === IoDirection.OUT ? String(exit.data[0]) : `(${exit.reason} exit)`;
+  const said =
+    exit.reason === 'io' && exit.direction === IoDirection.OUT
+      ? String(exit.data[0])
+      : `(${exit.reason} exit)`;
   // Memory outlives slots: unmap it (size 0 deletes the slot) before releasing it.
   vm.setUserMemoryRegion({ slot: 0, flags: 0, guestPhysAddr: 0x1000n, memorySize: 0n });
   memory.close();

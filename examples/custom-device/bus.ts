@@ -27,7 +27,8 @@ export class Bus {
   /** Gives `device` the addresses `[base, base + length)`; overlapping an earlier device is a VMM bug. */
   add(base: number, length: number, device: BusDevice): void {
     const clash = this.mappings.find((m) => base < m.base + m.length && m.base < base + length);
-    if (clash) throw new Error(`${this.name}: ${device.name} at 0x${base.toString(16)} overlaps ${clash.device.name}`);
+    if (clash)
+      throw new Error(`${this.name}: ${device.name} at 0x${base.toString(16)} overlaps ${clash.device.name}`);
     this.mappings.push({ base, length, device });
   }
 

@@ -10,6 +10,7 @@ import { DEBUG_PORT, DebugPort } from './debug-port.js';
 const CODE_ADDR = 0x1000;
 const COUNTER_ADDR = 0xd_0000; // no memory slot here, so every access is an MMIO exit
 
+// biome-ignore format: one instruction a line, its disassembly beside it
 const code = new Uint8Array([
   0xe4, 0xe9, //                                           in al, 0xe9             ; is the debug port there?
   0x3c, 0xe9, //                                           cmp al, 0xe9

@@ -9,6 +9,7 @@ const DATA_PAGES = 16;
 const CHECKPOINT_PORT = 0x10;
 
 // Real mode with DS = 0x1000, so [0x4000] is guest physical 0x14000: page 4 of slot 1.
+// biome-ignore format: one instruction a line, its disassembly beside it
 const code = new Uint8Array([
   0xc6, 0x06, 0x00, 0x10, 0x11, // mov byte [0x1000], 0x11 ; page 1
   0xc6, 0x06, 0x00, 0x40, 0x44, // mov byte [0x4000], 0x44 ; page 4
@@ -34,7 +35,13 @@ console.log(`backend: ${kvm.backend.name}`);
 using vm = kvm.createVm();
 const codeMemory = vm.createMemory(0x1000);
 codeMemory.bytes.set(code);
-vm.setUserMemoryRegion({ slot: 0, flags: 0, guestPhysAddr: BigInt(CODE_ADDR), memorySize: 0x1000n, memory: codeMemory });
+vm.setUserMemoryRegion({
+  slot: 0,
+  flags: 0,
+  guestPhysAddr: BigInt(CODE_ADDR),
+  memorySize: 0x1000n,
+  memory: codeMemory,
+});
 const data = vm.createMemory(DATA_PAGES * 0x1000);
 vm.setUserMemoryRegion({
   slot: 1,
@@ -55,7 +62,9 @@ vcpu.setRegs({ ...vcpu.getRegs(), rip: BigInt(CODE_ADDR), rflags: 0x2n });
 
 function report(when: string): void {
   const pages = dirtyPages(vm.getDirtyLog(1));
-  const described = pages.map((p) => `${p} (0x${(DATA_ADDR + p * 0x1000).toString(16)}=0x${data.bytes[p * 0x1000].toString(16)})`);
+  const described = pages.map(
+    (p) => `${p} (0x${(DATA_ADDR + p * 0x1000).toString(16)}=0x${data.bytes[p * 0x1000].toString(16)})`,
+  );
   console.log(`${when}: dirty pages of slot 1: ${described.join(', ') || 'none'}`);
 }
 

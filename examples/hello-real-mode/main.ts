@@ -2,6 +2,7 @@
 // serial port and halt. Run: npx tsx examples/hello-real-mode/main.ts [auto|native|emulator]
 import { IoDirection, openKvm } from '@kvm-ts/core';
 
+// biome-ignore format: one instruction a line, its disassembly beside it
 const code = new Uint8Array([
   0xba, 0xf8, 0x03, // mov dx, 0x3f8   ; COM1's data port
   0xb0, 0x48, //       mov al, 'H'
@@ -31,7 +32,8 @@ vcpu.setRegs({ ...vcpu.getRegs(), rip: 0x1000n, rflags: 0x2n }); // bit 1 of RFL
 for (;;) {
   const exit = vcpu.run();
   if (exit.reason === 'io' && exit.direction === IoDirection.OUT) {
-    console.log(`exit io: out port 0x${exit.port.toString(16)} ${JSON.stringify(String.fromCharCode(exit.data[0]))}`);
+    const char = String.fromCharCode(exit.data[0]);
+    console.log(`exit io: out port 0x${exit.port.toString(16)} ${JSON.stringify(char)}`);
   } else {
     console.log(`exit ${exit.reason}`);
     break;

@@ -16,6 +16,7 @@ const DEADLINE_MS = 3000; // 5 ticks at 100 Hz take 50 ms; anything near this me
 
 // Real mode at 0x1000, stack below 0x8000, the tick count at 0x500; vector 0x20 (IRQ0 once the PIC is
 // remapped) points at `isr` through the real-mode IVT at address 0.
+// biome-ignore format: one instruction a line, its disassembly beside it
 const code = new Uint8Array([
   0xfa, //                               cli
   0xc7, 0x06, 0x80, 0x00, 0x3b, 0x10, // mov word [0x80], isr   ; IVT[0x20].offset
@@ -86,16 +87,24 @@ for (;;) {
     console.log(`tick ${ticks}`);
   } else if (exit.reason === 'io' && exit.direction === IoDirection.OUT && exit.port === DONE_PORT) {
     const expected = (TICKS * PIT_DIVISOR * 1000) / PIT_HZ;
-    console.log(`done: ${ticks} timer interrupts in ${Math.round(elapsed)} ms (${TICKS} PIT periods are ${Math.round(expected)} ms)`);
+    console.log(
+      `done: ${ticks} timer interrupts in ${Math.round(elapsed)} ms (${TICKS} PIT periods are ${Math.round(expected)} ms)`,
+    );
     break;
   } else if (exit.reason === 'io') {
-    unsupported(`the guest's access to port 0x${exit.port.toString(16)} reached the VMM: no in-kernel device took it`);
+    unsupported(
+      `the guest's access to port 0x${exit.port.toString(16)} reached the VMM: no in-kernel device took it`,
+    );
   } else if (exit.reason === 'intr' && elapsed < DEADLINE_MS) {
     await new Promise((resolve) => setTimeout(resolve, 1)); // the emulator's vCPU is halted: let time pass
   } else if (exit.reason === 'intr') {
-    unsupported(`no timer interrupt reached the guest in ${DEADLINE_MS} ms (${ticks} ticks): the in-kernel PIT or PIC does not deliver`);
+    unsupported(
+      `no timer interrupt reached the guest in ${DEADLINE_MS} ms (${ticks} ticks): the in-kernel PIT or PIC does not deliver`,
+    );
   } else {
-    unsupported(`unexpected ${exit.reason} exit: with an in-kernel irqchip the guest's HLT should wait in KVM_RUN`);
+    unsupported(
+      `unexpected ${exit.reason} exit: with an in-kernel irqchip the guest's HLT should wait in KVM_RUN`,
+    );
   }
 }
 

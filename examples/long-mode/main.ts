@@ -14,6 +14,7 @@ const CODE_ADDR = 0x8000;
 const STACK_TOP = 0x8_0000;
 
 const MESSAGE = 'Hello from 64-bit long mode\n';
+// biome-ignore format: one instruction a line, its disassembly beside it
 const code = new Uint8Array([
   0x48, 0x8d, 0x35, 0x16, 0x00, 0x00, 0x00, //             lea rsi, [rel message]  ; RIP-relative: 64-bit only
   0xb9, MESSAGE.length, 0x00, 0x00, 0x00, //               mov ecx, MESSAGE.length
@@ -64,7 +65,9 @@ const gdt: Array<Omit<KvmSegment, 'base' | 'limit' | 'selector' | 'unusable'> | 
   { type: TYPE_CODE_EXECUTE_READ_ACCESSED, s: 1, dpl: 0, present: 1, avl: 0, l: 1, db: 0, g: 1 },
   { type: TYPE_DATA_READ_WRITE_ACCESSED, s: 1, dpl: 0, present: 1, avl: 0, l: 0, db: 1, g: 1 },
 ];
-gdt.forEach((d, i) => view.setBigUint64(GDT_ADDR + 8 * i, d ? segmentDescriptor(d, 0, 0xfffff) : 0n, true));
+for (const [i, d] of gdt.entries()) {
+  view.setBigUint64(GDT_ADDR + 8 * i, d ? segmentDescriptor(d, 0, 0xfffff) : 0n, true);
+}
 console.log(`step 2: GDT at 0x${GDT_ADDR.toString(16)}: null, code 0x08 (L=1), data 0x10`);
 
 function segmentDescriptor(d: NonNullable<(typeof gdt)[number]>, base: number, limit: number): bigint {
@@ -72,7 +75,12 @@ function segmentDescriptor(d: NonNullable<(typeof gdt)[number]>, base: number, l
   const low = (limit & 0xffff) | ((base & 0xffff) << 16);
   const access = d.type | (d.s << 4) | (d.dpl << 5) | (d.present << 7);
   const flags = d.avl | (d.l << 1) | (d.db << 2) | (d.g << 3);
-  const high = ((base >>> 16) & 0xff) | (access << 8) | (((limit >>> 16) & 0xf) << 16) | (flags << 20) | (base & 0xff00_0000);
+  const high =
+    ((base >>> 16) & 0xff) |
+    (access << 8) |
+    (((limit >>> 16) & 0xf) << 16) |
+    (flags << 20) |
+    (base & 0xff00_0000);
   return (BigInt(high >>> 0) << 32n) | BigInt(low >>> 0);
 }
 
@@ -96,12 +104,16 @@ sregs.efer = EFER_LME | EFER_LMA;
 sregs.cr0 = CR0_PE | CR0_ET | CR0_PG;
 vcpu.setSregs(sregs);
 const check = vcpu.getSregs();
-console.log(`step 4: cr0=0x${check.cr0.toString(16)} cr3=0x${check.cr3.toString(16)} cr4=0x${check.cr4.toString(16)} efer=0x${check.efer.toString(16)}`);
+console.log(
+  `step 4: cr0=0x${check.cr0.toString(16)} cr3=0x${check.cr3.toString(16)} cr4=0x${check.cr4.toString(16)} efer=0x${check.efer.toString(16)}`,
+);
 
 // Step 5: the general-purpose registers: where to start and a stack (RFLAGS bit 1 is reserved as 1, 2.3).
 vcpu.setRegs({ ...vcpu.getRegs(), rip: BigInt(CODE_ADDR), rsp: BigInt(STACK_TOP), rflags: 0x2n });
 const translation = vcpu.translate(BigInt(CODE_ADDR));
-console.log(`step 5: rip=0x${CODE_ADDR.toString(16)}, which translates to physical 0x${translation.physicalAddress.toString(16)} (valid=${translation.valid})`);
+console.log(
+  `step 5: rip=0x${CODE_ADDR.toString(16)}, which translates to physical 0x${translation.physicalAddress.toString(16)} (valid=${translation.valid})`,
+);
 
 let serial = '';
 let ioExits = 0;
