@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { PIT_HZ, Pit } from './pit.js';
 import { VirtualClock } from './virtual-clock.js';
 
-function setup(flags = PitFlag.SPEAKER_DUMMY) {
+function setup(flags: number = PitFlag.SPEAKER_DUMMY) {
   const clock = new VirtualClock();
   const edges: number[] = [];
   let level = 0;
