@@ -22,7 +22,6 @@ Options:
   --command <shell command>  run this instead, from the repo root inside the guest
                              (default: ${DEFAULT_COMMAND})
   --timeout <seconds>        kill the guest after this long (default ${DEFAULT_TIMEOUT_S})
-  --cpus <n>                 guest vCPUs (default 1; QEMU runs one host thread per vCPU)
   --full-node-modules        put the whole root node_modules in the guest, not only what the
                              workspace packages and vitest resolve
   --cache-dir <path>         keep the kernel and image parts there, not in .cache/nested-kvm/
@@ -37,7 +36,6 @@ export function parseArgs(argv) {
   const options = {
     command: DEFAULT_COMMAND,
     timeoutS: DEFAULT_TIMEOUT_S,
-    cpus: 1,
     keep: false,
     fullNodeModules: false,
     cacheDir: null,
@@ -76,13 +74,6 @@ export function parseArgs(argv) {
         const dir = value();
         if (dir === '') throw new Error('--cache-dir must not be empty');
         options.cacheDir = dir;
-        break;
-      }
-      case '--cpus': {
-        const text = value();
-        if (!/^[1-9]\d*$/.test(text) || Number(text) > 64)
-          throw new Error(`--cpus wants 1 to 64, got "${text}"`);
-        options.cpus = Number(text);
         break;
       }
       case '--keep':

@@ -9,12 +9,12 @@ const KILL_GRACE_S = 5;
 
 /**
  * QEMU's arguments: TCG with every CPU feature it emulates (`max` includes AMD SVM with nested
- * paging, which kvm_amd needs), one vCPU unless asked, no default devices, the serial port on stdio, and a
+ * paging, which kvm_amd needs), one vCPU, no default devices, the serial port on stdio, and a
  * kernel that reboots at once on panic, which `-no-reboot` turns into QEMU exiting.
  */
-export function qemuArgs({ kernel, initrd, cpus = 1, memoryMiB = 2048 }) {
+export function qemuArgs({ kernel, initrd, memoryMiB = 2048 }) {
   return [
-    ...['-accel', 'tcg', '-cpu', 'max', '-m', String(memoryMiB), '-smp', String(cpus)],
+    ...['-accel', 'tcg', '-cpu', 'max', '-m', String(memoryMiB), '-smp', '1'],
     ...['-nodefaults', '-no-user-config', '-display', 'none', '-serial', 'stdio', '-no-reboot'],
     ...['-kernel', kernel, '-initrd', initrd, '-append', 'console=ttyS0 quiet panic=-1'],
   ];
@@ -27,11 +27,11 @@ export function qemuArgs({ kernel, initrd, cpus = 1, memoryMiB = 2048 }) {
  * is killed after `timeoutS`, or when it lingers after the marker. `register(stop)` receives
  * a function that stops QEMU (for signal handlers).
  */
-export function bootGuest({ qemu, kernel, initrd, cpus, timeoutS, write, register = () => {} }) {
+export function bootGuest({ qemu, kernel, initrd, timeoutS, write, register = () => {} }) {
   return new Promise((resolve, reject) => {
     const started = performance.now();
     const elapsed = () => (performance.now() - started) / 1000;
-    const child = spawn(qemu, qemuArgs({ kernel, initrd, cpus }), { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(qemu, qemuArgs({ kernel, initrd }), { stdio: ['ignore', 'pipe', 'pipe'] });
     const lines = new LineSplitter();
     let result = null;
     const totals = [];

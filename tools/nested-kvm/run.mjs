@@ -130,7 +130,6 @@ async function main(argv) {
       qemu: commands['qemu-system-x86_64'],
       kernel: kernel.vmlinuz,
       initrd,
-      cpus: options.cpus,
       timeoutS: options.timeoutS,
       write: (text) => process.stdout.write(text),
       register: (stop) => {
@@ -143,7 +142,7 @@ async function main(argv) {
     for (const line of boot.totals) log(`guest vitest: ${line}`);
     log(`total: ${((performance.now() - total) / 1000).toFixed(1)} s`);
     if (options.keep) {
-      const args = qemuArgs({ kernel: kernel.vmlinuz, initrd, cpus: options.cpus }).map((arg) =>
+      const args = qemuArgs({ kernel: kernel.vmlinuz, initrd }).map((arg) =>
         /\s/.test(arg) ? `"${arg}"` : arg,
       );
       log(`kept ${initrd}; boot it again with:\n  ${commands['qemu-system-x86_64']} ${args.join(' ')}`);
