@@ -79,11 +79,13 @@ async function main(argv) {
   }
 
   const packageDirs = workspacePackageDirs(ROOT);
-  const { missing, stale } = checkBuilt(ROOT, packageDirs);
+  const { missing, unbuilt, stale } = checkBuilt(ROOT, packageDirs);
   if (missing.length > 0) {
     console.error(`test:kvm: not built: ${missing.join(', ')} have no dist/. Run \`pnpm build\` first.`);
     return HOST_PROBLEM_STATUS;
   }
+  if (unbuilt.length > 0)
+    log(`warning: ${unbuilt.join(', ')} have no dist/ (the native tests do not need them)`);
   if (stale.length > 0) log(`warning: src/ is newer than dist/ in ${stale.join(', ')}: run \`pnpm build\`?`);
 
   const cacheDir = options.cacheDir === null ? DEFAULT_CACHE_DIR : resolve(options.cacheDir);

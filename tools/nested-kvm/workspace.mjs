@@ -69,22 +69,50 @@ function newestMtime(dir) {
   return newest;
 }
 
+/** The package the default command tests; its workspace dependencies must be built. */
+export const TESTED_PACKAGE = 'packages/native';
+
+function readManifest(dir) {
+  return JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'));
+}
+
 /**
- * Checks that every package with a build script has been built (this runner never builds):
- * returns the problems (missing dist/) and warnings (src/ newer than dist/).
+ * `tested` and the workspace packages it depends on (dependencies and devDependencies with the
+ * `workspace:` protocol), transitively: what the tests import through package exports (dist/).
+ */
+export function workspaceClosure(packageDirs, tested) {
+  const byName = new Map(packageDirs.map((dir) => [readManifest(dir).name, dir]));
+  const closure = new Set();
+  const visit = (dir) => {
+    if (closure.has(dir)) return;
+    closure.add(dir);
+    const manifest = readManifest(dir);
+    for (const [name, range] of Object.entries({ ...manifest.dependencies, ...manifest.devDependencies })) {
+      if (String(range).startsWith('workspace:') && byName.has(name)) visit(byName.get(name));
+    }
+  };
+  if (packageDirs.includes(tested)) visit(tested);
+  return closure;
+}
+
+/**
+ * Checks the build (this runner never builds): packages with a build script but no dist/ are
+ * `missing` when the tested package needs them and `unbuilt` otherwise (they go in without
+ * dist/); `stale` ones have src/ newer than dist/.
  */
 export function checkBuilt(root, packageDirs) {
+  const needed = workspaceClosure(packageDirs, join(root, TESTED_PACKAGE));
   const missing = [];
+  const unbuilt = [];
   const stale = [];
   for (const dir of packageDirs) {
-    const manifest = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'));
-    if (!manifest.scripts?.build) continue;
+    if (!readManifest(dir).scripts?.build) continue;
     const dist = join(dir, 'dist');
     const name = relative(root, dir);
-    if (!existsSync(dist) || readdirSync(dist).length === 0) missing.push(name);
+    if (!existsSync(dist) || readdirSync(dist).length === 0) (needed.has(dir) ? missing : unbuilt).push(name);
     else if (newestMtime(join(dir, 'src')) > newestMtime(dist)) stale.push(name);
   }
-  return { missing, stale };
+  return { missing, unbuilt, stale };
 }
 
 /**
