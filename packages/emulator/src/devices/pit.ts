@@ -218,7 +218,10 @@ class Channel {
 export interface PitOptions {
   /** The VM's clock. */
   clock: VirtualClock;
-  /** IRQ 0's line (GSI 0: the master PIC's input 0 and the IOAPIC's pin 2 under KVM's default routing). */
+  /**
+   * GSI 0's line. KVM's default routing takes it to the master PIC's input 0 and IOAPIC pin 0; VMMs that
+   * advertise the usual IRQ 0 -> pin 2 override reroute it with KVM_SET_GSI_ROUTING.
+   */
   setIrq0: (level: number) => void;
   /** `kvm_pit_config.flags` ({@link PitFlag}.SPEAKER_DUMMY: port 0x61 is decoded by the PIT). */
   configFlags?: number;
