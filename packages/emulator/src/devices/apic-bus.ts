@@ -77,7 +77,9 @@ export class ApicBus {
     }
     const broadcast = msg.x2apicDest ? msg.dest === X2APIC_BROADCAST : (msg.dest & 0xff) === XAPIC_BROADCAST;
     return this.apics.filter((a) =>
-      msg.destMode === DestMode.LOGICAL ? a.matchesLogical(msg.dest, broadcast) : broadcast || a.apicId === msg.dest,
+      msg.destMode === DestMode.LOGICAL
+        ? a.matchesLogical(msg.dest, broadcast)
+        : broadcast || a.apicId === msg.dest,
     );
   }
 

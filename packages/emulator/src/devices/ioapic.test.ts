@@ -5,7 +5,7 @@
 import { KVM_IOAPIC_NUM_PINS } from '@kvm-ts/core';
 import { describe, expect, it } from 'vitest';
 import { ApicBus, type ApicMessage } from './apic-bus.js';
-import { Ioapic, IOAPIC_DEFAULT_BASE } from './ioapic.js';
+import { IOAPIC_DEFAULT_BASE, Ioapic } from './ioapic.js';
 import { ApicReg, Lapic } from './lapic.js';
 import { VirtualClock } from './virtual-clock.js';
 
@@ -78,7 +78,13 @@ describe('IOAPIC', () => {
     const { ioapic, sent } = withLog();
     writeEntry(ioapic, 9, 0x0000_8000 | 0x0800 | 0x0100 | 0x49, 0x03); // level, logical, lowest priority
     ioapic.setIrq(9, 1);
-    expect(sent.at(-1)).toMatchObject({ vector: 0x49, deliveryMode: 1, destMode: 1, dest: 3, triggerMode: 1 });
+    expect(sent.at(-1)).toMatchObject({
+      vector: 0x49,
+      deliveryMode: 1,
+      destMode: 1,
+      dest: 3,
+      triggerMode: 1,
+    });
     expect(readReg(ioapic, 0x22) & 0x4000).toBe(0x4000); // remote IRR
     ioapic.setIrq(9, 1);
     expect(sent.length).toBe(1);
@@ -112,9 +118,7 @@ describe('IOAPIC', () => {
     const clock = new VirtualClock();
     const bus = new ApicBus();
     let ioapic: Ioapic | null = null;
-    const apics = [0, 1].map(
-      (id) => new Lapic({ id, clock, bus, onEoi: (v) => ioapic?.eoi(v) }),
-    );
+    const apics = [0, 1].map((id) => new Lapic({ id, clock, bus, onEoi: (v) => ioapic?.eoi(v) }));
     ioapic = new Ioapic({ deliver: (m) => bus.deliver(m) });
     apics.forEach((a, i) => {
       a.mmioWrite(ApicReg.LDR, 4, (1 << i) << 24);

@@ -123,7 +123,8 @@ export class Ioapic {
   eoi(vector: number): void {
     for (let pin = 0; pin < KVM_IOAPIC_NUM_PINS; pin++) {
       const entry = this.redirtbl[pin];
-      if (Number(entry & RTE_VECTOR) !== vector || !(entry & RTE_LEVEL) || !(entry & RTE_REMOTE_IRR)) continue;
+      if (Number(entry & RTE_VECTOR) !== vector || !(entry & RTE_LEVEL) || !(entry & RTE_REMOTE_IRR))
+        continue;
       this.redirtbl[pin] = entry & ~RTE_REMOTE_IRR;
       if (this.irr & (1 << pin)) this.service(pin);
     }
@@ -164,7 +165,8 @@ export class Ioapic {
     if (!(e & RTE_LEVEL)) e &= ~RTE_REMOTE_IRR;
     this.redirtbl[index] = e;
     // An asserted level line interrupts as soon as its entry is unmasked.
-    if (e & RTE_LEVEL && !(e & RTE_MASKED) && !(e & RTE_REMOTE_IRR) && this.irr & (1 << index)) this.service(index);
+    if (e & RTE_LEVEL && !(e & RTE_MASKED) && !(e & RTE_REMOTE_IRR) && this.irr & (1 << index))
+      this.service(index);
   }
 
   /** A guest read at `offset` from the MMIO base (KVM: 1-8 bytes, IOREGSEL or IOWIN, anything else 0). */
@@ -188,7 +190,13 @@ export class Ioapic {
 
   /** KVM_GET_IRQCHIP (chip 2). */
   getState(): KvmIoapicState {
-    return { base: this.base, ioregsel: this.ioregsel, id: this.id, irr: this.irr, redirtbl: [...this.redirtbl] };
+    return {
+      base: this.base,
+      ioregsel: this.ioregsel,
+      id: this.id,
+      irr: this.irr,
+      redirtbl: [...this.redirtbl],
+    };
   }
 
   /** KVM_SET_IRQCHIP (chip 2); pending level lines are re-evaluated. */

@@ -4,7 +4,14 @@
  */
 import { describe, expect, it } from 'vitest';
 import { ApicBus, DeliveryMode } from './apic-bus.js';
-import { APIC_BASE_ENABLE, APIC_BASE_X2APIC, ApicReg, Lapic, LAPIC_MIN_PERIOD_NS, MSR_TSC_DEADLINE } from './lapic.js';
+import {
+  APIC_BASE_ENABLE,
+  APIC_BASE_X2APIC,
+  ApicReg,
+  LAPIC_MIN_PERIOD_NS,
+  Lapic,
+  MSR_TSC_DEADLINE,
+} from './lapic.js';
 import { PicPair } from './pic.js';
 import { VirtualClock } from './virtual-clock.js';
 
@@ -69,7 +76,16 @@ describe('local APIC', () => {
     const a = apics[0];
     enable(a, 1);
     const fixed = (vector: number, triggerMode = 0) =>
-      bus.deliver({ vector, deliveryMode: 0, destMode: 0, dest: 0, x2apicDest: false, shorthand: 0, triggerMode, level: 1 });
+      bus.deliver({
+        vector,
+        deliveryMode: 0,
+        destMode: 0,
+        dest: 0,
+        x2apicDest: false,
+        shorthand: 0,
+        triggerMode,
+        level: 1,
+      });
     wr(a, ApicReg.TPR, 0x50);
     fixed(0x45);
     expect(a.hasInterrupt()).toBe(false); // class 4 is not above TPR class 5
@@ -100,8 +116,26 @@ describe('local APIC', () => {
   it('EOI of a level-triggered vector is broadcast (for the IOAPIC)', () => {
     const { apics, bus, events } = machine();
     enable(apics[0], 1);
-    bus.deliver({ vector: 0x90, deliveryMode: 0, destMode: 0, dest: 0, x2apicDest: false, shorthand: 0, triggerMode: 1, level: 1 });
-    bus.deliver({ vector: 0x80, deliveryMode: 0, destMode: 0, dest: 0, x2apicDest: false, shorthand: 0, triggerMode: 0, level: 1 });
+    bus.deliver({
+      vector: 0x90,
+      deliveryMode: 0,
+      destMode: 0,
+      dest: 0,
+      x2apicDest: false,
+      shorthand: 0,
+      triggerMode: 1,
+      level: 1,
+    });
+    bus.deliver({
+      vector: 0x80,
+      deliveryMode: 0,
+      destMode: 0,
+      dest: 0,
+      x2apicDest: false,
+      shorthand: 0,
+      triggerMode: 0,
+      level: 1,
+    });
     apics[0].acknowledge();
     wr(apics[0], ApicReg.EOI, 0);
     apics[0].acknowledge();
@@ -112,7 +146,16 @@ describe('local APIC', () => {
   it('a software-disabled APIC drops fixed interrupts and keeps LVTs masked', () => {
     const { apics, bus } = machine();
     const a = apics[0];
-    bus.deliver({ vector: 0x40, deliveryMode: 0, destMode: 0, dest: 0, x2apicDest: false, shorthand: 0, triggerMode: 0, level: 1 });
+    bus.deliver({
+      vector: 0x40,
+      deliveryMode: 0,
+      destMode: 0,
+      dest: 0,
+      x2apicDest: false,
+      shorthand: 0,
+      triggerMode: 0,
+      level: 1,
+    });
     expect(a.hasInterrupt()).toBe(false);
     wr(a, ApicReg.LVT_TIMER, 0x30);
     expect(rd(a, ApicReg.LVT_TIMER)).toBe(0x10030);
@@ -212,7 +255,9 @@ describe('local APIC', () => {
 
   it('IPIs: physical, logical flat and cluster, shorthands; NMI, INIT and SIPI reach their callbacks', () => {
     const { apics, events } = machine(4);
-    apics.forEach((a, i) => enable(a, 1 << i));
+    apics.forEach((a, i) => {
+      enable(a, 1 << i);
+    });
     const send = (from: Lapic, low: number, destId: number) => {
       wr(from, ApicReg.ICR2, destId << 24);
       wr(from, ApicReg.ICR, low);
@@ -247,11 +292,22 @@ describe('local APIC', () => {
 
   it('lowest-priority delivery picks the APIC with the lowest processor priority', () => {
     const { apics, bus } = machine(3);
-    apics.forEach((a, i) => enable(a, 1 << i));
+    apics.forEach((a, i) => {
+      enable(a, 1 << i);
+    });
     wr(apics[0], ApicReg.TPR, 0x30);
     wr(apics[1], ApicReg.TPR, 0x20);
     wr(apics[2], ApicReg.TPR, 0x40);
-    bus.deliver({ vector: 0x80, deliveryMode: DeliveryMode.LOWEST_PRIORITY, destMode: 1, dest: 0xff, x2apicDest: false, shorthand: 0, triggerMode: 0, level: 1 });
+    bus.deliver({
+      vector: 0x80,
+      deliveryMode: DeliveryMode.LOWEST_PRIORITY,
+      destMode: 1,
+      dest: 0xff,
+      x2apicDest: false,
+      shorthand: 0,
+      triggerMode: 0,
+      level: 1,
+    });
     expect(apics.map((a) => a.hasInterrupt())).toEqual([false, true, false]);
   });
 
@@ -328,7 +384,16 @@ describe('local APIC', () => {
     wr(a, ApicReg.LVT_TIMER, 0xe0);
     wr(a, ApicReg.TMICT, 10_000);
     one.clock.advance(4000);
-    one.bus.deliver({ vector: 0x70, deliveryMode: 0, destMode: 0, dest: 0, x2apicDest: false, shorthand: 0, triggerMode: 0, level: 1 });
+    one.bus.deliver({
+      vector: 0x70,
+      deliveryMode: 0,
+      destMode: 0,
+      dest: 0,
+      x2apicDest: false,
+      shorthand: 0,
+      triggerMode: 0,
+      level: 1,
+    });
     const saved = a.getState();
     expect(new DataView(saved.regs.buffer).getUint32(ApicReg.TMCCT, true)).toBe(9000);
     const two = machine();

@@ -219,7 +219,7 @@ export class Lapic {
     this.clock = options.clock;
     this.bus = options.bus;
     this.busCycleNs = options.busCycleNs ?? 1;
-    this.timerModes = options.tscDeadline === false ? TIMER_PERIODIC : TIMER_PERIODIC | TIMER_TSC_DEADLINE;
+    this.timerModes = options.tscDeadline === false ? TIMER_PERIODIC : LVT_TIMER_MODE;
     this.regs = resetLapic(this.id);
     this.view = new DataView(this.regs.buffer);
     this.base = APIC_DEFAULT_BASE | APIC_BASE_ENABLE | (this.id === 0 ? APIC_BASE_BSP : 0n);
@@ -316,7 +316,7 @@ export class Lapic {
     if (!this.options.pic) return false;
     if (!this.hwEnabled) return true;
     const lvt0 = this.reg(ApicReg.LVT_LINT0);
-    return (lvt0 & LVT_MASKED) === 0 && ((lvt0 & LVT_DELIVERY_MODE) >> 8) === DeliveryMode.EXTINT;
+    return (lvt0 & LVT_MASKED) === 0 && (lvt0 & LVT_DELIVERY_MODE) >> 8 === DeliveryMode.EXTINT;
   }
 
   /** The APIC's deliverable vector (highest IRR above the processor priority), or -1. */
@@ -409,7 +409,8 @@ export class Lapic {
     const mode = reg === ApicReg.LVT_TIMER || reg === ApicReg.LVT_ERROR ? 0 : (lvt & LVT_DELIVERY_MODE) >> 8;
     switch (mode) {
       case DeliveryMode.FIXED:
-        if (this.swEnabled) this.setIrr(lvt & LVT_VECTOR, (lvt & LVT_LEVEL) !== 0 && reg !== ApicReg.LVT_TIMER);
+        if (this.swEnabled)
+          this.setIrr(lvt & LVT_VECTOR, (lvt & LVT_LEVEL) !== 0 && reg !== ApicReg.LVT_TIMER);
         break;
       case DeliveryMode.NMI:
         this.options.onNmi?.();
@@ -468,11 +469,11 @@ export class Lapic {
     if (this.timerMode === TIMER_TSC_DEADLINE) {
       this.tscDeadlineValue = 0;
       this.timerTarget = Number.POSITIVE_INFINITY;
-    } else if (this.periodNs > 0) {
+    } else if (this.timerMode === TIMER_ONESHOT || this.periodNs === 0) {
+      this.timerTarget = Number.POSITIVE_INFINITY;
+    } else {
       this.timerTarget = when + this.periodNs;
       this.timer.arm(this.timerTarget);
-    } else {
-      this.timerTarget = Number.POSITIVE_INFINITY;
     }
   }
 
@@ -647,7 +648,8 @@ export class Lapic {
   readMsr(msr: number): bigint | null {
     if (!this.x2apicMode || msr < X2APIC_MSR_BASE || msr > X2APIC_MSR_LAST) return null;
     const offset = (msr - X2APIC_MSR_BASE) << 4;
-    if (offset === ApicReg.ICR) return (BigInt(this.reg(ApicReg.ICR2)) << 32n) | BigInt(this.reg(ApicReg.ICR));
+    if (offset === ApicReg.ICR)
+      return (BigInt(this.reg(ApicReg.ICR2)) << 32n) | BigInt(this.reg(ApicReg.ICR));
     if (!X2APIC_READABLE.has(offset)) return null;
     return BigInt(this.readReg(offset) >>> 0);
   }
@@ -680,7 +682,11 @@ export class Lapic {
   /** KVM_SET_LAPIC: takes the page; the timer restarts from the saved current count (KVM `__start_apic_timer`). */
   setState(state: KvmLapicState): void {
     if (state.regs.length !== KVM_APIC_REG_SIZE) {
-      kvmFail('KVM_SET_LAPIC', 'EINVAL', `the APIC page is ${KVM_APIC_REG_SIZE} bytes, not ${state.regs.length}`);
+      kvmFail(
+        'KVM_SET_LAPIC',
+        'EINVAL',
+        `the APIC page is ${KVM_APIC_REG_SIZE} bytes, not ${state.regs.length}`,
+      );
     }
     this.regs = state.regs.slice();
     this.view = new DataView(this.regs.buffer);

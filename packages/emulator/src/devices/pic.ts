@@ -330,7 +330,8 @@ export class PicPair {
 
   /** KVM_GET_IRQCHIP for chip 0 (master) or 1 (slave). */
   getState(chip: number): KvmPicState {
-    if (chip !== 0 && chip !== 1) return kvmFail('KVM_GET_IRQCHIP', 'EINVAL', `PIC chip id ${chip} is not 0 or 1`);
+    if (chip !== 0 && chip !== 1)
+      return kvmFail('KVM_GET_IRQCHIP', 'EINVAL', `PIC chip id ${chip} is not 0 or 1`);
     return (chip === 0 ? this.master : this.slave).save();
   }
 

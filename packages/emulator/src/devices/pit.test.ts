@@ -216,7 +216,9 @@ describe('i8254 PIT', () => {
     b.clock.advance(3_333_333);
     b.pit.setState(saved);
     expect(b.pit.getState()).toEqual(saved);
-    expect(b.pit.ioRead(0x40) | (b.pit.ioRead(0x40) << 8)).toBe(a.pit.ioRead(0x40) | (a.pit.ioRead(0x40) << 8));
+    expect(b.pit.ioRead(0x40) | (b.pit.ioRead(0x40) << 8)).toBe(
+      a.pit.ioRead(0x40) | (a.pit.ioRead(0x40) << 8),
+    );
     const before = [a.edges.length, b.edges.length];
     a.clock.advance(50_000_000);
     b.clock.advance(50_000_000);

@@ -294,8 +294,14 @@ export class Pit {
   /** An 8-bit OUT to 0x40-0x43 or 0x61. */
   ioWrite(port: number, value: number): void {
     const v = value & 0xff;
-    if (port === PIT_PORT_SPEAKER) return this.writeSpeaker(v);
-    if (port === PIT_PORT_COMMAND) return this.writeCommand(v);
+    if (port === PIT_PORT_SPEAKER) {
+      this.writeSpeaker(v);
+      return;
+    }
+    if (port === PIT_PORT_COMMAND) {
+      this.writeCommand(v);
+      return;
+    }
     const index = port - PIT_PORT_CHANNEL0;
     const ch = this.channels[index];
     switch (ch.writeState) {
