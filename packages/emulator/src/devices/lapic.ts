@@ -319,9 +319,9 @@ export class Lapic {
     return (lvt0 & LVT_MASKED) === 0 && (lvt0 & LVT_DELIVERY_MODE) >> 8 === DeliveryMode.EXTINT;
   }
 
-  /** The APIC's deliverable vector (highest IRR above the processor priority), or -1. */
+  /** The APIC's deliverable vector (highest IRR above the processor priority), or -1; none while disabled. */
   private deliverable(): number {
-    if (!this.hwEnabled) return -1;
+    if (!this.hwEnabled || !this.swEnabled) return -1;
     const irr = highestVector(this.view, ApicReg.IRR);
     return irr >= 0 && (irr & 0xf0) > this.ppr ? irr : -1;
   }

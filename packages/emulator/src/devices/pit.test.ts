@@ -110,6 +110,13 @@ describe('i8254 PIT', () => {
     expect(pit.ioRead(0x42) & 0x3f).toBe(0x30);
   });
 
+  it('stores modes 6 and 7 as the 2 and 3 they alias', () => {
+    const { pit } = setup();
+    pit.ioWrite(0x43, 0x3c); // channel 0, word, mode 6
+    pit.ioWrite(0x43, 0xbe); // channel 2, word, mode 7
+    expect(pit.getState().channels.map((c) => c.mode)).toEqual([2, 0xff, 3]);
+  });
+
   it('reads and loads BCD counts', () => {
     const { clock, pit } = setup();
     pit.ioWrite(0x43, 0x31); // channel 0, word, mode 0, BCD

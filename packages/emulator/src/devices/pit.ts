@@ -345,7 +345,8 @@ export class Pit {
     ch.rwMode = access;
     ch.readState = access;
     ch.writeState = access;
-    ch.mode = (v >> 1) & 7;
+    // Modes 6 and 7 are stored as the 2 and 3 they alias, as KVM does.
+    ch.mode = effectiveMode((v >> 1) & 7);
     ch.bcd = v & 1;
     // A new control word stops channel 0's interrupts until a count is written (8254: "counting is stopped").
     if (sel === 0) this.timer.cancel();
