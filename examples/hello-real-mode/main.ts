@@ -1,4 +1,4 @@
-// The KVM hello world: one memory slot, one vCPU, eight bytes of real-mode code that print "Hi\n" on a
+// The KVM hello world: one memory slot, one vCPU, thirteen bytes of real-mode code that print "Hi\n" on a
 // serial port and halt. Run: npx tsx examples/hello-real-mode/main.ts [auto|native|emulator]
 import { IoDirection, openKvm } from '@kvm-ts/core';
 
