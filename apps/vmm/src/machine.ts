@@ -15,7 +15,8 @@ import { EXIT_PORT, EXIT_PORT_COUNT, ExitPort } from './devices/exit-port.js';
 import { I8042, I8042_COMMAND_PORT, I8042_DATA_PORT, I8042_KEYBOARD_IRQ } from './devices/i8042.js';
 import { COM1_IRQ, COM1_PORT, SERIAL_PORT_COUNT, Serial16550 } from './devices/serial.js';
 import { Layout } from './layout.js';
-import { type RunLoopOptions, RunLoop, type RunResult } from './run-loop.js';
+import { RunLoop, type RunLoopOptions, type RunResult } from './run-loop.js';
+import { VcpuKicker } from './vcpu-kicker.js';
 
 /** Options of {@link Machine.create}. */
 export interface MachineOptions {
@@ -113,14 +114,20 @@ export class Machine implements Disposable {
     applyBootPlan(plan, this.ram.bytes, this.vcpu, file);
   }
 
-  /** Runs the vCPU to the end of the guest. */
+  /**
+   * Runs the vCPU to the end of the guest, with a {@link VcpuKicker} so that a guest that does not exit
+   * still lets the event loop run (unless `options.kicker` brings its own).
+   */
   async run(options: RunLoopOptions = {}): Promise<RunResult> {
-    this.loop = new RunLoop(this.vcpu, this.ports, this.mmio, options);
+    const kicker = options.kicker ? null : new VcpuKicker();
+    kicker?.start();
+    this.loop = new RunLoop(this.vcpu, this.ports, this.mmio, { ...options, kicker: options.kicker ?? kicker ?? undefined });
     if (this.pendingOutcome) this.loop.finish(this.pendingOutcome);
     try {
       return await this.loop.run();
     } finally {
       this.loop = null;
+      await kicker?.stop();
     }
   }
 

@@ -9,7 +9,6 @@ import {
   loadImage,
   Machine,
   type RunResult,
-  VcpuKicker,
 } from '@kvm-ts/vmm';
 import { KvmError } from '@kvm-ts/core';
 import { CliError } from '../cli-error.js';
@@ -80,7 +79,6 @@ export async function runImage(
     if (error instanceof RangeError) throw new CliError(`--mem: ${error.message}`);
     throw error;
   }
-  const kicker = new VcpuKicker();
   let session: { close(): void } | null = null;
   const onSigint = () => machine.finish({ kind: 'stopped', by: 'SIGINT' });
   try {
@@ -106,7 +104,6 @@ export async function runImage(
       () => machine.finish({ kind: 'stopped', by: 'Ctrl-A X' }),
     );
     process.on('SIGINT', onSigint);
-    kicker.start();
     const result: RunResult = await machine.run({
       timeoutSeconds: options.timeout,
       onYield: flush,
@@ -123,7 +120,6 @@ export async function runImage(
   } finally {
     process.off('SIGINT', onSigint);
     session?.close();
-    await kicker.stop();
     machine.close();
     kvm.close();
   }

@@ -106,8 +106,9 @@ export function loadBzImage(image: Uint8Array, ctx: LoadContext, options: BzImag
   }
   const setupSects = image[SetupHeader.SETUP_SECTS] || 4;
   const kernelOffset = (setupSects + 1) * 512;
+  // syssize counts 16-byte paragraphs, rounded up: the last one may be short.
   const syssize = view.getUint32(SetupHeader.SYSSIZE, true) * 16;
-  requireBytes(file, image, kernelOffset + syssize, 'the protected-mode kernel (setup_sects and syssize)');
+  requireBytes(file, image, kernelOffset + Math.max(1, syssize - 15), 'the protected-mode kernel (setup_sects and syssize)');
   const kernel = image.subarray(kernelOffset);
   const headerEnd = SetupHeader.HEADER + image[SetupHeader.JUMP_OFFSET];
   requireBytes(file, image, headerEnd, 'the setup header');

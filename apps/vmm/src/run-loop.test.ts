@@ -1,0 +1,134 @@
+import { ExitReason, type IoExit, type KvmExit, SystemEventType } from '@kvm-ts/core';
+import { describe, expect, it } from 'vitest';
+import { fakeVcpu, scriptedVcpu } from '../test/support/fake-vcpu.js';
+import { Bus } from './devices/bus.js';
+import { ExitPort } from './devices/exit-port.js';
+import { Serial16550 } from './devices/serial.js';
+import { describeExit, ExitStatus, exitStatus, RunLoop, type RunOutcome } from './run-loop.js';
+
+const out = (port: number, bytes: number[], size = 1): IoExit => ({
+  reason: 'io',
+  code: ExitReason.IO,
+  direction: 1,
+  size,
+  port,
+  count: bytes.length / size,
+  data: Uint8Array.from(bytes),
+});
+const input = (port: number, size: number): IoExit => ({
+  reason: 'io',
+  code: ExitReason.IO,
+  direction: 0,
+  size,
+  port,
+  count: 1,
+  data: new Uint8Array(size),
+});
+const intr: KvmExit = { reason: 'intr', code: ExitReason.INTR };
+
+function machine(exits: KvmExit[], members = {}) {
+  const ports = new Bus('port');
+  const written: number[] = [];
+  const vcpu = scriptedVcpu(exits, members);
+  let loop: RunLoop | null = null;
+  ports.register(0x3f8, 8, new Serial16550(() => {}, (b) => written.push(b)), 'COM1');
+  ports.register(0xf4, 4, new ExitPort((status) => loop?.finish({ kind: 'exit-port', status })), 'exit');
+  return {
+    vcpu,
+    ports,
+    written,
+    make(options = {}) {
+      loop = new RunLoop(vcpu, ports, new Bus('mmio'), options);
+      return loop;
+    },
+  };
+}
+
+describe('RunLoop', () => {
+  it('sends OUT exits to the port bus (rep outs item by item) and ends on the exit port', async () => {
+    const m = machine([out(0x3f8, [0x68]), out(0x3f8, [0x69, 0x21, 0x0a]), out(0xf4, [0x05])]);
+    const result = await m.make().run();
+    expect(m.written).toEqual([0x68, 0x69, 0x21, 0x0a]);
+    expect(result.outcome).toEqual({ kind: 'exit-port', status: 11 });
+    expect(result.exits).toBe(3);
+    expect(exitStatus(result.outcome)).toBe(11);
+    expect(m.vcpu.runs).toBe(3);
+  });
+
+  it('fills IN exits from the bus: a device register, and all ones where nothing answers', async () => {
+    const lsr = input(0x3fd, 1);
+    const pci = input(0xcfc, 4);
+    const m = machine([lsr, pci, out(0xf4, [0])]);
+    await m.make().run();
+    expect(lsr.data[0]).toBe(0x60);
+    expect([...pci.data]).toEqual([0xff, 0xff, 0xff, 0xff]);
+  });
+
+  it('reports a triple fault with the RIP at the SHUTDOWN exit', async () => {
+    const m = machine([{ reason: 'shutdown', code: ExitReason.SHUTDOWN }], {
+      getRegs: () => ({ rip: 0xfff0n }),
+    });
+    const result = await m.make().run();
+    expect(result.outcome).toEqual({ kind: 'triple-fault', rip: 0xfff0n });
+    expect(result.reason).toBe('guest triple-faulted (KVM_EXIT_SHUTDOWN) at RIP 0xfff0');
+    expect(exitStatus(result.outcome)).toBe(ExitStatus.TRIPLE_FAULT);
+  });
+
+  it('maps system events and internal errors to their outcomes', async () => {
+    const event = (type: number): KvmExit => ({ reason: 'system_event', code: ExitReason.SYSTEM_EVENT, type, data: [] });
+    expect((await machine([event(SystemEventType.SHUTDOWN)]).make().run()).outcome).toEqual({ kind: 'poweroff' });
+    expect((await machine([event(SystemEventType.RESET)]).make().run()).outcome).toEqual({ kind: 'reset' });
+    const internal: KvmExit = { reason: 'internal_error', code: ExitReason.INTERNAL_ERROR, suberror: 1, data: [0x10n] };
+    const result = await machine([internal]).make().run();
+    expect(result.reason).toBe('internal error: KVM_EXIT_INTERNAL_ERROR EMULATION (data 0x10)');
+    expect(exitStatus(result.outcome)).toBe(ExitStatus.INTERNAL_ERROR);
+    const debug: KvmExit = { reason: 'debug', code: ExitReason.DEBUG, exception: 1, pc: 0n, dr6: 0n, dr7: 0n };
+    expect((await machine([debug]).make().run()).reason).toMatch(/unexpected exit 'debug'/);
+  });
+
+  it('times out a guest that never ends, yielding to the event loop while it runs', async () => {
+    let yields = 0;
+    const vcpu = fakeVcpu({ run: () => intr });
+    const loop = new RunLoop(vcpu, new Bus('port'), new Bus('mmio'), {
+      timeoutSeconds: 0.05,
+      onYield: () => {
+        yields++;
+      },
+    });
+    const result = await loop.run();
+    expect(result.outcome).toEqual({ kind: 'timeout', seconds: 0.05 });
+    expect(exitStatus(result.outcome)).toBe(ExitStatus.TIMEOUT);
+    expect(yields).toBeGreaterThan(1);
+  });
+
+  it('stops when finish() is called from the event loop, and makes the next run() return at once', async () => {
+    const vcpu = fakeVcpu({ run: () => intr });
+    const loop = new RunLoop(vcpu, new Bus('port'), new Bus('mmio'));
+    setTimeout(() => loop.finish({ kind: 'stopped', by: 'SIGINT' }), 20);
+    const result = await loop.run();
+    expect(result.outcome).toEqual({ kind: 'stopped', by: 'SIGINT' });
+    expect(vcpu.immediateExit).toBe(true);
+    expect(exitStatus(result.outcome)).toBe(130);
+  });
+
+  it('traces every exit on one line', async () => {
+    const lines: string[] = [];
+    const m = machine([out(0x3f8, [0x41]), out(0xf4, [1])]);
+    await m.make({ trace: (line: string) => lines.push(line) }).run();
+    expect(lines).toEqual(['io out port 0x3f8 size 1 value 0x41', 'io out port 0xf4 size 1 value 0x1']);
+    expect(describeExit({ reason: 'hlt', code: ExitReason.HLT })).toBe('hlt');
+  });
+
+  it('gives every outcome a distinct status class: 0 for clean ends, odd for the port, even for the VMM', () => {
+    const outcomes: RunOutcome[] = [
+      { kind: 'poweroff' },
+      { kind: 'reset' },
+      { kind: 'halted' },
+      { kind: 'triple-fault', rip: null },
+      { kind: 'internal-error', detail: '' },
+      { kind: 'timeout', seconds: 1 },
+      { kind: 'stopped', by: 'x' },
+    ];
+    expect(outcomes.map(exitStatus)).toEqual([0, 0, 0, 4, 6, 8, 130]);
+  });
+});
