@@ -35,8 +35,13 @@ export interface ExampleRun {
  * KVM_TS_BACKEND removed from the environment unless given in `env`.
  */
 export function runExample(name: string, args: string[], env: Record<string, string> = {}): ExampleRun {
+  return runScript(join(examplesDir, name, 'main.ts'), args, env);
+}
+
+/** Runs a TypeScript file with tsx, KVM_TS_BACKEND removed from the environment unless given in `env`. */
+export function runScript(file: string, args: string[], env: Record<string, string> = {}): ExampleRun {
   const { KVM_TS_BACKEND: _, ...inherited } = process.env;
-  const result = spawnSync(process.execPath, [tsxCli, join(examplesDir, name, 'main.ts'), ...args], {
+  const result = spawnSync(process.execPath, [tsxCli, file, ...args], {
     encoding: 'utf8',
     env: { ...inherited, ...env },
     timeout: 50_000,
