@@ -445,6 +445,7 @@ export function group7(c: Cpu, i: Insn): void {
       const ea = effectiveAddress(c, i);
       const lin = c.long64 ? (i.seg >= Seg.FS ? c.segBase[i.seg] : 0) + ea : (c.segBase[i.seg] + ea) >>> 0;
       c.flushPage(lin);
+      c.stop |= Stop.RESYNC;
       return;
     }
     default:
