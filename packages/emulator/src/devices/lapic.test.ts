@@ -407,4 +407,20 @@ describe('local APIC', () => {
     expect(b.acknowledge()).toBe(0xe0);
     expect(() => b.setState({ regs: new Uint8Array(10) })).toThrow(/EINVAL/);
   });
+  it('INIT resets every register but the ID and stops the timer', () => {
+    const { apics, clock } = machine(2);
+    const a = apics[1];
+    enable(a, 2);
+    wr(a, ApicReg.ID, 7 << 24);
+    wr(a, ApicReg.LVT_TIMER, 0x20000 | 0x40);
+    wr(a, ApicReg.TMICT, 1_000_000);
+    wr(a, ApicReg.TPR, 0x20);
+    a.reset();
+    expect(rd(a, ApicReg.ID)).toBe(7 << 24);
+    expect(rd(a, ApicReg.SVR)).toBe(0xff);
+    expect(rd(a, ApicReg.TPR)).toBe(0);
+    expect(rd(a, ApicReg.LDR)).toBe(0);
+    expect(rd(a, ApicReg.LVT_TIMER)).toBe(0x10000);
+    expect(clock.nextDeadline()).toBe(Number.POSITIVE_INFINITY);
+  });
 });

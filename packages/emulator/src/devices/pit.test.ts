@@ -211,25 +211,45 @@ describe('i8254 PIT', () => {
     expect(edges).toEqual([]);
   });
 
-  it('KVM_GET/SET_PIT2 round-trips, and a restored periodic channel keeps its phase', () => {
+  it('KVM_GET/SET_PIT2 round-trips; channel 0 restarts its count at the restore, as KVM reloads it', () => {
     const a = setup();
     a.pit.ioWrite(0x43, 0x34);
     a.pit.ioWrite(0x40, 0x9c);
-    a.pit.ioWrite(0x40, 0x2e);
+    a.pit.ioWrite(0x40, 0x2e); // 11932: 100 Hz
+    a.pit.ioWrite(0x43, 0xb0);
+    a.pit.ioWrite(0x42, 0x00);
+    a.pit.ioWrite(0x42, 0x80);
     a.clock.advance(3_333_333);
-    a.pit.ioWrite(0x43, 0x00); // latched count is part of the state
+    a.pit.ioWrite(0x43, 0x80); // latch channel 2: the latch is part of the state
     const saved = a.pit.getState();
     const b = setup();
     b.clock.advance(3_333_333);
     b.pit.setState(saved);
-    expect(b.pit.getState()).toEqual(saved);
-    expect(b.pit.ioRead(0x40) | (b.pit.ioRead(0x40) << 8)).toBe(
-      a.pit.ioRead(0x40) | (a.pit.ioRead(0x40) << 8),
+    expect(b.pit.getState()).toEqual({
+      ...saved,
+      channels: saved.channels.map((c, i) => (i === 0 ? { ...c, countLoadTime: 3_333_333n } : c)),
+    });
+    // Channel 2 kept its load time: the latched and the live counts agree with the original.
+    expect(b.pit.ioRead(0x42) | (b.pit.ioRead(0x42) << 8)).toBe(
+      a.pit.ioRead(0x42) | (a.pit.ioRead(0x42) << 8),
     );
-    const before = [a.edges.length, b.edges.length];
-    a.clock.advance(50_000_000);
-    b.clock.advance(50_000_000);
-    expect(b.edges.length - before[1]).toBe(a.edges.length - before[0]);
+    b.clock.advance(1_000_000);
+    a.clock.advance(1_000_000);
+    expect(b.pit.ioRead(0x42) | (b.pit.ioRead(0x42) << 8)).toBe(
+      a.pit.ioRead(0x42) | (a.pit.ioRead(0x42) << 8),
+    );
+    // Channel 0's first tick comes a full period after the restore.
+    b.clock.advance(10_000_000 - 1_000_000 - 100_000);
+    expect(b.edges).toEqual([]);
+    b.clock.advance(200_000);
+    expect(b.edges.length).toBe(1);
+    // A load time in the future (another clock's) is pulled back to now.
+    const c = setup();
+    c.pit.setState({
+      ...saved,
+      channels: saved.channels.map((ch) => ({ ...ch, countLoadTime: 10n ** 15n })),
+    });
+    expect(c.pit.getState().channels[2].countLoadTime).toBe(0n);
     expect(() => b.pit.setState({ channels: [], flags: 0 })).toThrow(/EINVAL/);
   });
 });

@@ -435,14 +435,21 @@ export class Pit {
     return { channels: this.channels.map((c) => c.save()), flags: this.flags };
   }
 
-  /** KVM_SET_PIT2: the channels restart from their saved load times; channel 0's interrupt is re-armed. */
+  /**
+   * KVM_SET_PIT2. As KVM does (`kvm_vm_ioctl_set_pit2` reloads channel 0's count), channel 0 starts counting
+   * afresh now; channels 1 and 2 keep their load times, pulled back to now if they lie in the future (a state
+   * saved on another clock, such as a real KVM's host time, must not stop them).
+   */
   setState(state: KvmPitState2): void {
     if (state.channels.length !== 3) kvmFail('KVM_SET_PIT2', 'EINVAL', 'the PIT has exactly 3 channels');
+    const now = this.clock.now;
     state.channels.forEach((s, i) => {
-      this.channels[i].restore(s);
+      const ch = this.channels[i];
+      ch.restore(s);
+      if (i === 0 || ch.loadTime > now) ch.loadTime = now;
     });
     this.flags = state.flags & (PitFlag.HPET_LEGACY | PitFlag.SPEAKER_DATA_ON);
     this.timer.cancel();
-    if (this.channels[0].mode <= 7) this.armChannel0();
+    this.armChannel0();
   }
 }
