@@ -152,6 +152,29 @@ describe('interrupts', () => {
     expect(m.vcpu.getVcpuEvents().nmi.masked).toBe(1);
   });
 
+  it('BOUND passes an index inside the bounds and raises #BR (a fault, at the BOUND) outside them', () => {
+    const code = listing(`
+    C70614002910               mov word [5*4], handler
+    C70616000000               mov word [5*4+2], 0
+    C70600200A00               mov word [0x2000], 10
+    C70602201400               mov word [0x2002], 20
+    B80F00                     mov ax, 15
+    62060020                   bound ax, [0x2000]
+    E710                       out 0x10, ax
+    B81900                     mov ax, 25
+                               check:
+    62060020                   bound ax, [0x2000]
+    F4                         hlt
+                               handler:
+    58                         pop ax
+    E711                       out 0x11, ax
+    F4                         hlt
+    `);
+    using m = machineFor(kvm, 'real', code);
+    expect(expectOut(m.vcpu, 0x10, 2)).toBe(15);
+    expect(expectOut(m.vcpu, 0x11, 2)).toBe(code.labels.check);
+  });
+
   it('an instruction the CPU does not implement raises #UD in the guest', () => {
     const code = listing(`
     C70618000F10               mov word [6*4], handler

@@ -468,6 +468,22 @@ function returnToVm86(c: Cpu, eip: number, cs: number, fl: number): void {
   c.stop |= Stop.RESYNC;
 }
 
+/** BOUND r, m (62): #BR when the signed index in r is outside the two bounds at m and m + size. */
+export function bound(c: Cpu, i: Insn): void {
+  if (i.mod === 3) {
+    raise(c, Vector.UD, -1);
+    return;
+  }
+  const size = i.osize;
+  const lower = readRm(c, i, size);
+  if (c.stop & Stop.ABORT) return;
+  const upper = c.read(c.ea + size, size);
+  if (c.stop & Stop.ABORT) return;
+  const sx = (v: number) => (size === 2 ? (v << 16) >> 16 : v | 0);
+  const index = sx(getReg(c, i.reg, size));
+  if (index < sx(lower) || index > sx(upper)) raise(c, Vector.BR, -1);
+}
+
 /** ENTER imm16, imm8 (C8). */
 export function enter(c: Cpu, i: Insn): void {
   const size = i.osize;

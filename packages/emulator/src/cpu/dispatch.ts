@@ -8,6 +8,7 @@ import { aluClassic, aluGroup1, incDecReg, incDecRm, testAccImm, testNotNeg, tes
 import { bcd } from './bcd.js';
 import { bitScan, bitTest, cmpxchg, group9, xadd } from './bits.js';
 import {
+  bound,
   branchIndirect,
   callRel,
   enter,
@@ -201,6 +202,7 @@ export const H = {
   BSWAP: 85,
   MOV_BE: 86,
   LAR_LSL: 87,
+  BOUND: 88,
 } as const;
 
 /** The handler id of each dispatch index (opcode, + 256 for 0F, + 512 for 0F 38). */
@@ -223,6 +225,7 @@ set(range(0x50, 0x57), H.PUSH_REG);
 set(range(0x58, 0x5f), H.POP_REG);
 set([0x60], H.PUSHA);
 set([0x61], H.POPA);
+set([0x62], H.BOUND);
 set([0x63], H.ARPL_OR_MOVSXD);
 set([0x68, 0x6a], H.PUSH_IMM);
 set([0x69, 0x6b, 0x1af], H.IMUL_REG);
@@ -572,6 +575,9 @@ export function dispatch(c: Cpu, i: Insn): void {
       return;
     case H.LAR_LSL:
       larLsl(c, i);
+      return;
+    case H.BOUND:
+      bound(c, i);
       return;
     default:
       undefinedOpcode(c, i);
