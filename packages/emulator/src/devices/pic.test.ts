@@ -224,15 +224,22 @@ describe('8259A PIC pair', () => {
     expect(pic.ioRead(0x20)).toBe(0);
   });
 
-  it('ICW1 re-initialises: IMR and ISR cleared, edge requests dropped, level kept', () => {
+  it('ICW1 re-initialises: IMR cleared, edge requests (and their ISR bits) dropped, level requests kept', () => {
     const { pic } = setup();
     linuxInit(pic);
     pic.ioWrite(0x4d0, 0x08);
-    pic.setIrq(3, 1);
-    pic.setIrq(4, 1);
+    pic.setIrq(3, 1); // level
+    pic.setIrq(4, 1); // edge
+    pic.acknowledge(); // IRQ 3 in service
     pic.ioWrite(0x21, 0xf0);
+    pic.setIrq(6, 1);
     pic.ioWrite(0x20, 0x11);
     const s = pic.getState(0);
-    expect([s.imr, s.isr, s.irr, s.initState]).toEqual([0, 0, 0x08, 1]);
+    expect([s.imr, s.isr, s.irr, s.initState, s.init4]).toEqual([0, 0x08, 0x08, 1, 1]);
+    // The sequence goes on with ICW2-ICW4 and ends in normal mode.
+    pic.ioWrite(0x21, 0x40);
+    pic.ioWrite(0x21, 0x04);
+    pic.ioWrite(0x21, 0x13); // SFNM, AEOI
+    expect(pic.getState(0)).toMatchObject({ irqBase: 0x40, initState: 0, autoEoi: 1, specialFullyNested: 1 });
   });
 });

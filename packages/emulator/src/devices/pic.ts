@@ -129,20 +129,25 @@ class Chip implements KvmPicState {
     if (!(this.elcr & bit)) this.irr &= ~bit;
   }
 
-  /** ICW1: the initialization sequence starts (8259A: IMR cleared, IR7 lowest priority, special mask off). */
+  /**
+   * ICW1: the initialization sequence starts (8259A: IMR cleared, IR7 lowest priority, special mask off, IRR
+   * selected for reading, ICW4 functions off unless ICW4 follows). As on KVM, edge requests are dropped and
+   * their in-service bits with them; level requests and other in-service bits stay.
+   */
   init(icw1: number): void {
+    const droppedEdges = this.irr & ~this.elcr;
+    this.init4 = icw1 & ICW1_IC4;
     this.lastIrr = 0;
     this.irr &= this.elcr;
     this.imr = 0;
-    this.isr = 0;
     this.priorityAdd = 0;
-    this.readReg = 0;
-    this.poll = 0;
     this.specialMask = 0;
-    this.autoEoi = 0;
-    this.rotateOnAutoEoi = 0;
-    this.specialFullyNested = 0;
-    this.init4 = icw1 & ICW1_IC4;
+    this.readReg = 0;
+    if (!this.init4) {
+      this.specialFullyNested = 0;
+      this.autoEoi = 0;
+    }
+    this.isr &= ~droppedEdges;
     this.initState = 1;
   }
 
