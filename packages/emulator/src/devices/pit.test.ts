@@ -165,6 +165,23 @@ describe('i8254 PIT', () => {
     expect(pit.ioRead(0x61) & 0x03).toBe(0x01);
   });
 
+  it('port 0x61 bit 5 toggles every half period with channel 2 in square-wave mode (the speaker tone)', () => {
+    const { clock, pit } = setup();
+    pit.ioWrite(0x61, 0x03);
+    pit.ioWrite(0x43, 0xb6); // channel 2, word, mode 3 (as the PC speaker beep)
+    pit.ioWrite(0x42, 1000 & 0xff);
+    pit.ioWrite(0x42, 1000 >> 8);
+    const samples: number[] = [];
+    for (let i = 0; i < 8; i++) {
+      samples.push((pit.ioRead(0x61) >> 5) & 1);
+      clock.advance(ns(500));
+    }
+    expect(samples).toEqual([1, 0, 1, 0, 1, 0, 1, 0]);
+    // Gate low: OUT is held high (modes 2 and 3); the next rising edge restarts the count.
+    pit.ioWrite(0x61, 0x02);
+    expect(pit.ioRead(0x61) & 0x20).toBe(0x20);
+  });
+
   it('port 0x61: gate 2 rising edge retriggers mode 1; bit 1 is the speaker data bit', () => {
     const { clock, pit } = setup();
     pit.ioWrite(0x43, 0xb2); // channel 2, word, mode 1
