@@ -604,7 +604,7 @@ export class Lapic {
       }
       case ApicReg.SELF_IPI:
         if (!this.x2apicMode) return false;
-        this.setIrr(val & 0xff, false);
+        this.sendIpi((Shorthand.SELF << ICR_SHORTHAND_SHIFT) | (val & 0xff), 0);
         return true;
       default:
         // Read-only and reserved registers: ignored in xAPIC mode, #GP through the MSRs.
