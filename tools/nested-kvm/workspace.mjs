@@ -13,10 +13,10 @@ const MODULE_CACHE_DIRS = new Set(['.vite', '.vite-temp', '.cache']);
 const ROOT_FILES = ['package.json', 'pnpm-workspace.yaml', 'tsconfig.base.json', 'tsconfig.json'];
 
 /**
- * Root node_modules entries left out by default: tools that lint, type-check, orchestrate or
- * publish, and never run inside the guest (together about 190 MB unpacked). Everything else
- * at the root stays, since tests resolve from their package up to the root (vitest, and tsx,
- * which tests use to start Node processes and Workers on TypeScript sources).
+ * Root node_modules entries left out by default: tools that lint, type-check, document,
+ * orchestrate or publish, and never run inside the guest (together over 190 MB unpacked).
+ * Everything else at the root stays, since tests resolve from their package up to the root
+ * (vitest, and tsx, which tests use to start Node processes and Workers on TypeScript sources).
  */
 const HOST_ONLY_ROOT_MODULES = new Set([
   '@arethetypeswrong',
@@ -24,6 +24,7 @@ const HOST_ONLY_ROOT_MODULES = new Set([
   '@changesets',
   'publint',
   'turbo',
+  'typedoc',
   'typescript',
 ]);
 
