@@ -17,15 +17,21 @@ Exit status:
   130   stopped with Ctrl-A X or SIGINT`;
 
 function backendOption(): Option {
-  return new Option('--backend <name>', 'which backend runs the guest').choices([...BACKEND_CHOICES]).env('KVM_TS_BACKEND');
+  // Without the option, openKvm reads KVM_TS_BACKEND itself (and treats an empty value as unset).
+  return new Option('--backend <name>', 'which backend runs the guest (default: $KVM_TS_BACKEND, else auto)').choices([
+    ...BACKEND_CHOICES,
+  ]);
 }
 
 /** The `kvm-ts` command. `setStatus` receives the exit status a command finished with. */
 export function buildProgram(io: RunIo, setStatus: (status: number) => void): Command {
   const program = new Command('kvm-ts')
     .description('The Linux KVM API for Node.js: inspect a backend, print the native ABI, run guests.')
-    .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) })
-    .showHelpAfterError('(run with --help for usage)')
+    .configureOutput({
+      writeOut: (s) => io.stdout.write(s),
+      writeErr: (s) => io.stderr.write(s),
+      outputError: (s, write) => write(`kvm-ts: ${s.replace(/^error: /, '')}`),
+    })
     .addHelpText(
       'after',
       `
