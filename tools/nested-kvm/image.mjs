@@ -79,12 +79,15 @@ function workspaceEntries({ busybox, root, packageDirs, command, env }, provided
   return entries;
 }
 
-/** Cached parts of a kind not used for this long are deleted (a newer one replaced them). */
-const STALE_PART_MS = 60 * 60 * 1000;
+/**
+ * Cached parts of a kind unused for this long are deleted (a newer one replaced them). A run
+ * reads its parts within seconds of touching them, so this only has to outlast that.
+ */
+const STALE_PART_MS = 10 * 60 * 1000;
 
 /**
  * Writes (or reuses, touching it) one cached part as `<cacheDir>/parts/<kind>-<digest>.cpio.gz`,
- * and deletes parts of the same kind unused for an hour: not at once, since another run on the
+ * and deletes parts of the same kind unused for ten minutes: not at once, since another run on the
  * machine may be using an older one right now. Returns `{ kind, path, bytes, files, reused, seconds }`.
  */
 async function ensureCachedPart(partsDir, kind, entries) {
