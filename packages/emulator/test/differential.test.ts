@@ -31,24 +31,6 @@ const NAMES = [
   'r14',
   'r15',
 ] as const;
-const KVM_ORDER = [
-  'rax',
-  'rbx',
-  'rcx',
-  'rdx',
-  'rsi',
-  'rdi',
-  'rsp',
-  'rbp',
-  'r8',
-  'r9',
-  'r10',
-  'r11',
-  'r12',
-  'r13',
-  'r14',
-  'r15',
-] as const;
 
 function buildRunner(): string | string {
   if (process.arch !== 'x64' || process.platform !== 'linux') return 'the host is not x86-64 Linux';
@@ -75,7 +57,7 @@ function runNative(exe: string, cases: DiffCase[]): Outcome[] {
   const input = cases
     .map(
       (c) =>
-        `${hex(c.code)} ${c.flags.toString(16)} ${c.regs.map((r) => r.toString(16)).join(' ')} ${hex(c.data)}`,
+        `${c.mode} ${hex(c.code)} ${c.flags.toString(16)} ${c.regs.map((r) => r.toString(16)).join(' ')} ${hex(c.data)}`,
     )
     .join('\n');
   const out = spawnSync(exe, { input: `${input}\n`, maxBuffer: 64 * 1024 * 1024 });
@@ -95,9 +77,9 @@ function runNative(exe: string, cases: DiffCase[]): Outcome[] {
     });
 }
 
-function runEmulated(cases: DiffCase[]): Outcome[] {
+function runEmulated(cases: DiffCase[], mode: 32 | 64): Outcome[] {
   const kvm = backend.open('differential tests');
-  const machine = createMachine(kvm, { mode: 'long' });
+  const machine = createMachine(kvm, { mode: mode === 64 ? 'long' : 'protected' });
   const { vcpu, ram } = machine;
   const results: Outcome[] = [];
   for (const c of cases) {
@@ -106,7 +88,7 @@ function runEmulated(cases: DiffCase[]): Outcome[] {
     ram[CODE_ADDR + c.code.length] = 0xf4; // HLT ends the snippet.
     ram.set(c.data, DATA_ADDR);
     const regs = vcpu.getRegs();
-    for (let n = 0; n < 16; n++) regs[NAMES[n]] = c.regs[n];
+    for (let n = 0; n < 16; n++) regs[NAMES[n]] = mode === 64 ? c.regs[n] : c.regs[n] & 0xffffffffn;
     regs.rsp = 0x8000n;
     regs.rip = BigInt(CODE_ADDR);
     regs.rflags = BigInt(c.flags);
@@ -128,44 +110,58 @@ function runEmulated(cases: DiffCase[]): Outcome[] {
 const runner = buildRunner();
 const available = runner.startsWith('/');
 if (!available) console.warn(`[differential] skipped: ${runner}`);
-void KVM_ORDER;
 
-describe('differential: emulator vs host CPU (64-bit mode)', () => {
-  it.skipIf(!available)(
-    'generated ALU, shift, multiply, bit, move and string cases agree',
-    () => {
-      const cases = generateCases();
-      const native = runNative(runner, cases);
-      const emulated = runEmulated(cases);
-      const failures: string[] = [];
-      for (let k = 0; k < cases.length; k++) {
-        const c = cases[k];
-        const a = native[k];
-        const b = emulated[k];
-        const diffs: string[] = [];
-        for (let n = 0; n < 16; n++) {
-          if (n === 4 || c.skipRegs?.includes(n)) continue;
-          if (a.regs[n] !== b.regs[n])
-            diffs.push(`${NAMES[n]} host ${a.regs[n].toString(16)} emu ${b.regs[n].toString(16)}`);
-        }
-        if ((a.flags & c.flagMask) !== (b.flags & c.flagMask)) {
-          diffs.push(
-            `flags host ${(a.flags & c.flagMask).toString(16)} emu ${(b.flags & c.flagMask).toString(16)}`,
-          );
-        }
-        if (a.data !== b.data) diffs.push('data buffer differs');
-        if (diffs.length)
-          failures.push(`${c.name} [${hex(c.code)}] flags ${c.flags.toString(16)}: ${diffs.join('; ')}`);
+function compare(cases: DiffCase[], native: Outcome[], emulated: Outcome[]): string[] {
+  const failures: string[] = [];
+  for (let k = 0; k < cases.length; k++) {
+    const c = cases[k];
+    const a = native[k];
+    const b = emulated[k];
+    const diffs: string[] = [];
+    // In 32-bit mode only EAX-EDI exist, and only their low halves.
+    const count = c.mode === 64 ? 16 : 8;
+    const mask = c.mode === 64 ? (1n << 64n) - 1n : 0xffffffffn;
+    for (let n = 0; n < count; n++) {
+      if (n === 4 || c.skipRegs?.includes(n)) continue;
+      if ((a.regs[n] & mask) !== (b.regs[n] & mask)) {
+        diffs.push(
+          `${NAMES[n]} host ${(a.regs[n] & mask).toString(16)} emu ${(b.regs[n] & mask).toString(16)}`,
+        );
       }
-      console.log(`[differential] ${cases.length} cases, ${cases.length - failures.length} agree`);
-      const byName = new Map<string, number>();
-      for (const f of failures) {
-        const key = f.split(' ')[0];
-        byName.set(key, (byName.get(key) ?? 0) + 1);
-      }
-      if (failures.length) console.log([...byName.entries()].map(([k, v]) => `${k}: ${v}`).join(', '));
-      expect(failures.slice(0, 30)).toEqual([]);
-    },
-    120_000,
-  );
+    }
+    if ((a.flags & c.flagMask) !== (b.flags & c.flagMask)) {
+      diffs.push(
+        `flags host ${(a.flags & c.flagMask).toString(16)} emu ${(b.flags & c.flagMask).toString(16)}`,
+      );
+    }
+    if (a.data !== b.data) diffs.push('data buffer differs');
+    if (diffs.length)
+      failures.push(`${c.name} [${hex(c.code)}] flags ${c.flags.toString(16)}: ${diffs.join('; ')}`);
+  }
+  return failures;
+}
+
+describe('differential: emulator vs host CPU', () => {
+  for (const mode of [64, 32] as const) {
+    it.skipIf(!available)(
+      `${mode}-bit mode: generated ALU, shift, multiply, bit, move and string cases agree`,
+      () => {
+        const cases = generateCases(0x5eed + mode, 24, mode);
+        const native = runNative(runner, cases);
+        const emulated = runEmulated(cases, mode);
+        const failures = compare(cases, native, emulated);
+        console.log(
+          `[differential] ${mode}-bit: ${cases.length} cases, ${cases.length - failures.length} agree`,
+        );
+        const byName = new Map<string, number>();
+        for (const f of failures) {
+          const key = f.split(' ')[0];
+          byName.set(key, (byName.get(key) ?? 0) + 1);
+        }
+        if (failures.length) console.log([...byName.entries()].map(([k, v]) => `${k}: ${v}`).join(', '));
+        expect(failures.slice(0, 30)).toEqual([]);
+      },
+      120_000,
+    );
+  }
 });

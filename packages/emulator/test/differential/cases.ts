@@ -15,6 +15,8 @@ export interface DiffCase {
   readonly flagMask: number;
   /** Registers whose result is undefined and must not be compared. */
   readonly skipRegs?: readonly number[];
+  /** 64 for 64-bit mode; 32 for 32-bit protected (compatibility) mode, where RAX-RDI's low halves count. */
+  readonly mode: 32 | 64;
 }
 
 /** Fixed addresses shared with native-runner.c. */
@@ -62,7 +64,10 @@ const SPECIAL = [
 
 class Gen {
   readonly next: () => number;
-  constructor(seed: number) {
+  constructor(
+    seed: number,
+    readonly mode: 32 | 64 = 64,
+  ) {
     this.next = rng(seed);
   }
   int(n: number): number {
@@ -100,7 +105,7 @@ class Gen {
   /** A register other than RSP (and other than `avoid`). */
   reg(avoid: number[] = []): number {
     for (;;) {
-      const r = this.int(16);
+      const r = this.int(this.mode === 64 ? 16 : 8);
       if (r !== RSP && !avoid.includes(r)) return r;
     }
   }
@@ -132,11 +137,9 @@ function immBytes(v: number, n: number): number[] {
   return Array.from({ length: n }, (_, k) => (v >>> (8 * k)) & 0xff);
 }
 
-const SIZES = [1, 2, 4, 8];
-
 /** Byte registers 4-7 without REX are AH..BH; with REX, SPL (4) is RSP and must be avoided. */
 function byteRegs(g: Gen, size: number): { reg: number; rm: number; rex: boolean } {
-  const rex = size === 1 && g.int(2) === 1;
+  const rex = g.mode === 64 && size === 1 && g.int(2) === 1;
   const pickOne = () => (rex ? g.reg() : size === 1 ? g.int(8) : g.reg());
   let reg = pickOne();
   let rm = pickOne();
@@ -152,15 +155,25 @@ function byteRegs(g: Gen, size: number): { reg: number; rm: number; rex: boolean
 function baseCase(g: Gen, name: string, code: number[], flagMask: number, skipRegs?: number[]): DiffCase {
   const regs = g.regs();
   regs[RBX] = BigInt(DATA_ADDR + 8 * g.int(8));
-  return { name, code: Uint8Array.from(code), regs, flags: g.flags(), data: g.data(), flagMask, skipRegs };
+  return {
+    name,
+    code: Uint8Array.from(code),
+    regs,
+    flags: g.flags(),
+    data: g.data(),
+    flagMask,
+    skipRegs,
+    mode: g.mode,
+  };
 }
 
 const ALU = ['add', 'or', 'adc', 'sbb', 'and', 'sub', 'xor', 'cmp'];
 const SHIFTS = ['rol', 'ror', 'rcl', 'rcr', 'shl', 'shr', 'sal', 'sar'];
 
 /** All generated cases. */
-export function generateCases(seed = 0x5eed, perShape = 24): DiffCase[] {
-  const g = new Gen(seed);
+export function generateCases(seed = 0x5eed, perShape = 24, mode: 32 | 64 = 64): DiffCase[] {
+  const g = new Gen(seed, mode);
+  const SIZES = mode === 64 ? [1, 2, 4, 8] : [1, 2, 4];
   const cases: DiffCase[] = [];
   const add = (c: DiffCase) => cases.push(c);
   for (let n = 0; n < perShape; n++) {
@@ -462,10 +475,10 @@ export function generateCases(seed = 0x5eed, perShape = 24): DiffCase[] {
       ['cmc', [0xf5]],
       ['cbw', [0x66, 0x98]],
       ['cwde', [0x98]],
-      ['cdqe', [0x48, 0x98]],
+      ...(mode === 64 ? ([['cdqe', [0x48, 0x98]]] as [string, number[]][]) : []),
       ['cwd', [0x66, 0x99]],
       ['cdq', [0x99]],
-      ['cqo', [0x48, 0x99]],
+      ...(mode === 64 ? ([['cqo', [0x48, 0x99]]] as [string, number[]][]) : []),
       ['lahf', [0x9f]],
       ['sahf', [0x9e]],
     ] as [string, number[]][]) {
@@ -474,12 +487,12 @@ export function generateCases(seed = 0x5eed, perShape = 24): DiffCase[] {
     for (let cc = 0; cc < 16; cc++) add(baseCase(g, `set${cc}`, [0x0f, 0x90 | cc, 0xc0 | g.int(4)], ALL));
     for (const [name, code, mask] of [
       ['rep movsb', [0xf3, 0xa4], ALL],
-      ['rep movsq', [0xf3, 0x48, 0xa5], ALL],
+      ['rep movsq', mode === 64 ? [0xf3, 0x48, 0xa5] : [0xf3, 0xa5], ALL],
       ['rep stosd', [0xf3, 0xab], ALL],
       ['lodsw', [0x66, 0xad], ALL],
       ['repe cmpsb', [0xf3, 0xa6], ALL],
       ['repne scasb', [0xf2, 0xae], ALL],
-      ['cmpsq', [0x48, 0xa7], ALL],
+      ['cmpsq', mode === 64 ? [0x48, 0xa7] : [0xa7], ALL],
     ] as [string, number[], number][]) {
       const c = baseCase(g, name, code, mask);
       const down = g.int(4) === 0;
@@ -488,6 +501,20 @@ export function generateCases(seed = 0x5eed, perShape = 24): DiffCase[] {
       c.regs[7] = BigInt(DATA_ADDR + (down ? 240 : 128) + g.int(8));
       if (name.includes('cmps') || name.includes('scas')) c.data.set(c.data.subarray(0, 16), 128);
       add({ ...c, flags: down ? c.flags | DF : c.flags });
+    }
+  }
+  if (mode === 32) {
+    // 32-bit-only encodings: INC/DEC r (40-4F) and decimal arithmetic, with the flags each leaves undefined.
+    for (let n = 0; n < perShape * 4; n++) {
+      const r = g.reg();
+      add(baseCase(g, `inc/dec r32`, [0x40 | (g.int(2) << 3) | r], ALL));
+      add(baseCase(g, `inc/dec r16`, [0x66, 0x40 | (g.int(2) << 3) | r], ALL));
+      add(baseCase(g, 'daa', [0x27], ALL & ~OF));
+      add(baseCase(g, 'das', [0x2f], ALL & ~OF));
+      add(baseCase(g, 'aaa', [0x37], CF | AF | DF));
+      add(baseCase(g, 'aas', [0x3f], CF | AF | DF));
+      add(baseCase(g, 'aam', [0xd4, 1 + g.int(255)], SF | ZF | PF | DF));
+      add(baseCase(g, 'aad', [0xd5, g.int(256)], SF | ZF | PF | DF));
     }
   }
   return cases;
