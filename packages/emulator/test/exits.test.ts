@@ -69,6 +69,18 @@ describe('run controls', () => {
     expect(vcpu.getRegs().rip).toBe(0x1000n);
   });
 
+  it('a JavaScript exception inside the emulator becomes an INTERNAL_ERROR exit, not a host crash', () => {
+    using m = machineFor(kvm, 'real', plain);
+    const vcpu = m.vcpu as EmulatorVcpu;
+    const bug = new Error('simulated emulator bug');
+    vcpu.cpu.fetch = () => {
+      throw bug;
+    };
+    const exit = vcpu.run();
+    expect(exit.reason === 'internal_error' && exit.suberror).toBe(1);
+    expect(vcpu.lastInternalError).toBe(bug);
+  });
+
   it('an IN is completed by the next run, even one that exits at once with immediateExit', () => {
     // E4 11: in al, 0x11; F4: hlt
     using m = machineFor(

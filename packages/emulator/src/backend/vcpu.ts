@@ -171,8 +171,23 @@ export class EmulatorVcpu implements Vcpu {
     if (this.closed || this.host.isClosed()) kvmFail(op, 'EBADF', 'the vCPU (or its VM) is closed');
   }
 
+  /** The JavaScript exception behind the last INTERNAL_ERROR exit, if one came from a bug in the emulator. */
+  lastInternalError: unknown = undefined;
+
   run(): KvmExit {
     this.check('KVM_RUN');
+    try {
+      return this.runGuest();
+    } catch (error) {
+      // An exception escaping the CPU is an emulator bug. The host carries on and the guest stops, as when
+      // KVM's instruction emulator gives up: KVM_EXIT_INTERNAL_ERROR, suberror EMULATION.
+      this.lastInternalError = error;
+      this.cpu.stop = 0;
+      return this.finish(CpuExit.INTERNAL);
+    }
+  }
+
+  private runGuest(): KvmExit {
     const c = this.cpu;
     this.hasRun = true;
     c.irqchip = this.host.hasIrqchip();
