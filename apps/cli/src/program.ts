@@ -1,5 +1,5 @@
-import { Command, Option } from 'commander';
 import { IMAGE_FORMATS } from '@kvm-ts/vmm';
+import { Command, Option } from 'commander';
 import { nativeAbi, toJson } from './commands/abi.js';
 import { formatInfo, gatherInfo } from './commands/info.js';
 import { BACKEND_CHOICES } from './commands/open-backend.js';
@@ -18,9 +18,10 @@ Exit status:
 
 function backendOption(): Option {
   // Without the option, openKvm reads KVM_TS_BACKEND itself (and treats an empty value as unset).
-  return new Option('--backend <name>', 'which backend runs the guest (default: $KVM_TS_BACKEND, else auto)').choices([
-    ...BACKEND_CHOICES,
-  ]);
+  return new Option(
+    '--backend <name>',
+    'which backend runs the guest (default: $KVM_TS_BACKEND, else auto)',
+  ).choices([...BACKEND_CHOICES]);
 }
 
 /** The `kvm-ts` command. `setStatus` receives the exit status a command finished with. */
@@ -44,7 +45,9 @@ Examples:
 
   program
     .command('info')
-    .description('Show the backend, why it was chosen, API version, vCPU mmap size, max vCPUs, capabilities, CPUID, MSRs.')
+    .description(
+      'Show the backend, why it was chosen, API version, vCPU mmap size, max vCPUs, capabilities, CPUID, MSRs.',
+    )
     .addOption(backendOption())
     .option('--json', 'print JSON instead of text')
     .addHelpText('after', '\nExamples:\n  kvm-ts info\n  kvm-ts info --backend emulator --json')
@@ -66,15 +69,30 @@ Examples:
 
   program
     .command('run')
-    .description('Load an image into a new VM and run it; the guest\'s serial console is this terminal.')
+    .description("Load an image into a new VM and run it; the guest's serial console is this terminal.")
     .argument('<image>', 'kernel or binary to boot')
     .addOption(backendOption())
-    .addOption(new Option('--format <format>', 'image format').choices([...IMAGE_FORMATS]).default('auto').argParser(parseFormat))
+    .addOption(
+      new Option('--format <format>', 'image format')
+        .choices([...IMAGE_FORMATS])
+        .default('auto')
+        .argParser(parseFormat),
+    )
     .option('--mem <size>', 'guest RAM, up to 3G', parseSize, 256 * 1024 * 1024)
     .option('--cpus <n>', 'number of vCPUs (1 for now)', parsePositiveInt, 1)
-    .option('--load-addr <addr>', 'flat images: load address (default 0x7c00 in real mode, 0x100000 otherwise)', parseAddress)
+    .option(
+      '--load-addr <addr>',
+      'flat images: load address (default 0x7c00 in real mode, 0x100000 otherwise)',
+      parseAddress,
+    )
     .option('--entry <addr>', 'flat images: entry address (default: the load address)', parseAddress)
-    .addOption(new Option('--mode <mode>', 'flat images: CPU mode to start in (default real)').choices(['real', 'protected', 'long']))
+    .addOption(
+      new Option('--mode <mode>', 'flat images: CPU mode to start in (default real)').choices([
+        'real',
+        'protected',
+        'long',
+      ]),
+    )
     .option('--initrd <file>', 'initramfs (bzImage, PVH) or module (multiboot)')
     .option('--append <cmdline>', 'kernel command line')
     .option('--timeout <seconds>', 'stop the guest after this long (status 8)', parseSeconds)

@@ -14,8 +14,13 @@ export function parseSize(text: string): number {
 
 /** Parses an address in hex (`0x7c00`) or decimal (`--load-addr`, `--entry`). */
 export function parseAddress(text: string): number {
-  const value = /^0x[0-9a-f]+$/i.test(text) ? Number.parseInt(text, 16) : /^\d+$/.test(text) ? Number(text) : Number.NaN;
-  if (!Number.isSafeInteger(value) || value < 0) throw new InvalidArgumentError('expected an address such as 0x7c00');
+  const value = /^0x[0-9a-f]+$/i.test(text)
+    ? Number.parseInt(text, 16)
+    : /^\d+$/.test(text)
+      ? Number(text)
+      : Number.NaN;
+  if (!Number.isSafeInteger(value) || value < 0)
+    throw new InvalidArgumentError('expected an address such as 0x7c00');
   return value;
 }
 
@@ -29,7 +34,8 @@ export function parsePositiveInt(text: string): number {
 /** Parses a positive number of seconds (`--timeout`). */
 export function parseSeconds(text: string): number {
   const value = Number(text);
-  if (!Number.isFinite(value) || value <= 0) throw new InvalidArgumentError('expected a positive number of seconds');
+  if (!Number.isFinite(value) || value <= 0)
+    throw new InvalidArgumentError('expected a positive number of seconds');
   return value;
 }
 

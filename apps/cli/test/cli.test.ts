@@ -56,7 +56,19 @@ describe('kvm-ts without a guest', () => {
       expect(help.stdout).toContain('Examples:');
     }
     const run = kvmTs(['run', '--help']).stdout;
-    for (const option of ['--backend', '--format', '--mem', '--cpus', '--load-addr', '--entry', '--mode', '--initrd', '--append', '--timeout', '--trace-exits']) {
+    for (const option of [
+      '--backend',
+      '--format',
+      '--mem',
+      '--cpus',
+      '--load-addr',
+      '--entry',
+      '--mode',
+      '--initrd',
+      '--append',
+      '--timeout',
+      '--trace-exits',
+    ]) {
       expect(run).toContain(option);
     }
     expect(run).toContain('Exit status:');
@@ -65,7 +77,9 @@ describe('kvm-ts without a guest', () => {
   it('reports a bad option, a missing file and a malformed image in one line, status 2, no stack trace', () => {
     const badSize = kvmTs(['run', '--mem', '12Q', 'x']);
     expect(badSize.status).toBe(2);
-    expect(badSize.stderr).toBe("kvm-ts: option '--mem <size>' argument '12Q' is invalid. expected a size such as 256M, 1G or 65536K\n");
+    expect(badSize.stderr).toBe(
+      "kvm-ts: option '--mem <size>' argument '12Q' is invalid. expected a size such as 256M, 1G or 65536K\n",
+    );
     const missing = kvmTs(['run', join(work, 'nope.bin')]);
     expect(missing.status).toBe(2);
     expect(missing.stderr).toBe(`kvm-ts: cannot read image ${join(work, 'nope.bin')}: ENOENT\n`);
@@ -118,26 +132,48 @@ for (const backend of ['native', 'emulator']) {
     it('feeds piped stdin to COM1: an echo guest reads two bytes and prints them back', () => {
       // Real mode: poll LSR.DR, read, write back, twice; then out 0xf4, 0.
       const code = [
-        0xb9, 0x02, 0x00, // mov cx, 2
-        0xba, 0xfd, 0x03, // mov dx, 0x3fd
+        0xb9,
+        0x02,
+        0x00, // mov cx, 2
+        0xba,
+        0xfd,
+        0x03, // mov dx, 0x3fd
         0xec, // in al, dx
-        0xa8, 0x01, // test al, 1
-        0x74, 0xfb, // jz -5
-        0xba, 0xf8, 0x03, // mov dx, 0x3f8
+        0xa8,
+        0x01, // test al, 1
+        0x74,
+        0xfb, // jz -5
+        0xba,
+        0xf8,
+        0x03, // mov dx, 0x3f8
         0xec, // in al, dx
         0xee, // out dx, al
-        0xe2, 0xf1, // loop -15 (to mov dx, 0x3fd)
-        0x30, 0xc0, // xor al, al
-        0xe6, 0xf4, // out 0xf4, al
+        0xe2,
+        0xf1, // loop -15 (to mov dx, 0x3fd)
+        0x30,
+        0xc0, // xor al, al
+        0xe6,
+        0xf4, // out 0xf4, al
       ];
-      const run = kvmTs(['run', file(`echo-${backend}.bin`, code), '--backend', backend, '--timeout', '30'], 'hi');
+      const run = kvmTs(
+        ['run', file(`echo-${backend}.bin`, code), '--backend', backend, '--timeout', '30'],
+        'hi',
+      );
       expect(run.stdout).toBe('hi');
       expect(run.status).toBe(1);
     });
 
     it('ends a spinning guest at --timeout with status 8 and prints exits with --trace-exits', () => {
       // out 0x80, al; jmp $
-      const run = kvmTs(['run', file(`spin-${backend}.bin`, [0xe6, 0x80, 0xeb, 0xfe]), '--backend', backend, '--timeout', '0.5', '--trace-exits']);
+      const run = kvmTs([
+        'run',
+        file(`spin-${backend}.bin`, [0xe6, 0x80, 0xeb, 0xfe]),
+        '--backend',
+        backend,
+        '--timeout',
+        '0.5',
+        '--trace-exits',
+      ]);
       expect(run.status).toBe(8);
       expect(run.stderr).toContain('exit: io out port 0x80 size 1');
       expect(run.stderr).toMatch(/kvm-ts: timed out after 0.5 s/);

@@ -1,11 +1,4 @@
-import {
-  Capability,
-  type GuestMemory,
-  type Kvm,
-  PitFlag,
-  type Vcpu,
-  type Vm,
-} from '@kvm-ts/core';
+import { Capability, type GuestMemory, type Kvm, PitFlag, type Vcpu, type Vm } from '@kvm-ts/core';
 import { applyBootPlan } from './boot/apply.js';
 import type { BootPlan } from './boot/plan.js';
 import { Bus } from './devices/bus.js';
@@ -65,7 +58,12 @@ export class Machine implements Disposable {
     this.ports.register(I8042_DATA_PORT, 1, i8042.data, 'i8042 data');
     this.ports.register(I8042_COMMAND_PORT, 1, i8042.command, 'i8042 command');
     this.ports.register(CMOS_PORT, CMOS_PORT_COUNT, new CmosRtc(options.memSize), 'CMOS');
-    this.ports.register(EXIT_PORT, EXIT_PORT_COUNT, new ExitPort((status) => this.finish({ kind: 'exit-port', status })), 'exit port');
+    this.ports.register(
+      EXIT_PORT,
+      EXIT_PORT_COUNT,
+      new ExitPort((status) => this.finish({ kind: 'exit-port', status })),
+      'exit port',
+    );
     this.ports.register(DEBUG_CONSOLE_PORT, 1, new DebugConsole(options.output), 'debug console');
   }
 
@@ -73,7 +71,9 @@ export class Machine implements Disposable {
   static create(kvm: Kvm, options: MachineOptions): Machine {
     const { memSize } = options;
     if (memSize % 4096 !== 0 || memSize < Layout.HIGH_MEMORY || memSize > Layout.MAX_RAM) {
-      throw new RangeError(`guest memory must be a multiple of 4 KiB between 1 MiB and 3 GiB, not ${memSize} bytes`);
+      throw new RangeError(
+        `guest memory must be a multiple of 4 KiB between 1 MiB and 3 GiB, not ${memSize} bytes`,
+      );
     }
     const vm = kvm.createVm();
     let ram: GuestMemory | null = null;
@@ -82,7 +82,13 @@ export class Machine implements Disposable {
       vm.createIrqchip();
       vm.createPit2({ flags: PitFlag.SPEAKER_DUMMY });
       ram = vm.createMemory(memSize);
-      vm.setUserMemoryRegion({ slot: 0, flags: 0, guestPhysAddr: 0n, memorySize: BigInt(memSize), memory: ram });
+      vm.setUserMemoryRegion({
+        slot: 0,
+        flags: 0,
+        guestPhysAddr: 0n,
+        memorySize: BigInt(memSize),
+        memory: ram,
+      });
       const vcpu = vm.createVcpu(0);
       // Long mode needs the CPUID to say so (EFER.LME is refused otherwise), and the guest should see the
       // hypervisor's signature at 0x40000000: hand over everything the backend supports.
@@ -121,7 +127,10 @@ export class Machine implements Disposable {
   async run(options: RunLoopOptions = {}): Promise<RunResult> {
     const kicker = options.kicker ? null : new VcpuKicker();
     kicker?.start();
-    this.loop = new RunLoop(this.vcpu, this.ports, this.mmio, { ...options, kicker: options.kicker ?? kicker ?? undefined });
+    this.loop = new RunLoop(this.vcpu, this.ports, this.mmio, {
+      ...options,
+      kicker: options.kicker ?? kicker ?? undefined,
+    });
     if (this.pendingOutcome) this.loop.finish(this.pendingOutcome);
     try {
       return await this.loop.run();
@@ -147,4 +156,3 @@ export class Machine implements Disposable {
     this.close();
   }
 }
-

@@ -31,7 +31,15 @@ function machine(exits: KvmExit[], members = {}) {
   const written: number[] = [];
   const vcpu = scriptedVcpu(exits, members);
   let loop: RunLoop | null = null;
-  ports.register(0x3f8, 8, new Serial16550(() => {}, (b) => written.push(b)), 'COM1');
+  ports.register(
+    0x3f8,
+    8,
+    new Serial16550(
+      () => {},
+      (b) => written.push(b),
+    ),
+    'COM1',
+  );
   ports.register(0xf4, 4, new ExitPort((status) => loop?.finish({ kind: 'exit-port', status })), 'exit');
   return {
     vcpu,
@@ -75,14 +83,43 @@ describe('RunLoop', () => {
   });
 
   it('maps system events and internal errors to their outcomes', async () => {
-    const event = (type: number): KvmExit => ({ reason: 'system_event', code: ExitReason.SYSTEM_EVENT, type, data: [] });
-    expect((await machine([event(SystemEventType.SHUTDOWN)]).make().run()).outcome).toEqual({ kind: 'poweroff' });
-    expect((await machine([event(SystemEventType.RESET)]).make().run()).outcome).toEqual({ kind: 'reset' });
-    const internal: KvmExit = { reason: 'internal_error', code: ExitReason.INTERNAL_ERROR, suberror: 1, data: [0x10n] };
+    const event = (type: number): KvmExit => ({
+      reason: 'system_event',
+      code: ExitReason.SYSTEM_EVENT,
+      type,
+      data: [],
+    });
+    expect(
+      (
+        await machine([event(SystemEventType.SHUTDOWN)])
+          .make()
+          .run()
+      ).outcome,
+    ).toEqual({ kind: 'poweroff' });
+    expect(
+      (
+        await machine([event(SystemEventType.RESET)])
+          .make()
+          .run()
+      ).outcome,
+    ).toEqual({ kind: 'reset' });
+    const internal: KvmExit = {
+      reason: 'internal_error',
+      code: ExitReason.INTERNAL_ERROR,
+      suberror: 1,
+      data: [0x10n],
+    };
     const result = await machine([internal]).make().run();
     expect(result.reason).toBe('internal error: KVM_EXIT_INTERNAL_ERROR EMULATION (data 0x10)');
     expect(exitStatus(result.outcome)).toBe(ExitStatus.INTERNAL_ERROR);
-    const debug: KvmExit = { reason: 'debug', code: ExitReason.DEBUG, exception: 1, pc: 0n, dr6: 0n, dr7: 0n };
+    const debug: KvmExit = {
+      reason: 'debug',
+      code: ExitReason.DEBUG,
+      exception: 1,
+      pc: 0n,
+      dr6: 0n,
+      dr7: 0n,
+    };
     expect((await machine([debug]).make().run()).reason).toMatch(/unexpected exit 'debug'/);
   });
 

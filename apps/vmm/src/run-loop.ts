@@ -1,10 +1,4 @@
-import {
-  InternalErrorSuberror,
-  IoDirection,
-  type KvmExit,
-  SystemEventType,
-  type Vcpu,
-} from '@kvm-ts/core';
+import { InternalErrorSuberror, IoDirection, type KvmExit, SystemEventType, type Vcpu } from '@kvm-ts/core';
 import { type Bus, readLe, writeLe } from './devices/bus.js';
 
 /** How a run ended. Each kind maps to one exit status ({@link exitStatus}). */
@@ -166,7 +160,10 @@ export function handleExit(exit: KvmExit, vcpu: Vcpu, ports: Bus, mmio: Bus): Ru
         detail: `KVM_EXIT_FAIL_ENTRY, hardware reason 0x${exit.hardwareEntryFailureReason.toString(16)}`,
       };
     default:
-      return { kind: 'internal-error', detail: `unexpected exit '${exit.reason}' (KVM_EXIT code ${exit.code})` };
+      return {
+        kind: 'internal-error',
+        detail: `unexpected exit '${exit.reason}' (KVM_EXIT code ${exit.code})`,
+      };
   }
 }
 
@@ -210,7 +207,8 @@ export class RunLoop {
   async run(): Promise<RunResult> {
     const { timeoutSeconds, trace, onYield, kicker } = this.options;
     const sliceMs = this.options.sliceMs ?? 10;
-    const deadline = timeoutSeconds === undefined ? Number.POSITIVE_INFINITY : Date.now() + timeoutSeconds * 1000;
+    const deadline =
+      timeoutSeconds === undefined ? Number.POSITIVE_INFINITY : Date.now() + timeoutSeconds * 1000;
     let exits = 0;
     let lastYield = Date.now();
     while (this.finished === null) {
@@ -238,7 +236,10 @@ export class RunLoop {
       }
     }
     onYield?.();
-    const outcome = this.finished ?? { kind: 'internal-error', detail: 'the run loop ended without an outcome' };
+    const outcome = this.finished ?? {
+      kind: 'internal-error',
+      detail: 'the run loop ended without an outcome',
+    };
     return { outcome, reason: describeOutcome(outcome), exits };
   }
 }

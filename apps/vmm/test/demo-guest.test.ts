@@ -17,7 +17,9 @@ describe('the committed demo guest', () => {
   });
 
   it.skipIf(!hasNasm)('rebuilds byte-identically from guests/demo.asm', () => {
-    const check = spawnSync(process.execPath, [join(root, 'guests', 'build.mjs'), '--check'], { encoding: 'utf8' });
+    const check = spawnSync(process.execPath, [join(root, 'guests', 'build.mjs'), '--check'], {
+      encoding: 'utf8',
+    });
     expect(check.stderr).toContain('matches');
     expect(check.status).toBe(0);
   });

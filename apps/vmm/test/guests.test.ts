@@ -5,8 +5,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { DEMO_GUEST } from '../src/guests/generated.js';
-import { buildBzImage } from './support/bzimage-builder.js';
 import { probeBackend, runGuest } from './support/backends.js';
+import { buildBzImage } from './support/bzimage-builder.js';
 import { buildElf } from './support/elf-builder.js';
 import { assemble, hasNasm } from './support/nasm.js';
 
@@ -31,7 +31,8 @@ const backends = ['native', 'emulator'];
  */
 const KNOWN_GAPS: Record<string, Record<string, string>> = {
   emulator: {
-    'com1-irq': 'the emulator does not deliver an irqLine() edge on GSI 4 to a halted real-mode guest yet (seen 26 Nov)',
+    'com1-irq':
+      'the emulator does not deliver an irqLine() edge on GSI 4 to a halted real-mode guest yet (seen 26 Nov)',
   },
 };
 
@@ -99,7 +100,12 @@ org 0x200000
   hlt
 ${PRINT}
 msg: db 'long mode ok', 0`);
-      const run = await runGuest(name, image, { format: 'flat', mode: 'long', loadAddr: 0x200000, ramSize: 512 << 20 });
+      const run = await runGuest(name, image, {
+        format: 'flat',
+        mode: 'long',
+        loadAddr: 0x200000,
+        ramSize: 512 << 20,
+      });
       expect(run.output).toBe('long mode ok');
       expect(run.result.outcome).toEqual({ kind: 'exit-port', status: (0x21 << 1) | 1 });
     });
@@ -114,7 +120,11 @@ org 0x300000
   hlt
 ${PRINT}
 msg: db 'elf32 ok', 0`);
-      const elf = buildElf({ bits: 32, entry: 0x300000, segments: [{ paddr: 0x300000, bytes: code, memsz: 0x1000 }] });
+      const elf = buildElf({
+        bits: 32,
+        entry: 0x300000,
+        segments: [{ paddr: 0x300000, bytes: code, memsz: 0x1000 }],
+      });
       const run = await runGuest(name, elf, {});
       expect(run.output).toBe('elf32 ok');
       expect(run.result.outcome).toEqual({ kind: 'exit-port', status: 1 });
@@ -157,7 +167,9 @@ fail:
 ${PRINT}`);
       const payload = new Uint8Array(0x200 + code.length);
       payload.set(code, 0x200);
-      const run = await runGuest(name, buildBzImage({ payload, initSize: 0x10000 }), { cmdline: 'console=ttyS0' });
+      const run = await runGuest(name, buildBzImage({ payload, initSize: 0x10000 }), {
+        cmdline: 'console=ttyS0',
+      });
       expect(run.output).toBe('console=ttyS0');
       expect(run.result.outcome).toEqual({ kind: 'exit-port', status: (3 << 1) | 1 });
     });
@@ -203,8 +215,10 @@ ${PRINT}`);
       expect(Date.now() - started).toBeLessThan(10_000);
     }, 30_000);
 
-    it.skipIf(gap(name, 'com1-irq'))('delivers a COM1 receive interrupt through the irqchip to a halted guest (IRQ 4 on the PIC)', async () => {
-      const image = assemble(`bits 16
+    it.skipIf(gap(name, 'com1-irq'))(
+      'delivers a COM1 receive interrupt through the irqchip to a halted guest (IRQ 4 on the PIC)',
+      async () => {
+        const image = assemble(`bits 16
 org 0x7c00
   cli
   xor ax, ax
@@ -239,10 +253,17 @@ handler:
   out 0xf4, al
 ${PRINT}
 msg: db 'waiting', 0`);
-      const run = await runGuest(name, image, { format: 'flat' }, { input: { afterMs: 300, bytes: 'A' }, timeoutSeconds: 20 });
-      expect(run.output).toBe('waiting');
-      expect(run.result.outcome).toEqual({ kind: 'exit-port', status: (0x41 << 1) | 1 });
-    }, 30_000);
+        const run = await runGuest(
+          name,
+          image,
+          { format: 'flat' },
+          { input: { afterMs: 300, bytes: 'A' }, timeoutSeconds: 20 },
+        );
+        expect(run.output).toBe('waiting');
+        expect(run.result.outcome).toEqual({ kind: 'exit-port', status: (0x41 << 1) | 1 });
+      },
+      30_000,
+    );
 
     it('runs the demo guest: real mode to long mode, names its hypervisor, counts 2262 primes, resets', async () => {
       const run = await runGuest(name, DEMO_GUEST, { format: 'flat' }, { timeoutSeconds: 120 });
@@ -254,7 +275,8 @@ msg: db 'waiting', 0`);
         // The emulator's CPUID signature is to be "KVMTSEMU" (Layout docs); until it answers leaf 0x40000000,
         // the guest says it runs on an unknown hypervisor, which is still a correct reading of CPUID.
         expect(run.output).toMatch(/CPUID 0x40000000 hypervisor signature: .* -> running on /);
-        if (!run.output.includes('KVMTSEMU')) console.log('note: the emulator does not answer CPUID 0x40000000 with "KVMTSEMU" yet');
+        if (!run.output.includes('KVMTSEMU'))
+          console.log('note: the emulator does not answer CPUID 0x40000000 with "KVMTSEMU" yet');
       }
       expect(run.output).toMatch(/counting primes below 20000 \.{19} 2262 found/);
       expect(run.result.outcome).toEqual({ kind: 'reset' });

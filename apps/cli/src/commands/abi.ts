@@ -10,7 +10,9 @@ export async function nativeAbi(): Promise<unknown> {
   try {
     module = (await import(/* @vite-ignore */ specifier)) as { abiTable?: () => unknown };
   } catch (error) {
-    throw new CliError(`the native backend is not available (${error instanceof Error ? error.message : String(error)})`);
+    throw new CliError(
+      `the native backend is not available (${error instanceof Error ? error.message : String(error)})`,
+    );
   }
   if (typeof module.abiTable !== 'function') {
     throw new CliError('this @kvm-ts/native does not export abiTable(); update it');

@@ -54,11 +54,18 @@ export function formatInfo(info: InfoReport): string {
   lines.push('', `supported CPUID (KVM_GET_SUPPORTED_CPUID), ${info.supportedCpuid.length} entries:`);
   lines.push('  function   index flags eax        ebx        ecx        edx');
   for (const e of info.supportedCpuid) {
-    lines.push(`  ${hex(e.function)} ${String(e.index).padStart(5)} ${String(e.flags).padStart(5)} ${hex(e.eax)} ${hex(e.ebx)} ${hex(e.ecx)} ${hex(e.edx)}`);
+    lines.push(
+      `  ${hex(e.function)} ${String(e.index).padStart(5)} ${String(e.flags).padStart(5)} ${hex(e.eax)} ${hex(e.ebx)} ${hex(e.ecx)} ${hex(e.edx)}`,
+    );
   }
   lines.push('', `MSR index list (KVM_GET_MSR_INDEX_LIST), ${info.msrIndexList.length} MSRs:`);
   for (let i = 0; i < info.msrIndexList.length; i += 8) {
-    lines.push(`  ${info.msrIndexList.slice(i, i + 8).map((m) => hex(m)).join(' ')}`);
+    lines.push(
+      `  ${info.msrIndexList
+        .slice(i, i + 8)
+        .map((m) => hex(m))
+        .join(' ')}`,
+    );
   }
   return `${lines.join('\n')}\n`;
 }

@@ -9,7 +9,10 @@ export async function openBackend(choice: string | undefined): Promise<Kvm> {
   try {
     return await openKvm(choice ? { backend: choice } : {});
   } catch (error) {
-    if (error instanceof KvmError) throw new CliError(`cannot open the ${choice ?? 'auto'} backend: ${error.message}`, 2, { cause: error });
+    if (error instanceof KvmError)
+      throw new CliError(`cannot open the ${choice ?? 'auto'} backend: ${error.message}`, 2, {
+        cause: error,
+      });
     throw error;
   }
 }

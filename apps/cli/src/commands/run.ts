@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { KvmError } from '@kvm-ts/core';
 import {
   BootImageError,
   type CpuMode,
@@ -10,7 +11,6 @@ import {
   Machine,
   type RunResult,
 } from '@kvm-ts/vmm';
-import { KvmError } from '@kvm-ts/core';
 import { CliError } from '../cli-error.js';
 import { attachInput } from '../terminal.js';
 import { openBackend } from './open-backend.js';
@@ -114,8 +114,10 @@ export async function runImage(
     return exitStatus(result.outcome);
   } catch (error) {
     flush();
-    if (error instanceof BootImageError) throw new CliError(error.message, ExitStatus.USAGE, { cause: error });
-    if (error instanceof KvmError) throw new CliError(error.message, ExitStatus.INTERNAL_ERROR, { cause: error });
+    if (error instanceof BootImageError)
+      throw new CliError(error.message, ExitStatus.USAGE, { cause: error });
+    if (error instanceof KvmError)
+      throw new CliError(error.message, ExitStatus.INTERNAL_ERROR, { cause: error });
     throw error;
   } finally {
     process.off('SIGINT', onSigint);
@@ -126,6 +128,14 @@ export async function runImage(
 }
 
 /** Runs the built-in demo guest: a flat image at 0x7c00 in real mode. */
-export function runDemo(options: Pick<RunOptions, 'backend' | 'timeout' | 'traceExits'>, io: RunIo): Promise<number> {
-  return runImage('demo guest', DEMO_GUEST, { ...options, format: 'flat', mode: 'real', mem: 16 * 1024 * 1024, cpus: 1 }, io);
+export function runDemo(
+  options: Pick<RunOptions, 'backend' | 'timeout' | 'traceExits'>,
+  io: RunIo,
+): Promise<number> {
+  return runImage(
+    'demo guest',
+    DEMO_GUEST,
+    { ...options, format: 'flat', mode: 'real', mem: 16 * 1024 * 1024, cpus: 1 },
+    io,
+  );
 }

@@ -20,7 +20,11 @@ describe('loadBzImage', () => {
     expect(kernel.addr).toBe(0x1000000);
     expect(kernel.bytes.length).toBe(4096);
     expect(kernel.bytes[5]).toBe(5);
-    expect(plan.cpu).toEqual({ mode: 'long', entry: 0x1000200, regs: { rsi: BigInt(Layout.ZERO_PAGE), rsp: BigInt(Layout.BOOT_STACK_TOP) } });
+    expect(plan.cpu).toEqual({
+      mode: 'long',
+      entry: 0x1000200,
+      regs: { rsi: BigInt(Layout.ZERO_PAGE), rsp: BigInt(Layout.BOOT_STACK_TOP) },
+    });
     expect(plan.format).toBe('bzimage (boot protocol 2.15)');
   });
 
@@ -54,7 +58,11 @@ describe('loadBzImage', () => {
     expect(addr).toBe((128 << 20) - 12288);
     expect(zp.getUint32(SetupHeader.RAMDISK_SIZE, true)).toBe(10000);
     expect(plan.writes.find((w) => w.what === 'initramfs')?.addr).toBe(addr);
-    const capped = loadBzImage(buildBzImage({ initrdAddrMax: 0x37ffffff }), { ...ctx, ramSize: 2048 * 1024 * 1024 }, { initrd });
+    const capped = loadBzImage(
+      buildBzImage({ initrdAddrMax: 0x37ffffff }),
+      { ...ctx, ramSize: 2048 * 1024 * 1024 },
+      { initrd },
+    );
     expect(zeroPageOf(capped).getUint32(SetupHeader.RAMDISK_IMAGE, true)).toBe(0x38000000 - 12288);
   });
 
@@ -73,7 +81,12 @@ describe('loadBzImage', () => {
       [buildBzImage({ loadflags: 0 }), 'unsupported', /zImage/],
       [buildBzImage().subarray(0, 5 * 512 + 100), 'truncated', /protected-mode kernel/],
       [buildBzImage({ initSize: 0x10000000, relocatable: 0 }), 'outside-ram', /init_size.*--mem/],
-      [buildBzImage({ cmdlineSize: 8 }), 'bad-option', /command line is 13 bytes; this kernel takes at most 8/, { cmdline: 'console=ttyS0' }],
+      [
+        buildBzImage({ cmdlineSize: 8 }),
+        'bad-option',
+        /command line is 13 bytes; this kernel takes at most 8/,
+        { cmdline: 'console=ttyS0' },
+      ],
     ];
     for (const [image, code, message, options] of cases) {
       try {
@@ -86,10 +99,16 @@ describe('loadBzImage', () => {
       }
     }
     try {
-      loadBzImage(buildBzImage(), { ...ctx, ramSize: 32 << 20 }, { initrd: new Uint8Array(20 << 20), initrdFile: 'big.cpio' });
+      loadBzImage(
+        buildBzImage(),
+        { ...ctx, ramSize: 32 << 20 },
+        { initrd: new Uint8Array(20 << 20), initrdFile: 'big.cpio' },
+      );
       expect.unreachable();
     } catch (error) {
-      expect((error as BootImageError).message).toMatch(/^big.cpio: the initramfs \(20971520 bytes\) does not fit/);
+      expect((error as BootImageError).message).toMatch(
+        /^big.cpio: the initramfs \(20971520 bytes\) does not fit/,
+      );
     }
   });
 });

@@ -74,7 +74,10 @@ export interface BzImageOptions {
 export function isBzImage(image: Uint8Array): boolean {
   if (image.length < 0x206) return false;
   const view = new DataView(image.buffer, image.byteOffset, image.byteLength);
-  return view.getUint16(SetupHeader.BOOT_FLAG, true) === BOOT_FLAG_MAGIC && view.getUint32(SetupHeader.HEADER, true) === HDRS_MAGIC;
+  return (
+    view.getUint16(SetupHeader.BOOT_FLAG, true) === BOOT_FLAG_MAGIC &&
+    view.getUint32(SetupHeader.HEADER, true) === HDRS_MAGIC
+  );
 }
 
 /**
@@ -90,25 +93,46 @@ export function loadBzImage(image: Uint8Array, ctx: LoadContext, options: BzImag
     throw new BootImageError(file, 'bad-magic', 'no boot flag 0xAA55 at 0x1fe: not a bzImage');
   }
   if (view.getUint32(SetupHeader.HEADER, true) !== HDRS_MAGIC) {
-    throw new BootImageError(file, 'bad-magic', 'no "HdrS" at 0x202: not a bzImage, or older than boot protocol 2.00');
+    throw new BootImageError(
+      file,
+      'bad-magic',
+      'no "HdrS" at 0x202: not a bzImage, or older than boot protocol 2.00',
+    );
   }
   const version = view.getUint16(SetupHeader.VERSION, true);
   const versionText = `${version >> 8}.${(version & 0xff).toString().padStart(2, '0')}`;
   if (version < MIN_VERSION) {
-    throw new BootImageError(file, 'unsupported', `boot protocol ${versionText} is older than 2.12, which the 64-bit entry needs`);
+    throw new BootImageError(
+      file,
+      'unsupported',
+      `boot protocol ${versionText} is older than 2.12, which the 64-bit entry needs`,
+    );
   }
   const xloadflags = view.getUint16(SetupHeader.XLOADFLAGS, true);
   if (!(xloadflags & XLF_KERNEL_64)) {
-    throw new BootImageError(file, 'unsupported', 'the kernel has no 64-bit entry (xloadflags bit 0 clear): is it a 32-bit kernel?');
+    throw new BootImageError(
+      file,
+      'unsupported',
+      'the kernel has no 64-bit entry (xloadflags bit 0 clear): is it a 32-bit kernel?',
+    );
   }
   if (!(image[SetupHeader.LOADFLAGS] & LOADED_HIGH)) {
-    throw new BootImageError(file, 'unsupported', 'a zImage (loaded below 1 MiB) is not supported, only bzImage');
+    throw new BootImageError(
+      file,
+      'unsupported',
+      'a zImage (loaded below 1 MiB) is not supported, only bzImage',
+    );
   }
   const setupSects = image[SetupHeader.SETUP_SECTS] || 4;
   const kernelOffset = (setupSects + 1) * 512;
   // syssize counts 16-byte paragraphs, rounded up: the last one may be short.
   const syssize = view.getUint32(SetupHeader.SYSSIZE, true) * 16;
-  requireBytes(file, image, kernelOffset + Math.max(1, syssize - 15), 'the protected-mode kernel (setup_sects and syssize)');
+  requireBytes(
+    file,
+    image,
+    kernelOffset + Math.max(1, syssize - 15),
+    'the protected-mode kernel (setup_sects and syssize)',
+  );
   const kernel = image.subarray(kernelOffset);
   const headerEnd = SetupHeader.HEADER + image[SetupHeader.JUMP_OFFSET];
   requireBytes(file, image, headerEnd, 'the setup header');
@@ -130,7 +154,10 @@ export function loadBzImage(image: Uint8Array, ctx: LoadContext, options: BzImag
   zeroPage[SetupHeader.TYPE_OF_LOADER] = LOADER_UNDEFINED;
   zp.setUint16(SetupHeader.VID_MODE, VID_MODE_NORMAL, true);
 
-  const writes: MemoryWrite[] = [...modeTables('long'), { addr: loadAddr, bytes: kernel, what: 'the kernel' }];
+  const writes: MemoryWrite[] = [
+    ...modeTables('long'),
+    { addr: loadAddr, bytes: kernel, what: 'the kernel' },
+  ];
   const cmdlineSize = view.getUint32(SetupHeader.CMDLINE_SIZE, true);
   const cmdline = encodeCmdline(file, options.cmdline ?? '', Math.min(cmdlineSize + 1, Layout.CMDLINE_MAX));
   writes.push({ addr: Layout.CMDLINE, bytes: cmdline, what: 'command line' });

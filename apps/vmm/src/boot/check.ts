@@ -16,7 +16,11 @@ export function requireInRam(ctx: LoadContext, addr: number, size: number, what:
 /** Raises a {@link BootImageError} of kind `truncated` unless `image` has at least `end` bytes. */
 export function requireBytes(file: string, image: Uint8Array, end: number, what: string): void {
   if (image.length < end) {
-    throw new BootImageError(file, 'truncated', `truncated: ${what} needs ${end} bytes, the file has ${image.length}`);
+    throw new BootImageError(
+      file,
+      'truncated',
+      `truncated: ${what} needs ${end} bytes, the file has ${image.length}`,
+    );
   }
 }
 
@@ -24,7 +28,11 @@ export function requireBytes(file: string, image: Uint8Array, end: number, what:
 export function encodeCmdline(file: string, cmdline: string, max: number): Uint8Array {
   const bytes = new TextEncoder().encode(`${cmdline}\0`);
   if (bytes.length > max) {
-    throw new BootImageError(file, 'bad-option', `command line is ${bytes.length - 1} bytes; this kernel takes at most ${max - 1}`);
+    throw new BootImageError(
+      file,
+      'bad-option',
+      `command line is ${bytes.length - 1} bytes; this kernel takes at most ${max - 1}`,
+    );
   }
   return bytes;
 }

@@ -41,7 +41,9 @@ export function gdtFor(mode: 'protected' | 'long'): MemoryWrite {
   const table = [0n, 0n, descriptor(CODE_TYPE, mode === 'long'), descriptor(DATA_TYPE, false)];
   const bytes = new Uint8Array(table.length * 8);
   const view = new DataView(bytes.buffer);
-  table.forEach((entry, i) => view.setBigUint64(i * 8, entry, true));
+  table.forEach((entry, i) => {
+    view.setBigUint64(i * 8, entry, true);
+  });
   return { addr: Layout.BOOT_GDT, bytes, what: 'GDT' };
 }
 
@@ -75,7 +77,20 @@ export function modeTables(mode: CpuMode): MemoryWrite[] {
 
 function segment(selector: number, type: number, mode: CpuMode, code: boolean): KvmSegment {
   if (mode === 'real') {
-    return { base: 0n, limit: 0xffff, selector: 0, type, present: 1, dpl: 0, db: 0, s: 1, l: 0, g: 0, avl: 0, unusable: 0 };
+    return {
+      base: 0n,
+      limit: 0xffff,
+      selector: 0,
+      type,
+      present: 1,
+      dpl: 0,
+      db: 0,
+      s: 1,
+      l: 0,
+      g: 0,
+      avl: 0,
+      unusable: 0,
+    };
   }
   const long = mode === 'long' && code;
   return {

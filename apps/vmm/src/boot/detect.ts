@@ -38,18 +38,27 @@ export interface LoadImageOptions extends LoadContext {
 function refuse(options: LoadImageOptions, format: string, names: (keyof LoadImageOptions)[]): void {
   for (const name of names) {
     if (options[name] !== undefined) {
-      throw new BootImageError(options.file, 'bad-option', `--${optionFlag(name)} does not apply to a ${format} image`);
+      throw new BootImageError(
+        options.file,
+        'bad-option',
+        `--${optionFlag(name)} does not apply to a ${format} image`,
+      );
     }
   }
 }
 
 function optionFlag(name: keyof LoadImageOptions): string {
-  return { mode: 'mode', loadAddr: 'load-addr', entry: 'entry', cmdline: 'append', initrd: 'initrd' }[name as string] ?? name;
+  return (
+    { mode: 'mode', loadAddr: 'load-addr', entry: 'entry', cmdline: 'append', initrd: 'initrd' }[
+      name as string
+    ] ?? name
+  );
 }
 
 /** Loads `image` in the given (or detected) format: the one entry point a VMM needs. */
 export function loadImage(image: Uint8Array, options: LoadImageOptions): BootPlan {
-  const format = !options.format || options.format === 'auto' ? detectFormat(image, options.file) : options.format;
+  const format =
+    !options.format || options.format === 'auto' ? detectFormat(image, options.file) : options.format;
   const ctx: LoadContext = { file: options.file, ramSize: options.ramSize };
   switch (format) {
     case 'flat':
@@ -66,9 +75,17 @@ export function loadImage(image: Uint8Array, options: LoadImageOptions): BootPla
       });
     case 'bzimage':
       refuse(options, format, ['mode', 'loadAddr', 'entry']);
-      return loadBzImage(image, ctx, { cmdline: options.cmdline, initrd: options.initrd, initrdFile: options.initrdFile });
+      return loadBzImage(image, ctx, {
+        cmdline: options.cmdline,
+        initrd: options.initrd,
+        initrdFile: options.initrdFile,
+      });
     case 'pvh':
       refuse(options, format, ['mode', 'loadAddr', 'entry']);
-      return loadPvh(image, ctx, { cmdline: options.cmdline, initrd: options.initrd, initrdFile: options.initrdFile });
+      return loadPvh(image, ctx, {
+        cmdline: options.cmdline,
+        initrd: options.initrd,
+        initrdFile: options.initrdFile,
+      });
   }
 }

@@ -76,10 +76,15 @@ export function parseElf(image: Uint8Array, file: string): ElfFile {
     throw new BootImageError(file, 'unsupported', `ELF type ${type} is not an executable (ET_EXEC)`);
   }
   if (machine !== (bits === 64 ? EM_X86_64 : EM_386)) {
-    throw new BootImageError(file, 'unsupported', `ELF${bits} machine ${machine} is not ${bits === 64 ? 'x86-64' : 'i386'}`);
+    throw new BootImageError(
+      file,
+      'unsupported',
+      `ELF${bits} machine ${machine} is not ${bits === 64 ? 'x86-64' : 'i386'}`,
+    );
   }
   const entry = bits === 64 ? view.getBigUint64(24, true) : BigInt(view.getUint32(24, true));
-  const phoff = bits === 64 ? toNumber(file, view.getBigUint64(32, true), 'e_phoff') : view.getUint32(28, true);
+  const phoff =
+    bits === 64 ? toNumber(file, view.getBigUint64(32, true), 'e_phoff') : view.getUint32(28, true);
   const phentsize = view.getUint16(bits === 64 ? 54 : 42, true);
   const phnum = view.getUint16(bits === 64 ? 56 : 44, true);
   if (phnum === 0) {

@@ -18,7 +18,11 @@ function problem(fn: () => unknown): { code: string; message: string } {
 
 describe('loadElf', () => {
   it('loads an ELF32 at its physical addresses, zeroes its bss, and enters protected mode', () => {
-    const elf = buildElf({ bits: 32, entry: 0x100000, segments: [{ paddr: 0x100000, bytes: code, memsz: 0x2000 }] });
+    const elf = buildElf({
+      bits: 32,
+      entry: 0x100000,
+      segments: [{ paddr: 0x100000, bytes: code, memsz: 0x2000 }],
+    });
     const plan = loadElf(elf, ctx);
     expect(plan.format).toBe('elf32');
     expect(plan.cpu.mode).toBe('protected');
@@ -44,22 +48,41 @@ describe('loadElf', () => {
 
   it('names the file and the problem for malformed images', () => {
     const good = buildElf({ bits: 32, entry: 0x100000, segments: [{ paddr: 0x100000, bytes: code }] });
-    expect(problem(() => loadElf(good.subarray(0, 40), ctx))).toMatchObject({ code: 'truncated', message: expect.stringMatching(/^kernel.elf: truncated: the ELF header/) });
+    expect(problem(() => loadElf(good.subarray(0, 40), ctx))).toMatchObject({
+      code: 'truncated',
+      message: expect.stringMatching(/^kernel.elf: truncated: the ELF header/),
+    });
     const badMagic = good.slice();
     badMagic[1] = 0x46;
     expect(problem(() => loadElf(badMagic, ctx)).code).toBe('bad-magic');
-    expect(problem(() => loadElf(good.subarray(0, good.length - 2), ctx))).toMatchObject({ code: 'truncated', message: expect.stringMatching(/segment 0/) });
+    expect(problem(() => loadElf(good.subarray(0, good.length - 2), ctx))).toMatchObject({
+      code: 'truncated',
+      message: expect.stringMatching(/segment 0/),
+    });
     const arm = buildElf({ bits: 32, entry: 0, machine: 40, segments: [{ paddr: 0x100000, bytes: code }] });
     expect(problem(() => loadElf(arm, ctx)).message).toMatch(/machine 40 is not i386/);
     const shared = buildElf({ bits: 64, entry: 0, type: 3, segments: [{ paddr: 0x100000, bytes: code }] });
     expect(problem(() => loadElf(shared, ctx)).message).toMatch(/not an executable/);
     const high = buildElf({ bits: 32, entry: 0x2000000, segments: [{ paddr: 0x2000000, bytes: code }] });
-    expect(problem(() => loadElf(high, ctx))).toMatchObject({ code: 'outside-ram', message: expect.stringMatching(/ELF segment 0 at 0x2000000/) });
+    expect(problem(() => loadElf(high, ctx))).toMatchObject({
+      code: 'outside-ram',
+      message: expect.stringMatching(/ELF segment 0 at 0x2000000/),
+    });
     const lost = buildElf({ bits: 32, entry: 0x300000, segments: [{ paddr: 0x100000, bytes: code }] });
-    expect(problem(() => loadElf(lost, ctx)).message).toMatch(/entry point 0x300000 is in no loadable segment/);
-    const notes = buildElf({ bits: 32, entry: 0, segments: [{ type: 4, paddr: 0, bytes: new Uint8Array(4) }] });
+    expect(problem(() => loadElf(lost, ctx)).message).toMatch(
+      /entry point 0x300000 is in no loadable segment/,
+    );
+    const notes = buildElf({
+      bits: 32,
+      entry: 0,
+      segments: [{ type: 4, paddr: 0, bytes: new Uint8Array(4) }],
+    });
     expect(problem(() => loadElf(notes, ctx)).message).toMatch(/no loadable segment/);
-    const grown = buildElf({ bits: 32, entry: 0x100000, segments: [{ paddr: 0x100000, bytes: code, memsz: 2 }] });
+    const grown = buildElf({
+      bits: 32,
+      entry: 0x100000,
+      segments: [{ paddr: 0x100000, bytes: code, memsz: 2 }],
+    });
     expect(problem(() => loadElf(grown, ctx)).message).toMatch(/more file bytes than memory bytes/);
   });
 });

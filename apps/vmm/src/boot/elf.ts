@@ -24,7 +24,11 @@ export function elfSegments(
       what,
     });
     if (segment.memsz > segment.filesz) {
-      zeros.push({ addr: segment.paddr + segment.filesz, size: segment.memsz - segment.filesz, what: `${what} bss` });
+      zeros.push({
+        addr: segment.paddr + segment.filesz,
+        size: segment.memsz - segment.filesz,
+        what: `${what} bss`,
+      });
     }
     end = Math.max(end, segment.paddr + segment.memsz);
   });
@@ -44,7 +48,11 @@ export function physicalEntry(elf: ElfFile, entry: bigint, ctx: LoadContext): nu
   if (direct) return Number(entry);
   const holder = loads.find((s) => entry >= s.vaddr && entry < s.vaddr + BigInt(s.memsz));
   if (holder) return Number(entry - holder.vaddr) + holder.paddr;
-  throw new BootImageError(ctx.file, 'unsupported', `entry point 0x${entry.toString(16)} is in no loadable segment`);
+  throw new BootImageError(
+    ctx.file,
+    'unsupported',
+    `entry point 0x${entry.toString(16)} is in no loadable segment`,
+  );
 }
 
 /**

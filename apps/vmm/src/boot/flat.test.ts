@@ -86,7 +86,12 @@ describe('loadFlat', () => {
   });
 
   it('refuses a hand-built plan that writes outside RAM when applied', () => {
-    const plan = { ...loadFlat(image, ctx), writes: [{ addr: 0x1ff0, bytes: new Uint8Array(32), what: 'overhang' }] };
-    expect(() => applyBootPlan(plan, new Uint8Array(0x2000), recordingVcpu(), 'x.bin')).toThrow(/x.bin: overhang/);
+    const plan = {
+      ...loadFlat(image, ctx),
+      writes: [{ addr: 0x1ff0, bytes: new Uint8Array(32), what: 'overhang' }],
+    };
+    expect(() => applyBootPlan(plan, new Uint8Array(0x2000), recordingVcpu(), 'x.bin')).toThrow(
+      /x.bin: overhang/,
+    );
   });
 });

@@ -1,7 +1,7 @@
 import { Layout } from '../layout.js';
 import { requireInRam } from './check.js';
-import { BootImageError } from './errors.js';
 import { modeTables } from './cpu-modes.js';
+import { BootImageError } from './errors.js';
 import type { BootPlan, CpuMode, EntryRegisters, LoadContext } from './plan.js';
 
 /** Options of {@link loadFlat}. */

@@ -6,6 +6,11 @@ export { loadElf } from './elf.js';
 export { BootImageError, type BootImageProblem } from './errors.js';
 export { type FlatOptions, loadFlat } from './flat.js';
 export { guestMemoryMap, type MemoryRange, MemoryType } from './memory-map.js';
-export { loadMultiboot, MULTIBOOT_BOOTLOADER_MAGIC, type MultibootModule, type MultibootOptions } from './multiboot.js';
+export {
+  loadMultiboot,
+  MULTIBOOT_BOOTLOADER_MAGIC,
+  type MultibootModule,
+  type MultibootOptions,
+} from './multiboot.js';
 export type { BootPlan, CpuMode, EntryState, LoadContext, MemoryWrite, MemoryZero } from './plan.js';
 export { loadPvh, type PvhOptions, pvhEntry } from './pvh.js';

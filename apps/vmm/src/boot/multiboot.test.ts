@@ -22,7 +22,11 @@ function u32(bytes: Uint8Array, at: number): number {
 
 describe('loadMultiboot', () => {
   const text = concat(multibootHeader(0x3), Uint8Array.from([0xfa, 0xf4]));
-  const elf = buildElf({ bits: 32, entry: 0x10000c, segments: [{ paddr: 0x100000, bytes: text, memsz: 0x3000 }] });
+  const elf = buildElf({
+    bits: 32,
+    entry: 0x10000c,
+    segments: [{ paddr: 0x100000, bytes: text, memsz: 0x3000 }],
+  });
 
   it('enters in 32-bit protected mode with EAX = 0x2BADB002 and EBX = the information structure', () => {
     const plan = loadMultiboot(elf, ctx);
@@ -34,14 +38,19 @@ describe('loadMultiboot', () => {
 
   it('fills memory sizes, the memory map, the command line, modules and the loader name', () => {
     const module = Uint8Array.from([1, 2, 3]);
-    const plan = loadMultiboot(elf, ctx, { cmdline: 'verbose=1', modules: [{ name: 'initrd.img', bytes: module }] });
+    const plan = loadMultiboot(elf, ctx, {
+      cmdline: 'verbose=1',
+      modules: [{ name: 'initrd.img', bytes: module }],
+    });
     const info = plan.writes.find((w) => w.what === 'multiboot information')!.bytes;
     const flags = u32(info, 0);
     expect(flags).toBe((1 << 0) | (1 << 2) | (1 << 3) | (1 << 6) | (1 << 9));
     expect(u32(info, 4)).toBe(639);
     expect(u32(info, 8)).toBe(31 * 1024);
     expect(u32(info, 16)).toBe(Layout.CMDLINE);
-    expect(new TextDecoder().decode(plan.writes.find((w) => w.what === 'command line')!.bytes)).toBe('verbose=1\0');
+    expect(new TextDecoder().decode(plan.writes.find((w) => w.what === 'command line')!.bytes)).toBe(
+      'verbose=1\0',
+    );
     // Memory map: three 24-byte entries whose size fields are 20.
     expect(u32(info, 44)).toBe(72);
     const mmap = u32(info, 48) - Layout.MULTIBOOT_INFO;
@@ -93,7 +102,11 @@ describe('loadMultiboot', () => {
     badSum[8] ^= 1;
     expectProblem(concat(badSum, new Uint8Array(16)), 'bad-magic', /no multiboot header/);
     expectProblem(concat(multibootHeader(0x8), new Uint8Array(16)), 'unsupported', /requires features 0x8/);
-    expectProblem(concat(multibootHeader(0x3), new Uint8Array(16)), 'unsupported', /neither ELF nor flagged a.out kludge/);
+    expectProblem(
+      concat(multibootHeader(0x3), new Uint8Array(16)),
+      'unsupported',
+      /neither ELF nor flagged a.out kludge/,
+    );
     const beyond = multibootHeader(0x10000, [0x3000000, 0x3000000, 0, 0, 0x3000000]);
     expectProblem(concat(beyond, new Uint8Array(16)), 'outside-ram', /the multiboot kernel at 0x3000000/);
     const short = multibootHeader(0x10000, [0x100000, 0x100000, 0x200000, 0, 0x100000]);

@@ -79,15 +79,23 @@ function loadAoutKludge(image: Uint8Array, header: MultibootHeader, ctx: LoadCon
   }
   const fileStart = header.offset - (headerAddr - loadAddr);
   if (fileStart < 0) {
-    throw new BootImageError(ctx.file, 'unsupported', 'multiboot header_addr - load_addr points before the file');
+    throw new BootImageError(
+      ctx.file,
+      'unsupported',
+      'multiboot header_addr - load_addr points before the file',
+    );
   }
   const length = loadEndAddr === 0 ? image.length - fileStart : loadEndAddr - loadAddr;
   requireBytes(ctx.file, image, fileStart + length, 'the multiboot text and data');
   const end = Math.max(loadAddr + length, bssEndAddr);
   requireInRam(ctx, loadAddr, end - loadAddr, 'the multiboot kernel');
-  const writes: MemoryWrite[] = [{ addr: loadAddr, bytes: image.subarray(fileStart, fileStart + length), what: 'the kernel' }];
+  const writes: MemoryWrite[] = [
+    { addr: loadAddr, bytes: image.subarray(fileStart, fileStart + length), what: 'the kernel' },
+  ];
   const zeros: MemoryZero[] =
-    bssEndAddr > loadAddr + length ? [{ addr: loadAddr + length, size: bssEndAddr - loadAddr - length, what: 'bss' }] : [];
+    bssEndAddr > loadAddr + length
+      ? [{ addr: loadAddr + length, size: bssEndAddr - loadAddr - length, what: 'bss' }]
+      : [];
   requireInRam(ctx, entry, 1, 'the entry point');
   return { writes, zeros, end, entry };
 }
@@ -106,11 +114,19 @@ function loadElfKernel(image: Uint8Array, ctx: LoadContext) {
 export function loadMultiboot(image: Uint8Array, ctx: LoadContext, options: MultibootOptions = {}): BootPlan {
   const header = findMultibootHeader(image);
   if (!header) {
-    throw new BootImageError(ctx.file, 'bad-magic', 'no multiboot header (magic 0x1BADB002 with a valid checksum) in the first 8 KiB');
+    throw new BootImageError(
+      ctx.file,
+      'bad-magic',
+      'no multiboot header (magic 0x1BADB002 with a valid checksum) in the first 8 KiB',
+    );
   }
   const unknown = header.flags & 0xffff & ~KNOWN_REQUIRED_FLAGS;
   if (unknown !== 0) {
-    throw new BootImageError(ctx.file, 'unsupported', `multiboot header requires features 0x${unknown.toString(16)} this loader does not know`);
+    throw new BootImageError(
+      ctx.file,
+      'unsupported',
+      `multiboot header requires features 0x${unknown.toString(16)} this loader does not know`,
+    );
   }
   const kernel =
     header.flags & FLAG_AOUT_KLUDGE
@@ -118,7 +134,11 @@ export function loadMultiboot(image: Uint8Array, ctx: LoadContext, options: Mult
       : isElf(image)
         ? loadElfKernel(image, ctx)
         : (() => {
-            throw new BootImageError(ctx.file, 'unsupported', 'multiboot kernel is neither ELF nor flagged a.out kludge (bit 16)');
+            throw new BootImageError(
+              ctx.file,
+              'unsupported',
+              'multiboot kernel is neither ELF nor flagged a.out kludge (bit 16)',
+            );
           })();
 
   const infoAddr = Layout.MULTIBOOT_INFO;
@@ -145,7 +165,11 @@ export function loadMultiboot(image: Uint8Array, ctx: LoadContext, options: Mult
     const addr = Layout.BOOT_STRINGS + strings.length;
     strings.push(...new TextEncoder().encode(text), 0);
     if (strings.length > 0x1000) {
-      throw new BootImageError(ctx.file, 'bad-option', 'module names are longer than the 4 KiB the VMM keeps for them');
+      throw new BootImageError(
+        ctx.file,
+        'bad-option',
+        'module names are longer than the 4 KiB the VMM keeps for them',
+      );
     }
     return addr;
   };
@@ -153,14 +177,18 @@ export function loadMultiboot(image: Uint8Array, ctx: LoadContext, options: Mult
 
   if (options.cmdline !== undefined) {
     flags |= INFO_CMDLINE;
-    writes.push({ addr: Layout.CMDLINE, bytes: encodeCmdline(ctx.file, options.cmdline, Layout.CMDLINE_MAX), what: 'command line' });
+    writes.push({
+      addr: Layout.CMDLINE,
+      bytes: encodeCmdline(ctx.file, options.cmdline, Layout.CMDLINE_MAX),
+      what: 'command line',
+    });
     view.setUint32(16, Layout.CMDLINE, true);
   }
 
   const modules = options.modules ?? [];
   if (modules.length > 0) {
     flags |= INFO_MODS;
-    if ((MODS_OFFSET + modules.length * MODULE_ENTRY_SIZE) > region.length) {
+    if (MODS_OFFSET + modules.length * MODULE_ENTRY_SIZE > region.length) {
       throw new BootImageError(ctx.file, 'bad-option', 'too many multiboot modules');
     }
     let next = alignUp(kernel.end, 0x1000);
@@ -187,9 +215,11 @@ export function loadMultiboot(image: Uint8Array, ctx: LoadContext, options: Mult
     cpu: {
       mode: 'protected',
       entry: kernel.entry,
-      regs: { rax: BigInt(MULTIBOOT_BOOTLOADER_MAGIC), rbx: BigInt(infoAddr), rsp: BigInt(Layout.BOOT_STACK_TOP) },
+      regs: {
+        rax: BigInt(MULTIBOOT_BOOTLOADER_MAGIC),
+        rbx: BigInt(infoAddr),
+        rsp: BigInt(Layout.BOOT_STACK_TOP),
+      },
     },
   };
 }
-
-

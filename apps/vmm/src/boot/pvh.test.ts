@@ -22,7 +22,11 @@ const vmlinux = buildElf({
 describe('loadPvh', () => {
   it('enters the PVH note address in 32-bit protected mode with EBX = hvm_start_info', () => {
     const plan = loadPvh(vmlinux, ctx, { cmdline: 'console=ttyS0' });
-    expect(plan.cpu).toEqual({ mode: 'protected', entry: 0x1000080, regs: { rbx: BigInt(Layout.PVH_START_INFO), rsp: BigInt(Layout.BOOT_STACK_TOP) } });
+    expect(plan.cpu).toEqual({
+      mode: 'protected',
+      entry: 0x1000080,
+      regs: { rbx: BigInt(Layout.PVH_START_INFO), rsp: BigInt(Layout.BOOT_STACK_TOP) },
+    });
     const info = plan.writes.find((w) => w.what === 'PVH start info')!;
     const view = new DataView(info.bytes.buffer);
     expect(view.getUint32(StartInfo.MAGIC, true)).toBe(HVM_START_MAGIC);
@@ -48,8 +52,14 @@ describe('loadPvh', () => {
   });
 
   it('refuses an ELF without a PVH note, and a truncated note', () => {
-    const plain = buildElf({ bits: 64, entry: 0x100000, segments: [{ paddr: 0x100000, bytes: new Uint8Array(16) }] });
-    expect(() => loadPvh(plain, ctx)).toThrow(/^vmlinux: the ELF file has no PVH entry \(Xen ELF note 0x12\)$/);
+    const plain = buildElf({
+      bits: 64,
+      entry: 0x100000,
+      segments: [{ paddr: 0x100000, bytes: new Uint8Array(16) }],
+    });
+    expect(() => loadPvh(plain, ctx)).toThrow(
+      /^vmlinux: the ELF file has no PVH entry \(Xen ELF note 0x12\)$/,
+    );
     const short = buildElf({
       bits: 64,
       entry: 0x100000,

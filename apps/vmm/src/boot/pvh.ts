@@ -41,7 +41,9 @@ export interface PvhOptions {
 /** The PVH entry address from an ELF's Xen notes, or null when it has none. */
 export function pvhEntry(image: Uint8Array, file: string): number | null {
   const elf = parseElf(image, file);
-  const note = elfNotes(image, elf, file).find((n) => n.name === 'Xen' && n.type === XEN_ELFNOTE_PHYS32_ENTRY);
+  const note = elfNotes(image, elf, file).find(
+    (n) => n.name === 'Xen' && n.type === XEN_ELFNOTE_PHYS32_ENTRY,
+  );
   if (!note) return null;
   if (note.desc.length < 4) {
     throw new BootImageError(file, 'truncated', 'the Xen PHYS32_ENTRY note is shorter than 4 bytes');
@@ -76,7 +78,11 @@ export function loadPvh(image: Uint8Array, ctx: LoadContext, options: PvhOptions
     const initrdFile = options.initrdFile ?? 'initramfs';
     const addr = alignDown(ctx.ramSize - options.initrd.length, 0x1000);
     if (addr < kernel.end) {
-      throw new BootImageError(initrdFile, 'outside-ram', `the initramfs (${options.initrd.length} bytes) does not fit above the kernel; give more memory with --mem`);
+      throw new BootImageError(
+        initrdFile,
+        'outside-ram',
+        `the initramfs (${options.initrd.length} bytes) does not fit above the kernel; give more memory with --mem`,
+      );
     }
     writes.push({ addr, bytes: options.initrd, what: 'initramfs' });
     view.setUint32(StartInfo.NR_MODULES, 1, true);

@@ -43,7 +43,9 @@ describe('Bus', () => {
   it('refuses overlapping or empty claims', () => {
     const bus = new Bus('mmio');
     bus.register(0x1000, 0x100, recorder(), 'a');
-    expect(() => bus.register(0x10ff, 2, recorder(), 'b')).toThrow(/mmio bus: b at 0x10ff overlaps a at 0x1000/);
+    expect(() => bus.register(0x10ff, 2, recorder(), 'b')).toThrow(
+      /mmio bus: b at 0x10ff overlaps a at 0x1000/,
+    );
     expect(() => bus.register(0x2000, 0, recorder(), 'c')).toThrow(/empty range/);
     bus.register(0x1100, 1, recorder(), 'd'); // adjacent is fine
   });

@@ -37,7 +37,7 @@ const STATUS_D_VALID = 0x80;
 const INDEX_MASK = 0x7f;
 
 function bcd(value: number): number {
-  return ((Math.floor(value / 10) % 10) << 4) | value % 10;
+  return ((Math.floor(value / 10) % 10) << 4) | (value % 10);
 }
 
 /**

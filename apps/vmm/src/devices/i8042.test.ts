@@ -62,4 +62,3 @@ describe('I8042', () => {
     expect(kbc.irqs()).toBe(before);
   });
 });
-

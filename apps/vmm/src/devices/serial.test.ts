@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Serial16550, SerialRegister as R } from './serial.js';
+import { SerialRegister as R, Serial16550 } from './serial.js';
 
 function uart() {
   const out: number[] = [];

@@ -1,5 +1,5 @@
 import { type Kvm, openKvm } from '@kvm-ts/core';
-import { loadImage, type LoadImageOptions } from '../../src/boot/detect.js';
+import { type LoadImageOptions, loadImage } from '../../src/boot/detect.js';
 import { Machine } from '../../src/machine.js';
 import type { RunResult } from '../../src/run-loop.js';
 

@@ -106,6 +106,8 @@ export function multibootHeader(flags: number, kludge?: number[]): Uint8Array {
   const words = [0x1badb002, flags >>> 0, (-(0x1badb002 + flags) >>> 0) & 0xffffffff, ...(kludge ?? [])];
   const bytes = new Uint8Array(words.length * 4);
   const view = new DataView(bytes.buffer);
-  words.forEach((w, i) => view.setUint32(i * 4, w >>> 0, true));
+  words.forEach((w, i) => {
+    view.setUint32(i * 4, w >>> 0, true);
+  });
   return bytes;
 }

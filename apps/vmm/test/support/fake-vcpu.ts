@@ -2,7 +2,10 @@ import type { KvmExit, KvmRegs, KvmSegment, KvmSregs, Vcpu } from '@kvm-ts/core'
 
 /** A vCPU for unit tests: the members given, and a clear failure for any other member a test touches. */
 export function fakeVcpu(members: Partial<Vcpu>): Vcpu {
-  const target = { id: 0, immediateExit: false, requestInterruptWindow: false, ...members } as Record<string, unknown>;
+  const target = { id: 0, immediateExit: false, requestInterruptWindow: false, ...members } as Record<
+    string,
+    unknown
+  >;
   return new Proxy(target, {
     get(object, name) {
       if (name in object) return object[name as string];
