@@ -181,7 +181,10 @@ describe.skipIf(!hasKvm)('KVM_RUN', () => {
       await worker.terminate();
       expect(exit.reason).toBe('intr');
       expect(kickedAt[0]).toBeGreaterThan(0);
-      expect(returnedAt - kickedAt[0]).toBeLessThan(100 * TIME_SCALE);
+      // On the host the kick must land within 100 ms. Under the nested reference KVM one software CPU runs both
+      // threads and the latency follows the host's load (1-25 s seen with other QEMUs running); there the proof is
+      // that the kick, not the test watchdog, ended the run, so the bound stays below that watchdog's.
+      expect(returnedAt - kickedAt[0]).toBeLessThan(TIME_SCALE === 1 ? 100 : 60_000);
       guest.vcpu.immediateExit = false;
       expect(guest.vcpu.getRegs().rip).toBe(BigInt(CODE_ADDRESS));
     },
