@@ -36,6 +36,8 @@ describe('fuzz: random guest code', () => {
         for (let run = 0; run < 8; run++) {
           const exit = m.vcpu.run();
           expect(REASONS).toContain(exit.reason);
+          // INTERNAL_ERROR is fine for code fetched from MMIO, never for an exception inside the emulator.
+          expect((m.vcpu as EmulatorVcpu).lastInternalError).toBeUndefined();
           seen.set(exit.reason, (seen.get(exit.reason) ?? 0) + 1);
           if (exit.reason === 'shutdown' || exit.reason === 'internal_error') break;
         }
