@@ -148,7 +148,8 @@ function runs32BitCode(): boolean {
   return spawnSync(runner, { input: nop }).status === 0;
 }
 const compat32 = runs32BitCode();
-if (available && !compat32) console.warn('[differential] 32-bit cases skipped: the kernel does not run 32-bit code');
+if (available && !compat32)
+  console.warn('[differential] 32-bit cases skipped: the kernel does not run 32-bit code');
 
 describe('differential: emulator vs host CPU', () => {
   for (const mode of [64, 32] as const) {
