@@ -30,6 +30,7 @@ export class Descriptor {
     return this.descriptor;
   }
 
+  /** Whether the descriptor was closed; every ioctl then raises EBADF. */
   get isClosed(): boolean {
     return this.descriptor < 0;
   }

@@ -7,7 +7,7 @@
 import type { KvmBackend } from '@kvm-ts/core';
 import { openDevice, probeDevice } from './device.js';
 
-export { type AbiTable, abiTable } from './abi/index.js';
+export { type AbiTable, abiTable, type StructLayout } from './abi/index.js';
 export { KVM_DEVICE } from './device.js';
 export { detectFlavour } from './flavour.js';
 export { installKickHandler, type KickTarget, kick } from './kick.js';

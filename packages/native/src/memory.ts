@@ -53,6 +53,7 @@ export class NativeGuestMemory implements GuestMemory {
     return this.view;
   }
 
+  /** Whether `close()` has released the block. */
   get isClosed(): boolean {
     return this.closed;
   }
@@ -69,6 +70,7 @@ export class NativeGuestMemory implements GuestMemory {
     // The finalizer stays registered: it unmaps the scrubbed range once the old views are gone.
   }
 
+  /** `using` support: the same as `close()`. */
   [Symbol.dispose](): void {
     this.close();
   }

@@ -84,6 +84,7 @@ export class NativeKvm extends Descriptor implements Kvm {
     this.closeDescriptor();
   }
 
+  /** `using` support: the same as `close()`. */
   [Symbol.dispose](): void {
     this.close();
   }

@@ -361,6 +361,7 @@ export class NativeVcpu extends Descriptor implements Vcpu {
     this.onClose(this);
   }
 
+  /** `using` support: the same as `close()`. */
   [Symbol.dispose](): void {
     this.close();
   }

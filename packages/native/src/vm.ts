@@ -279,6 +279,7 @@ export class NativeVm extends Descriptor implements Vm {
     this.closeDescriptor();
   }
 
+  /** `using` support: the same as `close()`. */
   [Symbol.dispose](): void {
     this.close();
   }

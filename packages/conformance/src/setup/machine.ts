@@ -33,6 +33,7 @@ export interface Machine extends Disposable {
   readonly pageTables: PageTables | undefined;
   /** Puts RIP back at the guest's start (or `entry`) with the initial registers, to run it again. */
   restart(entry?: number): void;
+  /** Closes the vCPU, the VM and the memory block. */
   close(): void;
 }
 

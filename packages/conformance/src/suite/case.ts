@@ -30,6 +30,7 @@ export interface ConformanceCase {
   /** Where the expectation comes from: api.rst, the SDM/APM, or kernel sources (file and function). */
   readonly source: string;
   readonly checkedOn: readonly CheckedFlavour[];
+  /** The case itself: sets up through `context`, runs guests, asserts with vitest's `expect`. */
   run(context: CaseContext): void | Promise<void>;
 }
 
