@@ -359,6 +359,58 @@ describe('task switching', () => {
   });
 });
 
+describe('task gates', () => {
+  it('a double fault through a task gate in the IDT runs the #DF task with error code 0 on its stack', () => {
+    const code = listing(`
+    0F0115C0100000             lgdt [gdtr]
+    0F011DC6100000             lidt [idtr]
+    66B82800                   mov ax, 0x28
+    0F00D8                     ltr ax
+    C7055811000076100000C7055C11000002000000C7057011000000600000C7058011000010000000C7058411000008000000C7058811000010000000C7058C11000010000000C7059011000010000000C705941100001000000066B83B00 mov ax, 0x3b
+                               faulting:
+    8EE0                       mov fs, ax
+    F4                         hlt
+                               df_task:
+    58                         pop eax
+    E710                       out 0x10, eax
+    660F00C8                   str ax
+    66E711                     out 0x11, ax
+    A1F0100000                 mov eax, [tssA+0x20]
+    E712                       out 0x12, eax
+    F4                         hlt
+                               gdt:
+    0000000000000000           dq 0
+    FFFF0000009ACF00           dq 0x00cf9a000000ffff
+    FFFF00000092CF00           dq 0x00cf92000000ffff
+    0000000000000000           dq 0
+    0000000000000000           dq 0
+    6700D010                   dw 0x67, tssA
+    00890000                   db 0, 0x89, 0, 0
+    67003811                   dw 0x67, tssB
+    00890000                   db 0, 0x89, 0, 0
+                               gdt_end:
+                               gdtr:
+    3700                       dw gdt_end - gdt - 1
+    88100000                   dd gdt
+                               idtr:
+    6F00                       dw 14*8 - 1
+    00A00000                   dd 0xa000
+    90909090                   align 16
+                               tssA:
+                               tssB:
+    `);
+    using m = machineFor(kvm, 'protected', code);
+    // #GP from the MOV FS meets a not-present #GP gate (#NP): both contributory, so #DF, whose gate is a
+    // task gate to the TSS at 0x30.
+    const gate = 0xa000 + 8 * 8;
+    m.ram.set([0, 0, 0x30, 0, 0, 0x85, 0, 0], gate);
+    expect(expectOut(m.vcpu, 0x10)).toBe(0);
+    expect(expectOut(m.vcpu, 0x11, 2)).toBe(0x30);
+    // The faulting task's EIP was saved into its TSS: the MOV FS.
+    expect(expectOut(m.vcpu, 0x12)).toBe(code.labels.faulting);
+  });
+});
+
 describe('call gates', () => {
   it('a far CALL from ring 3 through a 32-bit call gate switches stacks, copies 2 parameters; RETF 8 returns', () => {
     const code = listing(`
