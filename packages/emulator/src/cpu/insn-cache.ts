@@ -15,6 +15,8 @@ export class CodePage {
   readonly insns: (Insn | undefined)[] = new Array(4096).fill(undefined);
   /** The page's bytes as they were decoded, to detect writes made behind the CPU's back. */
   readonly snapshot = new Uint8Array(4096);
+  /** The same bytes as 32-bit words, for a fast comparison. */
+  readonly snapshot32 = new Int32Array(this.snapshot.buffer);
   /** The cache generation in which the snapshot was last compared with memory. */
   verified = -1;
 
@@ -50,12 +52,13 @@ export class CodeCache {
       this.pages.set(gpa, page);
       this.onNewPage(gpa);
     } else if (page.verified !== this.generation) {
-      const mem = bytes.subarray(offset, offset + 4096);
-      const snap = page.snapshot;
-      for (let k = 0; k < 4096; k++) {
+      // Compare a word at a time: slots and their pages are 4 KiB aligned in their buffers.
+      const mem = new Int32Array(bytes.buffer, bytes.byteOffset + offset, 1024);
+      const snap = page.snapshot32;
+      for (let k = 0; k < 1024; k++) {
         if (snap[k] !== mem[k]) {
           page.insns.fill(undefined);
-          snap.set(mem);
+          page.snapshot.set(bytes.subarray(offset, offset + 4096));
           break;
         }
       }

@@ -141,10 +141,34 @@ export class MmuState extends CpuState {
     }
   }
 
+  /** TLB indices that hold an execute tag, so `flushCode` clears only those (-1 count: too many, clear all). */
+  private readonly codeTagIx = new Int32Array(64);
+  private codeTagCount = 0;
+
   /** Drops execute translations so each code page is re-verified against memory in a new run. */
   flushCode(): void {
-    this.tlbXS.fill(Number.NaN);
-    this.tlbXU.fill(Number.NaN);
+    const n = this.codeTagCount;
+    if (n < 0) {
+      this.tlbXS.fill(Number.NaN);
+      this.tlbXU.fill(Number.NaN);
+    } else {
+      for (let k = 0; k < n; k++) {
+        const ix = this.codeTagIx[k];
+        this.tlbXS[ix] = Number.NaN;
+        this.tlbXU[ix] = Number.NaN;
+      }
+    }
+    this.codeTagCount = 0;
+  }
+
+  private noteCodeTag(ix: number): void {
+    const n = this.codeTagCount;
+    if (n < 0) return;
+    if (n === this.codeTagIx.length) this.codeTagCount = -1;
+    else {
+      this.codeTagIx[n] = ix;
+      this.codeTagCount = n + 1;
+    }
   }
 
   private dropEntry(ix: number): void {
@@ -563,6 +587,7 @@ export class MmuState extends CpuState {
     if (this.cpl === 3) {
       if (this.walkUser && !this.walkNx) this.tlbXU[ix] = lpn;
     } else if (!this.walkNx) this.tlbXS[ix] = lpn;
+    this.noteCodeTag(ix);
     const o = lin & 4095;
     const cached = page.insns[o];
     if (cached !== undefined && cached.mode === this.codeMode) return cached;
