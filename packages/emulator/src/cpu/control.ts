@@ -346,10 +346,6 @@ export function iret(c: Cpu, i: Insn): void {
   const size = i.osize;
   const r8 = c.r[8];
   const r9 = c.r[9];
-  const restoreSp = (): void => {
-    c.r[8] = r8;
-    c.r[9] = r9;
-  };
   if (!isProtected(c)) {
     if (c.flags & Flag.VM && (c.flags & Flag.IOPL) !== Flag.IOPL) {
       raise(c, Vector.GP, 0);
@@ -359,7 +355,8 @@ export function iret(c: Cpu, i: Insn): void {
     const cs = pop(c, size);
     const fl = pop(c, size);
     if (c.stop & Stop.ABORT) {
-      restoreSp();
+      c.r[8] = r8;
+      c.r[9] = r9;
       return;
     }
     const old = getFlags(c);
@@ -385,14 +382,16 @@ export function iret(c: Cpu, i: Insn): void {
   const cs = pop(c, size) & 0xffff;
   const fl = pop(c, size);
   if (c.stop & Stop.ABORT) {
-    restoreSp();
+    c.r[8] = r8;
+    c.r[9] = r9;
     return;
   }
   const off = size === 8 ? ipHi * TWO32 + (lo >>> 0) : size === 4 ? lo >>> 0 : lo & 0xffff;
   const rpl = cs & 3;
   const cpl = c.cpl;
   if (rpl < cpl) {
-    restoreSp();
+    c.r[8] = r8;
+    c.r[9] = r9;
     raise(c, Vector.GP, cs & 0xfffc);
     return;
   }
@@ -412,7 +411,8 @@ export function iret(c: Cpu, i: Insn): void {
   }
   if (rpl === cpl && !(long && c.long64)) {
     if (!loadCodeSeg(c, cs, rpl, true)) {
-      restoreSp();
+      c.r[8] = r8;
+      c.r[9] = r9;
       return;
     }
     setFlags(c, newFlags);
@@ -426,7 +426,8 @@ export function iret(c: Cpu, i: Insn): void {
   const spHi = c.hi;
   const ss = pop(c, size) & 0xffff;
   if (c.stop & Stop.ABORT) {
-    restoreSp();
+    c.r[8] = r8;
+    c.r[9] = r9;
     return;
   }
   setFlags(c, newFlags);

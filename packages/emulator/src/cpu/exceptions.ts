@@ -62,6 +62,7 @@ function isContributory(v: number): boolean {
 const TWO32 = 4294967296;
 const gate = new Descriptor();
 const target = new Descriptor();
+const stackDesc = new Descriptor();
 
 /**
  * Delivers the fault recorded by `raise` (faults return to the faulting instruction at `c.rip`). Returns
@@ -102,29 +103,39 @@ export function deliver(c: Cpu, vector: number, error: number, returnIp: number,
   return false;
 }
 
-interface Saved {
-  rsp: number;
-  rspHi: number;
-  cs: [number, number, number, number];
-  ss: [number, number, number, number];
-  cpl: number;
+/** The state an event delivery changes before it can fault, kept to undo it (one instance, reused). */
+const saved = {
+  rsp: 0,
+  rspHi: 0,
+  cs: new Float64Array(4),
+  ss: new Float64Array(4),
+  flags: 0,
+};
+
+function save(c: Cpu): void {
+  saved.rsp = c.r[8];
+  saved.rspHi = c.r[9];
+  saved.cs[0] = c.segSel[Seg.CS];
+  saved.cs[1] = c.segBase[Seg.CS];
+  saved.cs[2] = c.segLimit[Seg.CS];
+  saved.cs[3] = c.segAttr[Seg.CS];
+  saved.ss[0] = c.segSel[Seg.SS];
+  saved.ss[1] = c.segBase[Seg.SS];
+  saved.ss[2] = c.segLimit[Seg.SS];
+  saved.ss[3] = c.segAttr[Seg.SS];
 }
 
-function save(c: Cpu): Saved {
-  return {
-    rsp: c.r[8],
-    rspHi: c.r[9],
-    cs: [c.segSel[1], c.segBase[1], c.segLimit[1], c.segAttr[1]],
-    ss: [c.segSel[2], c.segBase[2], c.segLimit[2], c.segAttr[2]],
-    cpl: c.cpl,
-  };
-}
-
-function restore(c: Cpu, s: Saved): void {
-  c.r[8] = s.rsp;
-  c.r[9] = s.rspHi;
-  [c.segSel[1], c.segBase[1], c.segLimit[1], c.segAttr[1]] = s.cs;
-  [c.segSel[2], c.segBase[2], c.segLimit[2], c.segAttr[2]] = s.ss;
+function restore(c: Cpu): void {
+  c.r[8] = saved.rsp;
+  c.r[9] = saved.rspHi;
+  c.segSel[Seg.CS] = saved.cs[0];
+  c.segBase[Seg.CS] = saved.cs[1];
+  c.segLimit[Seg.CS] = saved.cs[2];
+  c.segAttr[Seg.CS] = saved.cs[3];
+  c.segSel[Seg.SS] = saved.ss[0];
+  c.segBase[Seg.SS] = saved.ss[1];
+  c.segLimit[Seg.SS] = saved.ss[2];
+  c.segAttr[Seg.SS] = saved.ss[3];
   syncMode(c);
 }
 
@@ -181,7 +192,7 @@ function deliverOnce(c: Cpu, vector: number, error: number, returnIp: number, so
   const conforming = (ta & SegAttr.CE) !== 0;
   const newCpl = conforming ? c.cpl : target.dpl;
   const ist = long ? gate.hi & 7 : 0;
-  const saved = save(c);
+  save(c);
   const oldSs = c.segSel[Seg.SS];
   const oldSp = c.r[8];
   const oldSpHi = c.r[9];
@@ -230,7 +241,7 @@ function deliverOnce(c: Cpu, vector: number, error: number, returnIp: number, so
       push(c, 8, (returnIp - ripHi * TWO32) | 0, ripHi) &&
       (error < 0 || push(c, 8, error, 0));
     if (!ok) {
-      restore(c, saved);
+      restore(c);
       return false;
     }
   } else {
@@ -244,7 +255,7 @@ function deliverOnce(c: Cpu, vector: number, error: number, returnIp: number, so
       const esp = tss32 ? sysRead(c, c.segBase[Seg.TR] + off, 4) : sysRead(c, c.segBase[Seg.TR] + off, 2);
       const ss = sysRead(c, c.segBase[Seg.TR] + off + (tss32 ? 4 : 2), 2);
       if (c.stop & Stop.ABORT) return false;
-      const ssDesc = new Descriptor();
+      const ssDesc = stackDesc;
       if ((ss & 0xfffc) === 0) return failWith(c, Vector.TS, ext);
       if (!readDescriptor(c, ss, ssDesc))
         return c.stop & Stop.ABORT ? false : failWith(c, Vector.TS, (ss & 0xfffc) + ext);
@@ -275,7 +286,7 @@ function deliverOnce(c: Cpu, vector: number, error: number, returnIp: number, so
         push(c, size, oldSs, 0) &&
         push(c, size, oldSp, 0);
       if (!ok) {
-        restore(c, saved);
+        restore(c);
         if (fromVm86) c.flags |= Flag.VM;
         syncMode(c);
         return false;
@@ -299,7 +310,7 @@ function deliverOnce(c: Cpu, vector: number, error: number, returnIp: number, so
       push(c, size, returnIp, 0) &&
       (error < 0 || push(c, size, error, 0));
     if (!ok) {
-      restore(c, saved);
+      restore(c);
       return false;
     }
   }

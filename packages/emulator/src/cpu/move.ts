@@ -351,11 +351,13 @@ export function pusha(c: Cpu, i: Insn): void {
   }
 }
 
+const popaScratch = new Int32Array(8);
+
 /** POPA/POPAD (61): the saved SP is skipped. */
 export function popa(c: Cpu, i: Insn): void {
   const size = i.osize;
   const r8 = c.r[8];
-  const vals = [0, 0, 0, 0, 0, 0, 0, 0];
+  const vals = popaScratch;
   for (let n = 7; n >= 0; n--) {
     vals[n] = pop(c, size);
     if (c.stop & Stop.ABORT) {
