@@ -3,7 +3,8 @@
  * exits to the VMM as KVM does without in-kernel devices on the port:
  * - IN, OUT and INS exit with RIP still on the instruction; the next `run()` re-executes it, which then takes
  *   the VMM's data (IN, INS) and retires. This is KVM's "fast PIO" and emulated INS completion.
- * - OUTS writes back RSI, RCX and RIP before exiting, one element per exit, as KVM's instruction emulator does.
+ * - OUTS writes back RSI and RCX (and, without REP, RIP) before exiting, one element per exit, as KVM's
+ *   instruction emulator does; a repeated OUTS keeps RIP on itself until the run after its last element.
  * - INS transfers up to min(RCX, bytes to the end of RDI's page, 1024 / size) elements per exit, as KVM's
  *   read-ahead (`pio_in_emulated`) does.
  */
@@ -146,7 +147,9 @@ export function outsPort(c: Cpu, i: Insn): void {
   stepIndex(c, 6, asize, c.flags & Flag.DF ? -size : size);
   if (rep) {
     decCount(c, asize);
-    if (!countIsZero(c, asize)) c.nextIp = c.rip;
+    // RIP stays on a repeated OUTS even after its last element: the next run finds RCX 0 and retires it
+    // (as measured on KVM: RSI and RCX move with each exit, RIP only on the run after the last).
+    c.nextIp = c.rip;
   }
   ioExit(c, 1, size, port, 1);
 }
