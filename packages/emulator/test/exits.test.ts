@@ -140,6 +140,37 @@ describe('port IO', () => {
   });
 });
 
+describe('MMIO', () => {
+  it('an MMIO write exits after the instruction, an MMIO read before it and completes on the next run', () => {
+    // Measured on KVM with the same code: RIP 0x1008 at both exits, AL = the VMM's byte after the read.
+    using m = machineFor(
+      kvm,
+      'real',
+      listing(`
+    B800D0   mov ax, 0xd000
+    8ED8     mov ds, ax
+    A20000   mov [0], al
+    A00200   mov al, [2]
+    F4       hlt`),
+    );
+    const write = m.vcpu.run();
+    expect(write.reason === 'mmio' && [write.isWrite, write.physAddr, write.len, write.data[0]]).toEqual([
+      true,
+      0xd0000n,
+      1,
+      0x00,
+    ]);
+    expect(m.vcpu.getRegs().rip).toBe(0x1008n);
+    const read = m.vcpu.run();
+    expect(read.reason === 'mmio' && [read.isWrite, read.physAddr, read.len]).toEqual([false, 0xd0002n, 1]);
+    expect(m.vcpu.getRegs().rip).toBe(0x1008n);
+    if (read.reason === 'mmio') read.data[0] = 0x77;
+    expect(m.vcpu.run().reason).toBe('hlt');
+    const r = m.vcpu.getRegs();
+    expect([r.rip, r.rax]).toEqual([0x100cn, 0xd077n]);
+  });
+});
+
 describe('interrupts', () => {
   it('requestInterruptWindow exits after STI and its shadow; KVM_INTERRUPT is then delivered through the IVT', () => {
     const code = listing(`
