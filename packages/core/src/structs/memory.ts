@@ -5,7 +5,7 @@
  *
  * On the native backend this is anonymous `mmap` memory whose address is the slot's `userspace_addr`.
  */
-export interface GuestMemory {
+export interface GuestMemory extends Disposable {
   /** The whole block, zero-copy. */
   readonly bytes: Uint8Array;
   /** Size in bytes; a multiple of 4 KiB. */

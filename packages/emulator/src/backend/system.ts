@@ -71,6 +71,7 @@ export class EmulatorKvm implements Kvm {
     this.closed = true;
   }
 
+  /** `using` support: the same as `close()`. */
   [Symbol.dispose](): void {
     this.close();
   }

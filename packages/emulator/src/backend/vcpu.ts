@@ -87,7 +87,7 @@ export interface VcpuHost {
 
 /** A vCPU of the emulator backend. */
 export class EmulatorVcpu implements Vcpu {
-  /** The CPU (exposed for the emulator's own tests and tools; not part of the core API). */
+  /** @internal The CPU (exposed for the emulator's own tests and tools; not part of the core API). */
   readonly cpu: Cpu;
   /** Instructions one `run()` may execute before it returns an INTR exit. */
   instructionBudget = DEFAULT_INSTRUCTION_BUDGET;
@@ -147,6 +147,7 @@ export class EmulatorVcpu implements Vcpu {
     } as InternalErrorExit,
   };
 
+  /** @internal Created by `EmulatorVm.createVcpu` (KVM_CREATE_VCPU). */
   constructor(
     readonly id: number,
     private readonly host: VcpuHost,
@@ -595,6 +596,7 @@ export class EmulatorVcpu implements Vcpu {
     this.host.forget(this);
   }
 
+  /** `using` support: the same as `close()`. */
   [Symbol.dispose](): void {
     this.close();
   }

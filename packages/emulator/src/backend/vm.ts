@@ -57,7 +57,9 @@ function nowNs(): bigint {
 
 /** A VM of the emulator backend. */
 export class EmulatorVm implements Vm {
+  /** @internal The memory slots, shared with the vCPUs. */
   readonly slots = new SlotTable();
+  /** @internal Decoded instructions by guest-physical page, shared with the vCPUs. */
   readonly code = new CodeCache();
   private readonly vcpus = new Map<number, EmulatorVcpu>();
   private createdVcpus = 0;
@@ -268,6 +270,7 @@ export class EmulatorVm implements Vm {
     this.vcpus.clear();
   }
 
+  /** `using` support: the same as `close()`. */
   [Symbol.dispose](): void {
     this.close();
   }
