@@ -8,7 +8,7 @@ import { EXIT_PORT, EXIT_PORT_COUNT, ExitPort } from './devices/exit-port.js';
 import { I8042, I8042_COMMAND_PORT, I8042_DATA_PORT, I8042_KEYBOARD_IRQ } from './devices/i8042.js';
 import { COM1_IRQ, COM1_PORT, SERIAL_PORT_COUNT, Serial16550 } from './devices/serial.js';
 import { Layout } from './layout.js';
-import { RunLoop, type RunLoopOptions, type RunResult } from './run-loop.js';
+import { RunLoop, type RunLoopOptions, type RunOutcome, type RunResult } from './run-loop.js';
 import { VcpuKicker } from './vcpu-kicker.js';
 
 /** Options of {@link Machine.create}. */
@@ -40,7 +40,7 @@ export class Machine implements Disposable {
   readonly mmio = new Bus('mmio');
   readonly serial: Serial16550;
   private loop: RunLoop | null = null;
-  private pendingOutcome: Parameters<RunLoop['finish']>[0] | null = null;
+  private pendingOutcome: RunOutcome | null = null;
 
   private constructor(
     readonly vm: Vm,
@@ -141,7 +141,7 @@ export class Machine implements Disposable {
   }
 
   /** Ends the run with `outcome` (the exit port, the reset line, Ctrl-A X and SIGINT come through here). */
-  finish(outcome: Parameters<RunLoop['finish']>[0]): void {
+  finish(outcome: RunOutcome): void {
     if (this.loop) this.loop.finish(outcome);
     else this.pendingOutcome ??= outcome;
   }
