@@ -1,7 +1,7 @@
 /**
- * KVM_CHECK_EXTENSION for the emulator: what it implements. IRQCHIP and PIT2 are answered 1 because their
- * ioctls and state (IRR latching, MSI to a local APIC's IRR, routing, round trips) exist; the devices do not
- * yet deliver interrupts to the CPU or count time: that is the in-kernel device work still to come.
+ * KVM_CHECK_EXTENSION for the emulator: what it implements. IRQCHIP, PIT2 and TSC_DEADLINE_TIMER are the
+ * in-kernel devices of src/devices, wired to the CPU by in-kernel-devices.ts: they deliver interrupts, count
+ * virtual time and decode their ports and MMIO pages inside KVM_RUN.
  */
 import { Capability } from '@kvm-ts/core';
 import { MAX_MEMSLOTS } from '../memory/slots.js';
@@ -38,6 +38,7 @@ const CAPS = new Map<number, number>([
   [Capability.PIT_STATE2, 1],
   [Capability.IRQ_ROUTING, 4096],
   [Capability.SIGNAL_MSI, 1],
+  [Capability.TSC_DEADLINE_TIMER, 1],
 ]);
 
 /** The value KVM_CHECK_EXTENSION returns for `cap` on the emulator (0 when absent). */

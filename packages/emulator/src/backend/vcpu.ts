@@ -44,8 +44,9 @@ import type { CodeCache } from '../cpu/insn-cache.js';
 import { Access, CpuExit } from '../cpu/mmu.js';
 import { readMsr, writeMsr } from '../cpu/msr.js';
 import { Flag } from '../cpu/state.js';
-import { resetLapic } from '../devices/lapic-state.js';
+import type { Lapic } from '../devices/lapic.js';
 import type { SlotTable } from '../memory/slots.js';
+import { VcpuDevices, type VmDevices } from './in-kernel-devices.js';
 import {
   checkXsave,
   readFpu,
@@ -66,6 +67,8 @@ const MAX_CPUID_ENTRIES = 256;
 export const PIO_DATA_OFFSET = 4096;
 /** Instructions one `run()` executes at most before returning an INTR exit, so the host's event loop lives. */
 export const DEFAULT_INSTRUCTION_BUDGET = 20_000_000;
+/** Steps of virtual time one `run()` of a halted vCPU takes at most before it returns an INTR exit. */
+const MAX_IDLE_STEPS = 10_000;
 
 const GUEST_DEBUG_VALID =
   GuestDebugFlag.ENABLE |
@@ -80,6 +83,7 @@ const GUEST_DEBUG_VALID =
 export interface VcpuHost {
   readonly slots: SlotTable;
   readonly code: CodeCache;
+  readonly devices: VmDevices;
   readonly hasIrqchip: () => boolean;
   readonly isClosed: () => boolean;
   readonly forget: (vcpu: EmulatorVcpu) => void;
@@ -112,7 +116,14 @@ export class EmulatorVcpu implements Vcpu {
 
   private closed = false;
   private hasRun = false;
-  private lapic: Uint8Array | null = null;
+  /** The in-kernel local APIC (KVM_CREATE_IRQCHIP), null without one. */
+  private readonly lapic: Lapic | null = null;
+  /** This vCPU's view of the in-kernel devices, which its CPU calls. */
+  private readonly devices: VcpuDevices;
+  /** An INIT (IPI or LINT) arrived and is handled at the next run (KVM's `kvm_apic_accept_events`). */
+  private pendingInit = false;
+  /** A start-up IPI's vector waiting for the INIT_RECEIVED state, or -1. */
+  private pendingSipi = -1;
   private mpState: number = MpState.RUNNABLE;
   private pendingException = -1;
   private lastExit: number = CpuExit.NONE;
@@ -160,11 +171,24 @@ export class EmulatorVcpu implements Vcpu {
     resetXsave(this.cpu.xsave);
     resetSegments(this.cpu);
     this.exits.mmio.data = this.cpu.mmioData;
-    if (this.cpu.irqchip) {
-      this.lapic = resetLapic(id);
+    const chip = host.devices.irqchip;
+    if (chip) {
+      this.lapic = chip.createLapic(id, {
+        onNmi: () => {
+          this.cpu.nmiPending = true;
+        },
+        onInit: () => {
+          this.pendingInit = true;
+        },
+        onSipi: (vector) => {
+          this.pendingSipi = vector;
+        },
+      });
       // With the in-kernel irqchip only the BSP starts running; APs wait for INIT/SIPI (kvm_arch_vcpu_create).
       if (id !== 0) this.mpState = MpState.UNINITIALIZED;
     }
+    this.devices = new VcpuDevices(host.devices, this.cpu, this.lapic);
+    this.cpu.devices = this.devices;
     this.syncControls();
   }
 
@@ -190,10 +214,13 @@ export class EmulatorVcpu implements Vcpu {
 
   private runGuest(): KvmExit {
     const c = this.cpu;
+    const dev = this.devices;
     this.hasRun = true;
     c.irqchip = this.host.hasIrqchip();
     c.requestWindow = this.requestInterruptWindow;
     if (!c.irqchip) c.cr8 = Number(BigInt.asUintN(64, this.cr8) & 0xfn);
+    dev.vm.startClock();
+    dev.sync();
     c.code.generation++;
     c.flushCode();
     // Complete the exit the VMM has handled: the instruction that made it runs again and takes the data.
@@ -201,32 +228,160 @@ export class EmulatorVcpu implements Vcpu {
     else if (this.lastExit === CpuExit.MMIO && !c.mmioIsWrite) c.mmioReadReady = true;
     const completing = c.ioResume || c.mmioReadReady;
     this.lastExit = CpuExit.NONE;
-    if (c.mmioWrites.length > 0 && c.takeMmioWrite()) return this.finish(CpuExit.MMIO);
-    if (completing) {
-      c.execute(1);
-      c.ioResume = false;
-      c.mmioReadReady = false;
-      if (c.exitKind !== CpuExit.NONE) return this.finish(c.exitKind);
-      if (c.mmioWrites.length > 0 && c.takeMmioWrite()) return this.finish(CpuExit.MMIO);
-    }
+    let kind: number = c.mmioWrites.length > 0 && c.takeMmioWrite() ? CpuExit.MMIO : CpuExit.NONE;
+    if (kind === CpuExit.NONE && completing) kind = this.complete();
+    kind = this.handleInKernel(kind);
+    if (kind !== CpuExit.NONE) return this.finish(kind);
     if (this.immediateExit) return this.finish(CpuExit.INTR);
     if (this.pendingException >= 0) {
       const v = this.pendingException;
       this.pendingException = -1;
       if (!deliver(c, v, -1, c.rip, Source.EXCEPTION)) return this.finish(CpuExit.SHUTDOWN);
     }
-    if (c.irqchip && this.mpState !== MpState.RUNNABLE) {
-      // A halted or not-yet-started vCPU waits inside KVM_RUN; nothing can wake it yet.
-      return this.finish(CpuExit.INTR);
+    return this.finish(this.loop());
+  }
+
+  /**
+   * Runs the guest until an exit the VMM must see, the instruction budget, the time slice or a kick. Slices end
+   * at the clock's next timer deadline, so timers fire on time; exits the in-kernel devices decode are handled
+   * here; a halted vCPU with an irqchip waits here (see `idle`).
+   */
+  private loop(): number {
+    const c = this.cpu;
+    const dev = this.devices;
+    const kick = this.kickSignal;
+    const wall = this.timeSliceMs > 0 ? hostNow() + this.timeSliceMs : 0;
+    const end = c.retired + this.instructionBudget;
+    let idleSteps = 0;
+    for (;;) {
+      if (kick !== null && Atomics.load(kick, 0) !== 0) return CpuExit.INTR;
+      if (wall !== 0 && hostNow() > wall) return CpuExit.INTR;
+      if (this.lapic !== null && (this.mpState !== MpState.RUNNABLE || this.pendingInit)) {
+        if (!this.idle() || ++idleSteps > MAX_IDLE_STEPS) return CpuExit.INTR;
+        continue;
+      }
+      const left = end - c.retired;
+      if (left <= 0) return CpuExit.INTR;
+      c.execute(dev.instructionsToDeadline(left), wall, kick);
+      dev.sync();
+      let kind = c.exitKind;
+      if (kind === CpuExit.NONE && c.mmioWrites.length > 0 && c.takeMmioWrite()) kind = CpuExit.MMIO;
+      kind = this.handleInKernel(kind);
+      if (kind !== CpuExit.NONE) return kind;
     }
-    if (this.kickSignal && Atomics.load(this.kickSignal, 0) !== 0) return this.finish(CpuExit.INTR);
-    c.execute(
-      this.instructionBudget,
-      this.timeSliceMs > 0 ? hostNow() + this.timeSliceMs : 0,
-      this.kickSignal,
-    );
-    if (c.exitKind === CpuExit.NONE && c.mmioWrites.length > 0) c.takeMmioWrite();
-    return this.finish(c.exitKind === CpuExit.NONE ? CpuExit.INTR : c.exitKind);
+  }
+
+  /**
+   * Handles the exits KVM handles in the kernel once an irqchip or PIT exists (their ports, the local APIC and
+   * IOAPIC pages, HLT with an irqchip) and returns the first one the VMM must see, or NONE.
+   */
+  private handleInKernel(first: number): number {
+    const c = this.cpu;
+    const dev = this.devices;
+    let kind = first;
+    while (kind !== CpuExit.NONE) {
+      if (kind === CpuExit.IO && dev.vm.handlesPort(c.ioPort)) {
+        const size = c.ioSize;
+        const d = c.ioData;
+        for (let k = 0, o = 0; k < c.ioCount; k++, o += size) {
+          if (c.ioDir === 0) {
+            const v = dev.vm.portRead(c.ioPort, size);
+            for (let b = 0; b < size; b++) d[o + b] = b < 4 ? v >>> (8 * b) : 0;
+          } else {
+            dev.vm.portWrite(c.ioPort, size, d[o] | (d[o + 1] << 8) | (d[o + 2] << 16) | (d[o + 3] << 24));
+          }
+        }
+        c.ioResume = true;
+        kind = this.complete();
+      } else if (kind === CpuExit.MMIO && !c.mmioIsWrite) {
+        const v = dev.mmioRead(c.mmioGpa, c.mmioLen);
+        if (v < 0) return kind;
+        const d = c.mmioData;
+        d.fill(0);
+        for (let b = 0; b < c.mmioLen && b < 4; b++) d[b] = v >>> (8 * b);
+        c.mmioReadReady = true;
+        kind = this.complete();
+      } else if (kind === CpuExit.MMIO) {
+        const d = c.mmioData;
+        if (!dev.mmioWrite(c.mmioGpa, c.mmioLen, (d[0] | (d[1] << 8) | (d[2] << 16) | (d[3] << 24)) >>> 0)) {
+          return kind;
+        }
+        kind = c.mmioWrites.length > 0 && c.takeMmioWrite() ? CpuExit.MMIO : CpuExit.NONE;
+      } else if (kind === CpuExit.HLT && this.lapic !== null) {
+        // With an in-kernel irqchip HLT waits inside KVM_RUN (KVM_MP_STATE_HALTED) instead of exiting.
+        this.mpState = MpState.HALTED;
+        kind = CpuExit.NONE;
+      } else {
+        return kind;
+      }
+    }
+    return CpuExit.NONE;
+  }
+
+  /**
+   * Re-executes the instruction that made an IO or MMIO exit, which now takes its data and retires. Nothing
+   * is delivered before it (KVM completes the access before it injects an event): a one-instruction shadow
+   * holds interrupts and NMIs back. Returns the exit that instruction made, if any.
+   */
+  private complete(): number {
+    const c = this.cpu;
+    const at = c.retired;
+    const shadow = c.shadowUntil;
+    if (shadow < at + 1) c.shadowUntil = at + 1;
+    c.execute(1);
+    c.ioResume = false;
+    c.mmioReadReady = false;
+    if (c.retired === at) c.shadowUntil = shadow;
+    this.devices.sync();
+    if (c.exitKind === CpuExit.NONE && c.mmioWrites.length > 0 && c.takeMmioWrite()) return CpuExit.MMIO;
+    return c.exitKind;
+  }
+
+  /**
+   * One step of a vCPU that cannot run (halted, or an AP before INIT/SIPI): takes a pending INIT or SIPI,
+   * wakes on an interrupt or NMI, else lets virtual time pass to the next timer deadline as far as the VM's
+   * idle time allows. Returns false when nothing can change before the host's clock moves on.
+   */
+  private idle(): boolean {
+    const c = this.cpu;
+    const lapic = this.lapic as Lapic;
+    if (this.pendingInit) {
+      this.pendingInit = false;
+      this.pendingSipi = -1;
+      lapic.reset();
+      resetAfterInit(c);
+      this.mpState = this.id === 0 ? MpState.RUNNABLE : MpState.INIT_RECEIVED;
+      return true;
+    }
+    if (this.mpState === MpState.INIT_RECEIVED && this.pendingSipi >= 0) {
+      // The AP starts in real mode at vector * 4096 (SDM Vol. 3A 9.4.4.1; KVM `kvm_vcpu_deliver_sipi_vector`).
+      c.segSel[1] = this.pendingSipi << 8;
+      c.segBase[1] = this.pendingSipi << 12;
+      c.rip = 0;
+      this.pendingSipi = -1;
+      this.mpState = MpState.RUNNABLE;
+      c.flushCode();
+      return true;
+    }
+    if (this.mpState !== MpState.HALTED) return false;
+    if (this.wakes()) {
+      this.mpState = MpState.RUNNABLE;
+      c.halted = false;
+      return true;
+    }
+    const clock = this.devices.vm.clock;
+    const next = clock.nextDeadline();
+    const target = Math.min(next, this.devices.vm.idleLimit());
+    if (!(target > clock.now) || target === Number.POSITIVE_INFINITY) return false;
+    clock.advanceTo(target);
+    return true;
+  }
+
+  /** Whether a halted vCPU wakes (KVM's `kvm_vcpu_has_events`): an NMI, or an interrupt while IF is set. */
+  private wakes(): boolean {
+    const c = this.cpu;
+    if (c.nmiPending && !c.nmiMasked) return true;
+    return (c.flags & Flag.IF) !== 0 && (this.lapic as Lapic).hasInterrupt();
   }
 
   private finish(kind: number): KvmExit {
@@ -275,7 +430,8 @@ export class EmulatorVcpu implements Vcpu {
     const c = this.cpu;
     this.ifFlag = (c.flags & Flag.IF) !== 0;
     this.readyForInterruptInjection = c.interruptsAllowed() && c.pendingIrq < 0;
-    if (!c.irqchip) this.cr8 = BigInt(c.cr8);
+    // kvm_run.cr8 is the TPR's class with the in-kernel APIC (KVM's `post_kvm_run_save`).
+    this.cr8 = BigInt(this.lapic !== null ? this.lapic.getCr8() : c.cr8);
     this.apicBase = c.apicBase;
   }
 
@@ -292,12 +448,19 @@ export class EmulatorVcpu implements Vcpu {
 
   getSregs(): KvmSregs {
     this.check('KVM_GET_SREGS');
-    return readSregs(this.cpu, this.host.hasIrqchip());
+    const sregs = readSregs(this.cpu, this.host.hasIrqchip());
+    if (this.lapic !== null) sregs.cr8 = BigInt(this.lapic.getCr8());
+    return sregs;
   }
 
   setSregs(sregs: KvmSregs): void {
     this.check('KVM_SET_SREGS');
     writeSregs(this.cpu, sregs, this.host.hasIrqchip());
+    if (this.lapic !== null) {
+      // KVM_SET_SREGS sets the APIC base and CR8 (the TPR) of the in-kernel APIC too.
+      this.lapic.setApicBase(this.cpu.apicBase);
+      this.lapic.setCr8(this.cpu.cr8);
+    }
     this.syncControls();
   }
 
@@ -535,7 +698,8 @@ export class EmulatorVcpu implements Vcpu {
   getLapic(): KvmLapicState {
     this.check('KVM_GET_LAPIC');
     if (!this.lapic) kvmFail('KVM_GET_LAPIC', 'EINVAL', 'there is no in-kernel local APIC (createIrqchip)');
-    return { regs: this.lapic.slice() };
+    this.devices.sync();
+    return this.lapic.getState();
   }
 
   setLapic(state: KvmLapicState): void {
@@ -543,24 +707,8 @@ export class EmulatorVcpu implements Vcpu {
     if (!this.lapic) kvmFail('KVM_SET_LAPIC', 'EINVAL', 'there is no in-kernel local APIC (createIrqchip)');
     if (state.regs.length !== KVM_APIC_REG_SIZE)
       kvmFail('KVM_SET_LAPIC', 'EINVAL', 'the register page is 1024 bytes');
-    this.lapic.set(state.regs);
-  }
-
-  /** The local APIC's ID (register 0x20 bits 31:24), for MSI destinations. */
-  apicId(): number {
-    return this.lapic ? this.lapic[0x23] : -1;
-  }
-
-  /**
-   * Sets `vector` in the local APIC's IRR if the APIC is enabled (IA32_APIC_BASE bit 11 and SVR bit 8);
-   * false when it is not (the interrupt is dropped, as KVM reports a blocked MSI).
-   */
-  acceptInterrupt(vector: number): boolean {
-    const regs = this.lapic;
-    if (!regs || !(this.cpu.apicBase & 0x800n) || !(regs[0xf1] & 1)) return false;
-    const at = 0x200 + (vector >> 5) * 0x10 + ((vector & 31) >> 3);
-    regs[at] |= 1 << (vector & 7);
-    return true;
+    this.devices.sync();
+    this.lapic.setState(state);
   }
 
   getMpState(): KvmMpState {
@@ -578,6 +726,7 @@ export class EmulatorVcpu implements Vcpu {
     if (!Number.isInteger(s) || s < 0 || s > MpState.SIPI_RECEIVED)
       kvmFail(op, 'EINVAL', `unknown state ${s}`);
     this.mpState = s;
+    this.cpu.halted = s === MpState.HALTED;
   }
 
   nmi(): void {
@@ -600,6 +749,31 @@ export class EmulatorVcpu implements Vcpu {
   [Symbol.dispose](): void {
     this.close();
   }
+}
+
+/**
+ * What INIT does to a vCPU (SDM Vol. 3A Table 10-1, KVM `kvm_vcpu_reset(vcpu, true)`): the reset state of the
+ * registers, except that x87/SSE state, MSRs and the caches are kept.
+ */
+function resetAfterInit(c: Cpu): void {
+  for (let k = 0; k < c.r.length; k++) c.r[k] = 0;
+  c.r[4] = 0x600;
+  c.cr0 = 0x60000010;
+  c.cr2 = 0;
+  c.cr3 = 0;
+  c.cr4 = 0;
+  c.efer = 0;
+  c.gdtBase = 0;
+  c.gdtLimit = 0xffff;
+  c.idtBase = 0;
+  c.idtLimit = 0xffff;
+  c.halted = false;
+  c.nmiPending = false;
+  c.nmiMasked = false;
+  c.shadowUntil = -1;
+  resetSegments(c);
+  c.flushTlb();
+  c.flushCode();
 }
 
 /** The segment state right after KVM_CREATE_VCPU (checked on a real KVM). */

@@ -1,6 +1,6 @@
 /**
- * The VM level of the API over the emulator: guest memory and slots, vCPUs, and the in-kernel device state
- * containers (irqchip, PIT, clock) with KVM's ordering rules and errnos (checked on a real KVM: a second
+ * The VM level of the API over the emulator: guest memory and slots, vCPUs, and the in-kernel devices
+ * (irqchip, PIT, the virtual clock; see in-kernel-devices.ts) with KVM's ordering rules and errnos (checked on a real KVM: a second
  * irqchip or an irqchip after a vCPU is EEXIST, KVM_INTERRUPT with an irqchip ENXIO, the identity-map address
  * after a vCPU EINVAL, irqchip queries without one ENXIO).
  */
@@ -22,11 +22,12 @@ import {
   type Vm,
 } from '@kvm-ts/core';
 import { CodeCache } from '../cpu/insn-cache.js';
-import { IrqchipState } from '../devices/irqchip-state.js';
-import { PitState } from '../devices/pit-state.js';
+import { InKernelIrqchip } from '../devices/irqchip.js';
+import { Pit } from '../devices/pit.js';
 import { ArrayGuestMemory } from '../memory/guest-memory.js';
 import { SlotTable } from '../memory/slots.js';
 import { checkCapability } from './capabilities.js';
+import { type IdleTime, VmDevices } from './in-kernel-devices.js';
 import { EmulatorVcpu } from './vcpu.js';
 
 /** KVM_CAP_MAX_VCPU_ID: vCPU ids must be below it. */
@@ -36,18 +37,22 @@ export const MAX_VCPUS = 1024;
 /** KVM_MAX_IRQ_ROUTES: GSIs and routes a VM may have. */
 export const MAX_GSI = 4096;
 
-/** KVM's default GSI routing: GSI 0-15 to both PICs and the IOAPIC pin of the same number, 16-23 to the IOAPIC. */
-function defaultRoutes(): KvmIrqRoutingEntry[] {
+/**
+ * KVM's default GSI routing (`default_routing` in virt/kvm/irqchip.c, arch/x86/kvm/irq_comm.c): GSI 0-15 to
+ * the IOAPIC pin of the same number and to PIC input GSI % 8 of the master or slave, 16-23 to the IOAPIC only.
+ * GSI 0 (the PIT) goes to IOAPIC pin 0, not 2: VMMs that want the ISA override route it with KVM_SET_GSI_ROUTING.
+ */
+const DEFAULT_ROUTES: readonly KvmIrqRoutingEntry[] = (() => {
   const routes: KvmIrqRoutingEntry[] = [];
   for (let gsi = 0; gsi < 24; gsi++) {
+    routes.push({ gsi, type: IrqRoutingType.IRQCHIP, flags: 0, irqchip: IrqchipId.IOAPIC, pin: gsi });
     if (gsi < 16) {
       const irqchip = gsi < 8 ? IrqchipId.PIC_MASTER : IrqchipId.PIC_SLAVE;
       routes.push({ gsi, type: IrqRoutingType.IRQCHIP, flags: 0, irqchip, pin: gsi & 7 });
     }
-    routes.push({ gsi, type: IrqRoutingType.IRQCHIP, flags: 0, irqchip: IrqchipId.IOAPIC, pin: gsi });
   }
   return routes;
-}
+})();
 
 /** Nanoseconds on a monotonic host clock (no node: import; `performance` exists in Node and browsers). */
 function nowNs(): bigint {
@@ -64,8 +69,8 @@ export class EmulatorVm implements Vm {
   private readonly vcpus = new Map<number, EmulatorVcpu>();
   private createdVcpus = 0;
   private closed = false;
-  private irqchip: IrqchipState | null = null;
-  private pit: PitState | null = null;
+  /** @internal The in-kernel devices and the virtual clock, shared with the vCPUs. */
+  readonly devices = new VmDevices();
   private clockOffset: bigint;
   private tssAddr = -1;
   private identityMapAddr = 0xfffbc000n;
@@ -112,7 +117,8 @@ export class EmulatorVm implements Vm {
     const vcpu = new EmulatorVcpu(id, {
       slots: this.slots,
       code: this.code,
-      hasIrqchip: () => this.irqchip !== null,
+      devices: this.devices,
+      hasIrqchip: () => this.devices.irqchip !== null,
       isClosed: () => this.closed,
       forget: (v) => {
         if (this.vcpus.get(v.id) === v) this.vcpus.delete(v.id);
@@ -144,43 +150,40 @@ export class EmulatorVm implements Vm {
   createIrqchip(): void {
     const op = 'KVM_CREATE_IRQCHIP';
     this.check(op);
-    if (this.irqchip) kvmFail(op, 'EEXIST', 'the VM already has an in-kernel irqchip');
+    if (this.devices.irqchip) kvmFail(op, 'EEXIST', 'the VM already has an in-kernel irqchip');
     if (this.createdVcpus > 0) kvmFail(op, 'EINVAL', 'the irqchip must be created before any vCPU');
-    this.irqchip = new IrqchipState();
+    this.devices.irqchip = new InKernelIrqchip({ clock: this.devices.clock });
   }
 
-  private needIrqchip(op: string): IrqchipState {
-    if (!this.irqchip) kvmFail(op, 'ENXIO', 'the VM has no in-kernel irqchip (createIrqchip)');
-    return this.irqchip;
+  private needIrqchip(op: string): InKernelIrqchip {
+    if (!this.devices.irqchip) kvmFail(op, 'ENXIO', 'the VM has no in-kernel irqchip (createIrqchip)');
+    return this.devices.irqchip;
   }
 
   irqLine(irq: number, level: number): void {
     const op = 'KVM_IRQ_LINE';
     this.check(op);
-    const chip = this.needIrqchip(op);
+    this.needIrqchip(op);
     if (!Number.isInteger(irq) || irq < 0 || irq >= MAX_GSI)
       kvmFail(op, 'EINVAL', `GSI ${irq} is out of range`);
-    const routes = this.gsiRoutes ?? defaultRoutes();
-    for (const r of routes) {
-      if (r.gsi !== irq) continue;
+    this.setGsi(irq, level);
+  }
+
+  /** Drives GSI `gsi` through the routing table (KVM's `kvm_set_irq`); nothing without an irqchip. */
+  private setGsi(gsi: number, level: number): void {
+    const chip = this.devices.irqchip;
+    if (chip === null) return;
+    const routes = this.gsiRoutes ?? DEFAULT_ROUTES;
+    for (let k = 0; k < routes.length; k++) {
+      const r = routes[k];
+      if (r.gsi !== gsi) continue;
       if (r.type === IrqRoutingType.IRQCHIP) {
         if (r.irqchip === IrqchipId.IOAPIC) chip.setIoapicInput(r.pin, level);
         else chip.setPicInput(r.pin + (r.irqchip === IrqchipId.PIC_SLAVE ? 8 : 0), level);
       } else if (level) {
-        this.deliverMsi(r.addressLo, r.data);
+        chip.deliverMsi(r.addressLo, r.addressHi, r.data);
       }
     }
-  }
-
-  /** Delivers an MSI (SDM Vol. 3A 11.11) to the local APIC it addresses; true when one accepted it. */
-  private deliverMsi(addressLo: number, data: number): boolean {
-    if (addressLo >>> 20 !== 0xfee) return false;
-    const dest = (addressLo >>> 12) & 0xff;
-    let delivered = false;
-    for (const v of this.vcpus.values()) {
-      if ((dest === 0xff || v.apicId() === dest) && v.acceptInterrupt(data & 0xff)) delivered = true;
-    }
-    return delivered;
   }
 
   getIrqchip(chipId: number): KvmIrqchip {
@@ -215,9 +218,10 @@ export class EmulatorVm implements Vm {
   signalMsi(msi: KvmMsi): number {
     const op = 'KVM_SIGNAL_MSI';
     this.check(op);
-    if (!this.irqchip) kvmFail(op, 'EINVAL', 'the VM has no in-kernel irqchip (createIrqchip)');
+    const chip = this.devices.irqchip;
+    if (!chip) kvmFail(op, 'EINVAL', 'the VM has no in-kernel irqchip (createIrqchip)');
     if (msi.flags !== 0) kvmFail(op, 'EINVAL', 'flags must be 0');
-    return this.deliverMsi(msi.addressLo, msi.data) ? 1 : 0;
+    return chip.deliverMsi(msi.addressLo, msi.addressHi, msi.data) ? 1 : 0;
   }
 
   getDirtyLog(slot: number): Uint8Array {
@@ -228,21 +232,28 @@ export class EmulatorVm implements Vm {
   createPit2(config: KvmPitConfig): void {
     const op = 'KVM_CREATE_PIT2';
     this.check(op);
-    if (this.pit) kvmFail(op, 'EEXIST', 'the VM already has a PIT');
+    if (this.devices.pit) kvmFail(op, 'EEXIST', 'the VM already has a PIT');
     if (config.flags & ~1) kvmFail(op, 'EINVAL', `unknown flags 0x${config.flags.toString(16)}`);
-    this.pit = new PitState(config.flags);
+    // The PIT's OUT 0 is GSI 0, through the routing table as KVM's `kvm_set_irq(kvm, pit->irq_source_id, 0, ..)`.
+    this.devices.pit = new Pit({
+      clock: this.devices.clock,
+      configFlags: config.flags,
+      setIrq0: (level) => this.setGsi(0, level),
+    });
   }
 
   getPit2(): KvmPitState2 {
     this.check('KVM_GET_PIT2');
-    if (!this.pit) kvmFail('KVM_GET_PIT2', 'ENXIO', 'the VM has no in-kernel PIT (createPit2)');
-    return this.pit.get();
+    const pit = this.devices.pit;
+    if (!pit) kvmFail('KVM_GET_PIT2', 'ENXIO', 'the VM has no in-kernel PIT (createPit2)');
+    return pit.getState();
   }
 
   setPit2(state: KvmPitState2): void {
     this.check('KVM_SET_PIT2');
-    if (!this.pit) kvmFail('KVM_SET_PIT2', 'ENXIO', 'the VM has no in-kernel PIT (createPit2)');
-    this.pit.set(state);
+    const pit = this.devices.pit;
+    if (!pit) kvmFail('KVM_SET_PIT2', 'ENXIO', 'the VM has no in-kernel PIT (createPit2)');
+    pit.setState(state);
   }
 
   getClock(): KvmClockData {
@@ -280,7 +291,19 @@ export class EmulatorVm implements Vm {
     return {
       tss: this.tssAddr,
       identityMap: this.identityMapAddr,
-      routes: (this.gsiRoutes ?? defaultRoutes()).length,
+      routes: (this.gsiRoutes ?? DEFAULT_ROUTES).length,
     };
+  }
+
+  /**
+   * How time passes while the guest is halted with an in-kernel irqchip (see {@link IdleTime}): `realtime`,
+   * the default, as on KVM; `skip` to jump to the next timer deadline (fast, deterministic tests).
+   */
+  get idleTime(): IdleTime {
+    return this.devices.idleTime;
+  }
+
+  set idleTime(mode: IdleTime) {
+    this.devices.idleTime = mode;
   }
 }

@@ -23,6 +23,29 @@ export function hostNow(): number {
 /** Instructions the inner loop runs between checks of the run budget. */
 const SLICE = 4096;
 
+/**
+ * The in-kernel devices as the CPU sees them (KVM_CREATE_IRQCHIP's local APIC, the VM's virtual clock). The
+ * backend implements it; a CPU without one keeps CR8 itself and counts the TSC in retired instructions.
+ */
+export interface CpuDevices {
+  /** The TSC before IA32_TSC's offset, from the VM's virtual clock. */
+  tsc(): number;
+  /** Whether the local APIC (or the PIC through it) has a maskable interrupt for the CPU. */
+  hasInterrupt(): boolean;
+  /** The interrupt acknowledge cycle: the vector to deliver, or -1. */
+  acknowledge(): number;
+  /** MOV from CR8: the TPR's priority class (SDM Vol. 3A 11.8.6.1). */
+  getCr8(): number;
+  /** MOV to CR8. */
+  setCr8(value: number): void;
+  /** IA32_APIC_BASE was written (the CPU checked its reserved bits). */
+  apicBaseWritten(value: bigint): void;
+  /** RDMSR of an APIC MSR (x2APIC 0x800-0x8ff, IA32_TSC_DEADLINE); undefined means #GP. */
+  readApicMsr(index: number): bigint | undefined;
+  /** WRMSR of an APIC MSR; false means #GP. */
+  writeApicMsr(index: number, value: bigint): boolean;
+}
+
 /** Guest-debug state set with KVM_SET_GUEST_DEBUG. */
 export interface GuestDebugState {
   singleStep: boolean;
@@ -58,10 +81,12 @@ export class Cpu extends MmuState {
   debugPc = 0;
   debugDr6 = 0;
 
-  /** Whether the in-kernel irqchip exists (HLT then halts inside instead of exiting). */
+  /** Whether the in-kernel irqchip exists (the backend turns a HLT exit into a wait inside KVM_RUN). */
   irqchip = false;
   /** `kvm_run.request_interrupt_window`. */
   requestWindow = false;
+  /** The in-kernel devices (set by the backend; null on a bare CPU). */
+  devices: CpuDevices | null = null;
 
   constructor(mem: SlotTable, code: CodeCache) {
     super(mem, code);
@@ -114,7 +139,9 @@ export class Cpu extends MmuState {
       this.debug.singleStep ||
       this.debug.hwBreakpoints ||
       (this.flags & Flag.TF) !== 0 ||
-      this.inShadow()
+      this.inShadow() ||
+      // An interrupt from the in-kernel devices: checked once a slice; IF rising ends a slice (RESYNC).
+      (this.devices !== null && (this.flags & Flag.IF) !== 0 && this.devices.hasInterrupt())
     );
   }
 
@@ -134,6 +161,13 @@ export class Cpu extends MmuState {
       this.pendingIrq = -1;
       this.halted = false;
       if (!deliver(this, v, -1, this.rip, Source.EXTERNAL)) return this.tripleFault();
+    }
+    if (this.devices !== null && this.interruptsAllowed() && this.devices.hasInterrupt()) {
+      const v = this.devices.acknowledge();
+      if (v >= 0) {
+        this.halted = false;
+        if (!deliver(this, v, -1, this.rip, Source.EXTERNAL)) return this.tripleFault();
+      }
     }
     if (this.requestWindow && this.pendingIrq < 0 && this.interruptsAllowed()) {
       this.exitKind = CpuExit.IRQ_WINDOW;
@@ -240,10 +274,6 @@ export class Cpu extends MmuState {
       }
       if (stop & Stop.EXIT) {
         if (this.exitKind === CpuExit.NONE && this.mmioWrites.length > 0) this.takeMmioWrite();
-        if (this.exitKind === CpuExit.HLT && this.irqchip) {
-          // With an in-kernel irqchip the vCPU waits inside KVM_RUN for an interrupt; none can come yet.
-          this.exitKind = CpuExit.INTR;
-        }
         if (!(stop & Stop.ABORT) && tf) this.stepped();
         if (!(stop & Stop.ABORT) && this.debug.singleStep && this.exitKind !== CpuExit.DEBUG) {
           // KVM reports the exit first; the single-step DEBUG exit follows on the next run.

@@ -87,11 +87,21 @@ function canonical(v: bigint): boolean {
   return s >= -(1n << 47n) && s < 1n << 47n;
 }
 
+/** The TSC before the offset: the VM's virtual clock, or retired instructions on a CPU without devices. */
+function tscNow(c: Cpu): number {
+  return c.devices !== null ? c.devices.tsc() : c.retired;
+}
+
+/** IA32_TSC_DEADLINE and the x2APIC registers (SDM Vol. 3A 11.12.1.2), kept by the local APIC. */
+function isApicMsr(index: number): boolean {
+  return index === 0x6e0 || (index >= 0x800 && index <= 0x8ff);
+}
+
 /** Reads an MSR, or undefined if this CPU has no such MSR (RDMSR #GP, KVM_GET_MSRS stops). */
 export function readMsr(c: Cpu, index: number): bigint | undefined {
   switch (index >>> 0) {
     case Msr.TSC:
-      return BigInt.asUintN(64, c.tscOffset + BigInt(c.retired));
+      return BigInt.asUintN(64, c.tscOffset + BigInt(tscNow(c)));
     case Msr.APIC_BASE:
       return c.apicBase;
     case Msr.MTRRCAP:
@@ -124,6 +134,7 @@ export function readMsr(c: Cpu, index: number): bigint | undefined {
       return fromNumber(c.kernelGsBase);
     default:
       if (MTRR_SET.has(index >>> 0)) return c.otherMsrs.get(index >>> 0) ?? 0n;
+      if (c.devices !== null && isApicMsr(index >>> 0)) return c.devices.readApicMsr(index >>> 0);
       return undefined;
   }
 }
@@ -141,12 +152,13 @@ export function writeMsr(c: Cpu, index: number, value: bigint, host: boolean): b
   const v = BigInt.asUintN(64, value);
   switch (index >>> 0) {
     case Msr.TSC:
-      c.tscOffset = v - BigInt(c.retired);
+      c.tscOffset = v - BigInt(tscNow(c));
       return true;
     case Msr.APIC_BASE:
       // Bits 0-7, 9 and those above MAXPHYADDR are reserved (SDM Vol. 3A 11.4.4).
       if (v & 0xfffff000000002ffn) return false;
       c.apicBase = v;
+      if (c.devices !== null) c.devices.apicBaseWritten(v);
       return true;
     case Msr.MTRRCAP:
       return host;
@@ -191,6 +203,7 @@ export function writeMsr(c: Cpu, index: number, value: bigint, host: boolean): b
         c.otherMsrs.set(index >>> 0, v);
         return true;
       }
+      if (c.devices !== null && isApicMsr(index >>> 0)) return c.devices.writeApicMsr(index >>> 0, v);
       return false;
   }
 }

@@ -137,7 +137,7 @@ export function cpuid(c: Cpu, _i: Insn): void {
   setReg(c, 2, 4, cpuidOut[3], 0);
 }
 
-/** RDTSC (0F 31): the TSC counts retired instructions, offset by IA32_TSC writes. */
+/** RDTSC (0F 31): IA32_TSC: the virtual clock (or retired instructions), offset by IA32_TSC writes. */
 export function rdtsc(c: Cpu, _i: Insn): void {
   if (c.cr4 & Cr4.TSD && c.cpl !== 0) {
     raise(c, Vector.GP, 0);
@@ -185,7 +185,7 @@ export function movCr(c: Cpu, i: Insn): void {
     else if (n === 2) v = c.cr2;
     else if (n === 3) v = c.cr3;
     else if (n === 4) v = c.cr4;
-    else v = c.cr8;
+    else v = c.devices !== null && c.irqchip ? c.devices.getCr8() : c.cr8;
     if (wide) setReg64(c, i.rm, v);
     else setReg(c, i.rm, 4, v, 0);
     return;
@@ -237,7 +237,9 @@ export function writeCr(c: Cpu, n: number, lo: number, hi: number): boolean {
     }
     default:
       if (hi !== 0 || lo & ~0xf) return false;
-      c.cr8 = lo & 0xf;
+      // With the in-kernel local APIC, CR8 is the TPR's priority class (SDM Vol. 3A 11.8.6.1).
+      if (c.devices !== null && c.irqchip) c.devices.setCr8(lo & 0xf);
+      else c.cr8 = lo & 0xf;
       return true;
   }
 }
