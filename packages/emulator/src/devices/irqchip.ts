@@ -1,7 +1,7 @@
 /**
  * KVM's in-kernel irqchip as one object (KVM_CREATE_IRQCHIP): the 8259A pair, the IOAPIC and the APIC bus that
- * connects the IOAPIC, MSIs and every vCPU's local APIC. Its `setPicInput`/`setIoapicInput`/`get`/`set` have
- * the signatures of `IrqchipState`, so the VM's KVM_IRQ_LINE routing and KVM_GET/SET_IRQCHIP use it unchanged.
+ * connects the IOAPIC, MSIs and every vCPU's local APIC. The VM's KVM_IRQ_LINE routing drives
+ * `setPicInput`/`setIoapicInput`; KVM_GET/SET_IRQCHIP are `get`/`set`.
  */
 import { IrqchipId, type KvmIoapicState, type KvmIrqchip, type KvmPicState, kvmFail } from '@kvm-ts/core';
 import { ApicBus, DestMode } from './apic-bus.js';

@@ -8,7 +8,6 @@
  */
 import { KVM_APIC_REG_SIZE, type KvmLapicState, kvmFail } from '@kvm-ts/core';
 import { type ApicBus, type ApicMessage, DeliveryMode, DestMode, Shorthand } from './apic-bus.js';
-import { resetLapic } from './lapic-state.js';
 import type { ClockTimer, VirtualClock } from './virtual-clock.js';
 
 /** Register offsets in the APIC page (SDM Vol. 3A Table 11-1); the x2APIC MSR is 0x800 + offset / 16. */
@@ -81,6 +80,30 @@ export const X2APIC_MSR_BASE = 0x800;
 export const X2APIC_MSR_LAST = 0x8ff;
 /** IA32_TSC_DEADLINE. */
 export const MSR_TSC_DEADLINE = 0x6e0;
+
+/**
+ * A fresh APIC page for vCPU `id`, with the reset values of KVM's `kvm_lapic_reset` (checked on a real KVM):
+ * version 0x50014 (six LVT entries), DFR all ones, SVR 0xff, every LVT masked except the BSP's LINT0 (ExtINT).
+ */
+export function resetLapic(id: number): Uint8Array {
+  const regs = new Uint8Array(KVM_APIC_REG_SIZE);
+  const v = new DataView(regs.buffer);
+  v.setUint32(ApicReg.ID, (id & 0xff) << 24, true);
+  v.setUint32(ApicReg.VERSION, 0x50014, true);
+  v.setUint32(ApicReg.DFR, 0xffffffff, true);
+  v.setUint32(ApicReg.SVR, 0xff, true);
+  for (const r of [
+    ApicReg.LVT_TIMER,
+    ApicReg.LVT_THERMAL,
+    ApicReg.LVT_PMC,
+    ApicReg.LVT_LINT1,
+    ApicReg.LVT_ERROR,
+  ]) {
+    v.setUint32(r, 0x10000, true);
+  }
+  v.setUint32(ApicReg.LVT_LINT0, id === 0 ? 0x700 : 0x10000, true);
+  return regs;
+}
 
 /** SVR bit 8: APIC software enable. */
 const SVR_ENABLE = 0x100;
