@@ -234,6 +234,8 @@ export class Insn {
   immHi = 0;
   /** Second immediate: the selector of a far pointer, the nesting level of ENTER. */
   imm2 = 0;
+  /** The handler id dispatch.ts chose for this instruction (-1 until its first run). */
+  handler = -1;
 }
 
 function byteReg(r: number, rex: boolean): number {
@@ -314,6 +316,7 @@ export function decode(mode: number, fetch: FetchByte, out: Insn): boolean {
 
   out.op = op;
   out.mode = mode;
+  out.handler = -1;
   out.asize = asize;
   out.mod = 3;
   out.reg = 0;
@@ -524,6 +527,7 @@ function finishInvalid(out: Insn, mode: number, len: number): boolean {
   // An instruction longer than 15 bytes raises #GP(0) (SDM Vol. 2 2.3.11); flagged UD|LOCK is "too long".
   out.op = UD_OP;
   out.mode = mode;
+  out.handler = -1;
   out.len = Math.min(len, MAX_LEN);
   out.flags = InsnFlag.UD | InsnFlag.LOCK;
   return true;

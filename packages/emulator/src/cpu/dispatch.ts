@@ -28,6 +28,17 @@ import {
 import type { Cpu } from './cpu.js';
 import type { Insn } from './decode.js';
 import { raise, Vector } from './exceptions.js';
+import {
+  aluRegImm32,
+  aluRegImm64,
+  aluRegReg32,
+  aluRegReg64,
+  Fast,
+  incDecReg32or64,
+  jccZero,
+  movRegReg,
+  specialize,
+} from './fast.js';
 import { inPort, insPort, outPort, outsPort } from './io.js';
 import {
   arplOrMovsxd,
@@ -314,7 +325,34 @@ set([0x2f0, 0x2f1], H.MOV_BE);
  * where a single call site for all handlers would be megamorphic on every instruction.
  */
 export function dispatch(c: Cpu, i: Insn): void {
-  switch (OP_HANDLER[i.op]) {
+  let h = i.handler;
+  if (h < 0) {
+    h = specialize(i);
+    if (h < 0) h = OP_HANDLER[i.op];
+    i.handler = h;
+  }
+  switch (h) {
+    case Fast.ALU_RR32:
+      aluRegReg32(c, i);
+      return;
+    case Fast.ALU_RR64:
+      aluRegReg64(c, i);
+      return;
+    case Fast.ALU_RI32:
+      aluRegImm32(c, i);
+      return;
+    case Fast.ALU_RI64:
+      aluRegImm64(c, i);
+      return;
+    case Fast.MOV_RR:
+      movRegReg(c, i);
+      return;
+    case Fast.INC_DEC_R:
+      incDecReg32or64(c, i);
+      return;
+    case Fast.JCC_Z:
+      jccZero(c, i);
+      return;
     case H.ALU_CLASSIC:
       aluClassic(c, i);
       return;

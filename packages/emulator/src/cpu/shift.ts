@@ -139,9 +139,10 @@ function shiftOp(c: Cpu, kind: number, size: number, d: number, dh: number, coun
     }
     case 4:
     case 6: {
-      const wide = u * 2 ** count;
-      const res = truncSize(wide % 4294967296, size);
-      const cf = count > bits ? 0 : Math.floor(wide / 2 ** bits) & 1;
+      // Integer shifts only (count is 1-31 here): `2 ** count` and `%` on doubles cost more than the rest
+      // of the instruction. For 8/16-bit operands a count at or past the width leaves 0.
+      const res = truncSize(u << count, size);
+      const cf = count > bits ? 0 : (u >>> (bits - count)) & 1;
       const of = ((res >>> (bits - 1)) & 1) ^ cf;
       setEager(c, Flag.CF | Flag.OF | Flag.AF, cf | (of << 11));
       setLazy(c, LazyOp.RESULT, size, res, 0, 0);
@@ -204,11 +205,12 @@ export function shiftGroup(c: Cpu, i: Insn): void {
     return;
   }
   const dh = c.hi;
-  // Flags are set by shiftOp before the write; keep a copy to restore if the write faults.
-  const saved = getFlags(c);
+  // Flags are set by shiftOp before the write; keep a copy to restore if the write faults. Only a memory
+  // destination can fault, and materializing the lazy flags on every register shift is costly.
+  const saved = i.mod === 3 ? 0 : getFlags(c);
   const res = shiftOp(c, i.reg & 7, size, d, dh, count);
   writeBack(c, i, size, res, outHi);
-  if (c.stop & Stop.ABORT) {
+  if (i.mod !== 3 && c.stop & Stop.ABORT) {
     c.flags = saved;
     c.lazyMask = 0;
   }

@@ -1,0 +1,207 @@
+/**
+ * Specialized handlers for the most frequent instruction forms, chosen once per decoded instruction by
+ * {@link specialize} (dispatch.ts caches the choice in `Insn.handler`). Each does exactly what the general
+ * handler does for its form (alu.ts, move.ts), without the layers that serve every operand size and every
+ * addressing form: register operands only, so nothing here can fault.
+ */
+
+import { branch } from './control.js';
+import type { Cpu } from './cpu.js';
+import { type Insn, InsnFlag } from './decode.js';
+import { getZf, LazyOp, setLazyIncDec } from './flags.js';
+import { ARITH_FLAGS, CodeMode } from './state.js';
+
+const TWO32 = 4294967296;
+
+/** Ids of the specialized handlers, above the general ones of dispatch.ts. */
+export const Fast = {
+  /** ADD, OR, AND, SUB, XOR, CMP between two 32-bit registers (00-3F forms 1 and 3, mod 3). */
+  ALU_RR32: 100,
+  /** The same between two 64-bit registers. */
+  ALU_RR64: 101,
+  /** Group 1 (81, 83) without ADC/SBB on a 32-bit register. */
+  ALU_RI32: 102,
+  /** The same on a 64-bit register. */
+  ALU_RI64: 103,
+  /** MOV between two 32- or 64-bit registers (89, 8B, mod 3). */
+  MOV_RR: 104,
+  /** INC/DEC of a 32- or 64-bit register (40-4F outside 64-bit mode, FF /0 /1 mod 3). */
+  INC_DEC_R: 105,
+  /** JZ/JNZ (74, 75, 0F 84, 0F 85): the loop branch of nearly every loop. */
+  JCC_Z: 106,
+} as const;
+
+/** Whether ALU kind `k` (the opcode's bits 5:3 or group 1's reg field) reads no carry: not ADC or SBB. */
+function noCarryIn(k: number): boolean {
+  return k !== 2 && k !== 3;
+}
+
+/** The specialized handler for `i`, or -1 when the general one applies. */
+export function specialize(i: Insn): number {
+  if (i.flags & InsnFlag.UD) return -1;
+  const op = i.op;
+  if (op === 0x74 || op === 0x75 || op === 0x184 || op === 0x185) return Fast.JCC_Z;
+  const size = i.osize;
+  if (op >= 0x40 && op <= 0x4f && i.mode !== CodeMode.M64 && size === 4) return Fast.INC_DEC_R;
+  if (i.mod !== 3) return -1;
+  if (op === 0xff && (i.reg & 7) < 2 && (size === 4 || size === 8)) return Fast.INC_DEC_R;
+  if (size !== 4 && size !== 8) return -1;
+  if (op < 0x40 && ((op & 7) === 1 || (op & 7) === 3) && noCarryIn((op >> 3) & 7)) {
+    return size === 4 ? Fast.ALU_RR32 : Fast.ALU_RR64;
+  }
+  if ((op === 0x81 || op === 0x83) && noCarryIn(i.reg & 7)) return size === 4 ? Fast.ALU_RI32 : Fast.ALU_RI64;
+  if (op === 0x89 || op === 0x8b) return Fast.MOV_RR;
+  return -1;
+}
+
+/** ALU_RR32: `d op s`, written back unless CMP; a 32-bit write clears the high half (SDM Vol. 1 3.4.1.1). */
+export function aluRegReg32(c: Cpu, i: Insn): void {
+  const toReg = (i.op & 2) !== 0;
+  const dn = (toReg ? i.reg : i.rm) << 1;
+  alu32(c, (i.op >> 3) & 7, dn, c.r[(toReg ? i.rm : i.reg) << 1]);
+}
+
+/** ALU_RI32: group 1 with the immediate (already sign-extended by the decoder). */
+export function aluRegImm32(c: Cpu, i: Insn): void {
+  alu32(c, i.reg & 7, i.rm << 1, i.imm);
+}
+
+function alu32(c: Cpu, kind: number, dn: number, s: number): void {
+  const r = c.r;
+  const d = r[dn];
+  let res: number;
+  let lazy: number;
+  switch (kind) {
+    case 0:
+      res = (d + s) | 0;
+      lazy = LazyOp.ADD;
+      break;
+    case 1:
+      res = d | s;
+      lazy = LazyOp.LOGIC;
+      break;
+    case 4:
+      res = d & s;
+      lazy = LazyOp.LOGIC;
+      break;
+    case 6:
+      res = d ^ s;
+      lazy = LazyOp.LOGIC;
+      break;
+    default:
+      res = (d - s) | 0;
+      lazy = LazyOp.SUB;
+  }
+  if (kind !== 7) {
+    r[dn] = res;
+    r[dn + 1] = 0;
+  }
+  c.lazyOp = lazy;
+  c.lazySize = 4;
+  c.lazyRes = res;
+  c.lazyDst = d;
+  c.lazySrc = s;
+  c.lazyMask = ARITH_FLAGS;
+}
+
+/** ALU_RR64: as ALU_RR32 on 64-bit registers, summed in 32-bit halves. */
+export function aluRegReg64(c: Cpu, i: Insn): void {
+  const toReg = (i.op & 2) !== 0;
+  const sn = (toReg ? i.rm : i.reg) << 1;
+  alu64(c, (i.op >> 3) & 7, (toReg ? i.reg : i.rm) << 1, c.r[sn], c.r[sn + 1]);
+}
+
+/** ALU_RI64: group 1 with the immediate sign-extended to 64 bits. */
+export function aluRegImm64(c: Cpu, i: Insn): void {
+  alu64(c, i.reg & 7, i.rm << 1, i.imm, i.imm >> 31);
+}
+
+function alu64(c: Cpu, kind: number, dn: number, s: number, sh: number): void {
+  const r = c.r;
+  const d = r[dn];
+  const dh = r[dn + 1];
+  let res: number;
+  let resHi: number;
+  let lazy: number;
+  switch (kind) {
+    case 0: {
+      const lo = (d >>> 0) + (s >>> 0);
+      resHi = (dh + sh + (lo >= TWO32 ? 1 : 0)) | 0;
+      res = lo | 0;
+      lazy = LazyOp.ADD;
+      break;
+    }
+    case 1:
+      res = d | s;
+      resHi = dh | sh;
+      lazy = LazyOp.LOGIC;
+      break;
+    case 4:
+      res = d & s;
+      resHi = dh & sh;
+      lazy = LazyOp.LOGIC;
+      break;
+    case 6:
+      res = d ^ s;
+      resHi = dh ^ sh;
+      lazy = LazyOp.LOGIC;
+      break;
+    default: {
+      const lo = (d >>> 0) - (s >>> 0);
+      resHi = (dh - sh - (lo < 0 ? 1 : 0)) | 0;
+      res = lo | 0;
+      lazy = LazyOp.SUB;
+    }
+  }
+  if (kind !== 7) {
+    r[dn] = res;
+    r[dn + 1] = resHi;
+  }
+  c.lazyOp = lazy;
+  c.lazySize = 8;
+  c.lazyRes = res;
+  c.lazyResHi = resHi;
+  c.lazyDst = d;
+  c.lazyDstHi = dh;
+  c.lazySrc = s;
+  c.lazySrcHi = sh;
+  c.lazyMask = ARITH_FLAGS;
+}
+
+/** MOV_RR: register to register; a 32-bit move clears the destination's high half. */
+export function movRegReg(c: Cpu, i: Insn): void {
+  const r = c.r;
+  const toReg = (i.op & 2) !== 0;
+  const dn = (toReg ? i.reg : i.rm) << 1;
+  const sn = (toReg ? i.rm : i.reg) << 1;
+  r[dn] = r[sn];
+  r[dn + 1] = i.osize === 8 ? r[sn + 1] : 0;
+}
+
+/** INC_DEC_R: like ADD/SUB of 1 on a register, CF kept (SDM Vol. 2 INC, DEC); the flags as alu.ts records them. */
+export function incDecReg32or64(c: Cpu, i: Insn): void {
+  const r = c.r;
+  const opcodeForm = i.op !== 0xff;
+  const n = (opcodeForm ? i.op & 7 : i.rm) << 1;
+  const dec = opcodeForm ? (i.op & 8) !== 0 : (i.reg & 1) !== 0;
+  const d = r[n];
+  if (i.osize === 4) {
+    const res = dec ? (d - 1) | 0 : (d + 1) | 0;
+    r[n] = res;
+    r[n + 1] = 0;
+    setLazyIncDec(c, dec ? LazyOp.SUB : LazyOp.ADD, 4, res, 0, d, 0);
+    return;
+  }
+  const dh = r[n + 1];
+  const lo = dec ? (d >>> 0) - 1 : (d >>> 0) + 1;
+  const hi = dec ? (dh - (lo < 0 ? 1 : 0)) | 0 : (dh + (lo >= TWO32 ? 1 : 0)) | 0;
+  const res = lo | 0;
+  r[n] = res;
+  r[n + 1] = hi;
+  setLazyIncDec(c, dec ? LazyOp.SUB : LazyOp.ADD, 8, res, hi, d, dh);
+}
+
+/** JCC_Z: JZ (taken when ZF is set) and JNZ, as control.ts's `jcc` does them. */
+export function jccZero(c: Cpu, i: Insn): void {
+  if (getZf(c) !== (i.op & 1)) branch(c, c.nextIp + i.imm, i.osize);
+}
