@@ -20,6 +20,9 @@ export function hostNow(): number {
   return (globalThis as unknown as { performance: { now(): number } }).performance.now();
 }
 
+/** A code page with no instructions: the run loop's "no current page" (the same array shape as a real one). */
+const NO_PAGE: (Insn | undefined)[] = new Array(4096).fill(undefined);
+
 /** Instructions the inner loop runs between checks of the run budget. */
 const SLICE = 4096;
 
@@ -222,20 +225,32 @@ export class Cpu extends MmuState {
       const csBase = this.segBase[Seg.CS];
       const tags = this.tlbX;
       const pages = this.tlbCode;
+      // The decoded instructions of the last code page: straight-line code stays on one page, so most fetches
+      // skip the TLB probe. A slice ends at every instruction that can change a translation (RESYNC), and a
+      // write into the page empties entries of this same array, so it stays valid for the slice.
+      let curLpn = Number.NaN;
+      let curInsns = NO_PAGE;
       for (; slice > 0; slice--) {
         const ip = this.rip;
-        // The TLB probe of `fetch`, inlined: a cached instruction of this mode on a page executable here.
-        let insn: Insn | null;
-        if (mode === CodeMode.M64) {
-          insn = this.fetch(ip);
+        const lin = mode === CodeMode.M64 ? ip : (csBase + ip) >>> 0;
+        const lpn = Math.floor(lin / 4096);
+        let insn: Insn | undefined;
+        if (lpn === curLpn) {
+          insn = curInsns[lin & 4095];
         } else {
-          const lin = (csBase + ip) >>> 0;
-          const lpn = lin >>> 12;
+          // The TLB probe of `fetch`, inlined: a cached instruction on a page executable here.
           const ix = lpn & 4095;
-          insn = tags[ix] === lpn ? (pages[ix].insns[lin & 4095] ?? null) : null;
-          if (insn === null || insn.mode !== mode) insn = this.fetch(lin);
+          if (tags[ix] === lpn) {
+            curLpn = lpn;
+            curInsns = pages[ix].insns;
+            insn = curInsns[lin & 4095];
+          }
         }
-        if (insn === null) break;
+        if (insn === undefined || insn.mode !== mode) {
+          const fetched = this.fetch(lin);
+          if (fetched === null) break;
+          insn = fetched;
+        }
         let next = ip + insn.len;
         if (mode !== CodeMode.M64) next = mode === CodeMode.M16 ? next & 0xffff : next >>> 0;
         this.nextIp = next;
