@@ -293,3 +293,134 @@ describe('in-kernel IOAPIC and local APIC', () => {
     expect(current).toBeLessThanOrEqual(1_000_000);
   });
 });
+
+// 32-bit protected mode, x2APIC through the MSRs: SVR, the LVT timer in TSC-deadline mode (vector 0x40), a
+// deadline 500,000 TSC ticks ahead; the ISR keeps the TSC it ran at and EOIs through MSR 0x80b.
+const tscDeadline = listing(`
+    0F0115A8100000             lgdt [gdtr]
+    0F011DAE100000             lidt [idtr]
+    B91B000000                 mov ecx, 0x1b
+    0F32                       rdmsr
+    0D000C0000                 or eax, 0xc00
+    0F30                       wrmsr
+    B90F080000                 mov ecx, 0x80f
+    B8FF010000                 mov eax, 0x1ff
+    31D2                       xor edx, edx
+    0F30                       wrmsr
+    B932080000                 mov ecx, 0x832
+    B840000400                 mov eax, 0x40040
+    0F30                       wrmsr
+    0F31                       rdtsc
+    0520A10700                 add eax, 500000
+    83D200                     adc edx, 0
+    A304900000                 mov [0x9004], eax
+    B9E0060000                 mov ecx, 0x6e0
+    0F30                       wrmsr
+    FB                         sti
+                               idle:
+    F4                         hlt
+    833D0090000001             cmp dword [0x9000], 1
+    72F6                       jb idle
+    FA                         cli
+    A108900000                 mov eax, [0x9008]
+    2B0504900000               sub eax, [0x9004]
+    E7E1                       out 0xe1, eax
+    B9E0060000                 mov ecx, 0x6e0
+    0F32                       rdmsr
+    E7E2                       out 0xe2, eax
+    F4                         hlt
+                               isr:
+    60                         pushad
+    0F31                       rdtsc
+    A308900000                 mov [0x9008], eax
+    FF0500900000               inc dword [0x9000]
+    B90B080000                 mov ecx, 0x80b
+    31C0                       xor eax, eax
+    31D2                       xor edx, edx
+    0F30                       wrmsr
+    61                         popad
+    CF                         iret
+    909090909090               align 8
+                               gdt:
+    0000000000000000           dq 0
+    FFFF0000009ACF00           dq 0x00cf9a000000ffff
+    FFFF00000092CF00           dq 0x00cf92000000ffff
+                               gdtr:
+    1700                       dw 23
+    90100000                   dd gdt
+                               idtr:
+    0702                       dw 0x41*8-1
+    00A00000                   dd 0xa000
+`);
+
+// 64-bit mode, x2APIC: MOV to CR8 sets the TPR (MSR 0x808) and a TPR write shows in CR8.
+const cr8Tpr = listing(`
+    B91B000000                 mov ecx, 0x1b
+    0F32                       rdmsr
+    0D000C0000                 or eax, 0xc00
+    0F30                       wrmsr
+    B805000000                 mov eax, 5
+    440F22C0                   mov cr8, rax
+    B908080000                 mov ecx, 0x808
+    0F32                       rdmsr
+    E7E1                       out 0xe1, eax
+    B908080000                 mov ecx, 0x808
+    B830000000                 mov eax, 0x30
+    31D2                       xor edx, edx
+    0F30                       wrmsr
+    440F20C0                   mov rax, cr8
+    E7E2                       out 0xe2, eax
+    F4                         hlt
+`);
+
+// Real mode without an irqchip: an OUT exit, during which the VMM injects vector 0x30 (KVM_INTERRUPT).
+const outThenInterrupt = listing(`
+    31C0                       xor ax, ax
+    8ED8                       mov ds, ax
+    C706C0001810               mov word [0x30*4], isr
+    C706C2000000               mov word [0x30*4+2], 0
+    FB                         sti
+    90                         nop
+    E6E0                       out 0xe0, al
+    E6E1                       out 0xe1, al
+    FA                         cli
+    F4                         hlt
+                               isr:
+    E6E2                       out 0xe2, al
+    CF                         iret
+`);
+
+describe('x2APIC, TSC deadline and CR8', () => {
+  it('the TSC-deadline timer fires at the deadline written to IA32_TSC_DEADLINE, which then reads 0', () => {
+    using m = machineFor(kvm, 'protected', tscDeadline, { irqchip: true });
+    (m.vm as EmulatorVm).idleTime = 'skip';
+    writeGate32(m.ram, 0xa000, 0x40, 0x08, tscDeadline.labels.isr);
+    const late = expectOut(m.vcpu, 0xe1);
+    // The interrupt comes at the deadline, a few instructions (1 ns each) of delivery later, never before.
+    expect(late).toBeGreaterThanOrEqual(0);
+    expect(late).toBeLessThan(50);
+    expect(expectOut(m.vcpu, 0xe2)).toBe(0);
+    expect(m.vcpu.getSregs().apicBase & 0xc00n).toBe(0xc00n);
+  });
+
+  it('MOV to CR8 is the TPR of the in-kernel APIC, in the guest and through KVM_GET/SET_SREGS', () => {
+    using m = machineFor(kvm, 'long', cr8Tpr, { irqchip: true });
+    expect(expectOut(m.vcpu, 0xe1)).toBe(0x50);
+    expect(expectOut(m.vcpu, 0xe2)).toBe(3);
+    expect(m.vcpu.getSregs().cr8).toBe(3n);
+    m.vcpu.setSregs({ ...m.vcpu.getSregs(), cr8: 9n });
+    expect(new DataView(m.vcpu.getLapic().regs.buffer).getUint32(0x80, true)).toBe(0x90);
+  });
+});
+
+describe('exit completion', () => {
+  it('an OUT the VMM handled completes before an interrupt injected meanwhile is delivered', () => {
+    using m = machineFor(kvm, 'real', outThenInterrupt);
+    expectOut(m.vcpu, 0xe0, 1);
+    m.vcpu.interrupt(0x30);
+    // As KVM: the OUT has retired, the handler runs next, and the OUT is not repeated after its IRET.
+    expectOut(m.vcpu, 0xe2, 1);
+    expectOut(m.vcpu, 0xe1, 1);
+    expectExit(m.vcpu, 'hlt');
+  });
+});
