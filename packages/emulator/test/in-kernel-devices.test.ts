@@ -424,3 +424,37 @@ describe('exit completion', () => {
     expectExit(m.vcpu, 'hlt');
   });
 });
+
+// The BSP (32-bit protected mode) starts AP 1 the way an MP kernel does: INIT, then a start-up IPI with
+// vector 0x20, through the xAPIC ICR page (ICR2 holds the destination APIC ID).
+const startAp = listing(`
+    C7051003E0FE00000001       mov dword [0xfee00310], 0x01000000
+    C7050003E0FE00450000       mov dword [0xfee00300], 0x00004500
+    C7050003E0FE20460000       mov dword [0xfee00300], 0x00004620
+    E6E1                       out 0xe1, al
+    F4                         hlt
+`);
+
+// The AP's code at 0x20000 (vector 0x20 << 12), real mode: report CS.
+const apCode = listing(
+  `
+    8CC8                       mov ax, cs
+    E7E3                       out 0xe3, ax
+    F4                         hlt
+`,
+  0x20000,
+);
+
+describe('INIT and start-up IPIs', () => {
+  it('an AP waits UNINITIALIZED until INIT and SIPI from the BSP start it at the SIPI vector', () => {
+    using m = machineFor(kvm, 'protected', startAp, { irqchip: true });
+    m.ram.set(apCode.bytes, apCode.origin);
+    using ap = m.vm.createVcpu(1);
+    expect(ap.getMpState().mpState).toBe(MpState.UNINITIALIZED);
+    expect(ap.run().reason).toBe('intr');
+    expectOut(m.vcpu, 0xe1, 1);
+    expect(expectOut(ap, 0xe3, 2)).toBe(0x2000);
+    expect(ap.getMpState().mpState).toBe(MpState.RUNNABLE);
+    expect(ap.getSregs().cs.base).toBe(0x20000n);
+  });
+});

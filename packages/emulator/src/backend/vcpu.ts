@@ -256,7 +256,8 @@ export class EmulatorVcpu implements Vcpu {
     for (;;) {
       if (kick !== null && Atomics.load(kick, 0) !== 0) return CpuExit.INTR;
       if (wall !== 0 && hostNow() > wall) return CpuExit.INTR;
-      if (this.lapic !== null && (this.mpState !== MpState.RUNNABLE || this.pendingInit)) {
+      if (this.pendingInit || this.pendingSipi >= 0) this.acceptEvents();
+      if (this.lapic !== null && this.mpState !== MpState.RUNNABLE) {
         if (!this.idle() || ++idleSteps > MAX_IDLE_STEPS) return CpuExit.INTR;
         continue;
       }
@@ -338,31 +339,35 @@ export class EmulatorVcpu implements Vcpu {
   }
 
   /**
-   * One step of a vCPU that cannot run (halted, or an AP before INIT/SIPI): takes a pending INIT or SIPI,
-   * wakes on an interrupt or NMI, else lets virtual time pass to the next timer deadline as far as the VM's
-   * idle time allows. Returns false when nothing can change before the host's clock moves on.
+   * Takes the INIT and start-up IPIs that arrived, in KVM's order (`kvm_apic_accept_events`): INIT resets the
+   * vCPU (the BSP runs on, an AP waits in INIT_RECEIVED), then a SIPI starts a vCPU in INIT_RECEIVED in real
+   * mode at vector * 4096 (SDM Vol. 3A 9.4.4.1) and is dropped in any other state.
    */
-  private idle(): boolean {
+  private acceptEvents(): void {
     const c = this.cpu;
-    const lapic = this.lapic as Lapic;
-    if (this.pendingInit) {
-      this.pendingInit = false;
-      this.pendingSipi = -1;
-      lapic.reset();
+    if (this.pendingInit && this.lapic !== null) {
+      this.lapic.reset();
       resetAfterInit(c);
       this.mpState = this.id === 0 ? MpState.RUNNABLE : MpState.INIT_RECEIVED;
-      return true;
     }
-    if (this.mpState === MpState.INIT_RECEIVED && this.pendingSipi >= 0) {
-      // The AP starts in real mode at vector * 4096 (SDM Vol. 3A 9.4.4.1; KVM `kvm_vcpu_deliver_sipi_vector`).
+    this.pendingInit = false;
+    if (this.pendingSipi >= 0 && this.mpState === MpState.INIT_RECEIVED) {
       c.segSel[1] = this.pendingSipi << 8;
       c.segBase[1] = this.pendingSipi << 12;
       c.rip = 0;
-      this.pendingSipi = -1;
       this.mpState = MpState.RUNNABLE;
       c.flushCode();
-      return true;
     }
+    this.pendingSipi = -1;
+  }
+
+  /**
+   * One step of a vCPU that cannot run (halted, or an AP before INIT/SIPI): wakes on an interrupt or NMI, else
+   * lets virtual time pass to the next timer deadline as far as the VM's idle time allows. Returns false when
+   * nothing can change before the host's clock moves on.
+   */
+  private idle(): boolean {
+    const c = this.cpu;
     if (this.mpState !== MpState.HALTED) return false;
     if (this.wakes()) {
       this.mpState = MpState.RUNNABLE;
