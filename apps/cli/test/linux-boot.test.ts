@@ -5,7 +5,7 @@
  *
  * It needs a kernel and time: set KVM_TS_LINUX_KERNEL to a vmlinuz (bzImage) or an extracted vmlinux (PVH
  * entry), optionally KVM_TS_LINUX_BACKEND (default auto), KVM_TS_LINUX_BUSYBOX (default /bin/busybox) and
- * KVM_TS_LINUX_TIMEOUT in seconds (default 600). Without a kernel it is skipped, with that reason printed.
+ * KVM_TS_LINUX_TIMEOUT in seconds (default 600) and KVM_TS_LINUX_APPEND (more kernel parameters). Without a kernel it is skipped, with that reason printed.
  * It is meant for the nested-KVM runner (`pnpm test:kvm`), where a hardware-model KVM boots Linux in seconds.
  */
 import { spawn } from 'node:child_process';
@@ -31,8 +31,12 @@ if (why) console.log(`skipping the Linux boot: ${why}`);
 
 const bin = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'bin.ts');
 const MARKER = 'KVM-TS-SHELL-READY';
-const CMDLINE =
-  'console=ttyS0 reboot=k panic=-1 pci=off nomodule i8042.noaux i8042.nomux i8042.dumbkbd 8250.nr_uarts=1 io_delay=none';
+const CMDLINE = [
+  'console=ttyS0 reboot=k panic=-1 pci=off nomodule i8042.noaux i8042.nomux i8042.dumbkbd 8250.nr_uarts=1 io_delay=none',
+  process.env.KVM_TS_LINUX_APPEND ?? '',
+]
+  .join(' ')
+  .trim();
 
 describe.skipIf(why !== null)('Linux through kvm-ts run', () => {
   it(
@@ -65,7 +69,7 @@ describe.skipIf(why !== null)('Linux through kvm-ts run', () => {
       const status = await new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
       rmSync(dir, { recursive: true, force: true });
       if (!output.includes('answer=42'))
-        console.log(`serial output (last 3000 bytes):\n${output.slice(-3000)}\n${stderr}`);
+        console.log(`serial output:\n${output.slice(0, 20_000)}\n...\n${output.slice(-6000)}\n${stderr}`);
       expect(output).toContain('Linux version');
       expect(output).toContain(MARKER);
       expect(output).toContain('answer=42');
