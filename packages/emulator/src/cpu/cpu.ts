@@ -228,21 +228,34 @@ export class Cpu extends MmuState {
       // The decoded instructions of the last code page: straight-line code stays on one page, so most fetches
       // skip the TLB probe. A slice ends at every instruction that can change a translation (RESYNC), and a
       // write into the page empties entries of this same array, so it stays valid for the slice.
-      let curLpn = Number.NaN;
+      // Outside 64-bit mode page numbers stay small integers (`curPage32`), so this path does no floating-point
+      // rounding per instruction; 64-bit addresses need `Math.floor` (`curPage64`).
+      let curPage32 = -1;
+      let curPage64 = Number.NaN;
       let curInsns = NO_PAGE;
       for (; slice > 0; slice--) {
         const ip = this.rip;
-        const lin = mode === CodeMode.M64 ? ip : (csBase + ip) >>> 0;
-        const lpn = Math.floor(lin / 4096);
+        let lin: number;
         let insn: Insn | undefined;
-        if (lpn === curLpn) {
-          insn = curInsns[lin & 4095];
+        if (mode !== CodeMode.M64) {
+          lin = (csBase + ip) >>> 0;
+          const lpn = lin >>> 12;
+          if (lpn === curPage32) {
+            insn = curInsns[lin & 4095];
+          } else if (tags[lpn & 4095] === lpn) {
+            // The TLB probe of `fetch`, inlined: a cached instruction on a page executable here.
+            curPage32 = lpn;
+            curInsns = pages[lpn & 4095].insns;
+            insn = curInsns[lin & 4095];
+          }
         } else {
-          // The TLB probe of `fetch`, inlined: a cached instruction on a page executable here.
-          const ix = lpn & 4095;
-          if (tags[ix] === lpn) {
-            curLpn = lpn;
-            curInsns = pages[ix].insns;
+          lin = ip;
+          const lpn = Math.floor(lin / 4096);
+          if (lpn === curPage64) {
+            insn = curInsns[lin & 4095];
+          } else if (tags[lpn & 4095] === lpn) {
+            curPage64 = lpn;
+            curInsns = pages[lpn & 4095].insns;
             insn = curInsns[lin & 4095];
           }
         }
