@@ -5,7 +5,7 @@
  * also prove that the TSC, the PIT and the LAPIC timer count the same virtual time (1 GHz TSC, 1.193182 MHz
  * PIT). Guest code is nasm listings (bytes and disassembly).
  */
-import { type Kvm, MpState, PitFlag } from '@kvm-ts/core';
+import { type Kvm, type KvmCpuidEntry2, MpState, PitFlag } from '@kvm-ts/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { backend, type EmulatorVm } from '../src/index.js';
 import { expectExit, expectOut, listing, machineFor, writeGate32 } from './support/listing.js';
@@ -390,9 +390,28 @@ const outThenInterrupt = listing(`
     CF                         iret
 `);
 
+/** The supported CPUID with the x2APIC bit (leaf 1 ECX bit 21), which IA32_APIC_BASE's x2APIC mode needs. */
+function withX2apic(k: Kvm): KvmCpuidEntry2[] {
+  return k.getSupportedCpuid().map((e) => (e.function === 1 ? { ...e, ecx: (e.ecx | (1 << 21)) >>> 0 } : e));
+}
+
 describe('x2APIC, TSC deadline and CR8', () => {
+  it('IA32_APIC_BASE refuses x2APIC mode without CPUID x2APIC (#GP), as KVM does', () => {
+    using m = machineFor(kvm, 'long', cr8Tpr, { irqchip: true });
+    // The first WRMSR (x2APIC on) faults; with no IDT entry that ends in a triple fault.
+    expectExit(m.vcpu, 'shutdown');
+    expect(m.vcpu.setMsrs([{ index: 0x1b, data: 0xfee00c00n }])).toBe(0);
+    using n = machineFor(kvm, 'long', cr8Tpr, { irqchip: true });
+    n.vcpu.setCpuid2(withX2apic(kvm));
+    expect(n.vcpu.setMsrs([{ index: 0x1b, data: 0xfee00d00n }])).toBe(1);
+    expect(n.vcpu.getMsrs([0x1b])[0].data).toBe(0xfee00d00n);
+    // x2APIC without the global enable bit is an invalid mode.
+    expect(n.vcpu.setMsrs([{ index: 0x1b, data: 0xfee00500n }])).toBe(0);
+  });
+
   it('the TSC-deadline timer fires at the deadline written to IA32_TSC_DEADLINE, which then reads 0', () => {
     using m = machineFor(kvm, 'protected', tscDeadline, { irqchip: true });
+    m.vcpu.setCpuid2(withX2apic(kvm));
     (m.vm as EmulatorVm).idleTime = 'skip';
     writeGate32(m.ram, 0xa000, 0x40, 0x08, tscDeadline.labels.isr);
     const late = expectOut(m.vcpu, 0xe1);
@@ -405,6 +424,7 @@ describe('x2APIC, TSC deadline and CR8', () => {
 
   it('MOV to CR8 is the TPR of the in-kernel APIC, in the guest and through KVM_GET/SET_SREGS', () => {
     using m = machineFor(kvm, 'long', cr8Tpr, { irqchip: true });
+    m.vcpu.setCpuid2(withX2apic(kvm));
     expect(expectOut(m.vcpu, 0xe1)).toBe(0x50);
     expect(expectOut(m.vcpu, 0xe2)).toBe(3);
     expect(m.vcpu.getSregs().cr8).toBe(3n);

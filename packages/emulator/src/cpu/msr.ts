@@ -97,6 +97,26 @@ function isApicMsr(index: number): boolean {
   return index === 0x6e0 || (index >= 0x800 && index <= 0x8ff);
 }
 
+/** IA32_APIC_BASE bit 10 (x2APIC mode) and bit 11 (APIC global enable). */
+const APIC_BASE_EXTD = 0x400n;
+const APIC_BASE_EN = 0x800n;
+/** CPUID.1:ECX bit 21: x2APIC. */
+const CPUID_X2APIC = 1 << 21;
+
+/**
+ * The APIC mode transitions IA32_APIC_BASE allows (SDM Vol. 3A 11.12.5, Figure 11-27; KVM `kvm_apic_set_base`):
+ * x2APIC needs CPUID's x2APIC bit and the enable bit; a guest may not go from x2APIC straight back to xAPIC, nor
+ * from disabled straight to x2APIC.
+ */
+function apicModeChangeAllowed(c: Cpu, v: bigint, host: boolean): boolean {
+  if (v & APIC_BASE_EXTD && (!(v & APIC_BASE_EN) || !guestHas(c.cpuid, 1, 2, CPUID_X2APIC))) return false;
+  if (host) return true;
+  const from = c.apicBase & (APIC_BASE_EXTD | APIC_BASE_EN);
+  const to = v & (APIC_BASE_EXTD | APIC_BASE_EN);
+  if (from === (APIC_BASE_EXTD | APIC_BASE_EN) && to === APIC_BASE_EN) return false;
+  return !(from === 0n && to === (APIC_BASE_EXTD | APIC_BASE_EN));
+}
+
 /** Reads an MSR, or undefined if this CPU has no such MSR (RDMSR #GP, KVM_GET_MSRS stops). */
 export function readMsr(c: Cpu, index: number): bigint | undefined {
   switch (index >>> 0) {
@@ -157,6 +177,7 @@ export function writeMsr(c: Cpu, index: number, value: bigint, host: boolean): b
     case Msr.APIC_BASE:
       // Bits 0-7, 9 and those above MAXPHYADDR are reserved (SDM Vol. 3A 11.4.4).
       if (v & 0xfffff000000002ffn) return false;
+      if (!apicModeChangeAllowed(c, v, host)) return false;
       c.apicBase = v;
       if (c.devices !== null) c.devices.apicBaseWritten(v);
       return true;
