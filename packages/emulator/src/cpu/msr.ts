@@ -70,6 +70,8 @@ export const MSR_INDEX_LIST: readonly number[] = [
   Msr.GS_BASE,
   Msr.MTRRCAP,
   ...MTRR_INDICES,
+  // IA32_TSC_DEADLINE, kept by the in-kernel local APIC (one of KVM's `emulated_msrs`).
+  0x6e0,
 ];
 
 const MTRR_SET = new Set(MTRR_INDICES);
