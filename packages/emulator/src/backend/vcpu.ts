@@ -61,6 +61,8 @@ import {
   writeSregs,
 } from './registers.js';
 
+/** CPUID.1:ECX bit 24: the local APIC timer's TSC-deadline mode. */
+const CPUID_TSC_DEADLINE = 1 << 24;
 /** KVM_MAX_CPUID_ENTRIES. */
 const MAX_CPUID_ENTRIES = 256;
 /** The offset of the PIO data in the `kvm_run` mapping (KVM_PIO_PAGE_OFFSET pages). */
@@ -184,6 +186,8 @@ export class EmulatorVcpu implements Vcpu {
           this.pendingSipi = vector;
         },
       });
+      // No CPUID yet, so no TSC-deadline mode until KVM_SET_CPUID2 offers it.
+      this.lapic.setTscDeadlineSupported(false);
       // With the in-kernel irqchip only the BSP starts running; APs wait for INIT/SIPI (kvm_arch_vcpu_create).
       if (id !== 0) this.mpState = MpState.UNINITIALIZED;
     }
@@ -675,6 +679,9 @@ export class EmulatorVcpu implements Vcpu {
       if (!same) kvmFail(op, 'EINVAL', 'the CPUID table cannot change after the vCPU has run');
     }
     this.cpu.cpuid = copy;
+    // KVM offers the TSC-deadline LVT mode only to a guest whose CPUID has it (`kvm_vcpu_after_set_cpuid`).
+    const leaf1 = copy.find((e) => e.function === 1 && e.index === 0);
+    this.lapic?.setTscDeadlineSupported(leaf1 !== undefined && (leaf1.ecx & CPUID_TSC_DEADLINE) !== 0);
   }
 
   getCpuid2(): KvmCpuidEntry2[] {

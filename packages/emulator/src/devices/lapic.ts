@@ -221,7 +221,7 @@ export class Lapic {
   private readonly bus: ApicBus;
   private readonly options: LapicOptions;
   private readonly timer: ClockTimer;
-  private readonly timerModes: number;
+  private timerModes: number;
   private readonly busCycleNs: number;
   /** The timer's divide value (1-128), from TDCR. */
   private divide = 2;
@@ -309,6 +309,14 @@ export class Lapic {
       this.setReg(ApicReg.LDR, ((this.id >> 4) << 16) | (1 << (this.id & 0xf)));
     }
     this.updatePpr();
+  }
+
+  /**
+   * Whether the guest's CPUID offers the TSC-deadline timer (leaf 1 ECX bit 24): without it the LVT timer's mode
+   * field has only the periodic bit, as KVM sets `timer_mode_mask` after KVM_SET_CPUID2.
+   */
+  setTscDeadlineSupported(on: boolean): void {
+    this.timerModes = on ? LVT_TIMER_MODE : TIMER_PERIODIC;
   }
 
   /** INIT (SDM 10.4.7.3): every register back to its power-up value except the ID and IA32_APIC_BASE. */
