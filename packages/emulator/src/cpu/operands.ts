@@ -226,6 +226,17 @@ function wrapSp(c: Cpu, v: number): number {
 
 /** Pushes `size` bytes; returns false when it faulted (RSP unchanged). */
 export function push(c: Cpu, size: number, lo: number, hi: number): boolean {
+  if (!c.long64 && c.segAttr[Seg.SS] & SegAttr.DB) {
+    // The common 32-bit stack, without the width dispatch of getSp/wrapSp/setSp (same result).
+    const sp = ((c.r[8] >>> 0) - size) >>> 0;
+    const lin = linearOf(c, Seg.SS, sp, size, true);
+    if (c.stop & Stop.ABORT) return false;
+    c.write(lin, size, lo, hi);
+    if (c.stop & Stop.ABORT) return false;
+    c.r[8] = sp | 0;
+    c.r[9] = 0;
+    return true;
+  }
   const sp = wrapSp(c, getSp(c) - size);
   const lin = linearOf(c, Seg.SS, sp, size, true);
   if (c.stop & Stop.ABORT) return false;
@@ -244,6 +255,17 @@ export function peek(c: Cpu, offset: number, size: number): number {
 
 /** Pops `size` bytes (high half of 8 in `c.hi`); on a fault RSP is unchanged. */
 export function pop(c: Cpu, size: number): number {
+  if (!c.long64 && c.segAttr[Seg.SS] & SegAttr.DB) {
+    // The common 32-bit stack, as `push`.
+    const sp = c.r[8] >>> 0;
+    const lin = linearOf(c, Seg.SS, sp, size, false);
+    if (c.stop & Stop.ABORT) return 0;
+    const v = c.read(lin, size);
+    if (c.stop & Stop.ABORT) return 0;
+    c.r[8] = (sp + size) | 0;
+    c.r[9] = 0;
+    return v;
+  }
   const sp = getSp(c);
   const lin = linearOf(c, Seg.SS, sp, size, false);
   if (c.stop & Stop.ABORT) return 0;

@@ -15,7 +15,11 @@ const TWO32 = 4294967296;
 
 /** The index register (RSI = 6, RDI = 7) as an offset of the address size. */
 export function indexOf(c: Cpu, n: number, asize: number): number {
-  if (asize === 8) return c.r[(n << 1) + 1] * TWO32 + (c.r[n << 1] >>> 0);
+  if (asize === 8) {
+    // Most indexes fit in 32 bits: skip the floating-point multiply (and the boxed double it returns).
+    const hi = c.r[(n << 1) + 1];
+    return hi === 0 ? c.r[n << 1] >>> 0 : hi * TWO32 + (c.r[n << 1] >>> 0);
+  }
   return asize === 4 ? c.r[n << 1] >>> 0 : c.r[n << 1] & 0xffff;
 }
 
