@@ -35,7 +35,9 @@ import {
   aluRegReg64,
   incDecReg32or64,
   jccZero,
+  movLoad,
   movRegReg,
+  movStore,
   specialize,
 } from './fast.js';
 import { inPort, insPort, outPort, outsPort } from './io.js';
@@ -356,6 +358,12 @@ export function dispatch(c: Cpu, i: Insn): void {
       return;
     case 106: // Fast.JCC_Z
       jccZero(c, i);
+      return;
+    case 107: // Fast.MOV_LOAD
+      movLoad(c, i);
+      return;
+    case 108: // Fast.MOV_STORE
+      movStore(c, i);
       return;
     case 1: // H.ALU_CLASSIC
       aluClassic(c, i);

@@ -2,14 +2,15 @@
  * Specialized handlers for the most frequent instruction forms, chosen once per decoded instruction by
  * {@link specialize} (dispatch.ts caches the choice in `Insn.handler`). Each does exactly what the general
  * handler does for its form (alu.ts, move.ts), without the layers that serve every operand size and every
- * addressing form: register operands only, so nothing here can fault.
+ * addressing form. The memory forms check and fault exactly as operands.ts's readRm/writeRm do.
  */
 
 import { branch } from './control.js';
 import type { Cpu } from './cpu.js';
 import { type Insn, InsnFlag } from './decode.js';
 import { getZf, LazyOp, setLazyIncDec } from './flags.js';
-import { ARITH_FLAGS, CodeMode } from './state.js';
+import { effectiveAddress, linearOf } from './operands.js';
+import { ARITH_FLAGS, CodeMode, Stop } from './state.js';
 
 const TWO32 = 4294967296;
 
@@ -29,6 +30,10 @@ export const Fast = {
   INC_DEC_R: 105,
   /** JZ/JNZ (74, 75, 0F 84, 0F 85): the loop branch of nearly every loop. */
   JCC_Z: 106,
+  /** MOV r32/r64, m (8B with a memory operand). */
+  MOV_LOAD: 107,
+  /** MOV m, r32/r64 (89 with a memory operand). */
+  MOV_STORE: 108,
 } as const;
 
 /** Whether ALU kind `k` (the opcode's bits 5:3 or group 1's reg field) reads no carry: not ADC or SBB. */
@@ -43,7 +48,11 @@ export function specialize(i: Insn): number {
   if (op === 0x74 || op === 0x75 || op === 0x184 || op === 0x185) return Fast.JCC_Z;
   const size = i.osize;
   if (op >= 0x40 && op <= 0x4f && i.mode !== CodeMode.M64 && size === 4) return Fast.INC_DEC_R;
-  if (i.mod !== 3) return -1;
+  if (i.mod !== 3) {
+    if (op === 0x8b && (size === 4 || size === 8)) return Fast.MOV_LOAD;
+    if (op === 0x89 && (size === 4 || size === 8)) return Fast.MOV_STORE;
+    return -1;
+  }
   if (op === 0xff && (i.reg & 7) < 2 && (size === 4 || size === 8)) return Fast.INC_DEC_R;
   if (size !== 4 && size !== 8) return -1;
   if (op < 0x40 && ((op & 7) === 1 || (op & 7) === 3) && noCarryIn((op >> 3) & 7)) {
@@ -204,4 +213,25 @@ export function incDecReg32or64(c: Cpu, i: Insn): void {
 /** JCC_Z: JZ (taken when ZF is set) and JNZ, as control.ts's `jcc` does them. */
 export function jccZero(c: Cpu, i: Insn): void {
   if (getZf(c) !== (i.op & 1)) branch(c, c.nextIp + i.imm, i.osize);
+}
+
+/** MOV_LOAD: as move.ts's movRegRm for a memory source of 4 or 8 bytes; a fault leaves the register as it was. */
+export function movLoad(c: Cpu, i: Insn): void {
+  const size = i.osize;
+  const lin = linearOf(c, i.seg, effectiveAddress(c, i), size, false);
+  if (c.stop & Stop.ABORT) return;
+  const v = c.read(lin, size);
+  if (c.stop & Stop.ABORT) return;
+  const n = i.reg << 1;
+  c.r[n] = v;
+  c.r[n + 1] = size === 8 ? c.hi : 0;
+}
+
+/** MOV_STORE: as move.ts's movRmReg for a memory destination of 4 or 8 bytes. */
+export function movStore(c: Cpu, i: Insn): void {
+  const size = i.osize;
+  const n = i.reg << 1;
+  const lin = linearOf(c, i.seg, effectiveAddress(c, i), size, true);
+  if (c.stop & Stop.ABORT) return;
+  c.write(lin, size, c.r[n], c.r[n + 1]);
 }
