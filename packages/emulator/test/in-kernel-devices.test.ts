@@ -484,3 +484,22 @@ describe('INIT and start-up IPIs', () => {
     expect(ap.getSregs().cs.base).toBe(0x20000n);
   });
 });
+
+// 32-bit protected mode: CMPSD reads two registers of the local APIC page in one instruction.
+const twoApicReads = listing(`
+    BE3000E0FE                 mov esi, 0xfee00030
+    BF2000E0FE                 mov edi, 0xfee00020
+    A7                         cmpsd
+    E6E1                       out 0xe1, al
+    F4                         hlt
+`);
+
+describe('device accesses the run loop cannot complete', () => {
+  it('an instruction with two device MMIO reads ends the run with INTR instead of holding the host', () => {
+    using m = machineFor(kvm, 'protected', twoApicReads, { irqchip: true });
+    const t0 = performance.now();
+    expect(m.vcpu.run().reason).toBe('intr');
+    expect(performance.now() - t0).toBeLessThan(10_000);
+    expect(m.vcpu.getRegs().rip).toBe(BigInt(twoApicReads.origin + 10));
+  });
+});

@@ -69,6 +69,8 @@ const MAX_CPUID_ENTRIES = 256;
 export const PIO_DATA_OFFSET = 4096;
 /** Instructions one `run()` executes at most before returning an INTR exit, so the host's event loop lives. */
 export const DEFAULT_INSTRUCTION_BUDGET = 20_000_000;
+/** Device accesses one instruction chain may make within one `run()` (a REP string instruction's elements). */
+const MAX_DEVICE_EXITS = 65536;
 /** Steps of virtual time one `run()` of a halted vCPU takes at most before it returns an INTR exit. */
 const MAX_IDLE_STEPS = 10_000;
 
@@ -284,7 +286,15 @@ export class EmulatorVcpu implements Vcpu {
     const c = this.cpu;
     const dev = this.devices;
     let kind = first;
-    while (kind !== CpuExit.NONE) {
+    for (let handled = 0; kind !== CpuExit.NONE; ) {
+      // Each re-executed access counts against the budget: an instruction whose device accesses re-execution
+      // cannot all complete (two MMIO reads) then ends the run with INTR instead of holding the host. The
+      // instruction has not retired, so the next run starts it again.
+      if (
+        (kind === CpuExit.IO || (kind === CpuExit.MMIO && !c.mmioIsWrite)) &&
+        ++handled > Math.min(this.instructionBudget, MAX_DEVICE_EXITS)
+      )
+        return CpuExit.INTR;
       if (kind === CpuExit.IO && dev.vm.handlesPort(c.ioPort)) {
         const size = c.ioSize;
         const d = c.ioData;
