@@ -265,6 +265,57 @@ msg: db 'waiting', 0`);
       30_000,
     );
 
+    it.skipIf(gap(name, 'pit-irq'))(
+      "delivers the backend PIT's IRQ 0 through the PIC (100 Hz, ten ticks)",
+      async () => {
+        const image = assemble(`bits 16
+org 0x7c00
+  cli
+  xor ax, ax
+  mov ds, ax
+  mov word [0x08 * 4], handler
+  mov word [0x08 * 4 + 2], 0
+  mov al, 0x11
+  out 0x20, al
+  mov al, 0x08
+  out 0x21, al
+  mov al, 0x04
+  out 0x21, al
+  mov al, 0x01
+  out 0x21, al
+  mov al, 0xfe            ; unmask IRQ 0 only
+  out 0x21, al
+  mov al, 0x34            ; channel 0, lobyte/hibyte, mode 2
+  out 0x43, al
+  mov al, 0x9c            ; 11932: about 100 Hz
+  out 0x40, al
+  mov al, 0x2e
+  out 0x40, al
+  sti
+idle:
+  hlt
+  jmp idle
+handler:
+  inc byte [count]
+  mov al, 0x20
+  out 0x20, al
+  cmp byte [count], 10
+  jb .ret
+  mov al, [count]
+  out 0xf4, al
+.ret:
+  iret
+count: db 0
+`);
+        const started = Date.now();
+        const run = await runGuest(name, image, { format: 'flat' }, { timeoutSeconds: 20 });
+        expect(run.result.outcome).toEqual({ kind: 'exit-port', status: (10 << 1) | 1 });
+        // Ten ticks of a 100 Hz PIT take about 100 ms of guest time; allow a slow host, refuse an instant one.
+        expect(Date.now() - started).toBeGreaterThanOrEqual(80);
+      },
+      30_000,
+    );
+
     it('runs the demo guest: real mode to long mode, names its hypervisor, counts 2262 primes, resets', async () => {
       const run = await runGuest(name, DEMO_GUEST, { format: 'flat' }, { timeoutSeconds: 120 });
       expect(run.output).toContain('kvm-ts demo guest: started in 16-bit real mode at 0000:7C00');
