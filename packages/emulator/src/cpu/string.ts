@@ -6,7 +6,9 @@
 import type { Cpu } from './cpu.js';
 import { type Insn, InsnFlag } from './decode.js';
 import { getZf, LazyOp, setLazy, setLazy64 } from './flags.js';
+import { TLB_SIZE } from './mmu.js';
 import { getReg, linearOf, setReg } from './operands.js';
+import { SegAcc } from './segments.js';
 import { Flag, Seg, Stop } from './state.js';
 
 /** Iterations of a REP string instruction per step before it restarts itself. */
@@ -57,6 +59,10 @@ export function stringMove(c: Cpu, i: Insn): void {
   const op = i.op & 0xfe;
   const src = i.segOverride ? i.seg : Seg.DS;
   let n = rep ? REP_CHUNK : 1;
+  // Whole in-page spans at once where possible; the first element of a page goes one by one and fills the
+  // TLB entries the span needs.
+  const bulk = rep && op === 0xa4 && asize === 4 && delta > 0 && !c.long64;
+  if (bulk) n -= bulkMove32(c, src, size, n);
   while (n-- > 0) {
     if (rep && countIsZero(c, asize)) return;
     if (op === 0xa4) {
@@ -87,8 +93,60 @@ export function stringMove(c: Cpu, i: Insn): void {
     }
     if (rep) decCount(c, asize);
     if (c.stop & Stop.EXIT) break;
+    if (bulk && n > 0) n -= bulkMove32(c, src, size, n);
   }
   if (rep && !countIsZero(c, asize)) c.nextIp = c.rip;
+}
+
+/** Whether `len` bytes at `off` pass segment `seg`'s checks for `need` (SegAcc) without raising anything. */
+function spanAllowed(c: Cpu, seg: number, off: number, len: number, need: number): boolean {
+  const acc = c.segAcc[seg];
+  return (acc & need) !== 0 && (acc & SegAcc.EXPAND_DOWN) === 0 && off + len - 1 <= c.segLimit[seg];
+}
+
+/**
+ * REP MOVS forward with 32-bit addresses outside 64-bit mode: moves at once the elements that stay inside the
+ * current source and destination pages, when the segment checks pass for the whole span, both pages are in
+ * the TLB for plain reads and writes (so not MMIO, not code, not read-only) and the spans do not overlap.
+ * Moves at most `limit` elements, updates ESI, EDI and ECX as the element loop would and returns how many
+ * it moved; 0 leaves everything (and any fault) to the element loop.
+ */
+function bulkMove32(c: Cpu, src: number, size: number, limit: number): number {
+  const count = c.r[2] >>> 0;
+  const sOff = c.r[12] >>> 0;
+  const dOff = c.r[14] >>> 0;
+  const sLin = (c.segBase[src] + sOff) >>> 0;
+  const dLin = (c.segBase[Seg.ES] + dOff) >>> 0;
+  const room = Math.min(4096 - (sLin & 4095), 4096 - (dLin & 4095));
+  const n = Math.min(count, limit, Math.floor(room / size));
+  if (n < 2) return 0;
+  const len = n * size;
+  if (!spanAllowed(c, src, sOff, len, SegAcc.READ) || !spanAllowed(c, Seg.ES, dOff, len, SegAcc.WRITE))
+    return 0;
+  const sPage = sLin >>> 12;
+  const dPage = dLin >>> 12;
+  const sIx = sPage & (TLB_SIZE - 1);
+  const dIx = dPage & (TLB_SIZE - 1);
+  if (c.tlbR[sIx] !== sPage || c.tlbW[dIx] !== dPage) return 0;
+  const from = c.tlbBytes[sIx];
+  const to = c.tlbBytes[dIx];
+  const sAt = c.tlbOff[sIx] + (sLin & 4095);
+  const dAt = c.tlbOff[dIx] + (dLin & 4095);
+  if (from.buffer === to.buffer) {
+    // Overlapping spans copy element by element (a repeating pattern), not as memmove: leave them.
+    const a = from.byteOffset + sAt;
+    const b = to.byteOffset + dAt;
+    if (a < b + len && b < a + len) return 0;
+  }
+  if (from === to) to.copyWithin(dAt, sAt, sAt + len);
+  else to.set(from.subarray(sAt, sAt + len), dAt);
+  c.r[12] = (sOff + len) | 0;
+  c.r[13] = 0;
+  c.r[14] = (dOff + len) | 0;
+  c.r[15] = 0;
+  c.r[2] = (count - n) | 0;
+  c.r[3] = 0;
+  return n;
 }
 
 /** CMPS, SCAS (A6, A7, AE, AF) with REPE/REPNE. */
