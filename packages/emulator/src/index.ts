@@ -6,6 +6,7 @@
 import type { KvmBackend } from '@kvm-ts/core';
 import { EmulatorKvm } from './backend/system.js';
 
+export type { IdleTime } from './backend/in-kernel-devices.js';
 export { EmulatorKvm, KVM_API_VERSION, VCPU_MMAP_SIZE } from './backend/system.js';
 export { DEFAULT_INSTRUCTION_BUDGET, EmulatorVcpu, PIO_DATA_OFFSET } from './backend/vcpu.js';
 export { EmulatorVm } from './backend/vm.js';

@@ -404,6 +404,10 @@ function withX2apic(k: Kvm): KvmCpuidEntry2[] {
 describe('x2APIC, TSC deadline and CR8', () => {
   it('IA32_APIC_BASE refuses x2APIC mode without CPUID x2APIC (#GP), as KVM does', () => {
     using m = machineFor(kvm, 'long', cr8Tpr, { irqchip: true });
+    const x2apic = 1 << 21;
+    m.vcpu.setCpuid2(
+      kvm.getSupportedCpuid().map((e) => (e.function === 1 ? { ...e, ecx: e.ecx & ~x2apic } : e)),
+    );
     // The first WRMSR (x2APIC on) faults; with no IDT entry that ends in a triple fault.
     expectExit(m.vcpu, 'shutdown');
     expect(m.vcpu.setMsrs([{ index: 0x1b, data: 0xfee00c00n }])).toBe(0);

@@ -14,6 +14,7 @@ export const Feature = {
   MSR: 1 << 5,
   PAE: 1 << 6,
   CX8: 1 << 8,
+  APIC: 1 << 9,
   SEP: 1 << 11,
   MTRR: 1 << 12,
   PGE: 1 << 13,
@@ -22,6 +23,7 @@ export const Feature = {
   PSE36: 1 << 17,
   /** Leaf 1 ECX. */
   CX16: 1 << 13,
+  X2APIC: 1 << 21,
   MOVBE: 1 << 22,
   HYPERVISOR: 1 << 31,
   /** Leaf 0x80000001 ECX. */
@@ -34,6 +36,20 @@ export const Feature = {
 } as const;
 
 const VENDOR = [0x756e6547, 0x6c65746e, 0x49656e69]; // "GenuineIntel" as EBX, ECX, EDX.
+
+/**
+ * The hypervisor signature in leaf 0x40000000 (EBX, ECX, EDX), "KVMTSEMU" padded with NULs. KVM answers
+ * "KVMKVMKVM"; a different name tells a guest it runs on the emulator, and that none of KVM's paravirtual
+ * features (leaf 0x40000001: kvmclock, PV EOI, ...) are offered.
+ */
+export const HYPERVISOR_SIGNATURE = 'KVMTSEMU';
+
+function signatureWords(signature: string): [number, number, number] {
+  const bytes = new Uint8Array(12);
+  for (let i = 0; i < signature.length; i++) bytes[i] = signature.charCodeAt(i);
+  const words = new DataView(bytes.buffer);
+  return [words.getUint32(0, true), words.getUint32(4, true), words.getUint32(8, true)];
+}
 
 /** The CPUID leaves the emulator supports (KVM_GET_SUPPORTED_CPUID). */
 export function supportedCpuid(): KvmCpuidEntry2[] {
@@ -54,13 +70,29 @@ export function supportedCpuid(): KvmCpuidEntry2[] {
       1,
       0x6f1,
       0,
-      f.CX16 | f.MOVBE | f.HYPERVISOR,
-      f.DE | f.PSE | f.TSC | f.MSR | f.PAE | f.CX8 | f.SEP | f.MTRR | f.PGE | f.CMOV | f.PAT | f.PSE36,
+      f.CX16 | f.X2APIC | f.MOVBE | f.HYPERVISOR,
+      // APIC: the in-kernel local APIC (KVM_CREATE_IRQCHIP); a VMM without one clears it, as on KVM.
+      f.DE |
+        f.PSE |
+        f.TSC |
+        f.MSR |
+        f.PAE |
+        f.CX8 |
+        f.APIC |
+        f.SEP |
+        f.MTRR |
+        f.PGE |
+        f.CMOV |
+        f.PAT |
+        f.PSE36,
     ),
     // XSAVE state components whose state the vCPU keeps (x87 and SSE in the legacy area): what XCR0 may
     // enable; EBX/ECX are the area's size. The XSAVE instruction itself is not offered (leaf 1 ECX bit 26).
     { function: 0xd, index: 0, flags: CpuidFlag.SIGNIFCANT_INDEX, eax: 3, ebx: 0x240, ecx: 0x240, edx: 0 },
     { function: 0xd, index: 1, flags: CpuidFlag.SIGNIFCANT_INDEX, eax: 0, ebx: 0, ecx: 0, edx: 0 },
+    // The hypervisor leaves, as KVM_GET_SUPPORTED_CPUID has them: the signature, then no paravirtual features.
+    leaf(0x40000000, 0x40000001, ...signatureWords(HYPERVISOR_SIGNATURE)),
+    leaf(0x40000001, 0, 0, 0, 0),
     leaf(0x80000000, 0x80000008, 0, 0, 0),
     leaf(0x80000001, 0, 0, f.LAHF_LM, f.SYSCALL | f.NX | f.PDPE1GB | f.LM),
     // 40 physical and 48 linear address bits.
