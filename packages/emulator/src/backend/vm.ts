@@ -303,6 +303,7 @@ export class EmulatorVm implements Vm {
     return this.devices.idleTime;
   }
 
+  /** Chooses how time passes while the guest is halted; takes effect at the next `run()`. */
   set idleTime(mode: IdleTime) {
     this.devices.idleTime = mode;
   }
