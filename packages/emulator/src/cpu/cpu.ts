@@ -214,7 +214,8 @@ export class Cpu extends MmuState {
       if (deadline !== 0 && hostNow() > deadline) return;
       // Another thread (a Worker sharing the buffer) asked this run to stop: an INTR exit, as KVM's kick.
       if (kick !== null && Atomics.load(kick, 0) !== 0) return;
-      let slice = Math.min(end - this.retired, SLICE);
+      // `| 0` keeps the loop counter an integer in V8 (a double counter costs a conversion check per instruction).
+      let slice = Math.min(end - this.retired, SLICE) | 0;
       const slow = this.needsSlowPath();
       if (slow) {
         if (this.boundary()) return;
