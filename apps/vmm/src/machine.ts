@@ -1,4 +1,12 @@
-import { Capability, type GuestMemory, type Kvm, PitFlag, type Vcpu, type Vm } from '@kvm-ts/core';
+import {
+  Capability,
+  type GuestMemory,
+  type Kvm,
+  type KvmCpuidEntry2,
+  PitFlag,
+  type Vcpu,
+  type Vm,
+} from '@kvm-ts/core';
 import { applyBootPlan } from './boot/apply.js';
 import type { BootPlan } from './boot/plan.js';
 import { Bus } from './devices/bus.js';
@@ -17,6 +25,16 @@ export interface MachineOptions {
   memSize: number;
   /** Where the guest's serial (COM1) and debug-console (0xe9) output goes. */
   output: (byte: number) => void;
+}
+
+/** CPUID.1:ECX bit 31: "running under a hypervisor" (reserved for that use by Intel and AMD). */
+const CPUID_1_ECX_HYPERVISOR = 1 << 31;
+
+/** The CPUID entries with leaf 1's hypervisor bit set. */
+export function withHypervisorBit(entries: readonly KvmCpuidEntry2[]): KvmCpuidEntry2[] {
+  return entries.map((entry) =>
+    entry.function === 1 ? { ...entry, ecx: (entry.ecx | CPUID_1_ECX_HYPERVISOR) >>> 0 } : entry,
+  );
 }
 
 /** Local APIC register offsets and LVT values for virtual-wire mode (SDM Vol. 3A 11.5.1). */
@@ -90,9 +108,10 @@ export class Machine implements Disposable {
         memory: ram,
       });
       const vcpu = vm.createVcpu(0);
-      // Long mode needs the CPUID to say so (EFER.LME is refused otherwise), and the guest should see the
-      // hypervisor's signature at 0x40000000: hand over everything the backend supports.
-      vcpu.setCpuid2(kvm.getSupportedCpuid());
+      // Long mode needs the CPUID to say so (EFER.LME is refused otherwise): hand over everything the backend
+      // supports, plus the hypervisor bit, which KVM_GET_SUPPORTED_CPUID leaves to the VMM (QEMU and
+      // Firecracker set it too). Without it Linux ignores leaf 0x40000000, and with it kvm-clock.
+      vcpu.setCpuid2(withHypervisorBit(kvm.getSupportedCpuid()));
       Machine.virtualWire(vcpu);
       return new Machine(vm, vcpu, ram, options);
     } catch (error) {
