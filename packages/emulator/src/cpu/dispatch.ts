@@ -38,6 +38,7 @@ import {
   movLoad,
   movRegReg,
   movStore,
+  shiftReg32,
   specialize,
 } from './fast.js';
 import { inPort, insPort, outPort, outsPort } from './io.js';
@@ -364,6 +365,9 @@ export function dispatch(c: Cpu, i: Insn): void {
       return;
     case 108: // Fast.MOV_STORE
       movStore(c, i);
+      return;
+    case 109: // Fast.SHIFT_R32
+      shiftReg32(c, i);
       return;
     case 1: // H.ALU_CLASSIC
       aluClassic(c, i);

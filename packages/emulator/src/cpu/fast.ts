@@ -8,19 +8,19 @@
 import { branch } from './control.js';
 import type { Cpu } from './cpu.js';
 import { type Insn, InsnFlag } from './decode.js';
-import { getZf, LazyOp, setLazyIncDec } from './flags.js';
+import { getCf, getZf, LazyOp, setLazyIncDec } from './flags.js';
 import { effectiveAddress, linearOf } from './operands.js';
-import { ARITH_FLAGS, CodeMode, Stop } from './state.js';
+import { ARITH_FLAGS, CodeMode, Flag, Stop } from './state.js';
 
 const TWO32 = 4294967296;
 
 /** Ids of the specialized handlers, above the general ones of dispatch.ts. */
 export const Fast = {
-  /** ADD, OR, AND, SUB, XOR, CMP between two 32-bit registers (00-3F forms 1 and 3, mod 3). */
+  /** ADD, OR, ADC, SBB, AND, SUB, XOR, CMP between two 32-bit registers (00-3F forms 1 and 3, mod 3). */
   ALU_RR32: 100,
   /** The same between two 64-bit registers. */
   ALU_RR64: 101,
-  /** Group 1 (81, 83) without ADC/SBB on a 32-bit register. */
+  /** Group 1 (81, 83) on a 32-bit register. */
   ALU_RI32: 102,
   /** The same on a 64-bit register. */
   ALU_RI64: 103,
@@ -30,16 +30,13 @@ export const Fast = {
   INC_DEC_R: 105,
   /** JZ/JNZ (74, 75, 0F 84, 0F 85): the loop branch of nearly every loop. */
   JCC_Z: 106,
+  /** SHL, SHR, SAL, SAR of a 32-bit register by imm8, 1 or CL (C1, D1, D3 /4-/7, mod 3). */
+  SHIFT_R32: 109,
   /** MOV r32/r64, m (8B with a memory operand). */
   MOV_LOAD: 107,
   /** MOV m, r32/r64 (89 with a memory operand). */
   MOV_STORE: 108,
 } as const;
-
-/** Whether ALU kind `k` (the opcode's bits 5:3 or group 1's reg field) reads no carry: not ADC or SBB. */
-function noCarryIn(k: number): boolean {
-  return k !== 2 && k !== 3;
-}
 
 /** The specialized handler for `i`, or -1 when the general one applies. */
 export function specialize(i: Insn): number {
@@ -55,10 +52,9 @@ export function specialize(i: Insn): number {
   }
   if (op === 0xff && (i.reg & 7) < 2 && (size === 4 || size === 8)) return Fast.INC_DEC_R;
   if (size !== 4 && size !== 8) return -1;
-  if (op < 0x40 && ((op & 7) === 1 || (op & 7) === 3) && noCarryIn((op >> 3) & 7)) {
-    return size === 4 ? Fast.ALU_RR32 : Fast.ALU_RR64;
-  }
-  if ((op === 0x81 || op === 0x83) && noCarryIn(i.reg & 7)) return size === 4 ? Fast.ALU_RI32 : Fast.ALU_RI64;
+  if (op < 0x40 && ((op & 7) === 1 || (op & 7) === 3)) return size === 4 ? Fast.ALU_RR32 : Fast.ALU_RR64;
+  if (op === 0x81 || op === 0x83) return size === 4 ? Fast.ALU_RI32 : Fast.ALU_RI64;
+  if ((op === 0xc1 || op === 0xd1 || op === 0xd3) && size === 4 && (i.reg & 7) >= 4) return Fast.SHIFT_R32;
   if (op === 0x89 || op === 0x8b) return Fast.MOV_RR;
   return -1;
 }
@@ -97,6 +93,18 @@ function alu32(c: Cpu, kind: number, dn: number, s: number): void {
       res = d ^ s;
       lazy = LazyOp.LOGIC;
       break;
+    case 2: {
+      const cin = getCf(c);
+      res = (d + s + cin) | 0;
+      lazy = cin ? LazyOp.ADC1 : LazyOp.ADD;
+      break;
+    }
+    case 3: {
+      const cin = getCf(c);
+      res = (d - s - cin) | 0;
+      lazy = cin ? LazyOp.SBB1 : LazyOp.SUB;
+      break;
+    }
     default:
       res = (d - s) | 0;
       lazy = LazyOp.SUB;
@@ -155,6 +163,22 @@ function alu64(c: Cpu, kind: number, dn: number, s: number, sh: number): void {
       resHi = dh ^ sh;
       lazy = LazyOp.LOGIC;
       break;
+    case 2: {
+      const cin = getCf(c);
+      const lo = (d >>> 0) + (s >>> 0) + cin;
+      resHi = (dh + sh + (lo >= TWO32 ? 1 : 0)) | 0;
+      res = lo | 0;
+      lazy = cin ? LazyOp.ADC1 : LazyOp.ADD;
+      break;
+    }
+    case 3: {
+      const cin = getCf(c);
+      const lo = (d >>> 0) - (s >>> 0) - cin;
+      resHi = (dh - sh - (lo < 0 ? 1 : 0)) | 0;
+      res = lo | 0;
+      lazy = cin ? LazyOp.SBB1 : LazyOp.SUB;
+      break;
+    }
     default: {
       const lo = (d >>> 0) - (s >>> 0);
       resHi = (dh - sh - (lo < 0 ? 1 : 0)) | 0;
@@ -234,4 +258,42 @@ export function movStore(c: Cpu, i: Insn): void {
   const lin = linearOf(c, i.seg, effectiveAddress(c, i), size, true);
   if (c.stop & Stop.ABORT) return;
   c.write(lin, size, c.r[n], c.r[n + 1]);
+}
+
+/**
+ * SHIFT_R32: as shift.ts's shiftGroup for a 32-bit register and a shift (not a rotate): CF and OF eager, ZF, SF
+ * and PF from the result, AF cleared; a zero count changes no flag but still writes (clearing the high half).
+ */
+export function shiftReg32(c: Cpu, i: Insn): void {
+  const r = c.r;
+  const n = i.rm << 1;
+  const count = (i.op === 0xc1 ? i.imm : i.op === 0xd1 ? 1 : r[2]) & 31;
+  const d = r[n];
+  r[n + 1] = 0;
+  if (count === 0) return;
+  const kind = i.reg & 7;
+  let res: number;
+  let cf: number;
+  let of: number;
+  if (kind === 4 || kind === 6) {
+    res = d << count;
+    cf = (d >>> (32 - count)) & 1;
+    of = (res >>> 31) ^ cf;
+  } else if (kind === 5) {
+    res = (d >>> count) | 0;
+    cf = (d >>> (count - 1)) & 1;
+    of = d >>> 31;
+  } else {
+    res = d >> count;
+    cf = (d >> (count - 1)) & 1;
+    of = 0;
+  }
+  r[n] = res;
+  c.flags = (c.flags & ~(Flag.CF | Flag.OF | Flag.AF)) | cf | (of << 11);
+  c.lazyOp = LazyOp.RESULT;
+  c.lazySize = 4;
+  c.lazyRes = res;
+  c.lazyDst = 0;
+  c.lazySrc = 0;
+  c.lazyMask = Flag.ZF | Flag.SF | Flag.PF;
 }
