@@ -3,6 +3,13 @@ import { describe, expect, it } from 'vitest';
 import { backend } from '../src/index.js';
 
 describe('KVM_GET_SUPPORTED_CPUID', () => {
+  it('spells the vendor GenuineIntel in EBX, EDX, ECX order', async () => {
+    using kvm = await openKvm({ backend });
+    const leaf0 = kvm.getSupportedCpuid().find((e) => e.function === 0)!;
+    const bytes = new Uint8Array(new Uint32Array([leaf0.ebx, leaf0.edx, leaf0.ecx]).buffer);
+    expect(String.fromCharCode(...bytes)).toBe('GenuineIntel');
+  });
+
   it('names the emulator in the hypervisor leaf and offers no paravirtual features', async () => {
     using kvm = await openKvm({ backend });
     const leaves = kvm.getSupportedCpuid();

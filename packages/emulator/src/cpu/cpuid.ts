@@ -35,7 +35,8 @@ export const Feature = {
   LM: 1 << 29,
 } as const;
 
-const VENDOR = [0x756e6547, 0x6c65746e, 0x49656e69]; // "GenuineIntel" as EBX, ECX, EDX.
+// "GenuineIntel" in the order the registers spell it: EBX "Genu", EDX "ineI", ECX "ntel" (SDM Vol. 2 CPUID leaf 0).
+const VENDOR = [0x756e6547, 0x6c65746e, 0x49656e69]; // EBX, ECX, EDX
 
 /**
  * The hypervisor signature in leaf 0x40000000 (EBX, ECX, EDX), "KVMTSEMU" padded with NULs. KVM answers
@@ -64,7 +65,7 @@ export function supportedCpuid(): KvmCpuidEntry2[] {
     edx,
   });
   return [
-    leaf(0, 0xd, VENDOR[0], VENDOR[2], VENDOR[1]),
+    leaf(0, 0xd, VENDOR[0], VENDOR[1], VENDOR[2]),
     // Family 6, model 15, stepping 1.
     leaf(
       1,
