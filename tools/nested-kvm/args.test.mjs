@@ -1,7 +1,11 @@
 // Run with: node --test tools/nested-kvm/
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { DEFAULT_COMMAND, DEFAULT_TIMEOUT_S, parseArgs } from './args.mjs';
+import { DEFAULT_COMMAND, DEFAULT_SUITES, DEFAULT_TIMEOUT_S, parseArgs, suitesCommand } from './args.mjs';
 
 describe('parseArgs', () => {
   it('gives the native tests and the default timeout without arguments', () => {
@@ -40,5 +44,66 @@ describe('parseArgs', () => {
       assert.throws(() => parseArgs(['--timeout', bad]), /--timeout wants a positive number/, bad);
     }
     assert.throws(() => parseArgs(['--keep=yes']), /--keep takes no value/);
+  });
+});
+
+describe('suitesCommand', () => {
+  /**
+   * Runs the command for `suites` in a scratch root where each suite's folder has a fake
+   * node_modules/vitest/vitest.mjs exiting with the status its suite name says (`pass`, `fail`).
+   */
+  function runSuites(suites, env = {}) {
+    const root = mkdtempSync(join(tmpdir(), 'suites-'));
+    try {
+      const vitest = join(root, 'node_modules', 'vitest');
+      mkdirSync(vitest, { recursive: true });
+      writeFileSync(
+        join(vitest, 'vitest.mjs'),
+        [
+          "const name = process.cwd().split('/').pop();",
+          "console.log(['ran', name, ...process.argv.slice(2)].join(' '));",
+          "process.exit(name.startsWith('fail') ? 1 : 0);",
+        ].join('\n'),
+      );
+      for (const { dir } of suites) mkdirSync(join(root, dir), { recursive: true });
+      const result = spawnSync('sh', ['-c', suitesCommand(suites)], {
+        cwd: root,
+        encoding: 'utf8',
+        env: { ...process.env, ...env },
+      });
+      return { status: result.status, stdout: result.stdout };
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  }
+
+  it('runs every suite from its folder even after one fails, and fails if any failed', () => {
+    const suites = [
+      { name: 'a', dir: 'x/fail-a', files: [] },
+      { name: 'b', dir: 'pass-b', files: ['test/one.test.ts'] },
+    ];
+    const failed = runSuites(suites);
+    assert.equal(failed.status, 1);
+    assert.match(failed.stdout, /\[suite\] a\nran fail-a run /);
+    assert.match(failed.stdout, /\[suite\] b\nran pass-b run .* test\/one\.test\.ts\n/);
+    assert.match(failed.stdout, /\[suite\] statuses: a=1 b=0\n/);
+    assert.equal(runSuites([{ name: 'b', dir: 'pass-b', files: [] }]).status, 0);
+  });
+
+  it('fails a suite whose required file is missing instead of running it', () => {
+    const suites = [{ name: 'c', dir: 'pass-c', files: [], requiresFileIn: 'NEEDED' }];
+    const missing = runSuites(suites, { NEEDED: '/nonexistent/vmlinuz' });
+    assert.equal(missing.status, 1);
+    assert.doesNotMatch(missing.stdout, /ran pass-c/);
+    assert.match(missing.stdout, /\[suite\] c: no file at \$NEEDED=\/nonexistent\/vmlinuz\n/);
+    assert.equal(runSuites(suites, { NEEDED: process.execPath }).status, 0);
+  });
+
+  it('makes the default command run native, examples and the Linux boot test', () => {
+    assert.deepEqual(
+      DEFAULT_SUITES.map(({ name, dir }) => `${name}:${dir}`),
+      ['native:packages/native', 'examples:examples', 'linux:apps/cli'],
+    );
+    assert.match(DEFAULT_COMMAND, /test\/linux-boot\.test\.ts/);
   });
 });

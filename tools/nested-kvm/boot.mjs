@@ -1,6 +1,6 @@
 // Boots the nested guest under QEMU's software CPU and reads its result off the serial console.
 import { spawn } from 'node:child_process';
-import { LineSplitter, parseResultLine, parseVitestTotals } from './marker.mjs';
+import { LineSplitter, parseResultLine, parseSuiteHeader, parseVitestTotals } from './marker.mjs';
 
 /** Seconds QEMU gets to exit after the guest printed its result (power-off under TCG is quick). */
 const EXIT_GRACE_S = 30;
@@ -23,7 +23,8 @@ export function qemuArgs({ kernel, initrd, memoryMiB = 2048 }) {
 /**
  * Runs QEMU, copies the guest console to `write` line by line (without the \r the serial line
  * adds), and resolves with `{ result, totals, timedOut, seconds, markerSeconds, qemuStatus }`
- * where `result` is the parsed marker or null and `totals` the vitest totals lines seen. QEMU
+ * where `result` is the parsed marker or null and `totals` the vitest totals lines seen, each
+ * prefixed with the name of the suite whose header came before it (if any). QEMU
  * is killed after `timeoutS`, or when it lingers after the marker. `register(stop)` receives
  * a function that stops QEMU (for signal handlers).
  */
@@ -35,6 +36,7 @@ export function bootGuest({ qemu, kernel, initrd, timeoutS, write, register = ()
     const lines = new LineSplitter();
     let result = null;
     const totals = [];
+    let suite = null;
     let markerSeconds = null;
     let timedOut = false;
     let killTimer = null;
@@ -54,8 +56,9 @@ export function bootGuest({ qemu, kernel, initrd, timeoutS, write, register = ()
 
     const take = (line) => {
       write(`${line.replace(/\r/g, '')}\n`);
+      suite = parseSuiteHeader(line) ?? suite;
       const total = parseVitestTotals(line);
-      if (total !== null) totals.push(total);
+      if (total !== null) totals.push(suite === null ? total : `${suite}: ${total}`);
       const parsed = parseResultLine(line);
       if (parsed === null) return;
       result = parsed;

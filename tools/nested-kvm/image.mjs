@@ -18,11 +18,18 @@ import { commandScript, GUEST_DIR, initScript } from './guest-init.mjs';
 import { EntrySet } from './host-files.mjs';
 import { addNodeModules, addWorkspace } from './workspace.mjs';
 
+/**
+ * Debian's vmlinuz inside the guest (path without the leading slash), for the Linux boot test the
+ * default command runs: the same kernel QEMU boots, booted again through `kvm-ts run` on nested KVM.
+ */
+export const GUEST_KERNEL = `${GUEST_DIR}/vmlinuz`;
+
 /** Bump when the layout of a part changes, so cached parts of the old layout are not reused. */
 const LAYOUT_VERSION = 1;
 
 /**
- * The system part: busybox, node and the libraries both need, the KVM modules, the directories
+ * The system part: busybox, node and the libraries both need, the KVM modules, Debian's vmlinuz
+ * (for the Linux boot test; it changes only with the kernel, like the modules), the directories
  * /init mounts on and /dev/console (the kernel opens it for PID 1 before devtmpfs is mounted).
  */
 function systemEntries({ busybox, node, kernel }) {
@@ -50,6 +57,15 @@ function systemEntries({ busybox, node, kernel }) {
       source,
     });
   }
+  const vmlinuz = statSync(kernel.vmlinuz);
+  entries.add({
+    name: GUEST_KERNEL,
+    kind: 'file',
+    mode: 0o644,
+    mtime: Math.floor(vmlinuz.mtimeMs / 1000),
+    size: vmlinuz.size,
+    source: kernel.vmlinuz,
+  });
   return entries;
 }
 

@@ -47,3 +47,12 @@ export function parseVitestTotals(line) {
   const match = /^\s*(Test Files|Tests)\s{2,}(\S.*\(\d+\))\s*$/.exec(line.replace(/\r/g, ''));
   return match ? `${match[1]} ${match[2].replace(/\s+/g, ' ')}` : null;
 }
+
+/**
+ * The suite name in a header line the default command prints before each suite (`[suite] native`),
+ * or null: the totals that follow it are labelled with that name.
+ */
+export function parseSuiteHeader(line) {
+  const match = /^\[suite\] ([\w-]+)$/.exec(line.replace(/\r/g, '').trimEnd());
+  return match ? match[1] : null;
+}

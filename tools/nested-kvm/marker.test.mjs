@@ -1,7 +1,13 @@
 // Run with: node --test tools/nested-kvm/
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { LineSplitter, parseResultLine, parseVitestTotals, RESULT_MARKER } from './marker.mjs';
+import {
+  LineSplitter,
+  parseResultLine,
+  parseSuiteHeader,
+  parseVitestTotals,
+  RESULT_MARKER,
+} from './marker.mjs';
 
 describe('parseResultLine', () => {
   it("reads the status and the optional reason, ignoring the serial line's \\r", () => {
@@ -44,5 +50,14 @@ describe('parseVitestTotals', () => {
     assert.equal(parseVitestTotals('      Tests  40 passed (40)'), 'Tests 40 passed (40)');
     assert.equal(parseVitestTotals(' ✓ |native| test/vm.test.ts > Tests  1 (2)'), null);
     assert.equal(parseVitestTotals('   Duration  9.52s (transform 4.74s)'), null);
+  });
+});
+
+describe('parseSuiteHeader', () => {
+  it('reads the suite name of a header line, and nothing else', () => {
+    assert.equal(parseSuiteHeader('[suite] native\r'), 'native');
+    assert.equal(parseSuiteHeader('[suite] statuses: native=0 linux=1'), null);
+    assert.equal(parseSuiteHeader('[guest]   echo "[suite] native"; (cd packages/native'), null);
+    assert.equal(parseSuiteHeader('[suite] linux: no file at "$KVM_TS_LINUX_KERNEL"'), null);
   });
 });

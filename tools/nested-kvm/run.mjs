@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { Apt } from './apt.mjs';
 import { parseArgs, USAGE } from './args.mjs';
 import { bootGuest, qemuArgs } from './boot.mjs';
-import { buildInitramfs } from './image.mjs';
+import { buildInitramfs, GUEST_KERNEL } from './image.mjs';
 import { ensureKernel } from './kernel.mjs';
 import { SETUP_FAILURE_STATUS } from './marker.mjs';
 import { checkBuilt, workspacePackageDirs } from './workspace.mjs';
@@ -38,8 +38,11 @@ async function step(label, action) {
   return value;
 }
 
-/** Environment of the command inside the guest. */
-function guestEnv() {
+/**
+ * Environment of the command inside the guest; `busybox` is the static busybox the system part
+ * holds, which the Linux boot test also puts in its own initramfs.
+ */
+function guestEnv({ busybox }) {
   return {
     PATH: [
       dirname(process.execPath),
@@ -58,6 +61,10 @@ function guestEnv() {
     TERM: 'dumb',
     // Tells tests they run on the reference KVM (they still detect the KVM flavour themselves).
     KVM_TS_NESTED: '1',
+    // The Linux boot test (apps/cli/test/linux-boot.test.ts): Debian's kernel, in the guest's system part.
+    KVM_TS_LINUX_KERNEL: `/${GUEST_KERNEL}`,
+    KVM_TS_LINUX_BUSYBOX: busybox,
+    KVM_TS_LINUX_BACKEND: 'native',
   };
 }
 
@@ -117,7 +124,7 @@ async function main(argv) {
         root: ROOT,
         packageDirs,
         command: options.command,
-        env: guestEnv(),
+        env: guestEnv({ busybox: commands.busybox }),
         fullNodeModules: options.fullNodeModules,
       }),
     );
