@@ -18,19 +18,27 @@ export type WatchdogTarget = Pick<KickTarget, 'thread'> & Partial<Pick<KickTarge
 const WATCHDOG_SOURCE = `
 const { workerData } = require('node:worker_threads');
 const { writeSync } = require('node:fs');
-const koffi = require(workerData.koffiPath);
-const lib = koffi.load('libc.so.6');
-const pthreadKill = lib.func('pthread_kill', 'int', ['uint64_t', 'int']);
 const state = new Int32Array(workerData.state);
 const runAddress = workerData.target.runAddress;
-const flag = runAddress === undefined ? undefined : new Uint8Array(koffi.view(runAddress, 2));
+// koffi is loaded only when a kick is due: most watchdogs never fire, and a thread ended while its addon is
+// still loading takes the whole process down (Node's fatal napi_throw), as seen when tests close quickly.
+let pthreadKill;
+let flag;
+function kick() {
+  if (!pthreadKill) {
+    const koffi = require(workerData.koffiPath);
+    pthreadKill = koffi.load('libc.so.6').func('pthread_kill', 'int', ['uint64_t', 'int']);
+    if (runAddress !== undefined) flag = new Uint8Array(koffi.view(runAddress, 2));
+  }
+  if (flag) Atomics.store(flag, 1, 1);
+  pthreadKill(workerData.target.thread, 12);
+}
 for (;;) {
   const generation = Atomics.load(state, 0);
   if (generation < 0) break;
   if (generation % 2 === 0) { Atomics.wait(state, 0, generation); continue; }
   if (Atomics.wait(state, 0, generation, Atomics.load(state, 1)) !== 'timed-out') continue;
-  if (flag) Atomics.store(flag, 1, 1);
-  pthreadKill(workerData.target.thread, 12);
+  kick();
   if (Atomics.wait(state, 0, generation, workerData.graceMs) !== 'timed-out') continue;
   writeSync(2, 'kvm-ts watchdog: the watched thread (in KVM_RUN?) did not return ' + workerData.graceMs +
     ' ms after it was kicked; killing the process so that nothing waits for it forever\\n');
@@ -42,6 +50,7 @@ for (;;) {
 export class RunWatchdog {
   private readonly state = new Int32Array(new SharedArrayBuffer(8));
   private readonly worker: Worker;
+  private readonly exited: Promise<unknown>;
 
   /**
    * @param target the vCPU to kick (from `vcpu.kickTarget()`, which also installs the SIGUSR2 listener), or a
@@ -54,6 +63,7 @@ export class RunWatchdog {
       eval: true,
       workerData: { koffiPath, target, state: this.state.buffer, graceMs },
     });
+    this.exited = new Promise((resolve) => this.worker.once('exit', resolve));
     this.worker.unref();
   }
 
@@ -70,10 +80,10 @@ export class RunWatchdog {
     Atomics.notify(this.state, 0);
   }
 
-  /** Ends the helper thread. */
+  /** Ends the helper thread: it leaves its loop and exits by itself, so it is never stopped mid-kick. */
   async close(): Promise<void> {
     Atomics.store(this.state, 0, -1);
     Atomics.notify(this.state, 0);
-    await this.worker.terminate();
+    await this.exited;
   }
 }

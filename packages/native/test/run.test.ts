@@ -12,6 +12,7 @@ import {
   hasKvm,
   needsTsx,
   type RealModeGuest,
+  RUN_TIMEOUT_MS,
   realModeGuest,
   reportSkip,
   TIME_SCALE,
@@ -149,6 +150,16 @@ describe.skipIf(!hasKvm)('KVM_RUN', () => {
     expect(guest.vcpu.getRegs().rip).toBe(BigInt(CODE_ADDRESS));
     guest.vcpu.immediateExit = false;
     expect(guest.run().reason).toBe('hlt');
+  });
+
+  it('RunWatchdog kicks a guest spinning without exits: the run comes back as intr, and the guest can go on', () => {
+    guest = realModeGuest([0xeb, 0xfe]); // jmp $
+    const started = performance.now();
+    expect(guest.run().reason).toBe('intr');
+    expect(performance.now() - started).toBeGreaterThanOrEqual(RUN_TIMEOUT_MS * 0.9);
+    guest.vcpu.immediateExit = false;
+    expect(guest.vcpu.getRegs().rip).toBe(BigInt(CODE_ADDRESS));
+    expect(guest.run().reason).toBe('intr'); // the watchdog re-arms for the next run
   });
 
   it.skipIf(needsTsx('kick from a Worker'))(
