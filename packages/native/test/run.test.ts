@@ -192,10 +192,10 @@ describe.skipIf(!hasKvm)('KVM_RUN', () => {
       await worker.terminate();
       expect(exit.reason).toBe('intr');
       expect(kickedAt[0]).toBeGreaterThan(0);
-      // On the host the kick must land within 100 ms. Under the nested reference KVM one software CPU runs both
-      // threads and the latency follows the host's load (1-25 s seen with other QEMUs running); there the proof is
-      // that the kick, not the test watchdog, ended the run, so the bound stays below that watchdog's.
-      expect(returnedAt - kickedAt[0]).toBeLessThan(TIME_SCALE === 1 ? 100 : 60_000);
+      // The proof is that the kick, not the test watchdog (15 s, or 150 s nested), ended the run: the bounds stay
+      // far below the watchdog's and above scheduling noise (108 ms seen on the host with every package's tests
+      // running on two cores; 1-25 s under the nested reference KVM, where one software CPU runs both threads).
+      expect(returnedAt - kickedAt[0]).toBeLessThan(TIME_SCALE === 1 ? 2_000 : 60_000);
       guest.vcpu.immediateExit = false;
       expect(guest.vcpu.getRegs().rip).toBe(BigInt(CODE_ADDRESS));
     },
