@@ -16,7 +16,12 @@ function recordingKvm(failAt?: string) {
   let lastSregs: KvmSregs | undefined;
   const supported: KvmCpuidEntry2[] = [{ function: 0, index: 0, flags: 0, eax: 1, ebx: 0, ecx: 0, edx: 0 }];
   const bytes = new Uint8Array(Layout.RAM_SIZE);
-  const memory: GuestMemory = { bytes, size: bytes.length, close: () => record('memory.close') };
+  const memory: GuestMemory = {
+    bytes,
+    size: bytes.length,
+    close: () => record('memory.close'),
+    [Symbol.dispose]: () => record('memory.close'),
+  };
   const vcpu = {
     setCpuid2: () => record('vcpu.setCpuid2'),
     getSregs: () => sregs,
