@@ -19,7 +19,7 @@ const DEADLINE_MS = 3000; // 5 ticks at 100 Hz take 50 ms; anything near this me
 // biome-ignore format: one instruction a line, its disassembly beside it
 const code = new Uint8Array([
   0xfa, //                               cli
-  0xc7, 0x06, 0x80, 0x00, 0x3b, 0x10, // mov word [0x80], isr   ; IVT[0x20].offset
+  0xc7, 0x06, 0x80, 0x00, 0x3d, 0x10, // mov word [0x80], isr   ; IVT[0x20].offset
   0xc7, 0x06, 0x82, 0x00, 0x00, 0x00, // mov word [0x82], 0     ; IVT[0x20].segment
   0xb0, 0x11, 0xe6, 0x20, //             mov al, 0x11 / out 0x20, al ; ICW1: edge, cascade, ICW4 follows
   0xb0, 0x20, 0xe6, 0x21, //             mov al, 0x20 / out 0x21, al ; ICW2: IRQ0-7 are vectors 0x20-0x27
@@ -31,12 +31,13 @@ const code = new Uint8Array([
   0xe6, 0x40, //                         out 0x40, al           ; divisor, low byte
   0x88, 0xe0, //                         mov al, ah
   0xe6, 0x40, //                         out 0x40, al           ; high byte: channel 0 starts counting
-  0xfb, //                               sti
-  0xf4, //                        idle:  hlt                    ; waits inside KVM_RUN, not in the VMM
-  0x83, 0x3e, 0x00, 0x05, TICKS, //      cmp word [0x500], TICKS
-  0x72, 0xf8, //                         jb idle
-  0xfa, //                               cli
-  0xe6, DONE_PORT, //                    out 0xe1, al           ; done
+  0xfa, //                        idle:  cli                    ; count with interrupts off, or a 6th tick
+  0x83, 0x3e, 0x00, 0x05, TICKS, //      cmp word [0x500], TICKS  ; could land between the check and `cli`
+  0x73, 0x04, //                         jae done
+  0xfb, //                               sti                    ; STI holds interrupts off one instruction:
+  0xf4, //                               hlt                    ; none is taken before HLT waits (in KVM_RUN)
+  0xeb, 0xf4, //                         jmp idle
+  0xe6, DONE_PORT, //                    done: out 0xe1, al
   0xf4, //                               hlt
   0x50, //                        isr:   push ax
   0xff, 0x06, 0x00, 0x05, //             inc word [0x500]
