@@ -25,7 +25,9 @@ ${busybox} mkdir -p /proc /sys /dev /tmp /bin
 ${busybox} mount -t proc proc /proc
 ${busybox} mount -t sysfs sysfs /sys
 ${busybox} mount -t devtmpfs devtmpfs /dev
-${busybox} mount -t tmpfs -o mode=1777 tmpfs /tmp
+# /tmp stays on the initramfs (already RAM and writable): a tmpfs mounted there would hide a checkout that
+# lives under /tmp, as CI's clones may.
+${busybox} chmod 1777 /tmp
 ${busybox} --install -s /bin
 ${exports}
 
