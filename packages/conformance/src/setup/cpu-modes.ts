@@ -39,6 +39,14 @@ function segment(base: bigint, limit: number, selector: number, type: number, fl
   } satisfies KvmSegment;
 }
 
+/** CS from `code`, and every data segment (DS, ES, FS, GS, SS) from `data`: the layout each mode here uses. */
+function flatSegments(
+  code: KvmSegment,
+  data: KvmSegment,
+): Pick<KvmSregs, 'cs' | 'ds' | 'es' | 'fs' | 'gs' | 'ss'> {
+  return { cs: code, ds: data, es: data, fs: data, gs: data, ss: data };
+}
+
 /**
  * Real mode with every segment at base 0 and a 64 KiB limit, so code assembled with `org LOAD_ADDR` runs
  * at CS:IP = 0:LOAD_ADDR. Keeps CR0 as KVM's reset left it apart from PE and PG.
@@ -48,12 +56,7 @@ export function realModeSregs(sregs: KvmSregs): KvmSregs {
   const data = segment(0n, 0xffff, 0, DATA_READ_WRITE_ACCESSED, {});
   return {
     ...sregs,
-    cs: code,
-    ds: data,
-    es: data,
-    fs: data,
-    gs: data,
-    ss: data,
+    ...flatSegments(code, data),
     cr0: sregs.cr0 & ~(CpuBit.CR0_PE | CpuBit.CR0_PG),
   };
 }
@@ -67,12 +70,7 @@ export function protectedModeSregs(sregs: KvmSregs): KvmSregs {
   const data = segment(0n, 0xffff_ffff, 0x10, DATA_READ_WRITE_ACCESSED, { db: 1, g: 1 });
   return {
     ...sregs,
-    cs: code,
-    ds: data,
-    es: data,
-    fs: data,
-    gs: data,
-    ss: data,
+    ...flatSegments(code, data),
     cr0: (sregs.cr0 | CpuBit.CR0_PE | CpuBit.CR0_ET) & ~CpuBit.CR0_PG,
   };
 }
@@ -87,12 +85,7 @@ export function longModeSregs(sregs: KvmSregs, cr3: number): KvmSregs {
   const data = segment(0n, 0xffff_ffff, 0x10, DATA_READ_WRITE_ACCESSED, { db: 1, g: 1 });
   return {
     ...sregs,
-    cs: code,
-    ds: data,
-    es: data,
-    fs: data,
-    gs: data,
-    ss: data,
+    ...flatSegments(code, data),
     cr0: sregs.cr0 | CpuBit.CR0_PE | CpuBit.CR0_ET | CpuBit.CR0_PG,
     cr3: BigInt(cr3),
     cr4: sregs.cr4 | CpuBit.CR4_PAE,
