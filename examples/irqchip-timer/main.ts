@@ -15,7 +15,9 @@ const DONE_PORT = 0xe1;
 const DEADLINE_MS = 3000; // 5 ticks at 100 Hz take 50 ms; anything near this means no timer at all
 
 // Real mode at 0x1000, stack below 0x8000, the tick count at 0x500; vector 0x20 (IRQ0 once the PIC is
-// remapped) points at `isr` through the real-mode IVT at address 0.
+// remapped) points at `isr` through the real-mode IVT at address 0. The handler of the last tick masks IRQ0:
+// KVM's PIT re-injects ticks the guest took late (as on a slow or nested host), and those would otherwise
+// arrive back to back as soon as IRET sets IF again, before the idle loop's CLI.
 // biome-ignore format: one instruction a line, its disassembly beside it
 const code = new Uint8Array([
   0xfa, //                               cli
@@ -31,8 +33,8 @@ const code = new Uint8Array([
   0xe6, 0x40, //                         out 0x40, al           ; divisor, low byte
   0x88, 0xe0, //                         mov al, ah
   0xe6, 0x40, //                         out 0x40, al           ; high byte: channel 0 starts counting
-  0xfa, //                        idle:  cli                    ; count with interrupts off, or a 6th tick
-  0x83, 0x3e, 0x00, 0x05, TICKS, //      cmp word [0x500], TICKS  ; could land between the check and `cli`
+  0xfa, //                        idle:  cli                    ; check with interrupts off, or the last tick
+  0x83, 0x3e, 0x00, 0x05, TICKS, //      cmp word [0x500], TICKS  ; could land between the check and HLT
   0x73, 0x04, //                         jae done
   0xfb, //                               sti                    ; STI holds interrupts off one instruction:
   0xf4, //                               hlt                    ; none is taken before HLT waits (in KVM_RUN)
@@ -41,7 +43,10 @@ const code = new Uint8Array([
   0xf4, //                               hlt
   0x50, //                        isr:   push ax
   0xff, 0x06, 0x00, 0x05, //             inc word [0x500]
-  0xb0, 0x20, 0xe6, 0x20, //             mov al, 0x20 / out 0x20, al ; OCW2: non-specific EOI
+  0x83, 0x3e, 0x00, 0x05, TICKS, //      cmp word [0x500], TICKS
+  0x72, 0x04, //                         jb eoi
+  0xb0, 0xff, 0xe6, 0x21, //             mov al, 0xff / out 0x21, al ; OCW1: mask every IRQ after the last tick
+  0xb0, 0x20, 0xe6, 0x20, //      eoi:   mov al, 0x20 / out 0x20, al ; OCW2: non-specific EOI
   0xa0, 0x00, 0x05, //                   mov al, [0x500]
   0xe6, TICK_PORT, //                    out 0xe0, al           ; report the tick
   0x58, //                               pop ax

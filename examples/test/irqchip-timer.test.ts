@@ -20,7 +20,7 @@ describe.each(backends)('irqchip-timer on $name', ({ name, skip }) => {
     expect(run.status).toBe(0);
     expect(run.stdout).toContain('tick 1\ntick 2\ntick 3\ntick 4\ntick 5\n');
     const done = /^done: 5 timer interrupts in (\d+) ms \(5 PIT periods are 50 ms\)$/m.exec(run.stdout);
-    expect(done).not.toBeNull();
+    expect(done, run.stdout).not.toBeNull();
     // Five periods of a 100 Hz timer cannot pass in less than four: the ticks come from the PIT's clock.
     expect(Number(done![1])).toBeGreaterThanOrEqual(40);
   });
