@@ -21,7 +21,7 @@ export const noKvmReason: string | undefined = (() => {
  * Inside the nested reference KVM (`pnpm test:kvm` sets KVM_TS_NESTED) the examples are there for the native
  * backend; their emulator runs are the host's, and would only be slower under QEMU's software CPU.
  */
-const nestedReason: string | undefined = process.env.KVM_TS_NESTED
+export const nestedReason: string | undefined = process.env.KVM_TS_NESTED
   ? 'inside the nested reference KVM only the native runs are made; the emulator runs are the host test run'
   : undefined;
 
