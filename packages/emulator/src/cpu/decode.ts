@@ -4,6 +4,7 @@
  * operand size behaves in 64-bit mode, and whether it exists there. `decode` turns bytes into an {@link Insn}
  * once; the CPU caches it by physical address (insn-cache.ts) and the dispatch table (dispatch.ts) runs it.
  */
+import { CRC32_OP, SIMD_MODRM, SIMD_MODRM_IB, SIMD_PLAIN } from './simd/opcodes.js';
 import { CodeMode, Seg } from './state.js';
 
 /** Attribute bits of an opcode in {@link OPCODES}. */
@@ -42,8 +43,8 @@ export const Op = {
 
 const { M, B, IB, IW, IZ, IV, D64, I64, AP, MO, F64, G3, EN, MR, V } = Op;
 
-/** Attributes per opcode: 0-255 the one-byte map, 256-511 the 0F map, 512-767 the 0F 38 map. */
-export const OPCODES = new Uint16Array(768);
+/** Attributes per opcode: 0-255 the one-byte map, 256-511 the 0F map, 512-767 0F 38, 768-1023 0F 3A. */
+export const OPCODES = new Uint16Array(1024);
 
 function def(op: number, attrs: number): void {
   OPCODES[op] = attrs | V;
@@ -173,10 +174,15 @@ def(X + 0xba, M | IB);
 def(X + 0xc0, M | B);
 for (let op = 0xc8; op < 0xd0; op++) def(X + op, 0);
 
-// Three-byte map 0F 38 (SDM Vol. 2 Table A-4): MOVBE only.
+// Three-byte map 0F 38 (SDM Vol. 2 Table A-4): MOVBE here, the SSE opcodes below.
 const X38 = 0x200;
 def(X38 + 0xf0, M);
 def(X38 + 0xf1, M);
+
+// x87, MMX and SSE opcodes of every map (simd/opcodes.ts).
+for (const op of SIMD_MODRM) def(op, M);
+for (const op of SIMD_MODRM_IB) def(op, M | IB);
+for (const op of SIMD_PLAIN) def(op, 0);
 
 /** Flags of a decoded instruction (`Insn.flags`). */
 export const InsnFlag = {
@@ -295,8 +301,13 @@ export function decode(mode: number, fetch: FetchByte, out: Insn): boolean {
       if (b < 0) return false;
       pos++;
       op = 0x200 | b;
-      // F2 0F 38 F0/F1 is CRC32, not implemented: leave it to #UD.
-      if (flags & InsnFlag.REPNE) op = UD_OP;
+      // F2 0F 38 F0/F1 is CRC32, not MOVBE: it has a dispatch index of its own.
+      if (flags & InsnFlag.REPNE && (b === 0xf0 || b === 0xf1)) op = CRC32_OP | (b & 1);
+    } else if (b === 0x3a) {
+      b = fetch(pos);
+      if (b < 0) return false;
+      pos++;
+      op = 0x300 | b;
     }
   }
   const attrs = OPCODES[op];

@@ -28,6 +28,9 @@ import {
 import type { Cpu } from './cpu.js';
 import type { Insn } from './decode.js';
 import { raise, Vector } from './exceptions.js';
+import { fwait } from './fpu/checks.js';
+import { group15 } from './fpu/save.js';
+import { x87 } from './fpu/x87.js';
 import {
   aluRegImm32,
   aluRegImm64,
@@ -75,6 +78,8 @@ import {
 } from './move.js';
 import { imulReg, mulDivGroup } from './muldiv.js';
 import { doubleShift, shiftGroup } from './shift.js';
+import { sse } from './simd/sse.js';
+import { sse3Byte } from './simd/sse-3byte.js';
 import { stringCompare, stringMove } from './string.js';
 import {
   cacheOp,
@@ -216,10 +221,15 @@ export const H = {
   MOV_BE: 86,
   LAR_LSL: 87,
   BOUND: 88,
+  SSE: 89,
+  X87: 90,
+  FWAIT: 91,
+  GROUP15: 92,
+  SSE_3BYTE: 93,
 } as const;
 
-/** The handler id of each dispatch index (opcode, + 256 for 0F, + 512 for 0F 38). */
-export const OP_HANDLER = new Uint8Array(768);
+/** The handler id of each dispatch index (opcode, + 256 for 0F, + 512 for 0F 38, + 768 for 0F 3A). */
+export const OP_HANDLER = new Uint8Array(1024);
 
 function set(ops: number[], id: number): void {
   for (const op of ops) OP_HANDLER[op] = id;
@@ -258,7 +268,8 @@ set(range(0x90, 0x97), H.XCHG_ACC);
 set([0x98], H.CONVERT_ACC);
 set([0x99], H.CONVERT_ACC_TO_DX);
 set([0x9a, 0xea], H.FAR_DIRECT);
-set([0x9b], H.NOP);
+set([0x9b], H.FWAIT);
+set(range(0xd8, 0xdf), H.X87);
 set([0x9c], H.PUSHF);
 set([0x9d], H.POPF);
 set([0x9e, 0x9f], H.LAHF_SAHF);
@@ -320,6 +331,14 @@ set([0x1c0, 0x1c1], H.XADD);
 set([0x1c7], H.GROUP9);
 set(range(0x1c8, 0x1cf), H.BSWAP);
 set([0x2f0, 0x2f1], H.MOV_BE);
+// MMX, SSE..SSE4.2 (simd/), group 15's FXSAVE/XSAVE/LDMXCSR/fences (fpu/save.ts).
+set(
+  [...range(0x110, 0x117), ...range(0x128, 0x12f), ...range(0x150, 0x17f), 0x1b8, ...range(0x1c2, 0x1c6)],
+  H.SSE,
+);
+set(range(0x1d0, 0x1fe), H.SSE);
+set([0x1ae], H.GROUP15);
+set([...range(0x200, 0x2ef), ...range(0x300, 0x3ff)], H.SSE_3BYTE);
 
 /**
  * Runs one decoded instruction. A switch of direct calls rather than an indexed call through a table of
@@ -632,6 +651,21 @@ export function dispatch(c: Cpu, i: Insn): void {
       return;
     case 88: // H.BOUND
       bound(c, i);
+      return;
+    case 89: // H.SSE
+      sse(c, i);
+      return;
+    case 90: // H.X87
+      x87(c, i);
+      return;
+    case 91: // H.FWAIT
+      fwait(c);
+      return;
+    case 92: // H.GROUP15
+      group15(c, i);
+      return;
+    case 93: // H.SSE_3BYTE
+      sse3Byte(c, i);
       return;
     default:
       undefinedOpcode(c, i);

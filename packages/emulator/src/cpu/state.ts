@@ -86,10 +86,12 @@ export const Cr4 = {
   PCE: 0x100,
   OSFXSR: 0x200,
   OSXMMEXCPT: 0x400,
+  OSXSAVE: 0x40000,
 } as const;
 
 /** CR4 bits a guest may set: the features this CPU implements. Others raise #GP (SDM Vol. 3A 2.5). */
-export const CR4_SUPPORTED = 0x1 | 0x2 | 0x4 | 0x8 | 0x10 | 0x20 | 0x40 | 0x80 | 0x100;
+export const CR4_SUPPORTED =
+  0x1 | 0x2 | 0x4 | 0x8 | 0x10 | 0x20 | 0x40 | 0x80 | 0x100 | Cr4.OSFXSR | Cr4.OSXMMEXCPT | Cr4.OSXSAVE;
 
 /** IA32_EFER bits (SDM Vol. 3A 2.2.1). */
 export const Efer = { SCE: 0x1, LME: 0x100, LMA: 0x400, NXE: 0x800 } as const;
@@ -207,6 +209,19 @@ export class CpuState {
   /** MTRRs and other MSRs kept only for round trips, keyed by index. */
   readonly otherMsrs = new Map<number, bigint>();
 
-  /** The XSAVE image (SDM Vol. 1 13.4): x87/SSE state kept for round trips until the FPU is emulated. */
-  readonly xsave = new Uint8Array(4096);
+  /**
+   * The XSAVE image (SDM Vol. 1 13.4) is the live x87/MMX/SSE state: the legacy area's FCW, FSW, FTW, MXCSR,
+   * ST0-ST7 (stack order) and XMM0-15 are read and written in place by fpu/ and simd/, so KVM_GET/SET_XSAVE and
+   * FXSAVE are copies. 64 bytes of scratch follow the image for SIMD memory operands (fpu/image.ts `Fx`).
+   */
+  readonly fxBuf = new ArrayBuffer(4096 + 64);
+  readonly xsave = new Uint8Array(this.fxBuf, 0, 4096);
+  /** Views of `fxBuf` by lane type, indexed by byte offset >> log2(lane size). */
+  readonly fxU8 = new Uint8Array(this.fxBuf);
+  readonly fxI8 = new Int8Array(this.fxBuf);
+  readonly fxU16 = new Uint16Array(this.fxBuf);
+  readonly fxI16 = new Int16Array(this.fxBuf);
+  readonly fxI32 = new Int32Array(this.fxBuf);
+  readonly fxF32 = new Float32Array(this.fxBuf);
+  readonly fxF64 = new Float64Array(this.fxBuf);
 }
