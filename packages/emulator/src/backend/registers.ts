@@ -13,6 +13,7 @@ import {
   kvmFail,
 } from '@kvm-ts/core';
 import type { Cpu } from '../cpu/cpu.js';
+import { guestHasXsave } from '../cpu/fpu/save.js';
 import { syncMode } from '../cpu/segments.js';
 import { CR4_SUPPORTED, Cr0, Cr4, EFER_SUPPORTED, Efer, Seg } from '../cpu/state.js';
 
@@ -137,6 +138,9 @@ export function writeSregs(c: Cpu, s: KvmSregs, irqchip: boolean): void {
   if (cr4 >> 32n || Number(cr4) & ~CR4_SUPPORTED) {
     kvmFail(OP_SREGS, 'EINVAL', `CR4 0x${cr4.toString(16)} sets bits this CPU does not support`);
   }
+  // OSXSAVE needs XSAVE in the guest's CPUID (kvm_is_valid_cr4).
+  if (Number(cr4) & Cr4.OSXSAVE && !guestHasXsave(c))
+    kvmFail(OP_SREGS, 'EINVAL', 'CR4.OSXSAVE needs XSAVE in the guest CPUID');
   if (efer & ~BigInt(EFER_SUPPORTED))
     kvmFail(OP_SREGS, 'EINVAL', `EFER 0x${efer.toString(16)} sets reserved bits`);
   const e = Number(efer);

@@ -8,6 +8,7 @@ import { CpuidFlag, type KvmCpuidEntry2 } from '@kvm-ts/core';
 /** Feature bits, by leaf and register (SDM Vol. 2 Table 3-10, 3-11; AMD APM Vol. 3 E.4.2). */
 export const Feature = {
   /** Leaf 1 EDX. */
+  FPU: 1 << 0,
   DE: 1 << 2,
   PSE: 1 << 3,
   TSC: 1 << 4,
@@ -21,8 +22,21 @@ export const Feature = {
   CMOV: 1 << 15,
   PAT: 1 << 16,
   PSE36: 1 << 17,
+  CLFSH: 1 << 19,
+  MMX: 1 << 23,
+  FXSR: 1 << 24,
+  SSE: 1 << 25,
+  SSE2: 1 << 26,
   /** Leaf 1 ECX. */
+  SSE3: 1 << 0,
+  SSSE3: 1 << 9,
   CX16: 1 << 13,
+  SSE41: 1 << 19,
+  SSE42: 1 << 20,
+  POPCNT: 1 << 23,
+  XSAVE: 1 << 26,
+  /** Mirrors CR4.OSXSAVE (the CPUID instruction sets it, system.ts). */
+  OSXSAVE: 1 << 27,
   X2APIC: 1 << 21,
   MOVBE: 1 << 22,
   HYPERVISOR: 1 << 31,
@@ -66,14 +80,15 @@ export function supportedCpuid(): KvmCpuidEntry2[] {
   });
   return [
     leaf(0, 0xd, VENDOR[0], VENDOR[1], VENDOR[2]),
-    // Family 6, model 15, stepping 1.
+    // Family 6, model 15, stepping 1; EBX: CLFLUSH line size 8 * 8 bytes.
     leaf(
       1,
       0x6f1,
-      0,
-      f.CX16 | f.X2APIC | f.MOVBE | f.HYPERVISOR,
+      0x800,
+      f.SSE3 | f.CX16 | f.X2APIC | f.MOVBE | f.POPCNT | f.XSAVE | f.HYPERVISOR,
       // APIC: the in-kernel local APIC (KVM_CREATE_IRQCHIP); a VMM without one clears it, as on KVM.
-      f.DE |
+      f.FPU |
+        f.DE |
         f.PSE |
         f.TSC |
         f.MSR |
@@ -85,12 +100,17 @@ export function supportedCpuid(): KvmCpuidEntry2[] {
         f.PGE |
         f.CMOV |
         f.PAT |
-        f.PSE36,
+        f.PSE36 |
+        f.CLFSH |
+        f.MMX |
+        f.FXSR |
+        f.SSE |
+        f.SSE2,
     ),
-    // XSAVE state components whose state the vCPU keeps (x87 and SSE in the legacy area): what XCR0 may
-    // enable; EBX/ECX are the area's size. The XSAVE instruction itself is not offered (leaf 1 ECX bit 26).
+    // XSAVE state components (x87 and SSE in the legacy area): what XCR0 may enable; EBX/ECX are the area's
+    // size (legacy area and header). Sub-leaf 1: XSAVEOPT (EAX bit 0), which fpu/save.ts runs as XSAVE.
     { function: 0xd, index: 0, flags: CpuidFlag.SIGNIFCANT_INDEX, eax: 3, ebx: 0x240, ecx: 0x240, edx: 0 },
-    { function: 0xd, index: 1, flags: CpuidFlag.SIGNIFCANT_INDEX, eax: 0, ebx: 0, ecx: 0, edx: 0 },
+    { function: 0xd, index: 1, flags: CpuidFlag.SIGNIFCANT_INDEX, eax: 1, ebx: 0, ecx: 0, edx: 0 },
     // The hypervisor leaves, as KVM_GET_SUPPORTED_CPUID has them: the signature, then no paravirtual features.
     leaf(0x40000000, 0x40000001, ...signatureWords(HYPERVISOR_SIGNATURE)),
     leaf(0x40000001, 0, 0, 0, 0),

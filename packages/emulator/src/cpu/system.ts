@@ -10,6 +10,7 @@ import { cpuidLookup, cpuidOut } from './cpuid.js';
 import { type Insn, InsnFlag } from './decode.js';
 import { raise, Vector } from './exceptions.js';
 import { getFlags, putCf, setFlags } from './flags.js';
+import { guestHasXsave, xgetbv, xsetbv } from './fpu/save.js';
 import { CpuExit } from './mmu.js';
 import { readMsr, writeMsr } from './msr.js';
 import {
@@ -130,9 +131,14 @@ export function hlt(c: Cpu, _i: Insn): void {
 
 /** CPUID (0F A2): from the table set with KVM_SET_CPUID2. */
 export function cpuid(c: Cpu, _i: Insn): void {
-  cpuidLookup(c.cpuid, c.r[0], c.r[2]);
+  const leaf = c.r[0];
+  cpuidLookup(c.cpuid, leaf, c.r[2]);
   setReg(c, 0, 4, cpuidOut[0], 0);
   setReg(c, 3, 4, cpuidOut[1], 0);
+  // Leaf 1 ECX.OSXSAVE mirrors CR4.OSXSAVE when XSAVE is offered, as KVM's kvm_update_cpuid_runtime keeps it.
+  if (leaf === 1 && cpuidOut[2] & (1 << 26)) {
+    cpuidOut[2] = c.cr4 & Cr4.OSXSAVE ? cpuidOut[2] | (1 << 27) : cpuidOut[2] & ~(1 << 27);
+  }
   setReg(c, 1, 4, cpuidOut[2], 0);
   setReg(c, 2, 4, cpuidOut[3], 0);
 }
@@ -231,6 +237,8 @@ export function writeCr(c: Cpu, n: number, lo: number, hi: number): boolean {
     case 4: {
       if (hi !== 0 || lo & ~CR4_SUPPORTED) return false;
       if (c.efer & Efer.LMA && !(lo & Cr4.PAE)) return false;
+      // OSXSAVE only when the guest's CPUID offers XSAVE (KVM's kvm_is_valid_cr4).
+      if (lo & Cr4.OSXSAVE && !guestHasXsave(c)) return false;
       if ((lo ^ c.cr4) & (Cr4.PGE | Cr4.PAE | Cr4.PSE)) c.flushTlb();
       c.cr4 = lo >>> 0;
       return true;
@@ -380,6 +388,12 @@ export function group7(c: Cpu, i: Insn): void {
       const gs = c.segBase[Seg.GS];
       c.segBase[Seg.GS] = c.kernelGsBase;
       c.kernelGsBase = gs;
+      return;
+    }
+    if (r === 2 && rm < 2 && !(i.flags & 0x46)) {
+      // XGETBV (0F 01 D0), XSETBV (0F 01 D1): fpu/save.ts.
+      if (rm === 0) xgetbv(c);
+      else xsetbv(c);
       return;
     }
     if (r === 4) {
