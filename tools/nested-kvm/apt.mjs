@@ -83,12 +83,13 @@ export class Apt {
   }
 
   /**
-   * The exact kernel package `linux-image-amd64` currently depends on and its version, e.g.
-   * `{ name: 'linux-image-6.1.0-56-amd64', version: '6.1.192-2' }`, or null without package lists.
-   * One `apt-cache show` (the metapackage pins the exact version), `apt-cache policy` otherwise.
+   * The exact kernel package `metapackage` (`linux-image-amd64`, or `linux-image-cloud-amd64`)
+   * currently depends on and its version, e.g. `{ name: 'linux-image-6.1.0-56-amd64', version:
+   * '6.1.192-2' }`, or null without package lists. One `apt-cache show` (the metapackage pins the
+   * exact version), `apt-cache policy` otherwise.
    */
-  resolveKernelPackage() {
-    const show = run('apt-cache', ['show', '--no-all-versions', 'linux-image-amd64'], { capture: true });
+  resolveKernelPackage(metapackage = 'linux-image-amd64') {
+    const show = run('apt-cache', ['show', '--no-all-versions', metapackage], { capture: true });
     const depends = parseKernelDepends(show.status === 0 ? show.stdout : '');
     if (depends === null) return null;
     if (depends.version !== null) return depends;

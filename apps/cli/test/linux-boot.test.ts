@@ -1,7 +1,7 @@
 /**
  * Debian's kernel with a busybox initramfs, booted through `kvm-ts run` to an interactive shell: the test
- * types a command on the serial console, checks its output, and reboots the guest through the i8042
- * (`reboot=k`), which ends the run with status 0.
+ * types commands on the serial console (`echo $((6*7))`, `uname -m`, `cat /proc/cpuinfo`), checks their
+ * output, and reboots the guest through the i8042 (`reboot=k`), which ends the run with status 0.
  *
  * It needs a kernel and time: set KVM_TS_LINUX_KERNEL to a vmlinuz (bzImage) or an extracted vmlinux (PVH
  * entry), optionally KVM_TS_LINUX_BACKEND (default auto), KVM_TS_LINUX_BUSYBOX (default /bin/busybox) and
@@ -38,6 +38,10 @@ const CMDLINE = [
   .join(' ')
   .trim();
 
+// What a person would type first; the shell echoes the line, so each answer is one the echo cannot contain.
+const COMMANDS = 'echo "answer=$((6 * 7))"; uname -m; cat /proc/cpuinfo; echo "commands-$((40 + 2))-done"';
+const COMMANDS_DONE = 'commands-42-done';
+
 describe.skipIf(why !== null)('Linux through kvm-ts run', () => {
   it(
     'boots to a shell that runs a typed command',
@@ -59,20 +63,26 @@ describe.skipIf(why !== null)('Linux through kvm-ts run', () => {
         output += chunk.toString('latin1');
         if (!typed && output.includes(MARKER)) {
           typed = true;
-          child.stdin.write('echo "answer=$((6 * 7))"\n');
+          child.stdin.write(`${COMMANDS}\n`);
         }
-        if (!rebooting && output.includes('answer=42')) {
+        if (!rebooting && output.includes(COMMANDS_DONE)) {
           rebooting = true;
           child.stdin.write('reboot -f\n');
         }
       });
       const status = await new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
       rmSync(dir, { recursive: true, force: true });
-      if (!output.includes('answer=42'))
+      if (!output.includes(COMMANDS_DONE))
         console.log(`serial output:\n${output.slice(0, 20_000)}\n...\n${output.slice(-6000)}\n${stderr}`);
       expect(output).toContain('Linux version');
       expect(output).toContain(MARKER);
       expect(output).toContain('answer=42');
+      expect(output).toMatch(/^x86_64\r?$/m);
+      // /proc/cpuinfo as the kernel built it from CPUID: one processor, with the features x86-64 requires.
+      expect(output).toMatch(/^processor\s*: 0\r?$/m);
+      expect(output).toMatch(/^vendor_id\s*: \w+/m);
+      expect(output).toMatch(/^flags\s*:.*\bfpu\b.*\bfxsr\b.*\bsse2\b/m);
+      expect(output).toContain(COMMANDS_DONE);
       expect(stderr).toContain('guest reset the machine');
       expect(status).toBe(0);
     },
