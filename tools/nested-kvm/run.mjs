@@ -65,6 +65,8 @@ function guestEnv({ busybox }) {
     KVM_TS_LINUX_KERNEL: `/${GUEST_KERNEL}`,
     KVM_TS_LINUX_BUSYBOX: busybox,
     KVM_TS_LINUX_BACKEND: 'native',
+    // It boots in 35-60 s here; a boot that stalls fails after five minutes instead of holding the run.
+    KVM_TS_LINUX_TIMEOUT: '300',
   };
 }
 

@@ -41,6 +41,7 @@ const CMDLINE = [
 // What a person would type first; the shell echoes the line, so each answer is one the echo cannot contain.
 const COMMANDS = 'echo "answer=$((6 * 7))"; uname -m; cat /proc/cpuinfo; echo "commands-$((40 + 2))-done"';
 const COMMANDS_DONE = 'commands-42-done';
+const RETYPE_AFTER_S = 60;
 
 describe.skipIf(why !== null)('Linux through kvm-ts run', () => {
   it(
@@ -56,6 +57,7 @@ describe.skipIf(why !== null)('Linux through kvm-ts run', () => {
       let stderr = '';
       let typed = false;
       let rebooting = false;
+      let retype: NodeJS.Timeout | undefined;
       child.stderr.on('data', (chunk: Buffer) => {
         stderr += chunk.toString('latin1');
       });
@@ -64,6 +66,12 @@ describe.skipIf(why !== null)('Linux through kvm-ts run', () => {
         if (!typed && output.includes(MARKER)) {
           typed = true;
           child.stdin.write(`${COMMANDS}\n`);
+          // As a person would: if the shell has not answered in a minute, type the line again, and say so.
+          retype = setTimeout(() => {
+            if (output.includes(COMMANDS_DONE)) return;
+            console.log(`no answer ${RETYPE_AFTER_S} s after typing the commands; typing them again`);
+            child.stdin.write(`\n${COMMANDS}\n`);
+          }, RETYPE_AFTER_S * 1000);
         }
         if (!rebooting && output.includes(COMMANDS_DONE)) {
           rebooting = true;
@@ -71,6 +79,7 @@ describe.skipIf(why !== null)('Linux through kvm-ts run', () => {
         }
       });
       const status = await new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+      clearTimeout(retype);
       rmSync(dir, { recursive: true, force: true });
       if (!output.includes(COMMANDS_DONE))
         console.log(`serial output:\n${output.slice(0, 20_000)}\n...\n${output.slice(-6000)}\n${stderr}`);
