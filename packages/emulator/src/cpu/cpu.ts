@@ -6,11 +6,12 @@
  */
 import type { KvmCpuidEntry2 } from '@kvm-ts/core';
 import type { SlotTable } from '../memory/slots.js';
+import { buildBlock, HOT } from './blocks.js';
 import type { Insn } from './decode.js';
 import { dispatch } from './dispatch.js';
 import { deliver, deliverFault, Source, Vector } from './exceptions.js';
 import { getFlags, setFlags } from './flags.js';
-import type { CodeCache } from './insn-cache.js';
+import type { CodeCache, CodePage } from './insn-cache.js';
 import { CpuExit, MmuState } from './mmu.js';
 import { syncMode } from './segments.js';
 import { CodeMode, Flag, Seg, Stop } from './state.js';
@@ -226,40 +227,85 @@ export class Cpu extends MmuState {
       const csBase = this.segBase[Seg.CS];
       const tags = this.tlbX;
       const pages = this.tlbCode;
-      // The decoded instructions of the last code page: straight-line code stays on one page, so most fetches
-      // skip the TLB probe. A slice ends at every instruction that can change a translation (RESYNC), and a
-      // write into the page empties entries of this same array, so it stays valid for the slice.
+      // Compiled blocks run only when no instruction boundary needs checking (the slow path runs one at a time).
+      const blocksOn = !slow;
+      // The RIPs a block may span without wrapping (see Block.back).
+      const ipLow = mode === CodeMode.M64 ? Number.NEGATIVE_INFINITY : 0;
+      const ipHigh =
+        mode === CodeMode.M64 ? Number.POSITIVE_INFINITY : mode === CodeMode.M32 ? 0xffffffff : 0xffff;
+      // The last code page: straight-line code stays on one page, so most fetches skip the TLB probe. A slice
+      // ends at every instruction that can change a translation it depends on (RESYNC), and a write into the
+      // page empties entries of this same page, so it stays valid for the slice.
       // Outside 64-bit mode page numbers stay small integers (`curPage32`), so this path does no floating-point
       // rounding per instruction; 64-bit addresses need `Math.floor` (`curPage64`).
       let curPage32 = -1;
       let curPage64 = Number.NaN;
       let curInsns = NO_PAGE;
-      for (; slice > 0; slice--) {
+      let curPage: CodePage | null = null;
+      while (slice > 0) {
         const ip = this.rip;
         let lin: number;
-        let insn: Insn | undefined;
         if (mode !== CodeMode.M64) {
           lin = (csBase + ip) >>> 0;
           const lpn = lin >>> 12;
-          if (lpn === curPage32) {
-            insn = curInsns[lin & 4095];
-          } else if (tags[lpn & 4095] === lpn) {
-            // The TLB probe of `fetch`, inlined: a cached instruction on a page executable here.
-            curPage32 = lpn;
-            curInsns = pages[lpn & 4095].insns;
-            insn = curInsns[lin & 4095];
+          if (lpn !== curPage32) {
+            if (tags[lpn & 4095] === lpn) {
+              // The TLB probe of `fetch`, inlined: a code page executable here.
+              curPage32 = lpn;
+              curPage = pages[lpn & 4095];
+              curInsns = curPage.insns;
+            } else {
+              curPage32 = -1;
+              curPage = null;
+              curInsns = NO_PAGE;
+            }
           }
         } else {
           lin = ip;
           const lpn = Math.floor(lin / 4096);
-          if (lpn === curPage64) {
-            insn = curInsns[lin & 4095];
-          } else if (tags[lpn & 4095] === lpn) {
-            curPage64 = lpn;
-            curInsns = pages[lpn & 4095].insns;
-            insn = curInsns[lin & 4095];
+          if (lpn !== curPage64) {
+            if (tags[lpn & 4095] === lpn) {
+              curPage64 = lpn;
+              curPage = pages[lpn & 4095];
+              curInsns = curPage.insns;
+            } else {
+              curPage64 = Number.NaN;
+              curPage = null;
+              curInsns = NO_PAGE;
+            }
           }
         }
+        const o = lin & 4095;
+        if (blocksOn && curPage !== null) {
+          const block = curPage.blocks[o];
+          if (block !== undefined) {
+            if (block.mode === mode && ip - block.back >= ipLow && ip + block.reach <= ipHigh) {
+              if (block.count <= slice) {
+                const before = this.retired;
+                block.run(this);
+                slice -= this.retired - before;
+                if (this.stop !== 0) {
+                  if (!(this.stop & Stop.ABORT)) {
+                    this.rip = this.nextIp;
+                    this.retired++;
+                  }
+                  break;
+                }
+                continue;
+              }
+              // The block does not fit: end the slice early unless the budget itself ends here (then the
+              // last instructions run one by one).
+              if (end - this.retired > slice) break;
+            }
+          } else if (++curPage.heat[o] === HOT) {
+            const built = buildBlock(curInsns, o, mode);
+            if (built !== null) {
+              curPage.addBlock(built);
+              continue;
+            }
+          }
+        }
+        let insn = curInsns[o];
         if (insn === undefined || insn.mode !== mode) {
           const fetched = this.fetch(lin);
           if (fetched === null) break;
@@ -269,6 +315,7 @@ export class Cpu extends MmuState {
         if (mode !== CodeMode.M64) next = mode === CodeMode.M16 ? next & 0xffff : next >>> 0;
         this.nextIp = next;
         dispatch(this, insn);
+        slice--;
         if (this.stop !== 0) {
           if (!(this.stop & Stop.ABORT)) {
             this.rip = this.nextIp;

@@ -5,6 +5,7 @@
  * bytes. Writes the VMM makes through `GuestMemory.bytes` are caught by comparing a page's snapshot the first
  * time it runs in each `run()`.
  */
+import type { Block } from './blocks.js';
 import type { Insn } from './decode.js';
 
 /** Longest x86 instruction: a write at byte n can change instructions starting up to 14 bytes before it. */
@@ -19,17 +20,56 @@ export class CodePage {
   readonly snapshot32 = new Int32Array(this.snapshot.buffer);
   /** The cache generation in which the snapshot was last compared with memory. */
   verified = -1;
+  /** Compiled blocks (blocks.ts) by start offset. */
+  readonly blocks: (Block | undefined)[] = new Array(4096).fill(undefined);
+  /** How often the run loop arrived at each offset with no block there (it compiles one at blocks.ts's HOT). */
+  readonly heat = new Uint8Array(4096);
+  /** The blocks in `blocks`, to find those a write overlaps. */
+  private blockList: Block[] = [];
 
   constructor(readonly gpa: number) {}
 
-  /** Drops cached instructions that overlap `[offset, offset + len)`. */
-  invalidate(offset: number, len: number): void {
+  /**
+   * Drops cached instructions and blocks that overlap `[offset, offset + len)`. Returns true when a block was
+   * dropped: the block running now may be one of them, so the caller ends it (Stop.RESYNC).
+   */
+  invalidate(offset: number, len: number): boolean {
     const from = Math.max(offset - (MAX_INSN - 1), 0);
     const to = Math.min(offset + len, 4096);
     const insns = this.insns;
     for (let k = from; k < to; k++) {
       const insn = insns[k];
       if (insn !== undefined && k + insn.len > offset) insns[k] = undefined;
+    }
+    const list = this.blockList;
+    if (list.length === 0) return false;
+    let dropped = false;
+    let kept = 0;
+    for (let k = 0; k < list.length; k++) {
+      const b = list[k];
+      if (b.lo < offset + len && offset < b.hi) {
+        if (this.blocks[b.entry] === b) this.blocks[b.entry] = undefined;
+        dropped = true;
+      } else list[kept++] = b;
+    }
+    list.length = kept;
+    return dropped;
+  }
+
+  /** Records a block compiled for this page (its instructions are this page's cached ones). */
+  addBlock(block: Block): void {
+    const old = this.blocks[block.entry];
+    if (old !== undefined) this.blockList.splice(this.blockList.indexOf(old), 1);
+    this.blocks[block.entry] = block;
+    this.blockList.push(block);
+  }
+
+  /** Forgets every instruction and block (the page changed behind the CPU's back). */
+  clearCode(): void {
+    this.insns.fill(undefined);
+    if (this.blockList.length > 0) {
+      this.blocks.fill(undefined);
+      this.blockList = [];
     }
   }
 }
@@ -57,7 +97,7 @@ export class CodeCache {
       const snap = page.snapshot32;
       for (let k = 0; k < 1024; k++) {
         if (snap[k] !== mem[k]) {
-          page.insns.fill(undefined);
+          page.clearCode();
           page.snapshot.set(bytes.subarray(offset, offset + 4096));
           break;
         }

@@ -117,18 +117,16 @@ export class MmuState extends CpuState {
     }
   }
 
-  /** INVLPG: drops the translation of one linear page. */
-  flushPage(lin: number): void {
+  /**
+   * INVLPG: drops the translation of one linear page. Returns true when it was executable (the run loop may
+   * hold its instructions and must look again).
+   */
+  flushPage(lin: number): boolean {
     const lpn = Math.floor(lin / 4096);
     const ix = lpn & TLB_MASK;
-    if (
-      this.tlbRS[ix] === lpn ||
-      this.tlbRU[ix] === lpn ||
-      this.tlbXS[ix] === lpn ||
-      this.tlbXU[ix] === lpn
-    ) {
-      this.dropEntry(ix);
-    }
+    const exec = this.tlbXS[ix] === lpn || this.tlbXU[ix] === lpn;
+    if (exec || this.tlbRS[ix] === lpn || this.tlbRU[ix] === lpn) this.dropEntry(ix);
+    return exec;
   }
 
   /** Stops writes to the page at `gpa` going through the fast path (it now holds cached code, or was logged). */
@@ -345,7 +343,8 @@ export class MmuState extends CpuState {
     const pageGpa = gpa - (gpa % 4096);
     const page = this.code.pages.get(pageGpa);
     if (page !== undefined) {
-      page.invalidate(gpa - pageGpa, len);
+      // A compiled block over these bytes may be running: end it so the next fetch sees the new code.
+      if (page.invalidate(gpa - pageGpa, len)) this.stop |= Stop.RESYNC;
       const o = s.offset + pageGpa - s.gpa;
       page.snapshot.set(
         s.memory.bytes.subarray(o + (gpa - pageGpa), o + (gpa - pageGpa) + len),

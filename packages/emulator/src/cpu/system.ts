@@ -460,8 +460,8 @@ export function group7(c: Cpu, i: Insn): void {
       if (!needCpl0(c)) return;
       const ea = effectiveAddress(c, i);
       const lin = c.long64 ? (i.seg >= Seg.FS ? c.segBase[i.seg] : 0) + ea : (c.segBase[i.seg] + ea) >>> 0;
-      c.flushPage(lin);
-      c.stop |= Stop.RESYNC;
+      // Only a page the run loop may be fetching from needs it to look again; a data page's next access walks.
+      if (c.flushPage(lin)) c.stop |= Stop.RESYNC;
       return;
     }
     default:

@@ -1,0 +1,688 @@
+/**
+ * Basic blocks: a run of cached decoded instructions on one code page, compiled into one JavaScript function
+ * with `new Function`, so a hot loop runs without the run loop's per-instruction fetch, cache lookup, dispatch
+ * switch and RIP bookkeeping. The hottest forms (register ALU, MOV, INC/DEC, loads and stores, Jcc, JMP) are
+ * written out inline with their operands as constants; every other instruction calls its handler exactly as
+ * the run loop would (RIP, next RIP and the retired count set first), so a block never behaves differently from
+ * running its instructions one by one.
+ *
+ * The contract with `Cpu.execute`: a block starts at `c.rip` and runs at most `count` instructions. It returns
+ * either with `c.stop === 0`, `c.rip` the next instruction and `c.retired` counting what ran, or, when an
+ * instruction set `stop`, with `c.rip` and `c.retired` as they were before that instruction (and `c.nextIp` as
+ * the instruction left it), so the run loop retires it or not exactly as after its own dispatch. A handler that
+ * transfers control (its next RIP is not the next instruction) ends the block.
+ *
+ * Blocks are kept per code page and per start offset (insn-cache.ts) and dropped with the page's instructions
+ * when a write touches their bytes; the write also ends the running block (Stop.RESYNC), so self-modifying code
+ * sees its new bytes at the next instruction. Code is position-independent (offsets from the entry RIP), so the
+ * same bytes anywhere share one compiled factory.
+ */
+import { aluClassic, aluGroup1, incDecReg, testRmReg } from './alu.js';
+import { branch, callRel, retNear } from './control.js';
+import type { Cpu } from './cpu.js';
+import { type Insn, InsnFlag, NO_REG } from './decode.js';
+import { dispatch, H, OP_HANDLER } from './dispatch.js';
+import {
+  aluRegImm64,
+  aluRegReg64,
+  Fast,
+  incDecReg32or64,
+  movLoad,
+  movStore,
+  shiftReg32,
+  specialize,
+} from './fast.js';
+import { condition, getCf, LazyOp } from './flags.js';
+import { lea, movExtend, movRegImm, movRegRm, movRmImm, movRmReg, popReg, pushImm, pushReg } from './move.js';
+import { linearOf } from './operands.js';
+import { SegAcc } from './segments.js';
+import { ARITH_FLAGS, CodeMode, Flag } from './state.js';
+import { stringCompare, stringMove } from './string.js';
+
+/** A compiled block: the CodeMode it was built for, how many instructions it holds, its bytes on the page. */
+export class Block {
+  constructor(
+    readonly mode: number,
+    readonly count: number,
+    /** The page offset it starts at (its key in the page's blocks). */
+    readonly entry: number,
+    /** Page offsets spanning all its instructions' bytes (a write there drops the block). */
+    readonly lo: number,
+    readonly hi: number,
+    /**
+     * How far its instructions start before and after the entry. The page offsets stand for RIPs only while
+     * RIP does not wrap inside the block (at 64 KiB in 16-bit code, 4 GiB in 32-bit): the run loop checks.
+     */
+    readonly back: number,
+    readonly reach: number,
+    readonly run: (c: Cpu) => void,
+  ) {}
+}
+
+/** Most instructions in one block (a block must fit in the run loop's slice). */
+export const MAX_BLOCK = 64;
+
+/** Visits of a start offset before it is compiled (cold code stays interpreted); -1 turns blocks off. */
+export let HOT = 24;
+
+/**
+ * Sets the visits after which a block is compiled (1: at once, as tests use to run everything through blocks;
+ * -1: never, the interpreter alone). Returns the previous value.
+ */
+export function setBlockThreshold(visits: number): number {
+  const old = HOT;
+  HOT = visits;
+  return old;
+}
+
+/** The functions generated code calls, by the names it uses. */
+const HELPERS = {
+  dispatch,
+  branch,
+  condition,
+  getCf,
+  linearOf,
+  aluClassic,
+  aluGroup1,
+  incDecReg,
+  testRmReg,
+  callRel,
+  retNear,
+  aluRegImm64,
+  aluRegReg64,
+  incDecReg32or64,
+  movLoad,
+  movStore,
+  shiftReg32,
+  lea,
+  movExtend,
+  movRegImm,
+  movRegRm,
+  movRmImm,
+  movRmReg,
+  popReg,
+  pushImm,
+  pushReg,
+  stringCompare,
+  stringMove,
+};
+const HELPER_NAMES = Object.keys(HELPERS);
+const HELPER_VALUES = Object.values(HELPERS);
+
+/** General handlers a block calls directly (a monomorphic call) instead of through `dispatch`. */
+const DIRECT: Record<number, string> = {
+  [H.ALU_CLASSIC]: 'aluClassic',
+  [H.ALU_GROUP1]: 'aluGroup1',
+  [H.INC_DEC_REG]: 'incDecReg',
+  [H.TEST_RM_REG]: 'testRmReg',
+  [H.LEA]: 'lea',
+  [H.MOV_EXTEND]: 'movExtend',
+  [H.MOV_REG_IMM]: 'movRegImm',
+  [H.MOV_REG_RM]: 'movRegRm',
+  [H.MOV_RM_IMM]: 'movRmImm',
+  [H.MOV_RM_REG]: 'movRmReg',
+  [H.POP_REG]: 'popReg',
+  [H.PUSH_IMM]: 'pushImm',
+  [H.PUSH_REG]: 'pushReg',
+  [H.STRING_COMPARE]: 'stringCompare',
+  [H.STRING_MOVE]: 'stringMove',
+  [H.CALL_REL]: 'callRel',
+  [H.RET_NEAR]: 'retNear',
+  [Fast.ALU_RR64]: 'aluRegReg64',
+  [Fast.ALU_RI64]: 'aluRegImm64',
+  [Fast.INC_DEC_R]: 'incDecReg32or64',
+  [Fast.MOV_LOAD]: 'movLoad',
+  [Fast.MOV_STORE]: 'movStore',
+  [Fast.SHIFT_R32]: 'shiftReg32',
+};
+
+type Factory = (...args: unknown[]) => (c: Cpu) => void;
+
+/** Compiled factories by source: the same code (e.g. in every VM a test suite creates) compiles once. */
+const factories = new Map<string, Factory>();
+const MAX_FACTORIES = 4096;
+
+/** False once `new Function` has been refused (a Content-Security-Policy without 'unsafe-eval'). */
+let canCompile = true;
+
+/** The handler id `dispatch` runs for `i` (computed as dispatch does, without caching it). */
+function handlerOf(i: Insn): number {
+  if (i.handler >= 0) return i.handler;
+  const fast = specialize(i);
+  return fast >= 0 ? fast : OP_HANDLER[i.op];
+}
+
+/** Instructions after which the following bytes are unlikely to run next: the block ends there. */
+function endsBlock(i: Insn): boolean {
+  if (i.flags & InsnFlag.UD) return true;
+  switch (i.op) {
+    case 0xe8: // CALL rel
+    case 0xe9: // JMP rel
+    case 0xeb:
+    case 0xc2: // RET
+    case 0xc3:
+    case 0x9a: // far CALL/JMP
+    case 0xea:
+    case 0xca: // far RET
+    case 0xcb:
+    case 0xcc: // INT3, INT n, IRET
+    case 0xcd:
+    case 0xcf:
+    case 0xf4: // HLT
+    case 0x105: // SYSCALL, SYSRET, SYSENTER, SYSEXIT
+    case 0x107:
+    case 0x134:
+    case 0x135:
+      return true;
+    case 0xff:
+      return (i.reg & 7) >= 2 && (i.reg & 7) <= 5;
+    default:
+      return false;
+  }
+}
+
+/** What the generator knows about the flags the last inline instruction left (for Jcc and INC/DEC's CF). */
+const Known = { NONE: 0, ADD: 1, SUB: 2, LOGIC: 3, RESULT: 4 } as const;
+
+/** SS attribute bit B (32-bit stack) and the segment access bits, as numbers for generated code. */
+const SS_B = 0x4000;
+const CANON = 140737488355328;
+
+/**
+ * Generates the body of a block. `at[k]` is instruction k's offset from the entry RIP; the instruction after k
+ * is at `at[k + 1]`, which is not k's own end when k is a direct JMP or CALL the trace follows.
+ */
+class Generator {
+  private out: string[] = [];
+  /** The last flag-setting inline instruction: its kind and the suffix of its locals (d, s, v). */
+  private known: number = Known.NONE;
+  private knownAt = -1;
+
+  constructor(
+    private readonly mode: number,
+    private readonly insns: Insn[],
+    private readonly at: number[],
+  ) {}
+
+  /** RIP at offset `d` from the entry RIP, wrapped as the run loop wraps it. */
+  private ipAt(d: number): string {
+    if (d === 0) return 'ip0';
+    if (this.mode === CodeMode.M64) return `(ip0 + ${d})`;
+    return this.mode === CodeMode.M32 ? `((ip0 + ${d}) >>> 0)` : `((ip0 + ${d}) & 0xffff)`;
+  }
+
+  /** RIP of instruction k. */
+  private ip(k: number): string {
+    return this.ipAt(this.at[k]);
+  }
+
+  /** The address right after instruction k's bytes (the next RIP the run loop gives its handler). */
+  private fall(k: number): string {
+    return this.ipAt(this.at[k] + this.insns[k].len);
+  }
+
+  /** Where the trace goes after instruction k: the next instruction, or after the block for the last. */
+  private traceNext(k: number): string {
+    return k + 1 < this.insns.length ? this.ip(k + 1) : this.fall(k);
+  }
+
+  private isLast(k: number): boolean {
+    return k === this.insns.length - 1;
+  }
+
+  /** Instruction k stopped inside inline code: leave the state the run loop has after dispatching it. */
+  private stopInline(k: number): string {
+    return `{ c.rip = ${this.ip(k)}; c.nextIp = ${this.fall(k)}; c.retired = r0 + ${k}; return; }`;
+  }
+
+  generate(): string {
+    const n = this.insns.length;
+    this.out.push('const r = c.r; const ip0 = c.rip; const r0 = c.retired;');
+    for (let k = 0; k < n; k++) {
+      if (!this.inline(k)) {
+        this.callHandler(k, this.traceNext(k));
+        this.known = Known.NONE;
+      }
+    }
+    return this.out.join('\n');
+  }
+
+  /**
+   * Instruction k through its handler, exactly as the run loop runs it: RIP, next RIP and the retired count set
+   * first; a stop returns to the loop; a next RIP other than `expected` ends the block there.
+   */
+  private callHandler(k: number, expected: string): void {
+    const i = this.insns[k];
+    const fn = DIRECT[handlerOf(i)] ?? 'dispatch';
+    this.out.push(
+      `c.rip = ${this.ip(k)}; c.nextIp = ${this.fall(k)}; c.retired = r0 + ${k};`,
+      `${fn}(c, i${k});`,
+      'if (c.stop !== 0) return;',
+      this.isLast(k)
+        ? `c.rip = c.nextIp; c.retired = r0 + ${k + 1};`
+        : `if (c.nextIp !== ${expected}) { c.rip = c.nextIp; c.retired = r0 + ${k + 1}; return; }`,
+    );
+  }
+
+  /** Ends the block after inline instruction `k` when it is the last one. */
+  private fallThrough(k: number): void {
+    if (this.isLast(k)) this.out.push(`c.rip = ${this.fall(k)}; c.retired = r0 + ${k + 1};`);
+  }
+
+  /** Writes instruction `k` inline; false when it has no inline form. */
+  private inline(k: number): boolean {
+    const i = this.insns[k];
+    if (i.flags & InsnFlag.UD) return false;
+    const h = handlerOf(i);
+    const op = i.op;
+    const legacy = this.mode !== CodeMode.M64;
+    switch (h) {
+      case Fast.ALU_RR32: {
+        const toReg = (op & 2) !== 0;
+        const dn = (toReg ? i.reg : i.rm) << 1;
+        const sn = (toReg ? i.rm : i.reg) << 1;
+        this.alu32(k, (op >> 3) & 7, dn, `r[${sn}]`);
+        break;
+      }
+      case Fast.ALU_RI32:
+        this.alu32(k, i.reg & 7, i.rm << 1, `${i.imm | 0}`);
+        break;
+      case Fast.MOV_RR: {
+        const toReg = (op & 2) !== 0;
+        const dn = (toReg ? i.reg : i.rm) << 1;
+        const sn = (toReg ? i.rm : i.reg) << 1;
+        this.out.push(`r[${dn + 1}] = ${i.osize === 8 ? `r[${sn + 1}]` : '0'}; r[${dn}] = r[${sn}];`);
+        break;
+      }
+      case Fast.INC_DEC_R: {
+        if (i.osize !== 4) return false;
+        const opcodeForm = op !== 0xff;
+        const n = (opcodeForm ? op & 7 : i.rm) << 1;
+        const dec = opcodeForm ? (op & 8) !== 0 : (i.reg & 1) !== 0;
+        this.out.push(
+          `const d${k} = r[${n}]; const v${k} = (d${k} ${dec ? '-' : '+'} 1) | 0; r[${n}] = v${k}; r[${n + 1}] = 0;`,
+          `c.flags = (c.flags & ${~Flag.CF}) | ${this.cfExpr()};`,
+          `c.lazyOp = ${dec ? LazyOp.SUB : LazyOp.ADD}; c.lazySize = 4; c.lazyRes = v${k}; c.lazyResHi = 0;`,
+          `c.lazyDst = d${k}; c.lazyDstHi = 0; c.lazySrc = 1; c.lazySrcHi = 0; c.lazyMask = ${ARITH_FLAGS & ~Flag.CF};`,
+        );
+        this.known = Known.RESULT;
+        this.knownAt = k;
+        break;
+      }
+      case H.MOV_REG_IMM: {
+        if (op < 0xb8 || (i.osize !== 4 && i.osize !== 8)) return false;
+        const n = ((op & 7) | (i.rm & 8)) << 1;
+        this.out.push(`r[${n}] = ${i.imm | 0}; r[${n + 1}] = ${i.osize === 8 ? i.immHi | 0 : 0};`);
+        break;
+      }
+      case Fast.MOV_LOAD:
+      case Fast.MOV_STORE:
+        if (!this.memory(k, h === Fast.MOV_STORE)) return false;
+        break;
+      case H.PUSH_REG:
+      case H.POP_REG: {
+        if (!legacy || i.osize !== 4) return false;
+        const n = ((op & 7) | (i.rm & 8)) << 1;
+        if (h === H.PUSH_REG) {
+          this.out.push(`let ok${k} = false;`);
+          this.push(k, `r[${n}]`, '');
+        } else this.pop(k, `r[${n}] = m${k}; r[${n + 1}] = 0;`);
+        this.withFallback(k, this.traceNext(k));
+        break;
+      }
+      case Fast.JCC_Z:
+      case H.JCC:
+        this.jcc(k);
+        return true;
+      case H.JMP_REL:
+        this.jump(k);
+        return true;
+      case H.CALL_REL:
+        this.call(k);
+        return true;
+      case H.RET_NEAR:
+        this.ret(k);
+        return true;
+      default:
+        return false;
+    }
+    this.fallThrough(k);
+    return true;
+  }
+
+  /** A 32-bit ALU operation (ADD, OR, ADC, SBB, AND, SUB, XOR, CMP) of register `dn` and `src`, as fast.ts's alu32. */
+  private alu32(k: number, kind: number, dn: number, src: string): void {
+    const d = `d${k}`;
+    const s = `s${k}`;
+    const v = `v${k}`;
+    const lines = [`const ${d} = r[${dn}]; const ${s} = ${src};`];
+    let lazy: string;
+    let known: number;
+    switch (kind) {
+      case 0:
+        lines.push(`const ${v} = (${d} + ${s}) | 0;`);
+        lazy = `${LazyOp.ADD}`;
+        known = Known.ADD;
+        break;
+      case 1:
+      case 4:
+      case 6:
+        lines.push(`const ${v} = ${d} ${kind === 1 ? '|' : kind === 4 ? '&' : '^'} ${s};`);
+        lazy = `${LazyOp.LOGIC}`;
+        known = Known.LOGIC;
+        break;
+      case 2:
+      case 3:
+        lines.push(
+          `const cin${k} = ${this.cfExpr()};`,
+          `const ${v} = (${d} ${kind === 2 ? '+' : '-'} ${s} ${kind === 2 ? '+' : '-'} cin${k}) | 0;`,
+        );
+        lazy =
+          kind === 2
+            ? `cin${k} ? ${LazyOp.ADC1} : ${LazyOp.ADD}`
+            : `cin${k} ? ${LazyOp.SBB1} : ${LazyOp.SUB}`;
+        known = Known.RESULT;
+        break;
+      default:
+        lines.push(`const ${v} = (${d} - ${s}) | 0;`);
+        lazy = `${LazyOp.SUB}`;
+        known = Known.SUB;
+    }
+    this.known = known;
+    this.knownAt = k;
+    if (kind !== 7) lines.push(`r[${dn}] = ${v}; r[${dn + 1}] = 0;`);
+    lines.push(
+      `c.lazyOp = ${lazy}; c.lazySize = 4; c.lazyRes = ${v}; c.lazyDst = ${d}; c.lazySrc = ${s}; c.lazyMask = ${ARITH_FLAGS};`,
+    );
+    this.out.push(lines.join(' '));
+  }
+
+  /** CF as 0 or 1 from the last inline instruction when the generator knows its kind, else from the CPU. */
+  private cfExpr(): string {
+    const k = this.knownAt;
+    switch (this.known) {
+      case Known.ADD:
+        return `((v${k} >>> 0) < (d${k} >>> 0) ? 1 : 0)`;
+      case Known.SUB:
+        return `((d${k} >>> 0) < (s${k} >>> 0) ? 1 : 0)`;
+      case Known.LOGIC:
+        return '0';
+      default:
+        return 'getCf(c)';
+    }
+  }
+
+  /** Condition `cc` (SDM Vol. 1 Appendix B) as a JavaScript boolean expression. */
+  private conditionExpr(cc: number): string {
+    const k = this.knownAt;
+    const v = `v${k}`;
+    const d = `d${k}`;
+    const s = `s${k}`;
+    let e: string | null = null;
+    const kind = this.known;
+    if (kind !== Known.NONE) {
+      switch (cc >> 1) {
+        case 0:
+          if (kind === Known.LOGIC) e = 'false';
+          break;
+        case 1:
+          if (kind === Known.SUB) e = `(${d} >>> 0) < (${s} >>> 0)`;
+          else if (kind === Known.ADD) e = `(${v} >>> 0) < (${d} >>> 0)`;
+          else if (kind === Known.LOGIC) e = 'false';
+          break;
+        case 2:
+          e = `${v} === 0`;
+          break;
+        case 3:
+          if (kind === Known.SUB) e = `(${d} >>> 0) <= (${s} >>> 0)`;
+          else if (kind === Known.LOGIC) e = `${v} === 0`;
+          break;
+        case 4:
+          e = `${v} < 0`;
+          break;
+        case 6:
+          if (kind === Known.SUB) e = `${d} < ${s}`;
+          else if (kind === Known.LOGIC) e = `${v} < 0`;
+          break;
+        case 7:
+          if (kind === Known.SUB) e = `${d} <= ${s}`;
+          else if (kind === Known.LOGIC) e = `${v} <= 0`;
+          break;
+        default:
+          break;
+      }
+    }
+    if (e === null) return `condition(c, ${cc})`;
+    return cc & 1 ? `!(${e})` : `(${e})`;
+  }
+
+  /** The branch target of relative instruction k (JMP, CALL, Jcc) truncated to its operand size. */
+  private target(k: number): string {
+    const i = this.insns[k];
+    const disp = this.at[k] + i.len + (i.imm | 0);
+    const size = i.osize;
+    if (size === 8) return `ip0 + ${disp}`;
+    return size === 4 ? `(ip0 + ${disp}) >>> 0` : `(ip0 + ${disp}) & 0xffff`;
+  }
+
+  /** Whether branch target `t` passes the CS limit check (outside 64-bit mode) or the canonical check (in it). */
+  private targetOk(t: string): string {
+    return this.mode === CodeMode.M64 ? `${t} >= ${-CANON} && ${t} < ${CANON}` : `${t} <= c.segLimit[1]`;
+  }
+
+  /** Whether the trace goes on at k's branch target (a direct JMP or CALL it follows). */
+  private follows(k: number): boolean {
+    if (this.isLast(k)) return false;
+    const i = this.insns[k];
+    return this.at[k + 1] === this.at[k] + i.len + (i.imm | 0);
+  }
+
+  /** Jcc: a side exit when taken, else on to the next instruction. */
+  private jcc(k: number): void {
+    const i = this.insns[k];
+    this.out.push(
+      `if (${this.conditionExpr(i.op & 0xf)}) {`,
+      `const t${k} = ${this.target(k)};`,
+      `if (${this.targetOk(`t${k}`)}) { c.rip = t${k}; c.retired = r0 + ${k + 1}; return; }`,
+      `c.rip = ${this.ip(k)}; c.nextIp = ${this.fall(k)}; c.retired = r0 + ${k};`,
+      `branch(c, t${k}, ${i.osize}); return;`,
+      '}',
+    );
+    this.fallThrough(k);
+  }
+
+  /** JMP rel: on along the trace when it follows the target, else the block ends there. */
+  private jump(k: number): void {
+    const i = this.insns[k];
+    this.out.push(`const t${k} = ${this.target(k)};`);
+    if (this.follows(k)) {
+      this.out.push(
+        `if (!(${this.targetOk(`t${k}`)})) { c.rip = ${this.ip(k)}; c.nextIp = ${this.fall(k)}; c.retired = r0 + ${k}; branch(c, t${k}, ${i.osize}); return; }`,
+      );
+      return;
+    }
+    this.out.push(
+      `if (${this.targetOk(`t${k}`)}) { c.rip = t${k}; c.retired = r0 + ${k + 1}; return; }`,
+      `c.rip = ${this.ip(k)}; c.nextIp = ${this.fall(k)}; c.retired = r0 + ${k};`,
+      `branch(c, t${k}, ${i.osize}); return;`,
+    );
+    this.known = Known.NONE;
+  }
+
+  /** CALL rel: the push inline on a 32-bit stack, else control.ts's callRel. */
+  private call(k: number): void {
+    const i = this.insns[k];
+    const follows = this.follows(k);
+    if (this.mode !== CodeMode.M64 && i.osize === 4) {
+      this.out.push(
+        `const t${k} = ${this.target(k)};`,
+        `let ok${k} = false;`,
+        `if (t${k} <= c.segLimit[1]) {`,
+      );
+      this.push(k, this.fall(k), '');
+      this.out.push('}');
+      if (follows) this.withFallback(k, this.ip(k + 1));
+      else {
+        this.out.push(`if (ok${k}) { c.rip = t${k}; c.retired = r0 + ${k + 1}; return; }`);
+        this.callHandler(k, '');
+      }
+      return;
+    }
+    this.out.push(`let ok${k} = false;`);
+    if (follows) this.withFallback(k, this.ip(k + 1));
+    else this.callHandler(k, '');
+  }
+
+  /** RET near (C3): the pop inline on a 32-bit stack, else control.ts's retNear. Always ends the block. */
+  private ret(k: number): void {
+    const i = this.insns[k];
+    if (this.mode !== CodeMode.M64 && i.osize === 4 && i.op === 0xc3) {
+      this.out.push(`let ok${k} = false;`);
+      this.pop(
+        k,
+        `const t${k} = m${k} >>> 0; if (t${k} <= c.segLimit[1]) { c.rip = t${k}; c.retired = r0 + ${k + 1}; `,
+        true,
+      );
+    }
+    this.callHandler(k, '');
+  }
+
+  /**
+   * After an inline fast path that sets `ok{k}`, the handler for the cases it does not take (a 16-bit stack,
+   * a TLB miss, a fault to raise); then the trace goes on at `expected`.
+   */
+  private withFallback(k: number, expected: string): void {
+    const i = this.insns[k];
+    const fn = DIRECT[handlerOf(i)] ?? 'dispatch';
+    this.out.push(
+      `if (!ok${k}) {`,
+      `c.rip = ${this.ip(k)}; c.nextIp = ${this.fall(k)}; c.retired = r0 + ${k};`,
+      `${fn}(c, i${k});`,
+      'if (c.stop !== 0) return;',
+      `if (c.nextIp !== ${expected}) { c.rip = c.nextIp; c.retired = r0 + ${k + 1}; return; }`,
+      '}',
+    );
+  }
+
+  /**
+   * A 4-byte push of `value` on a 32-bit stack outside 64-bit mode when SS allows it and the page is in the
+   * TLB for writes (operands.ts's push and mmu.ts's write, their fast paths); sets `ok{k}` when it pushed.
+   */
+  private push(k: number, value: string, then: string): void {
+    this.out.push(
+      `if ((c.segAttr[2] & ${SS_B}) !== 0 && (c.segAcc[2] & ${SegAcc.WRITE | SegAcc.EXPAND_DOWN}) === ${SegAcc.WRITE}) {`,
+      `const w${k} = ${value}; const sp${k} = ((r[8] >>> 0) - 4) >>> 0;`,
+      `if (sp${k} + 3 <= c.segLimit[2]) {`,
+      `const l${k} = (c.segBase[2] + sp${k}) >>> 0; const p${k} = l${k} >>> 12; const x${k} = p${k} & 4095; const o${k} = l${k} & 4095;`,
+      `if (c.tlbW[x${k}] === p${k} && o${k} <= 4092) { c.tlbView[x${k}].setInt32(c.tlbOff[x${k}] + o${k}, w${k}, true); r[8] = sp${k} | 0; r[9] = 0; ok${k} = true; ${then} }`,
+      '}}',
+    );
+  }
+
+  /**
+   * A 4-byte pop into `m{k}` on a 32-bit stack, as `push`; `then` runs with the value (it must set `ok{k}`
+   * itself when `open` is set: then it also gets to close the brace, for RET's target check).
+   */
+  private pop(k: number, then: string, open = false): void {
+    if (!open) this.out.push(`let ok${k} = false;`);
+    this.out.push(
+      `if ((c.segAttr[2] & ${SS_B}) !== 0 && (c.segAcc[2] & ${SegAcc.READ | SegAcc.EXPAND_DOWN}) === ${SegAcc.READ}) {`,
+      `const sp${k} = r[8] >>> 0;`,
+      `if (sp${k} + 3 <= c.segLimit[2]) {`,
+      `const l${k} = (c.segBase[2] + sp${k}) >>> 0; const p${k} = l${k} >>> 12; const x${k} = p${k} & 4095; const o${k} = l${k} & 4095;`,
+      `if (c.tlbR[x${k}] === p${k} && o${k} <= 4092) { const m${k} = c.tlbView[x${k}].getInt32(c.tlbOff[x${k}] + o${k}, true);`,
+      open
+        ? `${then} r[8] = (sp${k} + 4) | 0; r[9] = 0; return; } }`
+        : `r[8] = (sp${k} + 4) | 0; r[9] = 0; ${then} ok${k} = true; }`,
+      '}}',
+    );
+  }
+
+  /**
+   * MOV r32, m32 and MOV m32, r32 outside 64-bit mode, with the segment check and the TLB probe inline (the
+   * checks of operands.ts's linearOf and mmu.ts's read/write; their slow paths are called as they are).
+   */
+  private memory(k: number, store: boolean): boolean {
+    const i = this.insns[k];
+    if (this.mode === CodeMode.M64 || i.osize !== 4 || i.flags & InsnFlag.RIPREL) return false;
+    const parts = [`${i.disp | 0}`];
+    if (i.base !== NO_REG) parts.push(`r[${i.base << 1}]`);
+    if (i.index !== NO_REG) parts.push(i.scale ? `(r[${i.index << 1}] << ${i.scale})` : `r[${i.index << 1}]`);
+    const ea = i.asize === 4 ? `(${parts.join(' + ')}) >>> 0` : `(${parts.join(' + ')}) & 0xffff`;
+    const seg = i.seg;
+    const need = store ? SegAcc.WRITE : SegAcc.READ;
+    const n = i.reg << 1;
+    const stop = this.stopInline(k);
+    const lines = [
+      `const ea${k} = ${ea};`,
+      `let l${k};`,
+      `if ((c.segAcc[${seg}] & ${need | SegAcc.EXPAND_DOWN}) === ${need} && ea${k} + 3 <= c.segLimit[${seg}]) l${k} = (c.segBase[${seg}] + ea${k}) >>> 0;`,
+      `else { l${k} = linearOf(c, ${seg}, ea${k}, 4, ${store}); if (c.stop !== 0) ${stop} }`,
+      `const p${k} = l${k} >>> 12; const x${k} = p${k} & 4095; const o${k} = l${k} & 4095;`,
+    ];
+    if (store) {
+      lines.push(
+        `if (c.tlbW[x${k}] === p${k} && o${k} <= 4092) c.tlbView[x${k}].setInt32(c.tlbOff[x${k}] + o${k}, r[${n}], true);`,
+        `else { c.write(l${k}, 4, r[${n}], r[${n + 1}]); if (c.stop !== 0) ${stop} }`,
+      );
+    } else {
+      lines.push(
+        `let m${k};`,
+        `if (c.tlbR[x${k}] === p${k} && o${k} <= 4092) m${k} = c.tlbView[x${k}].getInt32(c.tlbOff[x${k}] + o${k}, true);`,
+        `else { m${k} = c.read(l${k}, 4); if (c.stop !== 0) ${stop} }`,
+        `r[${n}] = m${k}; r[${n + 1}] = 0;`,
+      );
+    }
+    this.out.push(lines.join('\n'));
+    return true;
+  }
+}
+
+/**
+ * Builds the block that starts at `offset` of a page whose cached instructions are `insns`, from the
+ * instructions already decoded there in `mode`: straight on through conditional branches, into the targets of
+ * direct JMP and CALL on the same page. Returns null when there is nothing to compile.
+ */
+export function buildBlock(insns: (Insn | undefined)[], offset: number, mode: number): Block | null {
+  if (!canCompile || HOT < 0) return null;
+  const list: Insn[] = [];
+  const at: number[] = [];
+  let o = offset;
+  let lo = offset;
+  let hi = offset;
+  while (list.length < MAX_BLOCK && o >= 0 && o < 4096) {
+    const i = insns[o];
+    if (i === undefined || i.mode !== mode) break;
+    list.push(i);
+    at.push(o - offset);
+    lo = Math.min(lo, o);
+    hi = Math.max(hi, o + i.len);
+    let next = o + i.len;
+    if ((i.op === 0xe8 || i.op === 0xe9 || i.op === 0xeb) && !(i.flags & InsnFlag.UD)) {
+      // A direct JMP or CALL: follow it when the target is on this page and not already in the trace (a loop).
+      const t = next + (i.imm | 0);
+      if (t < 0 || t >= 4096 || at.includes(t - offset)) break;
+      next = t;
+    } else if (endsBlock(i)) break;
+    o = next;
+  }
+  if (list.length === 0) return null;
+  const body = new Generator(mode, list, at).generate();
+  const params = list.map((_, k) => `i${k}`);
+  const source = `return function block(c) {\n${body}\n};`;
+  let factory = factories.get(source);
+  if (factory === undefined) {
+    try {
+      factory = new Function(...HELPER_NAMES, ...params, source) as Factory;
+    } catch {
+      // No code generation here (a Content-Security-Policy): the interpreter runs everything.
+      canCompile = false;
+      return null;
+    }
+    if (factories.size >= MAX_FACTORIES) factories.clear();
+    factories.set(source, factory);
+  }
+  const back = offset - Math.min(...at.map((d) => offset + d));
+  const reach = Math.max(...at);
+  return new Block(mode, list.length, offset, lo, hi, back, reach, factory(...HELPER_VALUES, ...list));
+}
