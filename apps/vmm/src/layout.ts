@@ -14,6 +14,7 @@
  * 0x0002_0000  CMDLINE             kernel command line (NUL-terminated)
  * 0x0008_0000  BOOT_STACK_TOP      initial stack for protected- and long-mode entries (grows down)
  * 0x0009_fc00  EBDA_START          reserved from here to 1 MiB in the memory maps (EBDA, VGA, BIOS)
+ * 0x000f_0000  MP_TABLE            MultiProcessor floating pointer and configuration table (Linux boots)
  * 0x0010_0000  HIGH_MEMORY         default load address of flat and ELF images above real mode
  * top of RAM   initramfs / modules placed below it
  * 0xfffb_c000  IDENTITY_MAP_ADDR   one page KVM may use on Intel hosts (KVM_SET_IDENTITY_MAP_ADDR)
@@ -47,6 +48,11 @@ export const Layout = {
   BOOT_STACK_TOP: 0x80000,
   /** Start of the extended BIOS data area: conventional RAM ends here in the memory maps the VMM reports. */
   EBDA_START: 0x9fc00,
+  /**
+   * The MultiProcessor Specification tables (boot/mptable.ts): in the BIOS area Linux scans for "_MP_", inside
+   * the reserved legacy hole, so no memory map offers it as RAM.
+   */
+  MP_TABLE: 0xf0000,
   /** 1 MiB: where RAM above the legacy hole starts, and the default load address outside real mode. */
   HIGH_MEMORY: 0x100000,
   /** Guest RAM is one slot from 0 up to at most this (3 GiB), so it never meets the 32-bit MMIO hole. */

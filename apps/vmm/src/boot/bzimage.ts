@@ -4,6 +4,7 @@ import { encodeCmdline, requireBytes, requireInRam } from './check.js';
 import { modeTables } from './cpu-modes.js';
 import { BootImageError } from './errors.js';
 import { guestMemoryMap } from './memory-map.js';
+import { mpTableWrite } from './mptable.js';
 import type { BootPlan, LoadContext, MemoryWrite } from './plan.js';
 
 /**
@@ -82,7 +83,7 @@ export function isBzImage(image: Uint8Array): boolean {
 
 /**
  * A Linux bzImage through the 64-bit boot protocol: the protected-mode kernel at its preferred address, a zero
- * page with the setup header, an e820 map, the command line and the initramfs; entered in long mode at load
+ * page with the setup header, an e820 map, the command line, the initramfs and the MP table; entered in long mode at load
  * address + 0x200 with RSI = the zero page on the VMM's identity map, interrupts off.
  */
 export function loadBzImage(image: Uint8Array, ctx: LoadContext, options: BzImageOptions = {}): BootPlan {
@@ -156,6 +157,7 @@ export function loadBzImage(image: Uint8Array, ctx: LoadContext, options: BzImag
 
   const writes: MemoryWrite[] = [
     ...modeTables('long'),
+    mpTableWrite(ctx.cpus ?? 1),
     { addr: loadAddr, bytes: kernel, what: 'the kernel' },
   ];
   const cmdlineSize = view.getUint32(SetupHeader.CMDLINE_SIZE, true);

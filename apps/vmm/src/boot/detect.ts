@@ -59,7 +59,7 @@ function optionFlag(name: keyof LoadImageOptions): string {
 export function loadImage(image: Uint8Array, options: LoadImageOptions): BootPlan {
   const format =
     !options.format || options.format === 'auto' ? detectFormat(image, options.file) : options.format;
-  const ctx: LoadContext = { file: options.file, ramSize: options.ramSize };
+  const ctx: LoadContext = { file: options.file, ramSize: options.ramSize, cpus: options.cpus };
   switch (format) {
     case 'flat':
       refuse(options, format, ['cmdline', 'initrd']);

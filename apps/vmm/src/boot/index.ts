@@ -6,6 +6,7 @@ export { loadElf } from './elf.js';
 export { BootImageError, type BootImageProblem } from './errors.js';
 export { type FlatOptions, loadFlat } from './flat.js';
 export { guestMemoryMap, type MemoryRange, MemoryType } from './memory-map.js';
+export { buildMpTable, MP_MAX_CPUS, mpTableWrite } from './mptable.js';
 export {
   loadMultiboot,
   MULTIBOOT_BOOTLOADER_MAGIC,

@@ -52,4 +52,6 @@ export interface LoadContext {
   readonly file: string;
   /** Guest RAM size in bytes; RAM is one block from address 0. */
   readonly ramSize: number;
+  /** Processors the machine has (1 when absent): Linux loaders describe them in the MP table. */
+  readonly cpus?: number;
 }

@@ -6,6 +6,7 @@ import { elfSegments } from './elf.js';
 import { elfNotes, parseElf } from './elf-file.js';
 import { BootImageError } from './errors.js';
 import { guestMemoryMap } from './memory-map.js';
+import { mpTableWrite } from './mptable.js';
 import type { BootPlan, LoadContext, MemoryWrite } from './plan.js';
 
 /** XEN_ELFNOTE_PHYS32_ENTRY (xen/include/public/elfnote.h): the 32-bit physical PVH entry point. */
@@ -53,7 +54,7 @@ export function pvhEntry(image: Uint8Array, file: string): number | null {
 
 /**
  * An ELF kernel (Linux's vmlinux) through its PVH entry: segments at their physical addresses, an
- * `hvm_start_info` with the command line, the memory map and the initramfs as module 0; entered in 32-bit flat
+ * `hvm_start_info` with the command line, the memory map and the initramfs as module 0, and the MP table; entered in 32-bit flat
  * protected mode with paging off and EBX = the start info (Xen's docs/misc/pvh.pandoc).
  */
 export function loadPvh(image: Uint8Array, ctx: LoadContext, options: PvhOptions = {}): BootPlan {
@@ -68,7 +69,7 @@ export function loadPvh(image: Uint8Array, ctx: LoadContext, options: PvhOptions
   const base = Layout.PVH_START_INFO;
   view.setUint32(StartInfo.MAGIC, HVM_START_MAGIC, true);
   view.setUint32(StartInfo.VERSION, HVM_START_VERSION, true);
-  const writes: MemoryWrite[] = [...modeTables('protected'), ...kernel.writes];
+  const writes: MemoryWrite[] = [...modeTables('protected'), mpTableWrite(ctx.cpus ?? 1), ...kernel.writes];
 
   const cmdline = encodeCmdline(ctx.file, options.cmdline ?? '', Layout.CMDLINE_MAX);
   writes.push({ addr: Layout.CMDLINE, bytes: cmdline, what: 'command line' });
