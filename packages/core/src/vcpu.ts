@@ -45,6 +45,14 @@ export interface Vcpu extends KvmRunControls, Disposable {
    */
   run(): KvmExit;
 
+  /**
+   * KVM_RUN without holding the caller's thread: the same exit as `run()`, awaited while the caller's event
+   * loop goes on, so that a VMM can run several vCPUs (and its devices) from one thread. Optional: a backend
+   * whose `run()` already returns within a bounded slice may leave it out, and the VMM then calls `run()`.
+   * Do not call other methods of this vCPU while a `runAsync()` is pending.
+   */
+  runAsync?(): Promise<KvmExit>;
+
   /** KVM_GET_REGS: the general-purpose registers. */
   getRegs(): KvmRegs;
   /** KVM_SET_REGS: replace the general-purpose registers. */

@@ -18,7 +18,7 @@ export class Descriptor {
   constructor(
     fd: number,
     private readonly kind: string,
-    protected readonly executor: IoctlExecutor = localExecutor(),
+    protected executor: IoctlExecutor = localExecutor(),
   ) {
     this.descriptor = fd;
     releaseWhenCollected(this, { fd }, this);

@@ -73,4 +73,34 @@ describe.skipIf(!hasKvm)('a vCPU on its own thread', () => {
     vcpu.immediateExit = false;
     expect(vcpu.getRegs().rip).toBe(BigInt(CODE_ADDRESS));
   });
+
+  it('moves a vCPU made by createVcpu to a thread of its own at its first runAsync, and kicks it there', async () => {
+    const kvm = openNative();
+    const vm = kvm.createVm();
+    const memory = vm.createMemory(0x10000) as NativeGuestMemory;
+    // mov al, 0x62; out 0x10, al; jmp $
+    memory.bytes.set([0xb0, 0x62, 0xe6, 0x10, 0xeb, 0xfe], CODE_ADDRESS);
+    vm.setUserMemoryRegion({ slot: 0, flags: 0, guestPhysAddr: 0n, memorySize: 0x10000n, memory });
+    const vcpu = vm.createVcpu(0);
+    guest = { kvm, vm, memory, vcpu };
+    const sregs = vcpu.getSregs();
+    sregs.cs = { ...sregs.cs, base: 0n, selector: 0 };
+    vcpu.setSregs(sregs);
+    vcpu.setRegs({ ...vcpu.getRegs(), rip: BigInt(CODE_ADDRESS), rflags: 2n });
+    const before = vcpu.osThread;
+    const exit = await vcpu.runAsync();
+    expect(exit).toMatchObject({ reason: 'io', port: 0x10 });
+    if (exit.reason === 'io') expect(exit.data[0]).toBe(0x62);
+    expect(vcpu.osThread).not.toBe(before);
+    const running = vcpu.runAsync();
+    let ticks = 0;
+    const ticker = setInterval(() => ticks++, 5);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    vcpu.kick();
+    expect((await running).reason).toBe('intr');
+    clearInterval(ticker);
+    expect(ticks).toBeGreaterThan(5);
+    vcpu.immediateExit = false;
+    expect(vcpu.getRegs().rip).toBe(BigInt(CODE_ADDRESS + 4));
+  });
 });
