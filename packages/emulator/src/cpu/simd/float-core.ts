@@ -91,8 +91,8 @@ function productError(a: number, b: number, p: number): number {
   return ((ah * bh - p + ah * bl + al * bh) + al * bl);
 }
 
-/** a op b rounded to nearest, with `errSign` the sign of the exact error. */
-function exact(kind: number, a: number, b: number): number {
+/** a op b rounded to nearest, with `errSign` the sign of the exact error ({@link lastErrSign}). */
+export function exact(kind: number, a: number, b: number): number {
   errSign = 0;
   switch (kind) {
     case FOp.ADD:
@@ -133,7 +133,13 @@ function exact(kind: number, a: number, b: number): number {
   }
 }
 
-function nextUp(v: number, single: boolean): number {
+/** The sign of the exact error of the last {@link exact}: the true result is above (1) or below (-1) it. */
+export function lastErrSign(): number {
+  return errSign;
+}
+
+/** The next representable binary32 (`single`) or binary64 value above `v`. */
+export function nextUp(v: number, single: boolean): number {
   if (single) {
     if (v === 0) return from32(1);
     let b = bits32(v);
@@ -153,7 +159,8 @@ function nextUp(v: number, single: boolean): number {
   return from64(lo, hi);
 }
 
-function nextDown(v: number, single: boolean): number {
+/** The next representable value below `v`. */
+export function nextDown(v: number, single: boolean): number {
   return -nextUp(-v, single);
 }
 

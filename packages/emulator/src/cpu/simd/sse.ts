@@ -186,8 +186,13 @@ export function sse(c: Cpu, i: Insn): void {
       return;
     }
     case 0x6c:
-    case 0x6d:
-      return ud(c);
+    case 0x6d: {
+      // PUNPCKLQDQ, PUNPCKHQDQ: SSE2 only.
+      if (p !== Pfx.P66) return ud(c);
+      const s = xmmSrc(c, i, 16, 16);
+      if (s >= 0) packedInt(c, b, d, s, 16);
+      return;
+    }
     case 0x6e:
       if (p !== Pfx.P66) return ud(c);
       movdToVector(c, i, d, 16);
