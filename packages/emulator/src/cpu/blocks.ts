@@ -36,8 +36,8 @@ import { condition, getCf, LazyOp } from './flags.js';
 import { lea, movExtend, movRegImm, movRegRm, movRmImm, movRmReg, popReg, pushImm, pushReg } from './move.js';
 import { linearOf } from './operands.js';
 import { SegAcc } from './segments.js';
-import { ARITH_FLAGS, CodeMode, Flag } from './state.js';
-import { stringCompare, stringMove } from './string.js';
+import { ARITH_FLAGS, CodeMode, Flag, Seg, Stop } from './state.js';
+import { repMoveAll32, stringCompare, stringMove } from './string.js';
 
 /** A compiled block: the CodeMode it was built for, how many instructions it holds, its bytes on the page. */
 export class Block {
@@ -105,6 +105,7 @@ const HELPERS = {
   pushReg,
   stringCompare,
   stringMove,
+  repMoveAll32,
 };
 const HELPER_NAMES = Object.keys(HELPERS);
 const HELPER_VALUES = Object.values(HELPERS);
@@ -330,6 +331,10 @@ class Generator {
         this.withFallback(k, this.traceNext(k));
         break;
       }
+      case H.STRING_MOVE:
+      case H.STRING_COMPARE:
+        if (!this.string(k)) return false;
+        break;
       case Fast.JCC_Z:
       case H.JCC:
         this.jcc(k);
@@ -599,6 +604,135 @@ class Generator {
   }
 
   /**
+   * Code leaving in `l{tag}` the linear address of `size` bytes at offset `off` of segment `seg` outside 64-bit
+   * mode: the common segment (no expand-down, within the limit) inline, else operands.ts's linearOf, which
+   * raises the fault.
+   */
+  private linear(k: number, tag: string, seg: number, off: string, size: number, write: boolean): string[] {
+    const need = write ? SegAcc.WRITE : SegAcc.READ;
+    return [
+      `const e${tag} = ${off};`,
+      `let l${tag};`,
+      `if ((c.segAcc[${seg}] & ${need | SegAcc.EXPAND_DOWN}) === ${need} && e${tag} + ${size - 1} <= c.segLimit[${seg}]) l${tag} = (c.segBase[${seg}] + e${tag}) >>> 0;`,
+      `else { l${tag} = linearOf(c, ${seg}, e${tag}, ${size}, ${write}); if ((c.stop & ${Stop.ABORT}) !== 0) ${this.stopInline(k)} }`,
+    ];
+  }
+
+  /** Code reading `size` bytes at linear `l{tag}` into `m{tag}`: the TLB hit inline (mmu.ts's read), else `c.read`. */
+  private load(k: number, tag: string, size: number): string[] {
+    const get =
+      size === 1
+        ? `c.tlbBytes[x${tag}][c.tlbOff[x${tag}] + o${tag}]`
+        : size === 2
+          ? `c.tlbView[x${tag}].getUint16(c.tlbOff[x${tag}] + o${tag}, true)`
+          : `c.tlbView[x${tag}].getInt32(c.tlbOff[x${tag}] + o${tag}, true)`;
+    return [
+      `const p${tag} = l${tag} >>> 12; const x${tag} = p${tag} & 4095; const o${tag} = l${tag} & 4095;`,
+      `let m${tag};`,
+      `if (c.tlbR[x${tag}] === p${tag} && o${tag} <= ${4096 - size}) m${tag} = ${get};`,
+      `else { m${tag} = c.read(l${tag}, ${size}); if ((c.stop & ${Stop.ABORT}) !== 0) ${this.stopInline(k)} }`,
+    ];
+  }
+
+  /** Code writing `value` (`size` bytes) at linear `l{tag}`: the TLB hit inline (mmu.ts's write), else `c.write`. */
+  private store(k: number, tag: string, size: number, value: string): string[] {
+    const put =
+      size === 1
+        ? `c.tlbBytes[x${tag}][c.tlbOff[x${tag}] + o${tag}] = ${value}`
+        : size === 2
+          ? `c.tlbView[x${tag}].setUint16(c.tlbOff[x${tag}] + o${tag}, ${value}, true)`
+          : `c.tlbView[x${tag}].setInt32(c.tlbOff[x${tag}] + o${tag}, ${value}, true)`;
+    return [
+      `const p${tag} = l${tag} >>> 12; const x${tag} = p${tag} & 4095; const o${tag} = l${tag} & 4095;`,
+      `if (c.tlbW[x${tag}] === p${tag} && o${tag} <= ${4096 - size}) ${put};`,
+      `else { c.write(l${tag}, ${size}, ${value}, 0); if ((c.stop & ${Stop.ABORT}) !== 0) ${this.stopInline(k)} }`,
+    ];
+  }
+
+  /**
+   * LODS, STOS, MOVS, CMPS, SCAS without a REP prefix, byte or dword, 32-bit addresses, outside 64-bit mode: as
+   * string.ts runs one element (registers change only after every access succeeded; an MMIO write or a write
+   * into code still steps the indexes, then the block ends).
+   */
+  private string(k: number): boolean {
+    const i = this.insns[k];
+    const size = i.osize;
+    if (
+      this.mode !== CodeMode.M64 &&
+      i.asize === 4 &&
+      (i.op & 0xfe) === 0xa4 &&
+      i.flags & (InsnFlag.REP | InsnFlag.REPNE)
+    ) {
+      // REP MOVS: all at once when it fits in a page each way, else string.ts's element loop.
+      this.out.push(
+        `c.rip = ${this.ip(k)}; c.nextIp = ${this.fall(k)}; c.retired = r0 + ${k};`,
+        `if (!repMoveAll32(c, ${i.segOverride ? i.seg : Seg.DS}, ${size})) {`,
+        `stringMove(c, i${k});`,
+        'if (c.stop !== 0) return;',
+        `if (c.nextIp !== ${this.traceNext(k)}) { c.rip = c.nextIp; c.retired = r0 + ${k + 1}; return; }`,
+        '}',
+      );
+      return true;
+    }
+    if (
+      this.mode === CodeMode.M64 ||
+      i.asize !== 4 ||
+      (size !== 1 && size !== 4) ||
+      i.flags & (InsnFlag.REP | InsnFlag.REPNE)
+    )
+      return false;
+    const op = i.op & 0xfe;
+    const src = i.segOverride ? i.seg : Seg.DS;
+    const esi = 'r[12] >>> 0';
+    const edi = 'r[14] >>> 0';
+    const lines = [`const dl${k} = (c.flags & ${Flag.DF}) !== 0 ? ${-size} : ${size};`];
+    const stepSi = 'r[12] = (r[12] + dl' + k + ') | 0; r[13] = 0;';
+    const stepDi = 'r[14] = (r[14] + dl' + k + ') | 0; r[15] = 0;';
+    const acc = size === 1 ? 'r[0] & 0xff' : 'r[0]';
+    const setAcc = (v: string) => (size === 1 ? `r[0] = (r[0] & -256) | ${v};` : `r[0] = ${v}; r[1] = 0;`);
+    const compare = (a: string, b: string) =>
+      size === 4
+        ? `const v${k} = (${a} - ${b}) | 0; c.lazyOp = ${LazyOp.SUB}; c.lazySize = 4; c.lazyRes = v${k}; c.lazyDst = ${a}; c.lazySrc = ${b}; c.lazyMask = ${ARITH_FLAGS};`
+        : `c.lazyOp = ${LazyOp.SUB}; c.lazySize = 1; c.lazyRes = (${a} - ${b}) & 0xff; c.lazyDst = ${a}; c.lazySrc = ${b}; c.lazyMask = ${ARITH_FLAGS};`;
+    switch (op) {
+      case 0xac: // LODS
+        lines.push(...this.linear(k, `${k}a`, src, esi, size, false), ...this.load(k, `${k}a`, size));
+        lines.push(setAcc(`m${k}a`), stepSi);
+        break;
+      case 0xaa: // STOS
+        lines.push(...this.linear(k, `${k}b`, Seg.ES, edi, size, true), ...this.store(k, `${k}b`, size, acc));
+        lines.push(stepDi);
+        break;
+      case 0xa4: // MOVS
+        lines.push(...this.linear(k, `${k}a`, src, esi, size, false), ...this.load(k, `${k}a`, size));
+        lines.push(
+          ...this.linear(k, `${k}b`, Seg.ES, edi, size, true),
+          ...this.store(k, `${k}b`, size, `m${k}a`),
+        );
+        lines.push(stepSi, stepDi);
+        break;
+      case 0xa6: // CMPS
+        lines.push(...this.linear(k, `${k}a`, src, esi, size, false), ...this.load(k, `${k}a`, size));
+        lines.push(...this.linear(k, `${k}b`, Seg.ES, edi, size, false), ...this.load(k, `${k}b`, size));
+        lines.push(`const d${k} = m${k}a; const s${k} = m${k}b;`, compare(`d${k}`, `s${k}`), stepSi, stepDi);
+        break;
+      case 0xae: // SCAS
+        lines.push(...this.linear(k, `${k}b`, Seg.ES, edi, size, false), ...this.load(k, `${k}b`, size));
+        lines.push(`const d${k} = ${acc}; const s${k} = m${k}b;`, compare(`d${k}`, `s${k}`), stepDi);
+        break;
+      default:
+        return false;
+    }
+    lines.push(`if (c.stop !== 0) ${this.stopInline(k)}`);
+    this.out.push(lines.join('\n'));
+    if (op === 0xa6 || op === 0xae) {
+      this.known = size === 4 ? Known.SUB : Known.NONE;
+      this.knownAt = k;
+    }
+    return true;
+  }
+
+  /**
    * MOV r32, m32 and MOV m32, r32 outside 64-bit mode, with the segment check and the TLB probe inline (the
    * checks of operands.ts's linearOf and mmu.ts's read/write; their slow paths are called as they are).
    */
@@ -629,8 +763,9 @@ class Generator {
       lines.push(
         `let m${k};`,
         `if (c.tlbR[x${k}] === p${k} && o${k} <= 4092) m${k} = c.tlbView[x${k}].getInt32(c.tlbOff[x${k}] + o${k}, true);`,
-        `else { m${k} = c.read(l${k}, 4); if (c.stop !== 0) ${stop} }`,
-        `r[${n}] = m${k}; r[${n + 1}] = 0;`,
+        `else { m${k} = c.read(l${k}, 4); if ((c.stop & ${Stop.ABORT}) !== 0) ${stop} }`,
+        // A page walk's accessed bit written into a code page can end the block without a fault (RESYNC).
+        `r[${n}] = m${k}; r[${n + 1}] = 0; if (c.stop !== 0) ${stop}`,
       );
     }
     this.out.push(lines.join('\n'));

@@ -149,6 +149,54 @@ function bulkMove32(c: Cpu, src: number, size: number, limit: number): number {
   return n;
 }
 
+/**
+ * REP MOVS forward with 32-bit addresses outside 64-bit mode, run whole when it is short (at most 1024
+ * elements), every element passes the segment checks and both spans stay inside one page each that the TLB has
+ * for plain reads and writes (so not MMIO, not code, not read-only, already dirty). Elements move one after
+ * another, as the element loop moves them, so overlapping spans repeat a pattern exactly as it would. Returns
+ * false, having changed nothing, otherwise (then `stringMove` runs it). Compiled blocks call it first.
+ */
+export function repMoveAll32(c: Cpu, src: number, size: number): boolean {
+  const r = c.r;
+  const count = r[2] >>> 0;
+  if (count === 0 || count > 1024 || c.flags & Flag.DF) return false;
+  const sOff = r[12] >>> 0;
+  const dOff = r[14] >>> 0;
+  const len = count * size;
+  if (!spanAllowed(c, src, sOff, len, SegAcc.READ) || !spanAllowed(c, Seg.ES, dOff, len, SegAcc.WRITE))
+    return false;
+  const sLin = (c.segBase[src] + sOff) >>> 0;
+  const dLin = (c.segBase[Seg.ES] + dOff) >>> 0;
+  if ((sLin & 4095) + len > 4096 || (dLin & 4095) + len > 4096) return false;
+  const sPage = sLin >>> 12;
+  const dPage = dLin >>> 12;
+  const sIx = sPage & (TLB_SIZE - 1);
+  const dIx = dPage & (TLB_SIZE - 1);
+  if (c.tlbR[sIx] !== sPage || c.tlbW[dIx] !== dPage) return false;
+  let sAt = c.tlbOff[sIx] + (sLin & 4095);
+  let dAt = c.tlbOff[dIx] + (dLin & 4095);
+  if (size === 4) {
+    const from = c.tlbView[sIx];
+    const to = c.tlbView[dIx];
+    for (let k = 0; k < count; k++, sAt += 4, dAt += 4) to.setInt32(dAt, from.getInt32(sAt, true), true);
+  } else if (size === 2) {
+    const from = c.tlbView[sIx];
+    const to = c.tlbView[dIx];
+    for (let k = 0; k < count; k++, sAt += 2, dAt += 2) to.setUint16(dAt, from.getUint16(sAt, true), true);
+  } else {
+    const from = c.tlbBytes[sIx];
+    const to = c.tlbBytes[dIx];
+    for (let k = 0; k < count; k++) to[dAt + k] = from[sAt + k];
+  }
+  r[12] = (sOff + len) | 0;
+  r[13] = 0;
+  r[14] = (dOff + len) | 0;
+  r[15] = 0;
+  r[2] = 0;
+  r[3] = 0;
+  return true;
+}
+
 /** CMPS, SCAS (A6, A7, AE, AF) with REPE/REPNE. */
 export function stringCompare(c: Cpu, i: Insn): void {
   const size = i.osize;
