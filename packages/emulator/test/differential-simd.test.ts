@@ -158,7 +158,7 @@ function check(label: string, cases: DiffCase[], mode: 32 | 64): void {
     }
     console.log([...byName.entries()].map(([k, n]) => `${k}: ${n}`).join(', '));
   }
-  expect(failures.slice(0, 20)).toEqual([]);
+  expect(failures.slice(0, Number(process.env.DIFF_SHOW ?? 20))).toEqual([]);
 }
 
 describe('differential: MMX/SSE/x87 on the emulator vs the host CPU', () => {

@@ -254,10 +254,13 @@ export function generateX87Cases(seed: number, reps: number, mode: 32 | 64): Dif
       const rc = rand() < 0.5 ? 0 : ((rand() * 4) | 0) << 10;
       view.setUint16(0xf8, (arith ? 0x27f : 0x37f) | rc, true);
       const code: number[] = [
+        // Eight FLDZ then FNINIT: every physical register holds +0, so empty registers compare equal too.
+        0xdb, 0xe3,
+        ...Array.from({ length: 8 }, () => [0xd9, 0xee]).flat(),
         0xdb, 0xe3, // fninit
         0xd9, 0xab, 0xf8, 0, 0, 0, // fldcw [rbx+0xf8]
       ];
-      // Usually three values on the stack; sometimes fewer, so empty registers (stack faults) are exercised.
+      // The first FNINIT (FLDZ needs an empty stack), usually three values on the stack; sometimes fewer, so empty registers (stack faults) are exercised.
       const loads = rand() < 0.15 ? (rand() * 3) | 0 : 3;
       for (let k = loads - 1; k >= 0; k--) code.push(0xdb, 0xab, 0x10 * k, 0, 0, 0); // fld tword [rbx+16k]
       if (spec.reg !== undefined) {

@@ -122,9 +122,11 @@ export const Round = { NEAREST: 0, DOWN: 1, UP: 2, ZERO: 3 } as const;
 export interface IntResult {
   value: bigint;
   inexact: boolean;
+  /** The magnitude was rounded up (x87 C1). */
+  up: boolean;
 }
 
-const intOut: IntResult = { value: 0n, inexact: false };
+const intOut: IntResult = { value: 0n, inexact: false, up: false };
 
 /**
  * The 80-bit value rounded to an integer by `rc` and checked against [-2^(width-1), 2^(width-1)), exactly
@@ -138,6 +140,7 @@ export function f80ToInt(lo: number, hi: number, se: number, rc: number, width: 
   const shift = (exp === 0 ? 1 : exp) - 16383 - 63;
   let q: bigint;
   let inexact = false;
+  let up = false;
   if (shift >= 0) {
     if (shift > 64) return null;
     q = m << BigInt(shift);
@@ -148,6 +151,7 @@ export function f80ToInt(lo: number, hi: number, se: number, rc: number, width: 
     if (rem !== 0n) {
       inexact = true;
       const half = 1n << (s - 1n);
+      const before = q;
       if (rc === Round.NEAREST) {
         if (rem > half || (rem === half && (q & 1n) === 1n)) q += 1n;
       } else if (rc === Round.UP) {
@@ -155,6 +159,7 @@ export function f80ToInt(lo: number, hi: number, se: number, rc: number, width: 
       } else if (rc === Round.DOWN) {
         if (neg) q += 1n;
       }
+      up = q !== before;
     }
   }
   const v = neg ? -q : q;
@@ -162,5 +167,6 @@ export function f80ToInt(lo: number, hi: number, se: number, rc: number, width: 
   if (v < -limit || v >= limit) return null;
   intOut.value = v;
   intOut.inexact = inexact;
+  intOut.up = up;
   return intOut;
 }

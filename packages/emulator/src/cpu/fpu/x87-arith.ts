@@ -16,6 +16,7 @@ import { Fsw, Fx, stOff } from './image.js';
 import {
   copyRaw,
   fcw,
+  storeRaw,
   isDenormalAt,
   isNaNAt,
   isSNaNAt,
@@ -27,19 +28,44 @@ import {
   x87Flags,
 } from './x87-regs.js';
 
+/** What the last {@link roundX87} did: whether the result is inexact and whether its magnitude went up (C1). */
+export const rounded = { inexact: false, up: false };
+
 /** Rounds `t` (nearest double, exact error sign `dir`) by FCW's precision and rounding control. */
 export function roundX87(c: Cpu, t: number, dir: number): number {
   const cw = fcw(c);
   const rc = (cw >> 10) & 3;
   const single = ((cw >> 8) & 3) === 0;
   let r = single ? Math.fround(t) : t;
-  if (single && r !== t) dir = t > r ? 1 : -1;
+  if (single && r !== t) {
+    // t exactly between two binary32 values while the true value is not: the error's sign decides.
+    if (dir !== 0) {
+      const other = t > r ? nextUp(r, true) : nextDown(r, true);
+      if (t - r === other - t && dir > 0 === t > r) r = other;
+    }
+    dir = t > r ? 1 : -1;
+  }
+  rounded.inexact = dir !== 0;
+  rounded.up = false;
   if (dir === 0 || !Number.isFinite(r)) return r;
-  if (rc === Round.DOWN && dir < 0) r = nextDown(r, single);
-  else if (rc === Round.UP && dir > 0) r = nextUp(r, single);
-  else if (rc === Round.ZERO && ((r > 0 && dir < 0) || (r < 0 && dir > 0))) r = r > 0 ? nextDown(r, single) : nextUp(r, single);
+  // `dir` > 0: the true value is above r. The result ends above the true value (rounded up) or below it.
+  let above = dir < 0;
+  if (rc === Round.DOWN && dir < 0) {
+    r = nextDown(r, single);
+    above = false;
+  } else if (rc === Round.UP && dir > 0) {
+    r = nextUp(r, single);
+    above = true;
+  } else if (rc === Round.ZERO && ((r > 0 && dir < 0) || (r < 0 && dir > 0))) {
+    r = r > 0 ? nextDown(r, single) : nextUp(r, single);
+    above = r < 0;
+  }
+  rounded.up = r > 0 ? above : !above;
   return r;
 }
+
+/** A memory operand just converted to scratch was a binary32/binary64 denormal (#D, SDM Vol. 1 8.5.2). */
+export const source = { denormal: false };
 
 /**
  * The NaN result of an operation with a NaN operand (SDM Vol. 1 Table 4-7, x87 column): the QNaN of a
@@ -76,7 +102,7 @@ export function arith80(c: Cpu, kind: number, od: number, oa: number, ob: number
   const unary = kind === FOp.SQRT;
   if (isNaNAt(c, oa) || (!unary && isNaNAt(c, ob))) return nanResult(c, od, oa, unary ? -1 : ob);
   let flags = 0;
-  if (isDenormalAt(c, oa) || (!unary && isDenormalAt(c, ob))) flags |= Fsw.DE;
+  if (isDenormalAt(c, oa) || (!unary && isDenormalAt(c, ob)) || (ob === Fx.SRC && source.denormal)) flags |= Fsw.DE;
   const x = valueAt(c, oa);
   const y = unary ? 0 : valueAt(c, ob);
   const t = unary ? exact(FOp.SQRT, 0, x) : exact(kind, x, y);
@@ -91,15 +117,31 @@ export function arith80(c: Cpu, kind: number, od: number, oa: number, ob: number
     return true;
   }
   if (!x87Flags(c, flags) && flags & (Fsw.DE | Fsw.IE | Fsw.ZE)) return false;
-  let r = roundX87(c, t, lastErrSign());
+  let r = roundX87(c, signedZero(c, kind, x, y, t), lastErrSign());
   if (!Number.isFinite(r) && Number.isFinite(x) && Number.isFinite(y)) {
     x87Flags(c, Fsw.OE | Fsw.PE);
     const rc = (fcw(c) >> 10) & 3;
     const pos = r > 0;
     if (rc === Round.ZERO || (rc === Round.DOWN && pos) || (rc === Round.UP && !pos)) r = pos ? Number.MAX_VALUE : -Number.MAX_VALUE;
+    // An infinity is the magnitude rounded up (C1 = 1), the largest finite value rounded down.
+    else c.fxU16[Fx.FSW >> 1] |= Fsw.C1;
+  } else if (rounded.inexact) {
+    x87Flags(c, Fsw.PE);
+    if (rounded.up) c.fxU16[Fx.FSW >> 1] |= Fsw.C1;
   }
   storeValue(c, od, r);
   return true;
+}
+
+/**
+ * The sign of an exact zero sum or difference (IEEE 754 6.3): -0 when rounding down, +0 otherwise, unless
+ * both operands are zeros of the same sign.
+ */
+export function signedZero(c: Cpu, kind: number, x: number, y: number, t: number): number {
+  if (t !== 0 || (kind !== FOp.ADD && kind !== FOp.SUB)) return t;
+  const y2 = kind === FOp.SUB ? -y : y;
+  if (x === 0 && y2 === 0 && Object.is(x, y2)) return t;
+  return ((fcw(c) >> 10) & 3) === Round.DOWN ? -0 : 0;
 }
 
 /**
@@ -110,17 +152,44 @@ export function arith80(c: Cpu, kind: number, od: number, oa: number, ob: number
 export function compare80(c: Cpu, oa: number, ob: number, ordered: boolean): number {
   const aNaN = isNaNAt(c, oa);
   const bNaN = isNaNAt(c, ob);
-  let flags = 0;
-  if (isDenormalAt(c, oa) || isDenormalAt(c, ob)) flags |= Fsw.DE;
   if (aNaN || bNaN) {
-    if (ordered || isSNaNAt(c, oa) || (bNaN && isSNaNAt(c, ob))) flags |= Fsw.IE;
+    // A NaN operand reports #IA (or nothing), never #D.
+    const flags = ordered || isSNaNAt(c, oa) || (bNaN && isSNaNAt(c, ob)) ? Fsw.IE : 0;
     if (!x87Flags(c, flags)) return -1;
     return 3;
   }
+  let flags = 0;
+  if (isDenormalAt(c, oa) || isDenormalAt(c, ob) || (ob === Fx.SRC && source.denormal)) flags |= Fsw.DE;
   if (!x87Flags(c, flags)) return -1;
-  const x = valueAt(c, oa);
-  const y = valueAt(c, ob);
-  return x === y ? 0 : x < y ? 1 : 2;
+  return compareRaw(c, oa, ob);
+}
+
+/** Orders two non-NaN 80-bit values exactly on their fields: 0 =, 1 <, 2 >. */
+export function compareRaw(c: Cpu, oa: number, ob: number): number {
+  const w = c.fxI32;
+  const sa = seAt(c, oa);
+  const sb = seAt(c, ob);
+  const aZero = (sa & 0x7fff) === 0 && w[oa >> 2] === 0 && w[(oa >> 2) + 1] === 0;
+  const bZero = (sb & 0x7fff) === 0 && w[ob >> 2] === 0 && w[(ob >> 2) + 1] === 0;
+  if (aZero && bZero) return 0;
+  const aNeg = !aZero && (sa & 0x8000) !== 0;
+  const bNeg = !bZero && (sb & 0x8000) !== 0;
+  if (aNeg !== bNeg) return aNeg ? 1 : 2;
+  // Same sign: compare magnitudes (exponent, then significand), reversed for negatives.
+  let mag = 0;
+  if (aZero || bZero) mag = aZero ? -1 : 1;
+  else {
+    const ea = sa & 0x7fff;
+    const eb = sb & 0x7fff;
+    const ha = w[(oa >> 2) + 1] >>> 0;
+    const hb = w[(ob >> 2) + 1] >>> 0;
+    const la = w[oa >> 2] >>> 0;
+    const lb = w[ob >> 2] >>> 0;
+    mag = ea !== eb ? (ea < eb ? -1 : 1) : ha !== hb ? (ha < hb ? -1 : 1) : la !== lb ? (la < lb ? -1 : 1) : 0;
+  }
+  if (mag === 0) return 0;
+  if (aNeg) mag = -mag;
+  return mag < 0 ? 1 : 2;
 }
 
 /** C3/C2/C0 of a comparison result (FCOM, FTST, FICOM). */
@@ -145,16 +214,39 @@ export function fxam(c: Cpu, empty: boolean): void {
   setCc(c, cls | sign);
 }
 
-/** The constants of D9 E8-EE (FLD1, FLDL2T, FLDL2E, FLDPI, FLDLG2, FLDLN2, FLDZ) as exact 80-bit fields. */
-export const CONSTANTS: readonly (readonly [number, number, number])[] = [
-  [0x00000000, 0x80000000, 0x3fff], // 1
-  [0xcd1b8afe | 0, 0xd49a784b | 0, 0x4000], // log2(10)
-  [0x5c17f0bc, 0xb8aa3b29 | 0, 0x3fff], // log2(e)
-  [0x2168c235, 0xc90fdaa2 | 0, 0x4000], // pi
-  [0xfbcff799 | 0, 0x9a209a84 | 0, 0x3ffd], // log10(2)
-  [0xd1cf79ac | 0, 0xb17217f7 | 0, 0x3ffe], // ln(2)
-  [0, 0, 0], // +0
+/**
+ * The constants of D9 E8-EE (FLD1, FLDL2T, FLDL2E, FLDPI, FLDLG2, FLDLN2, FLDZ): the significand rounded to
+ * nearest, the exponent, and where the true value lies against it (+1 above, -1 below, 0 exact), so FCW.RC
+ * rounds the irrational ones as the hardware does (SDM Vol. 1 8.3.8).
+ */
+export const CONSTANTS: readonly (readonly [number, number, number, number])[] = [
+  [0x00000000, 0x80000000 | 0, 0x3fff, 0], // 1
+  [0xcd1b8afe | 0, 0xd49a784b | 0, 0x4000, 1], // log2(10)
+  [0x5c17f0bc, 0xb8aa3b29 | 0, 0x3fff, -1], // log2(e)
+  [0x2168c235, 0xc90fdaa2 | 0, 0x4000, -1], // pi
+  [0xfbcff799 | 0, 0x9a209a84 | 0, 0x3ffd, -1], // log10(2)
+  [0xd1cf79ac | 0, 0xb17217f7 | 0, 0x3ffe, -1], // ln(2)
+  [0, 0, 0, 0], // +0
 ];
+
+/** Writes constant `k` rounded by FCW.RC to `o`. */
+export function loadConstant(c: Cpu, k: number, o: number): void {
+  const [lo, hi, se, trueSide] = CONSTANTS[k];
+  const rc = (fcw(c) >> 10) & 3;
+  let l = lo >>> 0;
+  let h = hi >>> 0;
+  // Positive constants: up adds an ulp when the true value is above, down and zero drop one when below.
+  if (trueSide > 0 && rc === Round.UP) {
+    l = (l + 1) >>> 0;
+    if (l === 0) h = (h + 1) >>> 0;
+  } else if (trueSide < 0 && (rc === Round.DOWN || rc === Round.ZERO)) {
+    if (l === 0) h = (h - 1) >>> 0;
+    l = (l - 1) >>> 0;
+  }
+  c.fxI32[o >> 2] = l | 0;
+  c.fxI32[(o >> 2) + 1] = h | 0;
+  c.fxU16[(o + 8) >> 1] = se;
+}
 
 /**
  * The D9 E0-FF group's computational instructions on ST(0) (and ST(1)): FCHS, FABS, F2XM1, FYL2X, FPTAN,
@@ -205,49 +297,56 @@ export function d9Math(c: Cpu, low: number): { effect: number; push: number } {
       out.effect = -1;
       return out;
     case 0x14: {
-      // FXTRACT: ST(0) = exponent, push significand.
-      if (x === 0) {
-        if (!x87Flags(c, Fsw.ZE)) return out;
-        out.push = x;
-        storeValue(c, o0, -Infinity);
-      } else if (!Number.isFinite(x)) {
-        out.push = x;
-        storeValue(c, o0, Infinity);
-      } else {
-        const e = Math.floor(Math.log2(Math.abs(x)));
-        let m = x / 2 ** e;
-        let ex = e;
-        if (Math.abs(m) >= 2) {
-          m /= 2;
-          ex++;
-        } else if (Math.abs(m) < 1) {
-          m *= 2;
-          ex--;
-        }
-        out.push = m;
-        storeValue(c, o0, ex);
-      }
+      // FXTRACT: ST(0) = exponent, push the significand (exact, on the fields; x87.ts pushes TMP).
+      const se = seAt(c, o0);
+      let lo = c.fxI32[o0 >> 2];
+      let hi = c.fxI32[(o0 >> 2) + 1];
+      const exp = se & 0x7fff;
       out.effect = 1;
+      out.push = Number.NaN;
+      if (isNaNAt(c, o0)) {
+        if (isSNaNAt(c, o0) && !x87Flags(c, Fsw.IE)) {
+          out.effect = 0;
+          return out;
+        }
+        c.fxI32[(o0 >> 2) + 1] |= 0x40000000;
+        copyRaw(c, Fx.TMP, o0);
+        return out;
+      }
+      if (exp === 0 && lo === 0 && hi === 0) {
+        if (!x87Flags(c, Fsw.ZE)) {
+          out.effect = 0;
+          return out;
+        }
+        copyRaw(c, Fx.TMP, o0);
+        storeValue(c, o0, -Infinity);
+        return out;
+      }
+      if (exp === 0x7fff) {
+        copyRaw(c, Fx.TMP, o0);
+        storeValue(c, o0, Infinity);
+        return out;
+      }
+      let e = (exp === 0 ? 1 : exp) - 16383;
+      if (exp === 0 && !x87Flags(c, Fsw.DE)) {
+        out.effect = 0;
+        return out;
+      }
+      while (hi >= 0) {
+        hi = (hi << 1) | (lo >>> 31);
+        lo <<= 1;
+        e--;
+      }
+      c.fxI32[Fx.TMP >> 2] = lo;
+      c.fxI32[(Fx.TMP >> 2) + 1] = hi;
+      c.fxU16[(Fx.TMP + 8) >> 1] = (se & 0x8000) | 0x3fff;
+      storeValue(c, o0, e);
       return out;
     }
     case 0x15: // FPREM1
-    case 0x18: {
-      // FPREM: partial remainder of ST(0) / ST(1); C2 = 0 (complete), C0, C3, C1 the quotient's low bits.
-      const y = valueAt(c, o1);
-      if (!Number.isFinite(x) || y === 0 || x !== x || y !== y) {
-        if (!x87Flags(c, Fsw.IE)) return out;
-        storeIndefinite(c, o0);
-        return out;
-      }
-      let q = x / y;
-      q = low === 0x18 ? Math.trunc(q) : roundEven(q);
-      const r = low === 0x18 ? x % y : x - q * y;
-      const qa = Math.abs(q);
-      const bits = (qa % 2 >= 1 ? Fsw.C1 : 0) | (qa % 4 >= 2 ? Fsw.C3 : 0) | (qa % 8 >= 4 ? Fsw.C0 : 0);
-      setCc(c, bits);
-      storeValue(c, o0, r === 0 ? (x < 0 || Object.is(x, -0) ? -0 : 0) : r);
+    case 0x18: // FPREM
+      partialRemainder(c, low === 0x15);
       return out;
-    }
     case 0x19: {
       // FYL2XP1: ST(1) = ST(1) * log2(ST(0) + 1), pop.
       const y = valueAt(c, o1);
@@ -273,14 +372,41 @@ export function d9Math(c: Cpu, low: number): { effect: number; push: number } {
       if (isNaNAt(c, o0)) return out;
       const rc = (fcw(c) >> 10) & 3;
       const r = rc === Round.NEAREST ? roundEven(x) : rc === Round.DOWN ? Math.floor(x) : rc === Round.UP ? Math.ceil(x) : Math.trunc(x);
-      if (r !== x) x87Flags(c, Fsw.PE);
+      if (r !== x) {
+        x87Flags(c, Fsw.PE);
+        if (Math.abs(r) > Math.abs(x)) c.fxU16[Fx.FSW >> 1] |= Fsw.C1;
+      }
       storeValue(c, o0, r === 0 && (x < 0 || Object.is(x, -0)) ? -0 : r);
       return out;
     }
     case 0x1d: {
-      // FSCALE: ST(0) * 2^trunc(ST(1)).
+      // FSCALE: ST(0) * 2^trunc(ST(1)), scaled in steps so a huge ST(1) saturates instead of making NaN.
+      if (isNaNAt(c, o0) || isNaNAt(c, o1)) {
+        nanResult(c, o0, o0, o1);
+        return out;
+      }
       const y = Math.trunc(valueAt(c, o1));
-      storeValue(c, o0, x * 2 ** y);
+      if ((x === 0 && y === Infinity) || (!Number.isFinite(x) && y === -Infinity)) {
+        if (x87Flags(c, Fsw.IE)) storeIndefinite(c, o0);
+        return out;
+      }
+      if (x === 0 || !Number.isFinite(x)) return out;
+      let v = x;
+      let e = Math.max(-40000, Math.min(40000, y));
+      while (e > 1000 && Number.isFinite(v)) {
+        v *= 2 ** 1000;
+        e -= 1000;
+      }
+      while (e < -1000 && v !== 0) {
+        v *= 2 ** -1000;
+        e += 1000;
+      }
+      v *= 2 ** e;
+      if (!Number.isFinite(v)) {
+        x87Flags(c, Fsw.OE | Fsw.PE);
+        c.fxU16[Fx.FSW >> 1] |= Fsw.C1;
+      } else if (v === 0) x87Flags(c, Fsw.UE | Fsw.PE);
+      storeValue(c, o0, v);
       return out;
     }
     case 0x1e: // FSIN
@@ -299,6 +425,105 @@ export function d9Math(c: Cpu, low: number): { effect: number; push: number } {
 }
 
 const out = { effect: 0, push: 0 };
+
+/** The 80-bit value at `o` as an exact integer significand and binary exponent: value = m * 2^e. */
+function decompose(c: Cpu, o: number): { m: bigint; e: number; neg: boolean } {
+  const se = seAt(c, o);
+  const m = (BigInt(c.fxI32[(o >> 2) + 1] >>> 0) << 32n) | BigInt(c.fxI32[o >> 2] >>> 0);
+  const exp = se & 0x7fff;
+  return { m, e: (exp === 0 ? 1 : exp) - 16383 - 63, neg: (se & 0x8000) !== 0 };
+}
+
+/** Writes sign * m * 2^e (|m| < 2^64 after normalising) exactly as an 80-bit value at `o`. */
+function compose(c: Cpu, o: number, neg: boolean, m: bigint, e: number): void {
+  if (m === 0n) {
+    storeRaw(c, o, 0, 0, neg ? 0x8000 : 0);
+    return;
+  }
+  let mm = m;
+  let ee = e;
+  while (mm >= 1n << 64n) {
+    mm >>= 1n;
+    ee++;
+  }
+  while (mm < 1n << 63n) {
+    mm <<= 1n;
+    ee--;
+  }
+  let exp = ee + 63 + 16383;
+  if (exp <= 0) {
+    // A denormal result: shift back right (exact: remainders of representable operands are representable).
+    mm >>= BigInt(1 - exp);
+    exp = 0;
+  }
+  storeRaw(c, o, Number(mm & 0xffffffffn) | 0, Number(mm >> 32n) | 0, (neg ? 0x8000 : 0) | exp);
+}
+
+/**
+ * FPREM (truncating quotient) and FPREM1 (IEEE: nearest-even quotient), exactly on the 64-bit significands
+ * (SDM Vol. 2 FPREM): a complete remainder when the exponents differ by less than 64, else a partial one
+ * with C2 set, reducing by 2^(D-N) with N = 32 + D mod 32. C0, C3, C1 get the quotient's three low bits.
+ */
+function partialRemainder(c: Cpu, ieee: boolean): void {
+  const o0 = stOff(0);
+  const o1 = stOff(1);
+  if (isNaNAt(c, o0) || isNaNAt(c, o1)) {
+    nanResult(c, o0, o0, o1);
+    setCc(c, 0);
+    return;
+  }
+  const x = valueAt(c, o0);
+  const y = valueAt(c, o1);
+  const e0 = seAt(c, o0) & 0x7fff;
+  const e1 = seAt(c, o1) & 0x7fff;
+  const zero1 = e1 === 0 && c.fxI32[o1 >> 2] === 0 && c.fxI32[(o1 >> 2) + 1] === 0;
+  if (e0 === 0x7fff || zero1) {
+    if (x87Flags(c, Fsw.IE)) storeIndefinite(c, o0);
+    setCc(c, 0);
+    return;
+  }
+  if ((isDenormalAt(c, o0) || isDenormalAt(c, o1)) && !x87Flags(c, Fsw.DE)) return;
+  const zero0 = e0 === 0 && c.fxI32[o0 >> 2] === 0 && c.fxI32[(o0 >> 2) + 1] === 0;
+  if (zero0 || e1 === 0x7fff) {
+    setCc(c, 0);
+    return;
+  }
+  void x;
+  void y;
+  const a = decompose(c, o0);
+  const b = decompose(c, o1);
+  const d = a.e - b.e;
+  // Align both to the smaller exponent: A / B is the exact quotient.
+  const base = Math.min(a.e, b.e);
+  const A = a.m << BigInt(a.e - base);
+  const B = b.m << BigInt(b.e - base);
+  const expA = e0 === 0 ? 1 : e0;
+  const expB = e1 === 0 ? 1 : e1;
+  const D = expA - expB;
+  if (D < 64) {
+    let q = A / B;
+    let r = A - q * B;
+    if (ieee) {
+      const twice = 2n * r;
+      if (twice > B || (twice === B && (q & 1n) === 1n)) {
+        q += 1n;
+        r -= B;
+      }
+    }
+    const neg = r < 0n ? !a.neg : a.neg;
+    compose(c, o0, neg, r < 0n ? -r : r, base);
+    const qa = Number(q & 7n);
+    setCc(c, (qa & 1 ? Fsw.C1 : 0) | (qa & 2 ? Fsw.C3 : 0) | (qa & 4 ? Fsw.C0 : 0));
+    return;
+  }
+  const n = 32 + (D % 32);
+  const scale = BigInt(D - n);
+  const qq = A / (B << scale);
+  const r = A - ((qq * B) << scale);
+  compose(c, o0, a.neg, r, base);
+  setCc(c, Fsw.C2);
+  void d;
+}
 
 function roundEven(v: number): number {
   const f = Math.floor(v);

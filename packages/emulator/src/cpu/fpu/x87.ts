@@ -13,10 +13,10 @@ import { FOp } from '../simd/float-core.js';
 import { setArithFlags } from '../simd/operands.js';
 import { Flag, Stop } from '../state.js';
 import { x87Ready } from './checks.js';
-import { f80Out, f80ToInt, int64ToF80 } from './float80.js';
+import { f80Out, f80ToInt, int64ToF80, numberToF80 } from './float80.js';
 import { Fsw, Fx, rotateDown, rotatePush, stOff, top, x87Init } from './image.js';
 import { syncEs } from './save.js';
-import { arith80, CONSTANTS, compare80, compareCc, d9Math, fxam, roundX87 } from './x87-arith.js';
+import { arith80, compare80, compareCc, d9Math, fxam, loadConstant, rounded, roundX87, source } from './x87-arith.js';
 import {
   pendingFop,
   abridgedTags,
@@ -77,12 +77,14 @@ function loadOperand(c: Cpu, i: Insn, format: number): boolean {
   const size = format === 0 || format === 1 ? 4 : format === 3 ? 2 : format === 4 ? 10 : 8;
   const lin = operandAddress(c, i, size, false);
   if (lin !== lin) return false;
+  source.denormal = false;
   switch (format) {
     case 0: {
       const b = c.read(lin, 4);
       if (c.stop & Stop.ABORT) return false;
       const exp = (b >>> 23) & 0xff;
       const frac = b & 0x7fffff;
+      source.denormal = exp === 0 && frac !== 0;
       if (exp === 0xff && frac !== 0) storeRaw(c, SRC, 0, (0x80000000 | (frac << 8)) | 0, ((b >>> 16) & 0x8000) | 0x7fff);
       else {
         c.fxI32[(Fx.TMP2) >> 2] = b;
@@ -95,6 +97,7 @@ function loadOperand(c: Cpu, i: Insn, format: number): boolean {
       const hi = c.hi;
       if (c.stop & Stop.ABORT) return false;
       const exp = (hi >>> 20) & 0x7ff;
+      source.denormal = exp === 0 && ((hi & 0xfffff) !== 0 || lo !== 0);
       if (exp === 0x7ff && ((hi & 0xfffff) !== 0 || lo !== 0)) {
         storeRaw(c, SRC, lo << 11, (0x80000000 | ((hi & 0xfffff) << 11) | (lo >>> 21)) | 0, ((hi >>> 16) & 0x8000) | 0x7fff);
       } else {
@@ -138,7 +141,7 @@ function fldFrom(c: Cpu, from: number, real: boolean): void {
   if (real && isSNaNAt(c, from)) {
     if (!x87Flags(c, Fsw.IE)) return;
     c.fxI32[(from >> 2) + 1] |= 0x40000000;
-  } else if (real && (seAt(c, from) & 0x7fff) === 0 && (c.fxI32[from >> 2] | c.fxI32[(from >> 2) + 1]) !== 0) {
+  } else if (real && from === SRC && source.denormal) {
     if (!x87Flags(c, Fsw.DE)) return;
   }
   // Copy first: `from` may be ST(7), which the push reuses.
@@ -192,12 +195,14 @@ function storeOperand(c: Cpu, i: Insn, format: number, truncate: boolean): boole
         // Round to the memory format by FCW.RC (through the double: exact for 53-bit significands).
         const saved = cw;
         c.fxU16[Fx.FCW >> 1] = format === 0 ? cw & ~0x300 : (cw & ~0x300) | 0x200;
-        let r = roundX87(c, v, 0);
+        const r = roundX87(c, v, lastDir(c, t, v));
         c.fxU16[Fx.FCW >> 1] = saved;
-        if (format === 0) r = Math.fround(r);
         if (!Number.isFinite(r) && Number.isFinite(v)) {
           if (!x87Flags(c, Fsw.OE | Fsw.PE)) return false;
-        } else if (r !== v && !x87Flags(c, Fsw.PE)) return false;
+        } else if (rounded.inexact) {
+          if (!x87Flags(c, Fsw.PE)) return false;
+          if (rounded.up) c.fxU16[Fx.FSW >> 1] |= Fsw.C1;
+        }
         if (format === 0) {
           c.fxF32[Fx.TMP2 >> 2] = r;
           b0 = c.fxI32[Fx.TMP2 >> 2];
@@ -222,7 +227,10 @@ function storeOperand(c: Cpu, i: Insn, format: number, truncate: boolean): boole
         vlo = width === 64 ? 0 : width === 32 ? 0x80000000 | 0 : 0x8000;
         vhi = width === 64 ? 0x80000000 | 0 : 0;
       } else {
-        if (res.inexact && !x87Flags(c, Fsw.PE)) return false;
+        if (res.inexact) {
+          if (!x87Flags(c, Fsw.PE)) return false;
+          if (res.up) c.fxU16[Fx.FSW >> 1] |= Fsw.C1;
+        }
         vlo = Number(BigInt.asIntN(32, res.value));
         vhi = Number(BigInt.asIntN(32, res.value >> 32n));
       }
@@ -232,6 +240,26 @@ function storeOperand(c: Cpu, i: Insn, format: number, truncate: boolean): boole
       return true;
     }
   }
+}
+
+/**
+ * The sign of (exact 80-bit value at `o`) - `v`, where `v` is its nearest double: the bits below the
+ * double's 53 decide it (so FST m32/m64 rounds the full 64-bit significand correctly by RC).
+ */
+function lastDir(c: Cpu, o: number, v: number): number {
+  if (!Number.isFinite(v) || v === 0) return 0;
+  numberToF80(v);
+  const lo = c.fxI32[o >> 2] >>> 0;
+  const hi = c.fxI32[(o >> 2) + 1] >>> 0;
+  const se = seAt(c, o);
+  const same = f80Out.se === se && f80Out.hi >>> 0 === hi && f80Out.lo >>> 0 === lo;
+  if (same) return 0;
+  // Same sign; compare magnitudes on (exponent, significand).
+  const e1 = se & 0x7fff;
+  const e2 = f80Out.se & 0x7fff;
+  const bigger = e1 !== e2 ? e1 > e2 : hi !== f80Out.hi >>> 0 ? hi > f80Out.hi >>> 0 : lo > f80Out.lo >>> 0;
+  const neg = (se & 0x8000) !== 0;
+  return bigger !== neg ? 1 : -1;
 }
 
 /** The arithmetic of the reg field of D8/DC/DA/DE: FADD FMUL FCOM FCOMP FSUB FSUBR FDIV FDIVR. */
@@ -612,8 +640,7 @@ function d9Register(c: Cpu, i: Insn, r: number, k: number): void {
     case 5: {
       if (k === 7) return raise(c, Vector.UD, -1);
       note(c, i, 1);
-      const [lo, hi, se] = CONSTANTS[k];
-      storeRaw(c, Fx.SRC, lo, hi, se);
+      loadConstant(c, k, Fx.SRC);
       fldFrom(c, Fx.SRC, false);
       return;
     }
@@ -649,7 +676,9 @@ function d9Register(c: Cpu, i: Insn, r: number, k: number): void {
       if (res.effect < 0) popSt(c);
       else if (res.effect > 0) {
         pushSlot(c);
-        storeValue(c, stOff(0), res.push);
+        // FXTRACT leaves its exact significand in TMP; the others push a computed value.
+        if (low === 0x14) copyRaw(c, stOff(0), Fx.TMP);
+        else storeValue(c, stOff(0), res.push);
       }
     }
   }
@@ -762,6 +791,10 @@ function bcdStore(c: Cpu, i: Insn): void {
     c.write(lin + 8, 2, 0xffff, 0);
     popSt(c);
     return;
+  }
+  if (res.inexact) {
+    if (!x87Flags(c, Fsw.PE)) return;
+    if (res.up) c.fxU16[Fx.FSW >> 1] |= Fsw.C1;
   }
   let v = res.value < 0n ? -res.value : res.value;
   for (let k = 0; k < 9; k++) {
