@@ -1,0 +1,246 @@
+/**
+ * Compiled blocks (blocks.ts) must be invisible: the same guest run with blocks compiled at once and with the
+ * interpreter alone ends in the same registers, flags, memory and exits, and stops at the same instruction when
+ * a run's instruction budget ends mid-block. The programs are generated loops over the forms blocks write
+ * inline (register ALU, MOV, INC/DEC, shifts, loads and stores, PUSH/POP, CALL, Jcc, string instructions) mixed
+ * with forms they hand to the general handlers (SETcc, CMOVcc, LEA, IMUL, 16-bit stores, REP MOVS).
+ */
+import type { Kvm, KvmRegs } from '@kvm-ts/core';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { expectExit, listing, machineFor } from '../../test/support/listing.js';
+import { backend } from '../index.js';
+import { setBlockThreshold } from './blocks.js';
+
+let kvm: Kvm;
+let savedThreshold = 0;
+beforeEach(() => {
+  kvm = backend.open('block tests');
+  savedThreshold = setBlockThreshold(1);
+});
+afterEach(() => {
+  setBlockThreshold(savedThreshold);
+  kvm.close();
+});
+
+const ORIGIN = 0x1000;
+const DATA = 0x9000;
+
+/** A small deterministic generator (xorshift32), so a failing program can be reproduced from its seed. */
+function rng(seed: number): (n: number) => number {
+  let s = seed | 0 || 1;
+  return (n: number) => {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    return (s >>> 0) % n;
+  };
+}
+
+const le32 = (v: number) => [v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, (v >>> 24) & 0xff];
+
+/** Registers the loop body may change: EAX, EDX, EBX, EBP, ESI, EDI (ECX counts the loop, ESP is the stack). */
+const REGS = [0, 2, 3, 5, 6, 7];
+
+/** One random instruction group of the body, in 32-bit protected mode (`long`: valid in 64-bit mode too). */
+function piece(pick: (n: number) => number, long: boolean): number[] {
+  const reg = () => REGS[pick(REGS.length)];
+  const d = reg();
+  const s = reg();
+  const cc = pick(16);
+  const mem = DATA + 4 * pick(64);
+  const w = long && pick(3) === 0 ? [0x48] : [];
+  switch (pick(20)) {
+    case 0:
+      return [...w, (pick(8) << 3) | (pick(2) ? 1 : 3), 0xc0 | (s << 3) | d];
+    case 1:
+      return [...w, 0x83, 0xc0 | (pick(8) << 3) | d, pick(256)];
+    case 2:
+      return [0x81, 0xc0 | (pick(8) << 3) | d, ...le32(pick(0x7fffffff) * (pick(2) ? 1 : -1))];
+    case 3:
+      return [...w, 0x89, 0xc0 | (s << 3) | d];
+    case 4:
+      return [0xb8 + d, ...le32(pick(0x7fffffff))];
+    case 5:
+      return long ? [0xff, (pick(2) ? 0xc0 : 0xc8) | d] : [(pick(2) ? 0x40 : 0x48) + d];
+    case 6:
+      return [0xc1, 0xc0 | ([4, 5, 7][pick(3)] << 3) | d, pick(40)];
+    case 7:
+      return [0x8b, 0x04 | (d << 3), 0x25, ...le32(mem)];
+    case 8:
+      return [0x89, 0x04 | (s << 3), 0x25, ...le32(mem)];
+    case 9:
+      return [0x50 + s, 0x58 + d];
+    case 10:
+      // CMP then a Jcc over a NOT: the block's side exit.
+      return [0x39, 0xc0 | (s << 3) | d, 0x70 + cc, 0x02, 0xf7, 0xd0 | d];
+    case 11:
+      return [0x85, 0xc0 | (s << 3) | d, 0x0f, 0x80 + cc, 2, 0, 0, 0, 0xf7, 0xd0 | s];
+    case 12: {
+      // MOV ESI/EDI to the data page, then one string instruction.
+      const op = [0xac, 0xad, 0xaa, 0xab, 0xa4, 0xa5, 0xa6, 0xa7, 0xae, 0xaf][pick(10)];
+      return [0xbe, ...le32(DATA + pick(256)), 0xbf, ...le32(DATA + 0x400 + pick(256)), op];
+    }
+    case 13:
+      // REP MOVS of a few elements, sometimes overlapping, sometimes backwards (STD ... CLD).
+      return [
+        0x51,
+        0xbe,
+        ...le32(DATA + pick(128)),
+        0xbf,
+        ...le32(DATA + pick(128)),
+        0xb9,
+        ...le32(pick(12)),
+        ...(pick(4) === 0 ? [0xfd] : []),
+        0xf3,
+        pick(2) ? 0xa5 : 0xa4,
+        0xfc,
+        0x59,
+      ];
+    case 14:
+      // CALL to the next instruction, then POP the return address.
+      return [0xe8, 0, 0, 0, 0, 0x58 + d];
+    case 15:
+      return [0x0f, 0x90 + cc, 0xc0 | [0, 2, 3][pick(3)]];
+    case 16:
+      return [0x0f, 0x40 + cc, 0xc0 | (d << 3) | s];
+    case 17:
+      return [0x8d, 0x44 | (d << 3), (pick(4) << 6) | (s << 3) | reg(), pick(256)];
+    case 18:
+      return [0x0f, 0xaf, 0xc0 | (d << 3) | s];
+    default:
+      return [0x66, 0x89, 0x04 | (s << 3), 0x25, ...le32(mem)];
+  }
+}
+
+/** A loop of `pieces` random groups run `iterations` times, then HLT. */
+function program(seed: number, long: boolean, pieces: number, iterations: number): Uint8Array {
+  const pick = rng(seed);
+  const body: number[] = [];
+  for (let k = 0; k < pieces; k++) body.push(...piece(pick, long));
+  body.push(0xff, 0xc9); // DEC ECX
+  const loop = [0xb9, ...le32(iterations), ...body];
+  // JNZ rel32 back to the body's start.
+  const rel = -(body.length + 6);
+  return Uint8Array.from([...loop, 0x0f, 0x85, ...le32(rel), 0xf4]);
+}
+
+interface Outcome {
+  exits: string[];
+  regs: KvmRegs;
+  data: number[];
+}
+
+/** Runs `code` with blocks compiled after `threshold` visits (-1: never), `budget` instructions a run. */
+function run(
+  code: Uint8Array,
+  mode: 'protected' | 'long',
+  threshold: number,
+  budget: number,
+  seed: number,
+): Outcome {
+  setBlockThreshold(threshold);
+  using m = machineFor(kvm, mode, { bytes: code, origin: ORIGIN, labels: {} });
+  const pick = rng(seed * 7 + 1);
+  for (let a = DATA; a < DATA + 0x800; a++) m.ram[a] = pick(256);
+  const regs = m.vcpu.getRegs();
+  regs.rax = BigInt(pick(0x7fffffff));
+  regs.rbx = BigInt(pick(0x7fffffff));
+  regs.rdx = BigInt(pick(0x7fffffff));
+  regs.rbp = BigInt(pick(0x7fffffff));
+  m.vcpu.setRegs(regs);
+  (m.vcpu as unknown as { instructionBudget: number }).instructionBudget = budget;
+  const exits: string[] = [];
+  for (let k = 0; k < 10000; k++) {
+    const exit = m.vcpu.run();
+    exits.push(`${exit.reason} ${m.vcpu.getRegs().rip.toString(16)}`);
+    if (exit.reason !== 'intr') break;
+  }
+  return { exits, regs: m.vcpu.getRegs(), data: [...m.ram.subarray(DATA, DATA + 0x800)] };
+}
+
+describe('compiled blocks behave as the interpreter', () => {
+  for (const mode of ['protected', 'long'] as const) {
+    it(`${mode} mode: generated loops end in the same state, with and without blocks`, () => {
+      let cases = 0;
+      for (let seed = 1; seed <= 60; seed++) {
+        const code = program(seed, mode === 'long', 12, 30);
+        const plain = run(code, mode, -1, 20_000_000, seed);
+        expect(plain.exits.at(-1)?.startsWith('hlt'), `seed ${seed}: ${plain.exits.at(-1)}`).toBe(true);
+        for (const threshold of [1, 3]) {
+          const compiled = run(code, mode, threshold, 20_000_000, seed);
+          expect(compiled, `seed ${seed}, blocks after ${threshold} visits`).toEqual(plain);
+        }
+        cases++;
+      }
+      console.log(`[blocks] ${mode}: ${cases} generated loops agree with the interpreter`);
+    });
+
+    it(`${mode} mode: a run's instruction budget ends at the same instruction inside a block`, () => {
+      for (let seed = 100; seed < 110; seed++) {
+        const code = program(seed, mode === 'long', 10, 20);
+        const budget = 7 + (seed % 13);
+        const plain = run(code, mode, -1, budget, seed);
+        const compiled = run(code, mode, 1, budget, seed);
+        expect(compiled.exits.length).toBeGreaterThan(10);
+        expect(compiled, `seed ${seed}`).toEqual(plain);
+      }
+    });
+  }
+
+  it('a hot loop that rewrites its own immediate sees each new value at once', () => {
+    // EBX accumulates the immediate of `patched`, which the loop itself increments each iteration: a block
+    // compiled over the loop must end at the store and run the new bytes.
+    const code = listing(
+      `
+    31DB                       xor ebx, ebx
+    B964000000                 mov ecx, 100
+                               again:
+                               patched:
+    B801000000                 mov eax, 1
+    01C3                       add ebx, eax
+    40                         inc eax
+    A3{patched+1}              mov [patched+1], eax
+    49                         dec ecx
+    75F0                       jnz again
+    F4                         hlt
+    `.replace(
+        '{patched+1}',
+        le32(ORIGIN + 8)
+          .map((b) => b.toString(16).padStart(2, '0').toUpperCase())
+          .join(''),
+      ),
+    );
+    for (const threshold of [-1, 1, 5]) {
+      setBlockThreshold(threshold);
+      using m = machineFor(kvm, 'protected', code);
+      expectExit(m.vcpu, 'hlt');
+      // 1 + 2 + ... + 100.
+      expect(m.vcpu.getRegs().rbx, `blocks after ${threshold} visits`).toBe(5050n);
+    }
+  });
+
+  it('a load that leaves RAM inside a hot loop exits as MMIO at that instruction, with the registers so far', () => {
+    // ESI steps a page at a time from 0 past the end of RAM (256 KiB): the exit comes mid-block.
+    const code = listing(`
+    31F6                       xor esi, esi
+    31C0                       xor eax, eax
+                               again:
+    40                         inc eax
+    8B1E                       mov ebx, [esi]
+    81C600100000               add esi, 0x1000
+    EBF5                       jmp again
+    `);
+    const outcomes: string[] = [];
+    for (const threshold of [-1, 1, 4]) {
+      setBlockThreshold(threshold);
+      using m = machineFor(kvm, 'protected', code);
+      const exit = expectExit(m.vcpu, 'mmio');
+      const regs = m.vcpu.getRegs();
+      outcomes.push(
+        `${exit.reason === 'mmio' ? exit.physAddr.toString(16) : ''} rip ${regs.rip.toString(16)} eax ${regs.rax} esi ${regs.rsi.toString(16)}`,
+      );
+    }
+    expect(outcomes[0]).toBe('40000 rip 1005 eax 65 esi 40000');
+    expect(new Set(outcomes).size).toBe(1);
+  });
+});
