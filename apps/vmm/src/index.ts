@@ -13,7 +13,7 @@ export { I8042, I8042_COMMAND_PORT, I8042_DATA_PORT, I8042Command } from './devi
 export { COM1_IRQ, COM1_PORT, Serial16550, SerialRegister, type SerialState } from './devices/serial.js';
 export { DEMO_GUEST, DEMO_GUEST_SHA256 } from './guests/generated.js';
 export { HypervisorSignature, Layout } from './layout.js';
-export { Machine, type MachineOptions } from './machine.js';
+export { Machine, type MachineOptions, withApicId, withHypervisorBit } from './machine.js';
 export {
   describeExit,
   describeOutcome,

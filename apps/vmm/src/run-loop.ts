@@ -1,4 +1,11 @@
-import { InternalErrorSuberror, IoDirection, type KvmExit, SystemEventType, type Vcpu } from '@kvm-ts/core';
+import {
+  InternalErrorSuberror,
+  IoDirection,
+  KvmError,
+  type KvmExit,
+  SystemEventType,
+  type Vcpu,
+} from '@kvm-ts/core';
 import { type Bus, readLe, writeLe } from './devices/bus.js';
 
 /** How a run ended. Each kind maps to one exit status ({@link exitStatus}). */
@@ -171,7 +178,7 @@ export function handleExit(exit: KvmExit, vcpu: Vcpu, ports: Bus, mmio: Bus): Ru
 export interface RunLoopOptions {
   /** Wall-clock limit in seconds; none by default. */
   timeoutSeconds?: number;
-  /** Called with one line per exit (`--trace-exits`). */
+  /** Called with one line per exit (`--trace-exits`); with several vCPUs each line starts with `cpuN`. */
   trace?: (line: string) => void;
   /** Called each time the loop yields to the event loop (flush buffered output here). */
   onYield?: () => void;
@@ -181,65 +188,151 @@ export interface RunLoopOptions {
   sliceMs?: number;
 }
 
+/** A result's exit count and outcome while the run goes on. */
+interface Progress {
+  exits: number;
+}
+
 /**
- * Runs one vCPU until the guest powers off, resets, writes the exit port, faults, times out or is stopped:
- * exits go to the port and MMIO buses, and the loop yields to the event loop every few milliseconds (and on
- * every interrupted run) so terminal input, signals and timers are handled while the guest runs.
+ * Runs a machine's vCPUs until the guest powers off, resets, writes the exit port, faults, times out or is
+ * stopped: exits of every vCPU go to the same port and MMIO buses, and the loop yields to the event loop every
+ * few milliseconds so terminal input, signals and timers are handled while the guest runs.
+ *
+ * One vCPU, or vCPUs without `runAsync` (the emulator, whose `run()` returns within a bounded slice), run on
+ * this thread in turn, one `run()` each. Several vCPUs with `runAsync` (native: each on a thread of its own)
+ * run at the same time, each awaited by its own loop here, so a KVM_RUN never blocks the others. One vCPU keeps
+ * the synchronous path even when it could run on a thread: an exit costs one system call there, not a
+ * hand-over between threads.
  */
 export class RunLoop {
   private finished: RunOutcome | null = null;
+  private readonly vcpus: readonly Vcpu[];
 
   constructor(
-    private readonly vcpu: Vcpu,
+    vcpus: Vcpu | readonly Vcpu[],
     private readonly ports: Bus,
     private readonly mmio: Bus,
     private readonly options: RunLoopOptions = {},
-  ) {}
+  ) {
+    this.vcpus = Array.isArray(vcpus) ? vcpus : [vcpus as Vcpu];
+    if (this.vcpus.length === 0) throw new RangeError('a run loop needs at least one vCPU');
+  }
 
-  /** Ends the run after the current exit with `outcome` (devices and signal handlers call this). */
+  /**
+   * Ends the run after the current exits with `outcome` (devices and signal handlers call this). Every vCPU's
+   * `immediateExit` is set, so its next run returns at once, and a `runAsync()` in progress returns promptly.
+   */
   finish(outcome: RunOutcome): void {
     this.finished ??= outcome;
-    // If the vCPU is not running right now, make its next run() return at once.
-    this.vcpu.immediateExit = true;
+    for (const vcpu of this.vcpus) vcpu.immediateExit = true;
   }
 
   /** Runs the guest to its end. */
   async run(): Promise<RunResult> {
-    const { timeoutSeconds, trace, onYield, kicker } = this.options;
+    const { timeoutSeconds, onYield } = this.options;
+    const progress: Progress = { exits: 0 };
+    const threaded = this.vcpus.length > 1 && this.vcpus.every((vcpu) => vcpu.runAsync !== undefined);
+    // The deadline as a timer too: a vCPU waiting in KVM_RUN on its thread makes no exit to check it at.
+    const timer =
+      timeoutSeconds === undefined
+        ? null
+        : setTimeout(() => this.finish({ kind: 'timeout', seconds: timeoutSeconds }), timeoutSeconds * 1000);
+    try {
+      if (threaded) await this.runThreaded(progress);
+      else await this.runInTurn(progress);
+    } finally {
+      if (timer) clearTimeout(timer);
+      onYield?.();
+    }
+    const outcome = this.finished ?? {
+      kind: 'internal-error',
+      detail: 'the run loop ended without an outcome',
+    };
+    return { outcome, reason: describeOutcome(outcome), exits: progress.exits };
+  }
+
+  /** Handles one exit of `vcpu`: the trace line, the buses, and the run's end if the exit means one. */
+  private handle(exit: KvmExit, vcpu: Vcpu, progress: Progress): void {
+    progress.exits++;
+    const { trace } = this.options;
+    if (trace) trace(this.vcpus.length > 1 ? `cpu${vcpu.id} ${describeExit(exit)}` : describeExit(exit));
+    const outcome = handleExit(exit, vcpu, this.ports, this.mmio);
+    if (outcome) this.finish(outcome);
+  }
+
+  /** Every vCPU on this thread, one `run()` each in turn. */
+  private async runInTurn(progress: Progress): Promise<void> {
+    const { timeoutSeconds, onYield, kicker } = this.options;
     const sliceMs = this.options.sliceMs ?? 10;
     const deadline =
       timeoutSeconds === undefined ? Number.POSITIVE_INFINITY : Date.now() + timeoutSeconds * 1000;
-    let exits = 0;
     let lastYield = Date.now();
-    while (this.finished === null) {
+    for (let next = 0; this.finished === null; next = (next + 1) % this.vcpus.length) {
+      const vcpu = this.vcpus[next];
       kicker?.entering();
       let exit: KvmExit;
       try {
-        exit = this.vcpu.run();
+        exit = vcpu.run();
       } finally {
         kicker?.left();
       }
-      exits++;
-      if (trace) trace(describeExit(exit));
-      const outcome = handleExit(exit, this.vcpu, this.ports, this.mmio);
-      if (outcome) this.finish(outcome);
+      this.handle(exit, vcpu, progress);
       if (this.finished) break;
       const now = Date.now();
       if (now >= deadline) {
         this.finish({ kind: 'timeout', seconds: timeoutSeconds ?? 0 });
         break;
       }
-      if (exit.reason === 'intr' || now - lastYield >= sliceMs) {
+      if ((exit.reason === 'intr' && this.vcpus.length === 1) || now - lastYield >= sliceMs) {
         onYield?.();
         await new Promise<void>((resolve) => setImmediate(resolve));
         lastYield = Date.now();
       }
     }
-    onYield?.();
-    const outcome = this.finished ?? {
-      kind: 'internal-error',
-      detail: 'the run loop ended without an outcome',
+  }
+
+  /**
+   * Every vCPU on its own thread through `runAsync()`, each awaited by a loop of its own here. The first
+   * failure stops the others before it is raised.
+   */
+  private async runThreaded(progress: Progress): Promise<void> {
+    const { onYield } = this.options;
+    const sliceMs = this.options.sliceMs ?? 10;
+    const flush = onYield ? setInterval(onYield, sliceMs) : null;
+    const one = async (vcpu: Vcpu & { runAsync(): Promise<KvmExit> }) => {
+      let lastYield = Date.now();
+      while (this.finished === null) {
+        let exit: KvmExit;
+        try {
+          exit = await vcpu.runAsync();
+        } catch (error) {
+          // An AP that waited in KVM_RUN for INIT/SIPI returns EAGAIN once it takes them: run it again.
+          if (!(error instanceof KvmError && error.code === 'EAGAIN')) throw error;
+          continue;
+        }
+        this.handle(exit, vcpu, progress);
+        // A backend whose runAsync() resolves without waiting must still let the event loop in.
+        if (Date.now() - lastYield >= sliceMs) {
+          await new Promise<void>((resolve) => setImmediate(resolve));
+          lastYield = Date.now();
+        }
+      }
     };
-    return { outcome, reason: describeOutcome(outcome), exits };
+    try {
+      const results = await Promise.allSettled(
+        this.vcpus.map(async (vcpu) => {
+          try {
+            await one(vcpu as Vcpu & { runAsync(): Promise<KvmExit> });
+          } catch (error) {
+            this.finish({ kind: 'internal-error', detail: `vCPU ${vcpu.id}: ${String(error)}` });
+            throw error;
+          }
+        }),
+      );
+      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) throw failed.reason;
+    } finally {
+      if (flush) clearInterval(flush);
+    }
   }
 }

@@ -162,8 +162,14 @@ export class NativeVcpu extends Descriptor implements Vcpu {
   get immediateExit(): boolean {
     return this.page.immediateExit;
   }
+  /**
+   * Setting it while a `runAsync()` is in progress on the vCPU's thread also signals that thread, so the run
+   * returns an `intr` exit promptly: the kick of api.rst (immediate_exit, then a signal), as the core's
+   * `runAsync` asks.
+   */
   set immediateExit(value: boolean) {
     this.page.immediateExit = value;
+    if (value && this.ownThread?.busy) this.kick();
   }
   get readyForInterruptInjection(): boolean {
     return this.page.readyForInterruptInjection;

@@ -69,6 +69,8 @@ const MAX_CPUID_ENTRIES = 256;
 export const PIO_DATA_OFFSET = 4096;
 /** Instructions one `run()` executes at most before returning an INTR exit, so the host's event loop lives. */
 export const DEFAULT_INSTRUCTION_BUDGET = 20_000_000;
+/** Instructions one `runAsync()` executes at most: a few milliseconds, one turn among several vCPUs. */
+export const ASYNC_SLICE_INSTRUCTIONS = 200_000;
 /** Device accesses one instruction chain may make within one `run()` (a REP string instruction's elements). */
 const MAX_DEVICE_EXITS = 65536;
 /** Steps of virtual time one `run()` of a halted vCPU takes at most before it returns an INTR exit. */
@@ -215,6 +217,23 @@ export class EmulatorVcpu implements Vcpu {
       this.lastInternalError = error;
       this.cpu.stop = 0;
       return this.finish(CpuExit.INTERNAL);
+    }
+  }
+
+  /**
+   * KVM_RUN as one short slice: at most {@link ASYNC_SLICE_INSTRUCTIONS} instructions (or the instruction
+   * budget, if smaller) before an INTR exit, so that a VMM awaiting several vCPUs from one thread gives each
+   * its turn often, as their own threads would run them side by side on KVM.
+   */
+  runAsync(): Promise<KvmExit> {
+    const budget = this.instructionBudget;
+    this.instructionBudget = Math.min(budget, ASYNC_SLICE_INSTRUCTIONS);
+    try {
+      return Promise.resolve(this.run());
+    } catch (error) {
+      return Promise.reject(error);
+    } finally {
+      this.instructionBudget = budget;
     }
   }
 
