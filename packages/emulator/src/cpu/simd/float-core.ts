@@ -74,6 +74,55 @@ function isDenormal64(hi: number, lo: number): boolean {
 export const INDEFINITE32 = 0xffc00000 | 0;
 export const INDEFINITE64_HI = 0xfff80000 | 0;
 
+/** Whether Dekker's product might overflow or lose its error term to underflow for this magnitude. */
+function extreme(v: number): boolean {
+  const m = Math.abs(v);
+  return m !== 0 && (m > 1e270 || m < 1e-270);
+}
+
+/** A finite double as m * 2^e with an integer m (exact). */
+function split(v: number): [bigint, number] {
+  const lo = bits64(v);
+  const hi = hi64;
+  const exp = (hi >>> 20) & 0x7ff;
+  let m = (BigInt(hi & 0xfffff) << 32n) | BigInt(lo >>> 0);
+  if (exp !== 0) m |= 1n << 52n;
+  if (hi < 0) m = -m;
+  return [m, (exp === 0 ? 1 : exp) - 1075];
+}
+
+/**
+ * The sign of (exact a op b) - r by exact rational arithmetic: the cold path for magnitudes where the
+ * floating-point error terms would overflow or underflow.
+ */
+function slowSign(kind: number, a: number, b: number, r: number): number {
+  const [ma, ea] = split(a);
+  const [mb, eb] = split(b);
+  const [mr, er] = split(r);
+  let lhs: bigint;
+  let rhs: bigint;
+  let flip = false;
+  if (kind === FOp.MUL) {
+    // a*b vs r: ma*mb*2^(ea+eb) vs mr*2^er.
+    const e = Math.min(ea + eb, er);
+    lhs = (ma * mb) << BigInt(ea + eb - e);
+    rhs = mr << BigInt(er - e);
+  } else if (kind === FOp.DIV) {
+    // a/b vs r  <=>  a vs r*b, with the sign of b.
+    const e = Math.min(ea, er + eb);
+    lhs = ma << BigInt(ea - e);
+    rhs = (mr * mb) << BigInt(er + eb - e);
+    flip = mb < 0n;
+  } else {
+    // sqrt(b) vs r  <=>  b vs r*r.
+    const e = Math.min(eb, 2 * er);
+    lhs = mb << BigInt(eb - e);
+    rhs = (mr * mr) << BigInt(2 * er - e);
+  }
+  const d = lhs === rhs ? 0 : lhs > rhs ? 1 : -1;
+  return flip ? -d : d;
+}
+
 /** The sign of the exact error of the last {@link exact} (true value = result + error). */
 let errSign = 0;
 
@@ -108,25 +157,34 @@ export function exact(kind: number, a: number, b: number): number {
     }
     case FOp.MUL: {
       const p = a * b;
-      const e = productError(a, b, p);
-      errSign = e > 0 ? 1 : e < 0 ? -1 : 0;
+      if (!Number.isFinite(p) || !Number.isFinite(a) || !Number.isFinite(b) || a === 0 || b === 0) return p;
+      if (extreme(a) || extreme(b) || extreme(p)) errSign = slowSign(kind, a, b, p);
+      else {
+        const e = productError(a, b, p);
+        errSign = e > 0 ? 1 : e < 0 ? -1 : 0;
+      }
       return p;
     }
     case FOp.DIV: {
       const q = a / b;
-      if (Number.isFinite(q) && q !== 0 && Number.isFinite(a) && b !== 0) {
+      if (!Number.isFinite(q) || !Number.isFinite(a) || !Number.isFinite(b) || a === 0 || b === 0) return q;
+      if (extreme(a) || extreme(b) || extreme(q)) errSign = slowSign(kind, a, b, q);
+      else {
         const p = q * b;
         const rem = a - p - productError(q, b, p);
         errSign = rem === 0 ? 0 : (rem > 0) === (b > 0) ? 1 : -1;
-      } else if (q === 0 && a !== 0 && Number.isFinite(b)) errSign = (a > 0) === (b > 0) ? 1 : -1;
+      }
       return q;
     }
     default: {
       const r = Math.sqrt(b);
       if (Number.isFinite(r) && r > 0) {
-        const p = r * r;
-        const rem = b - p - productError(r, r, p);
-        errSign = rem > 0 ? 1 : rem < 0 ? -1 : 0;
+        if (extreme(b) || extreme(r)) errSign = slowSign(kind, a, b, r);
+        else {
+          const p = r * r;
+          const rem = b - p - productError(r, r, p);
+          errSign = rem > 0 ? 1 : rem < 0 ? -1 : 0;
+        }
       }
       return r;
     }
@@ -198,7 +256,9 @@ function finish(t: number, single: boolean, mxcsr: number, finiteInputs: boolean
     else if (rc === Round.UP && dir > 0) r = nextUp(r, single);
     else if (rc === Round.ZERO && ((r > 0 && dir < 0) || (r < 0 && dir > 0))) r = r > 0 ? nextDown(r, single) : nextUp(r, single);
   }
-  const tiny = Math.abs(t) < (single ? MIN_NORMAL32 : MIN_NORMAL64) && t !== 0;
+  if (dir !== 0 && !Number.isFinite(r)) fstat.flags |= Mxcsr.OE;
+  // Tiny: below the smallest normal before rounding, including true results that rounded to zero.
+  const tiny = Math.abs(t) < (single ? MIN_NORMAL32 : MIN_NORMAL64) && (t !== 0 || dir !== 0);
   if (tiny) {
     if (mxcsr & Mxcsr.FZ && mxcsr & (Mxcsr.UE << Mxcsr.MASK_SHIFT)) {
       fstat.flags |= Mxcsr.UE | Mxcsr.PE;
@@ -225,29 +285,43 @@ export function lane32(kind: number, a: number, b: number, mxcsr: number): numbe
     return (aNaN ? a : b) | 0x400000;
   }
   const daz = (mxcsr & Mxcsr.DAZ) !== 0;
+  let de = 0;
   if (kind !== FOp.SQRT && isDenormal32(a)) {
     if (daz) a &= 0x80000000;
-    else fstat.flags |= Mxcsr.DE;
+    else de = Mxcsr.DE;
   }
   if (isDenormal32(b)) {
     if (daz) b &= 0x80000000;
-    else fstat.flags |= Mxcsr.DE;
+    else de = Mxcsr.DE;
   }
   const x = from32(a);
   const y = from32(b);
-  if (kind === FOp.MIN) return x < y ? a : b;
-  if (kind === FOp.MAX) return x > y ? a : b;
-  const t = exact(kind, x, y);
+  if (kind === FOp.MIN || kind === FOp.MAX) {
+    fstat.flags |= de;
+    if (kind === FOp.MIN) return x < y ? a : b;
+    return x > y ? a : b;
+  }
+  const t = zeroSign(kind, x, y, exact(kind, x, y), mxcsr);
   if (t !== t) {
+    // An invalid operation reports #I alone, not #D (a negative denormal's square root).
     fstat.flags |= Mxcsr.IE;
     return INDEFINITE32;
   }
+  fstat.flags |= de;
   if (kind === FOp.DIV && y === 0 && Number.isFinite(x)) {
     fstat.flags |= Mxcsr.ZE;
     return bits32(t);
   }
   const finite = (kind === FOp.SQRT || Number.isFinite(x)) && Number.isFinite(y);
   return bits32(finish(t, true, mxcsr, finite));
+}
+
+/** An exact zero sum of operands of opposite signs is -0 when rounding down, +0 otherwise (IEEE 754 6.3). */
+function zeroSign(kind: number, x: number, y: number, t: number, mxcsr: number): number {
+  if (t !== 0 || (kind !== FOp.ADD && kind !== FOp.SUB)) return t;
+  const y2 = kind === FOp.SUB ? -y : y;
+  if (x === 0 && y2 === 0 && Object.is(x, y2)) return t;
+  return ((mxcsr >> Mxcsr.RC_SHIFT) & 3) === Round.DOWN ? -0 : 0;
 }
 
 /** Result high word of the last {@link lane64}. */
@@ -268,31 +342,34 @@ export function lane64(kind: number, alo: number, ahi: number, blo: number, bhi:
     return aNaN ? alo : blo;
   }
   const daz = (mxcsr & Mxcsr.DAZ) !== 0;
+  let de = 0;
   if (kind !== FOp.SQRT && isDenormal64(ahi, alo)) {
     if (daz) {
       ahi &= 0x80000000;
       alo = 0;
-    } else fstat.flags |= Mxcsr.DE;
+    } else de = Mxcsr.DE;
   }
   if (isDenormal64(bhi, blo)) {
     if (daz) {
       bhi &= 0x80000000;
       blo = 0;
-    } else fstat.flags |= Mxcsr.DE;
+    } else de = Mxcsr.DE;
   }
   const x = from64(alo, ahi);
   const y = from64(blo, bhi);
   if (kind === FOp.MIN || kind === FOp.MAX) {
+    fstat.flags |= de;
     const first = kind === FOp.MIN ? x < y : x > y;
     laneHi = first ? ahi : bhi;
     return first ? alo : blo;
   }
-  let t = exact(kind, x, y);
+  let t = zeroSign(kind, x, y, exact(kind, x, y), mxcsr);
   if (t !== t) {
     fstat.flags |= Mxcsr.IE;
     laneHi = INDEFINITE64_HI;
     return 0;
   }
+  fstat.flags |= de;
   if (kind === FOp.DIV && y === 0 && Number.isFinite(x)) fstat.flags |= Mxcsr.ZE;
   else t = finish(t, false, mxcsr, (kind === FOp.SQRT || Number.isFinite(x)) && Number.isFinite(y));
   const lo = bits64(t);
@@ -309,25 +386,33 @@ export function compareValues(x: number, y: number, aSnan: boolean, bSnan: boole
     if (signalQnan || aSnan || bSnan) fstat.flags |= Mxcsr.IE;
     return 3;
   }
+  // A denormal operand next to a NaN is not reported (#I or nothing); otherwise #D as `value32` saw it.
+  fstat.flags |= pendingDe;
+  pendingDe = 0;
   return x === y ? 0 : x < y ? 1 : 2;
 }
 
+/** #D seen by `value32`/`value64` for the comparison in progress. */
+let pendingDe = 0;
+
 /** A binary32 lane as a double for comparison, with DAZ and the denormal flag. */
-export function value32(b: number, mxcsr: number): number {
+export function value32(b: number, mxcsr: number, first = false): number {
+  if (first) pendingDe = 0;
   if (isNaN32(b)) return Number.NaN;
   if (isDenormal32(b)) {
     if (mxcsr & Mxcsr.DAZ) return b < 0 ? -0 : 0;
-    fstat.flags |= Mxcsr.DE;
+    pendingDe = Mxcsr.DE;
   }
   return from32(b);
 }
 
 /** A binary64 lane as a double for comparison, with DAZ and the denormal flag. */
-export function value64(lo: number, hi: number, mxcsr: number): number {
+export function value64(lo: number, hi: number, mxcsr: number, first = false): number {
+  if (first) pendingDe = 0;
   if (isNaN64(hi, lo)) return Number.NaN;
   if (isDenormal64(hi, lo)) {
     if (mxcsr & Mxcsr.DAZ) return hi < 0 ? -0 : 0;
-    fstat.flags |= Mxcsr.DE;
+    pendingDe = Mxcsr.DE;
   }
   return from64(lo, hi);
 }

@@ -93,7 +93,7 @@ export function floatCompare(c: Cpu, p: number, d: number, s: number, imm: numbe
     for (let k = 0; k < n; k++) {
       const a = w[dk + k];
       const b = w[sk + k];
-      const rel = compareValues(value32(a, mx), value32(b, mx), isSNaN32(a), isSNaN32(b), signal);
+      const rel = compareValues(value32(a, mx, true), value32(b, mx), isSNaN32(a), isSNaN32(b), signal);
       w[t + k] = predicate(imm, rel) ? -1 : 0;
     }
     commit(c, d, n);
@@ -105,7 +105,7 @@ export function floatCompare(c: Cpu, p: number, d: number, s: number, imm: numbe
       const blo = w[sk + 2 * k];
       const bhi = w[sk + 2 * k + 1];
       const rel = compareValues(
-        value64(alo, ahi, mx),
+        value64(alo, ahi, mx, true),
         value64(blo, bhi, mx),
         isSNaN64(ahi, alo),
         isSNaN64(bhi, blo),
@@ -130,11 +130,11 @@ export function comis(c: Cpu, double: boolean, d: number, s: number, signalQnan:
     const ahi = w[(d >> 2) + 1];
     const blo = w[s >> 2];
     const bhi = w[(s >> 2) + 1];
-    rel = compareValues(value64(alo, ahi, mx), value64(blo, bhi, mx), isSNaN64(ahi, alo), isSNaN64(bhi, blo), signalQnan);
+    rel = compareValues(value64(alo, ahi, mx, true), value64(blo, bhi, mx), isSNaN64(ahi, alo), isSNaN64(bhi, blo), signalQnan);
   } else {
     const a = w[d >> 2];
     const b = w[s >> 2];
-    rel = compareValues(value32(a, mx), value32(b, mx), isSNaN32(a), isSNaN32(b), signalQnan);
+    rel = compareValues(value32(a, mx, true), value32(b, mx), isSNaN32(a), isSNaN32(b), signalQnan);
   }
   if (!simdExceptions(c, fstat.flags)) return;
   const f = rel === 3 ? Flag.ZF | Flag.PF | Flag.CF : rel === 0 ? Flag.ZF : rel === 1 ? Flag.CF : 0;
