@@ -79,7 +79,12 @@ Examples:
         .argParser(parseFormat),
     )
     .option('--mem <size>', 'guest RAM, up to 3G', parseSize, 256 * 1024 * 1024)
-    .option('--cpus <n>', 'number of vCPUs (1 for now)', parsePositiveInt, 1)
+    .option(
+      '--cpus <n>',
+      "vCPUs; the BSP starts the others, found in the MP table (at most the backend's KVM_CAP_MAX_VCPUS)",
+      parsePositiveInt,
+      1,
+    )
     .option(
       '--load-addr <addr>',
       'flat images: load address (default 0x7c00 in real mode, 0x100000 otherwise)',
@@ -107,6 +112,7 @@ Examples:
   kvm-ts run --format multiboot --append "verbose" --initrd module.bin kernel.elf
   kvm-ts run --mem 512M --initrd initramfs.cpio.gz \\
     --append "console=ttyS0 reboot=t panic=-1 pci=off" vmlinuz
+  kvm-ts run --cpus 2 --mem 512M --initrd initramfs.cpio.gz --append "console=ttyS0" vmlinuz
 ${EXIT_STATUS_HELP}`,
     )
     .action(async (image: string, options: RunOptions) => {

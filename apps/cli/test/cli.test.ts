@@ -83,9 +83,15 @@ describe('kvm-ts without a guest', () => {
     const missing = kvmTs(['run', join(work, 'nope.bin')]);
     expect(missing.status).toBe(2);
     expect(missing.stderr).toBe(`kvm-ts: cannot read image ${join(work, 'nope.bin')}: ENOENT\n`);
-    const cpus = kvmTs(['run', '--cpus', '2', 'x']);
-    expect(cpus.status).toBe(2);
-    expect(cpus.stderr.trim().split('\n')).toHaveLength(1);
+    const tooMany = kvmTs(['run', '--backend', 'emulator', '--cpus', '255', file('cpus.bin', [0xf4])]);
+    expect(tooMany.status).toBe(2);
+    expect(tooMany.stderr).toContain(
+      'kvm-ts: --cpus 255: the emulator backend runs at most 254 vCPUs here (KVM_CAP_MAX_VCPUS, and 254 in the MP table)\n',
+    );
+    expect(tooMany.stderr).not.toContain('    at ');
+    const zero = kvmTs(['run', '--cpus', '0', 'x']);
+    expect(zero.status).toBe(2);
+    expect(zero.stderr.trim().split('\n')).toHaveLength(1);
     const unknown = kvmTs(['frobnicate']);
     expect(unknown.status).toBe(2);
     expect(unknown.stderr).toBe("kvm-ts: unknown command 'frobnicate'\n");
@@ -133,6 +139,15 @@ for (const backend of ['native', 'emulator']) {
       const run = kvmTs(['run', guest, '--backend', backend]);
       expect(run.status).toBe(33);
       expect(run.stderr).toContain('guest wrote 16 to the exit port (status 33)');
+    });
+
+    it('runs with --cpus 2: the APs wait for a start-up IPI the guest never sends, and stop with it', () => {
+      // mov al, 0x11; out 0xf4, al; hlt
+      const guest = file(`cpus-${backend}.bin`, [0xb0, 0x11, 0xe6, 0xf4, 0xf4]);
+      const run = kvmTs(['run', guest, '--backend', backend, '--cpus', '2']);
+      expect(run.stderr).toContain('2 vCPUs');
+      expect(run.stderr).toContain('guest wrote 17 to the exit port (status 35)');
+      expect(run.status).toBe(35);
     });
 
     it('feeds piped stdin to COM1: an echo guest reads two bytes and prints them back', () => {

@@ -8,6 +8,7 @@ import {
   exitStatus,
   type ImageFormat,
   loadImage,
+  MP_MAX_CPUS,
   Machine,
   type RunResult,
 } from '@kvm-ts/vmm';
@@ -56,9 +57,6 @@ export async function runImage(
   options: RunOptions,
   io: RunIo,
 ): Promise<number> {
-  if (options.cpus !== 1) {
-    throw new CliError(`--cpus ${options.cpus}: this VMM runs one vCPU (secondary CPUs are not started yet)`);
-  }
   const bytes = image ?? (await readInput(file, 'image'));
   const initrd = options.initrd ? await readInput(options.initrd, 'initrd') : undefined;
   const status = (message: string) => io.stderr.write(`kvm-ts: ${message}\n`);
@@ -73,7 +71,17 @@ export async function runImage(
   };
   let machine: Machine;
   try {
-    machine = Machine.create(kvm, { memSize: options.mem, output: (byte) => pending.push(byte) });
+    const maxCpus = Machine.maxCpus(kvm);
+    if (options.cpus > maxCpus) {
+      throw new CliError(
+        `--cpus ${options.cpus}: the ${kvm.backend.name} backend runs at most ${maxCpus} vCPUs here (KVM_CAP_MAX_VCPUS, and ${MP_MAX_CPUS} in the MP table)`,
+      );
+    }
+    machine = Machine.create(kvm, {
+      memSize: options.mem,
+      cpus: options.cpus,
+      output: (byte) => pending.push(byte),
+    });
   } catch (error) {
     kvm.close();
     if (error instanceof RangeError) throw new CliError(`--mem: ${error.message}`);
@@ -85,6 +93,7 @@ export async function runImage(
     const plan = loadImage(bytes, {
       file,
       ramSize: options.mem,
+      cpus: options.cpus,
       format: options.format,
       mode: options.mode,
       loadAddr: options.loadAddr,
@@ -96,7 +105,8 @@ export async function runImage(
     machine.load(plan, file);
     status(
       `loaded ${file} as ${plan.format}: entry 0x${plan.cpu.entry.toString(16)} in ${plan.cpu.mode} mode, ` +
-        `${options.mem / 1024 / 1024} MiB${io.stdin.isTTY ? '; Ctrl-A X quits' : ''}`,
+        `${options.mem / 1024 / 1024} MiB, ${options.cpus} vCPU${options.cpus === 1 ? '' : 's'}` +
+        `${io.stdin.isTTY ? '; Ctrl-A X quits' : ''}`,
     );
     session = attachInput(
       io.stdin,
