@@ -1,0 +1,90 @@
+/**
+ * QEMU TCG as the oracle for privileged and mode-switching behaviour: generated multiboot kernels run a batch
+ * of scenarios each (test/qemu-oracle/), print a state dump on COM1 after each, and the dumps of QEMU and of the
+ * emulator must match line by line. Skipped, with the reason printed, without nasm or qemu-system-x86_64.
+ */
+import { describe, expect, it } from 'vitest';
+import { assemble, kernelSource, type Scenario } from './qemu-oracle/kernel.js';
+import { oracleMissing, runEmulator, runQemu } from './qemu-oracle/runners.js';
+import { scenarios32 } from './qemu-oracle/scenarios32.js';
+
+const missing = oracleMissing();
+if (missing) console.log(`[qemu-oracle] skipped: ${missing}`);
+
+interface Comparison {
+  lines: number;
+  mismatches: string[];
+}
+
+/** The scenario each dump line belongs to, by the index on the last `S` line. */
+function byScenario(dump: string): Map<number, string[]> {
+  const out = new Map<number, string[]>();
+  let lines: string[] = [];
+  for (const line of dump.trimEnd().split('\n')) {
+    if (line.startsWith('S ')) {
+      lines = [];
+      out.set(Number.parseInt(line.slice(2, 10), 16), lines);
+    }
+    lines.push(line);
+  }
+  return out;
+}
+
+/** Compares QEMU's and the emulator's dumps line by line, scenario by scenario. */
+function compare(scenarios: readonly Scenario[], qemu: string, emulator: string): Comparison {
+  const q = byScenario(qemu);
+  const e = byScenario(emulator);
+  const mismatches: string[] = [];
+  let lines = 0;
+  scenarios.forEach((s, k) => {
+    const ql = q.get(k) ?? ['(no dump)'];
+    const el = e.get(k) ?? ['(no dump)'];
+    const mask = s.qemuFix?.mask ?? ((line: string) => line);
+    const fix = s.qemuFix?.fix ?? ((line: string) => line);
+    for (let n = 0; n < Math.max(ql.length, el.length); n++) {
+      lines++;
+      const a = mask(fix(ql[n] ?? '(end)'));
+      const b = mask(el[n] ?? '(end)');
+      if (a !== b) mismatches.push(`#${k} ${s.name}\n  qemu     ${a}\n  emulator ${b}`);
+    }
+  });
+  return { lines, mismatches };
+}
+
+/** Checks the emulator's vector and error code for scenarios where the SDM, not QEMU, is the reference. */
+function checkSdm(scenarios: readonly Scenario[], emulator: string): string[] {
+  const e = byScenario(emulator);
+  const mismatches: string[] = [];
+  scenarios.forEach((s, k) => {
+    const line = e.get(k)?.[0] ?? '(no dump)';
+    const [vector, error] = line
+      .slice(13)
+      .split(' ')
+      .map((x) => Number.parseInt(x, 16));
+    if (s.sdm && (vector !== s.sdm.vector || error !== s.sdm.error))
+      mismatches.push(
+        `#${k} ${s.name}: SDM says vector ${s.sdm.vector} error ${s.sdm.error}\n  emulator ${line}`,
+      );
+  });
+  return mismatches;
+}
+
+describe.skipIf(missing !== null)('QEMU TCG oracle', () => {
+  it('32-bit protected mode: every scenario dumps the same state on QEMU and the emulator', async () => {
+    const all = scenarios32();
+    const scenarios = all.filter((s) => !s.sdm);
+    const image = assemble(kernelSource('frame32.inc', scenarios));
+    const qemu = runQemu(image);
+    const emulator = runEmulator(image);
+    const qemuDump = await qemu;
+    const result = compare(scenarios, qemuDump, emulator);
+    // Where QEMU deviates from the manuals, the emulator alone runs the scenarios, checked against the SDM.
+    const sdmScenarios = all.filter((s) => s.sdm);
+    const sdm = checkSdm(sdmScenarios, runEmulator(assemble(kernelSource('frame32.inc', sdmScenarios))));
+    console.log(
+      `[qemu-oracle] 32-bit: ${scenarios.length} scenarios, ${result.lines} dump lines compared with QEMU, ${result.mismatches.length} differ; ${sdmScenarios.length} scenarios checked against the SDM, ${sdm.length} differ`,
+    );
+    expect(qemuDump.endsWith('Z\n')).toBe(true);
+    expect([...result.mismatches, ...sdm].slice(0, 20).join('\n')).toBe('');
+  }, 120_000);
+});
