@@ -80,17 +80,23 @@ export function deliver(c: Cpu, vector: number, error: number, returnIp: number,
   let v = vector;
   let e = error;
   let src = source;
+  let ip = returnIp;
   for (let attempt = 0; attempt < 3; attempt++) {
     c.stop &= ~(Stop.FAULT | Stop.ABORT);
-    if (deliverOnce(c, v, e, returnIp, src)) return true;
+    if (deliverOnce(c, v, e, ip, src)) return true;
+    // A fault while delivering INT n/INT3/INTO is a fault of that instruction: its frame points at it.
+    if (src === Source.SOFTWARE) ip = c.rip;
     const second = c.faultVector;
     const secondError = c.faultError;
     c.stop &= ~(Stop.FAULT | Stop.ABORT);
     if (v === Vector.DF) return false;
     const first = v;
+    // The double-fault classes (SDM Vol. 3A Table 6-5) pair two exceptions; INT n and external interrupts on
+    // an exception's vector are not that exception, so a fault delivering them is simply delivered.
     if (
-      (isContributory(first) && isContributory(second)) ||
-      (first === Vector.PF && (isContributory(second) || second === Vector.PF))
+      src === Source.EXCEPTION &&
+      ((isContributory(first) && isContributory(second)) ||
+        (first === Vector.PF && (isContributory(second) || second === Vector.PF)))
     ) {
       v = Vector.DF;
       e = 0;
