@@ -243,6 +243,11 @@ function returnOuter(
 ): boolean {
   const rpl = sel & 3;
   const savedCpl = c.cpl;
+  // A bad SS faults with CS as it was (SDM Vol. 2 IRET/RET: every check comes before any segment changes).
+  const csSel = c.segSel[Seg.CS];
+  const csBase = c.segBase[Seg.CS];
+  const csLimit = c.segLimit[Seg.CS];
+  const csAttr = c.segAttr[Seg.CS];
   if (!loadCodeSeg(c, sel, rpl, true)) {
     c.r[8] = r8;
     c.r[9] = r9;
@@ -255,6 +260,11 @@ function returnOuter(
     c.segAttr[Seg.SS] = SegAttr.UNUSABLE | (rpl << SegAttr.DPL_SHIFT);
   } else if (!loadDataSeg(c, Seg.SS, ss)) {
     c.cpl = savedCpl;
+    c.segSel[Seg.CS] = csSel;
+    c.segBase[Seg.CS] = csBase;
+    c.segLimit[Seg.CS] = csLimit;
+    c.segAttr[Seg.CS] = csAttr;
+    syncMode(c);
     c.r[8] = r8;
     c.r[9] = r9;
     return false;
