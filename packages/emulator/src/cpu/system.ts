@@ -202,6 +202,21 @@ export function movCr(c: Cpu, i: Insn): void {
   else c.stop |= Stop.RESYNC;
 }
 
+/**
+ * Whether the four PDPTEs at `cr3` may be loaded: a MOV to CR0, CR3 or CR4 that leaves PAE paging on loads them
+ * and is #GP(0) if a present one has a reserved bit set (SDM Vol. 3A 4.4.1).
+ */
+function pdptesValid(c: Cpu, cr3: number): boolean {
+  const base = (cr3 & 0xffffffe0) >>> 0;
+  for (let k = 0; k < 4; k++) {
+    const lo = c.phys32(base + k * 8);
+    const hi = c.phys32(base + k * 8 + 4);
+    // Bits 2:1 and 8:5 are reserved, and the address bits past MAXPHYADDR (40) and bit 63.
+    if (lo & 1 && (lo & 0x1e6 || hi & 0xfff00 || hi < 0)) return false;
+  }
+  return true;
+}
+
 /** Writes a control register with the checks of SDM Vol. 3A 2.5 and 9.8.5; false means #GP(0). */
 export function writeCr(c: Cpu, n: number, lo: number, hi: number): boolean {
   switch (n) {
@@ -220,6 +235,7 @@ export function writeCr(c: Cpu, n: number, lo: number, hi: number): boolean {
         if (c.long64) return false;
         c.efer &= ~Efer.LMA;
       }
+      if (enablingPaging && c.cr4 & Cr4.PAE && !(c.efer & Efer.LME) && !pdptesValid(c, c.cr3)) return false;
       if ((v ^ c.cr0) & 0xe005003f) c.flushTlb();
       c.cr0 = v;
       syncMode(c);
@@ -230,6 +246,7 @@ export function writeCr(c: Cpu, n: number, lo: number, hi: number): boolean {
       return true;
     case 3: {
       if (c.efer & Efer.LMA && hi & 0xffffff00) return false;
+      if (!(c.efer & Efer.LMA) && c.cr0 & Cr0.PG && c.cr4 & Cr4.PAE && !pdptesValid(c, lo)) return false;
       c.cr3 = c.efer & Efer.LMA ? hi * TWO32 + (lo >>> 0) : lo >>> 0;
       c.flushTlb(false);
       return true;
@@ -239,6 +256,8 @@ export function writeCr(c: Cpu, n: number, lo: number, hi: number): boolean {
       if (c.efer & Efer.LMA && !(lo & Cr4.PAE)) return false;
       // OSXSAVE only when the guest's CPUID offers XSAVE (KVM's kvm_is_valid_cr4).
       if (lo & Cr4.OSXSAVE && !guestHasXsave(c)) return false;
+      const reloads = (lo ^ c.cr4) & (Cr4.PGE | Cr4.PAE | Cr4.PSE);
+      if (reloads && lo & Cr4.PAE && c.cr0 & Cr0.PG && !(c.efer & Efer.LMA) && !pdptesValid(c, c.cr3)) return false;
       if ((lo ^ c.cr4) & (Cr4.PGE | Cr4.PAE | Cr4.PSE)) c.flushTlb();
       c.cr4 = lo >>> 0;
       return true;
