@@ -97,6 +97,7 @@ import {
   nop,
   popf,
   pushf,
+  rdpmc,
   rdtsc,
   sti,
   syscall,
@@ -226,6 +227,7 @@ export const H = {
   FWAIT: 91,
   GROUP15: 92,
   SSE_3BYTE: 93,
+  RDPMC: 94,
 } as const;
 
 /** The handler id of each dispatch index (opcode, + 256 for 0F, + 512 for 0F 38, + 768 for 0F 3A). */
@@ -316,6 +318,7 @@ set([0x120, 0x122], H.MOV_CR);
 set([0x121, 0x123], H.MOV_DR);
 set([0x130, 0x132], H.MSR_ACCESS);
 set([0x131], H.RDTSC);
+set([0x133], H.RDPMC);
 set([0x134], H.SYSENTER);
 set([0x135], H.SYSEXIT);
 set(range(0x140, 0x14f), H.CMOV);
@@ -666,6 +669,9 @@ export function dispatch(c: Cpu, i: Insn): void {
       return;
     case 93: // H.SSE_3BYTE
       sse3Byte(c, i);
+      return;
+    case 94: // H.RDPMC
+      rdpmc(c, i);
       return;
     default:
       undefinedOpcode(c, i);

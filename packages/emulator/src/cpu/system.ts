@@ -154,6 +154,14 @@ export function rdtsc(c: Cpu, _i: Insn): void {
   setReg(c, 2, 4, Number(t >> 32n), 0);
 }
 
+/**
+ * RDPMC (0F 33): #GP(0) outside ring 0 without CR4.PCE, and for every counter index, as KVM does when the
+ * guest has no PMU (CPUID leaf 0AH advertises none).
+ */
+export function rdpmc(c: Cpu, _i: Insn): void {
+  raise(c, Vector.GP, 0);
+}
+
 /** RDMSR (0F 32), WRMSR (0F 30). */
 export function msrAccess(c: Cpu, i: Insn): void {
   if (!needCpl0(c)) return;
