@@ -165,12 +165,12 @@ describe('differential: MMX/SSE/x87 on the emulator vs the host CPU', () => {
   for (const mode of [64, 32] as const) {
     it.skipIf(!available || (mode === 32 && !compat32))(
       `${mode}-bit mode: MMX, SSE, SSE2, SSE3 forms agree`,
-      () => check(`${mode}-bit SSE`, generateSimdCases(0x51d + mode, 3, mode), mode),
+      () => check(`${mode}-bit SSE`, generateSimdCases(0x51d + mode + Number(process.env.DIFF_SEED ?? 0), Number(process.env.DIFF_REPS ?? 3), mode), mode),
       300_000,
     );
     it.skipIf(!available || (mode === 32 && !compat32))(
       `${mode}-bit mode: x87 forms agree`,
-      () => check(`${mode}-bit x87`, generateX87Cases(0x87 + mode, 6, mode), mode),
+      () => check(`${mode}-bit x87`, generateX87Cases(0x87 + mode + Number(process.env.DIFF_SEED ?? 0), 2 * Number(process.env.DIFF_REPS ?? 3), mode), mode),
       300_000,
     );
   }

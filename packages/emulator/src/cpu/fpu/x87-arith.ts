@@ -111,7 +111,7 @@ export function arith80(c: Cpu, kind: number, od: number, oa: number, ob: number
     storeIndefinite(c, od);
     return true;
   }
-  if (kind === FOp.DIV && y === 0 && x !== 0) {
+  if (kind === FOp.DIV && y === 0 && x !== 0 && Number.isFinite(x)) {
     if (!x87Flags(c, flags | Fsw.ZE)) return false;
     storeValue(c, od, t);
     return true;
@@ -391,22 +391,12 @@ export function d9Math(c: Cpu, low: number): { effect: number; push: number } {
         return out;
       }
       if (x === 0 || !Number.isFinite(x)) return out;
-      let v = x;
-      let e = Math.max(-40000, Math.min(40000, y));
-      while (e > 1000 && Number.isFinite(v)) {
-        v *= 2 ** 1000;
-        e -= 1000;
+      if (!Number.isFinite(y)) {
+        // Scaling by an infinite exponent is exact: an infinity or a zero, no flags.
+        storeValue(c, o0, y > 0 ? x * Infinity : x * 0);
+        return out;
       }
-      while (e < -1000 && v !== 0) {
-        v *= 2 ** -1000;
-        e += 1000;
-      }
-      v *= 2 ** e;
-      if (!Number.isFinite(v)) {
-        x87Flags(c, Fsw.OE | Fsw.PE);
-        c.fxU16[Fx.FSW >> 1] |= Fsw.C1;
-      } else if (v === 0) x87Flags(c, Fsw.UE | Fsw.PE);
-      storeValue(c, o0, v);
+      scaleRaw(c, o0, Math.max(-100000, Math.min(100000, y)));
       return out;
     }
     case 0x1e: // FSIN
@@ -457,6 +447,56 @@ function compose(c: Cpu, o: number, neg: boolean, m: bigint, e: number): void {
     exp = 0;
   }
   storeRaw(c, o, Number(mm & 0xffffffffn) | 0, Number(mm >> 32n) | 0, (neg ? 0x8000 : 0) | exp);
+}
+
+/**
+ * FSCALE on the fields: the exponent moves by `n`, exactly while the result stays in the 80-bit range (FSCALE
+ * does not round to FCW.PC). Beyond it: #O with RC's masked response (infinity or the largest finite value,
+ * C1 telling which), or a denormal/zero with #U and rounding by RC.
+ */
+function scaleRaw(c: Cpu, o: number, n: number): void {
+  const se = seAt(c, o);
+  const neg = (se & 0x8000) !== 0;
+  const a = decompose(c, o);
+  if (isDenormalAt(c, o) && !x87Flags(c, Fsw.DE)) return;
+  // Normalise: value = m * 2^e with the top bit of m at bit 63.
+  let m = a.m;
+  let e = a.e + n;
+  while (m < 1n << 63n) {
+    m <<= 1n;
+    e--;
+  }
+  const exp = e + 63 + 16383;
+  const rc = (fcw(c) >> 10) & 3;
+  if (exp > 0x7ffe) {
+    x87Flags(c, Fsw.OE | Fsw.PE);
+    const toInf = rc === Round.NEAREST || (rc === Round.UP && !neg) || (rc === Round.DOWN && neg);
+    if (toInf) {
+      storeRaw(c, o, 0, 0x80000000 | 0, (neg ? 0x8000 : 0) | 0x7fff);
+      c.fxU16[Fx.FSW >> 1] |= Fsw.C1;
+    } else storeRaw(c, o, -1, -1, (neg ? 0x8000 : 0) | 0x7ffe);
+    return;
+  }
+  if (exp >= 1) {
+    storeRaw(c, o, Number(m & 0xffffffffn) | 0, Number(m >> 32n) | 0, (neg ? 0x8000 : 0) | exp);
+    return;
+  }
+  // Denormal range: shift right by 1 - exp and round by RC.
+  const shift = BigInt(Math.min(1 - exp, 70));
+  let q = m >> shift;
+  const rem = m - (q << shift);
+  if (rem !== 0n) {
+    const half = 1n << (shift - 1n);
+    const before = q;
+    if (rc === Round.NEAREST) {
+      if (rem > half || (rem === half && (q & 1n) === 1n)) q += 1n;
+    } else if ((rc === Round.UP && !neg) || (rc === Round.DOWN && neg)) q += 1n;
+    x87Flags(c, Fsw.UE | Fsw.PE);
+    if (q !== before) c.fxU16[Fx.FSW >> 1] |= Fsw.C1;
+  }
+  // A carry into bit 63 makes the smallest normal (exponent 1).
+  const normal = q >= 1n << 63n;
+  storeRaw(c, o, Number(q & 0xffffffffn) | 0, Number((q >> 32n) & 0xffffffffn) | 0, (neg ? 0x8000 : 0) | (normal ? 1 : 0));
 }
 
 /**

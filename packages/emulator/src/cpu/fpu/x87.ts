@@ -661,11 +661,20 @@ function d9Register(c: Cpu, i: Insn, r: number, k: number): void {
         return;
       }
       const two = low === 0x11 || low === 0x13 || low === 0x15 || low === 0x18 || low === 0x19 || low === 0x1d;
+      const pushes = low === 0x12 || low === 0x14 || low === 0x1b;
       if (stEmpty(c, 0) || (two && stEmpty(c, 1))) {
-        stackUnderflow(c, 0);
+        // Stack underflow; masked, the result registers get the real indefinite (the pushing ones push it).
+        if (!stackUnderflow(c, 0)) return;
+        if (pushes) {
+          storeIndefinite(c, Fx.SRC);
+          fldFrom(c, Fx.SRC, false);
+        } else if (low === 0x11 || low === 0x13 || low === 0x19) {
+          storeIndefinite(c, stOff(1));
+          tagValid(c, 1);
+          popSt(c);
+        }
         return;
       }
-      const pushes = low === 0x12 || low === 0x14 || low === 0x1b;
       if (pushes && !stEmpty(c, 7)) {
         setCc(c, fsw(c) | Fsw.C1);
         x87Flags(c, Fsw.IE | Fsw.SF);

@@ -262,7 +262,7 @@ function finish(t: number, single: boolean, mxcsr: number, finiteInputs: boolean
   if (tiny) {
     if (mxcsr & Mxcsr.FZ && mxcsr & (Mxcsr.UE << Mxcsr.MASK_SHIFT)) {
       fstat.flags |= Mxcsr.UE | Mxcsr.PE;
-      return t < 0 ? -0 : 0;
+      return t < 0 || Object.is(t, -0) ? -0 : 0;
     }
     if (dir !== 0 || !(mxcsr & (Mxcsr.UE << Mxcsr.MASK_SHIFT))) fstat.flags |= Mxcsr.UE;
   }
