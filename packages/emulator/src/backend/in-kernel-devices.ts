@@ -36,6 +36,28 @@ export class VmDevices {
   idleTime: IdleTime = 'realtime';
   /** Host nanoseconds at which virtual time 0 would have been (set at the first KVM_RUN). */
   private hostOriginNs = Number.NaN;
+  /** Each vCPU's "could run now" test, by vCPU: see {@link othersCanRun}. */
+  private readonly runnable = new Map<object, () => boolean>();
+
+  /** Registers a vCPU's "could run now" test (KVM_CREATE_VCPU); `removeVcpu` when it closes. */
+  addVcpu(vcpu: object, canRun: () => boolean): void {
+    this.runnable.set(vcpu, canRun);
+  }
+
+  /** Forgets a closed vCPU. */
+  removeVcpu(vcpu: object): void {
+    this.runnable.delete(vcpu);
+  }
+
+  /**
+   * Whether a vCPU other than `self` could run now. Virtual time is the instructions the vCPUs retire, so
+   * while one runs, a halted one must not move the clock on to the next deadline: the running one would see
+   * its timers fire ahead of its own instructions (N vCPUs taking turns would run time N-fold too fast).
+   */
+  othersCanRun(self: object): boolean {
+    for (const [vcpu, canRun] of this.runnable) if (vcpu !== self && canRun()) return true;
+    return false;
+  }
 
   /** Relates virtual time to the host's clock from the first KVM_RUN on. */
   startClock(): void {

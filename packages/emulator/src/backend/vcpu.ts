@@ -197,6 +197,9 @@ export class EmulatorVcpu implements Vcpu {
     }
     this.devices = new VcpuDevices(host.devices, this.cpu, this.lapic);
     this.cpu.devices = this.devices;
+    // A vCPU the VMM runs and that is not waiting (halted, or an AP before INIT/SIPI) keeps the others' idle
+    // time from moving the clock: it moves with the instructions this one retires.
+    host.devices.addVcpu(this, () => this.hasRun && !this.closed && this.mpState === MpState.RUNNABLE);
     this.syncControls();
   }
 
@@ -407,6 +410,7 @@ export class EmulatorVcpu implements Vcpu {
       c.halted = false;
       return true;
     }
+    if (this.devices.vm.othersCanRun(this)) return false;
     const clock = this.devices.vm.clock;
     const next = clock.nextDeadline();
     const target = Math.min(next, this.devices.vm.idleLimit());
@@ -783,6 +787,7 @@ export class EmulatorVcpu implements Vcpu {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.host.devices.removeVcpu(this);
     this.host.forget(this);
   }
 
