@@ -49,7 +49,7 @@ function piece(pick: (n: number) => number, long: boolean): number[] {
   const cc = pick(16);
   const mem = DATA + 4 * pick(64);
   const w = long && pick(3) === 0 ? [0x48] : [];
-  switch (pick(20)) {
+  switch (pick(21)) {
     case 0:
       return [...w, (pick(8) << 3) | (pick(2) ? 1 : 3), 0xc0 | (s << 3) | d];
     case 1:
@@ -107,12 +107,28 @@ function piece(pick: (n: number) => number, long: boolean): number[] {
       return [0x8d, 0x44 | (d << 3), (pick(4) << 6) | (s << 3) | reg(), pick(256)];
     case 18:
       return [0x0f, 0xaf, 0xc0 | (d << 3) | s];
+    case 19:
+      // CALL one of the leaf routines (patched by `program`), then an INC of a counter that leaf 1 may skip.
+      return [0xe8, LEAF_MARK, pick(LEAVES.length), 0, 0, 0xff, 0x04, 0x25, ...le32(DATA + 0x7fc)];
     default:
       return [0x66, 0x89, 0x04 | (s << 3), 0x25, ...le32(mem)];
   }
 }
 
-/** A loop of `pieces` random groups run `iterations` times, then HLT. */
+/** A byte no generated CALL has as its first displacement byte: marks a call to patch. */
+const LEAF_MARK = 0x5a;
+
+/**
+ * Subroutines after the loop: one returns normally, one returns past the 7-byte INC after its CALL when EAX is
+ * odd (so a trace through it predicts that RET wrongly), one calls the first (nested CALL/RET).
+ */
+const LEAVES = [
+  [0x83, 0xc0, 0x01, 0xc3], // add eax, 1; ret
+  [0xa8, 0x01, 0x74, 0x04, 0x83, 0x04, 0x24, 0x07, 0xc3], // test al, 1; jz +4; add dword [esp], 7; ret
+  [0xe8, LEAF_MARK, 0, 0, 0, 0xc3], // call leaf 0; ret
+];
+
+/** A loop of `pieces` random groups run `iterations` times, then HLT, then the leaf routines. */
 function program(seed: number, long: boolean, pieces: number, iterations: number): Uint8Array {
   const pick = rng(seed);
   const body: number[] = [];
@@ -121,7 +137,20 @@ function program(seed: number, long: boolean, pieces: number, iterations: number
   const loop = [0xb9, ...le32(iterations), ...body];
   // JNZ rel32 back to the body's start.
   const rel = -(body.length + 6);
-  return Uint8Array.from([...loop, 0x0f, 0x85, ...le32(rel), 0xf4]);
+  const code = [...loop, 0x0f, 0x85, ...le32(rel), 0xf4];
+  const leafAt: number[] = [];
+  for (const leaf of LEAVES) {
+    leafAt.push(code.length);
+    code.push(...leaf);
+  }
+  // Patch the calls: the marker, then the leaf's index (the nested call in leaf 2 goes to leaf 0).
+  for (let k = 0; k + 5 <= code.length; k++) {
+    if (code[k] !== 0xe8 || code[k + 1] !== LEAF_MARK) continue;
+    const target = k >= leafAt[0] ? leafAt[0] : leafAt[code[k + 2]];
+    code.splice(k + 1, 4, ...le32(target - (k + 5)));
+    k += 4;
+  }
+  return Uint8Array.from(code);
 }
 
 interface Outcome {

@@ -538,9 +538,25 @@ class Generator {
     else this.callHandler(k, '');
   }
 
-  /** RET near (C3): the pop inline on a 32-bit stack, else control.ts's retNear. Always ends the block. */
+  /**
+   * RET near: the pop inline on a 32-bit stack, else control.ts's retNear. Inside a trace (the RET of a CALL it
+   * followed) it goes on when the popped address is the one after that CALL; otherwise the block ends.
+   */
   private ret(k: number): void {
     const i = this.insns[k];
+    if (!this.isLast(k)) {
+      const expected = this.ip(k + 1);
+      this.out.push(`let ok${k} = false;`);
+      if (this.mode !== CodeMode.M64 && i.osize === 4) {
+        this.pop(
+          k,
+          `const t${k} = m${k} >>> 0; if (t${k} <= c.segLimit[1]) { r[8] = (sp${k} + 4) | 0; r[9] = 0; if (t${k} !== ${expected}) { c.rip = t${k}; c.retired = r0 + ${k + 1}; return; } ok${k} = true; }`,
+          'own',
+        );
+      }
+      this.withFallback(k, expected);
+      return;
+    }
     if (this.mode !== CodeMode.M64 && i.osize === 4 && i.op === 0xc3) {
       this.out.push(`let ok${k} = false;`);
       this.pop(
@@ -588,7 +604,19 @@ class Generator {
    * A 4-byte pop into `m{k}` on a 32-bit stack, as `push`; `then` runs with the value (it must set `ok{k}`
    * itself when `open` is set: then it also gets to close the brace, for RET's target check).
    */
-  private pop(k: number, then: string, open = false): void {
+  private pop(k: number, then: string, open: boolean | 'own' = false): void {
+    if (open === 'own') {
+      // `then` pops (sets ESP) and sets `ok{k}` itself.
+      this.out.push(
+        `if ((c.segAttr[2] & ${SS_B}) !== 0 && (c.segAcc[2] & ${SegAcc.READ | SegAcc.EXPAND_DOWN}) === ${SegAcc.READ}) {`,
+        `const sp${k} = r[8] >>> 0;`,
+        `if (sp${k} + 3 <= c.segLimit[2]) {`,
+        `const l${k} = (c.segBase[2] + sp${k}) >>> 0; const p${k} = l${k} >>> 12; const x${k} = p${k} & 4095; const o${k} = l${k} & 4095;`,
+        `if (c.tlbR[x${k}] === p${k} && o${k} <= 4092) { const m${k} = c.tlbView[x${k}].getInt32(c.tlbOff[x${k}] + o${k}, true); ${then} }`,
+        '}}',
+      );
+      return;
+    }
     if (!open) this.out.push(`let ok${k} = false;`);
     this.out.push(
       `if ((c.segAttr[2] & ${SS_B}) !== 0 && (c.segAcc[2] & ${SegAcc.READ | SegAcc.EXPAND_DOWN}) === ${SegAcc.READ}) {`,
@@ -782,6 +810,8 @@ export function buildBlock(insns: (Insn | undefined)[], offset: number, mode: nu
   if (!canCompile || HOT < 0) return null;
   const list: Insn[] = [];
   const at: number[] = [];
+  /** Return addresses (page offsets) of the CALLs the trace followed. */
+  const returns: number[] = [];
   let o = offset;
   let lo = offset;
   let hi = offset;
@@ -794,10 +824,14 @@ export function buildBlock(insns: (Insn | undefined)[], offset: number, mode: nu
     hi = Math.max(hi, o + i.len);
     let next = o + i.len;
     if ((i.op === 0xe8 || i.op === 0xe9 || i.op === 0xeb) && !(i.flags & InsnFlag.UD)) {
-      // A direct JMP or CALL: follow it when the target is on this page and not already in the trace (a loop).
+      // A direct JMP or CALL: follow it when the target is on this page (back to the entry: a loop, stop).
       const t = next + (i.imm | 0);
-      if (t < 0 || t >= 4096 || at.includes(t - offset)) break;
+      if (t < 0 || t >= 4096 || t === offset) break;
+      if (i.op === 0xe8) returns.push(next);
       next = t;
+    } else if (i.op === 0xc3 && returns.length > 0 && !(i.flags & InsnFlag.UD)) {
+      // A RET of a CALL the trace followed: go on after that CALL (the code checks the popped address).
+      next = returns.pop() as number;
     } else if (endsBlock(i)) break;
     o = next;
   }
