@@ -164,7 +164,7 @@ function check(label: string, cases: DiffCase[], mode: 32 | 64): void {
 describe('differential: MMX/SSE/x87 on the emulator vs the host CPU', () => {
   for (const mode of [64, 32] as const) {
     it.skipIf(!available || (mode === 32 && !compat32))(
-      `${mode}-bit mode: MMX, SSE, SSE2, SSE3 forms agree`,
+      `${mode}-bit mode: MMX, SSE, SSE2, SSE3, SSSE3, SSE4.1, SSE4.2 forms agree`,
       () => check(`${mode}-bit SSE`, generateSimdCases(0x51d + mode + Number(process.env.DIFF_SEED ?? 0), Number(process.env.DIFF_REPS ?? 3), mode), mode),
       300_000,
     );

@@ -40,6 +40,9 @@ export const Feature = {
   X2APIC: 1 << 21,
   MOVBE: 1 << 22,
   HYPERVISOR: 1 << 31,
+  /** Leaf 7 EBX. */
+  FDP_EXCPTN_ONLY: 1 << 6,
+  FCS_FDS_DEPRECATED: 1 << 13,
   /** Leaf 0x80000001 ECX. */
   LAHF_LM: 1 << 0,
   /** Leaf 0x80000001 EDX. */
@@ -85,7 +88,7 @@ export function supportedCpuid(): KvmCpuidEntry2[] {
       1,
       0x6f1,
       0x800,
-      f.SSE3 | f.CX16 | f.X2APIC | f.MOVBE | f.POPCNT | f.XSAVE | f.HYPERVISOR,
+      f.SSE3 | f.SSSE3 | f.CX16 | f.SSE41 | f.SSE42 | f.X2APIC | f.MOVBE | f.POPCNT | f.XSAVE | f.HYPERVISOR,
       // APIC: the in-kernel local APIC (KVM_CREATE_IRQCHIP); a VMM without one clears it, as on KVM.
       f.FPU |
         f.DE |
@@ -107,6 +110,9 @@ export function supportedCpuid(): KvmCpuidEntry2[] {
         f.SSE |
         f.SSE2,
     ),
+    // Leaf 7: no extended features, but the x87 behaviours of current Intel parts the emulator follows:
+    // FDP_EXCPTN_ONLY (EBX bit 6) and FCS/FDS deprecated (bit 13) (fpu/x87.ts `note`).
+    { function: 7, index: 0, flags: CpuidFlag.SIGNIFCANT_INDEX, eax: 0, ebx: f.FDP_EXCPTN_ONLY | f.FCS_FDS_DEPRECATED, ecx: 0, edx: 0 },
     // XSAVE state components (x87 and SSE in the legacy area): what XCR0 may enable; EBX/ECX are the area's
     // size (legacy area and header). Sub-leaf 1: XSAVEOPT (EAX bit 0), which fpu/save.ts runs as XSAVE.
     { function: 0xd, index: 0, flags: CpuidFlag.SIGNIFCANT_INDEX, eax: 3, ebx: 0x240, ecx: 0x240, edx: 0 },

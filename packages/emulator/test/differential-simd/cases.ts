@@ -45,6 +45,8 @@ interface VecSpec {
   mmx?: boolean;
   /** Only the memory form exists (LDDQU): register forms are #UD. */
   memOnly?: boolean;
+  /** Explicit string lengths in EAX/EDX (PCMPESTRx): small values, sometimes negative or large. */
+  lengths?: boolean;
   /** The flags this instruction defines (others unchanged: compared too). */
   flags?: number;
 }
@@ -113,6 +115,41 @@ export function vectorSpecs(): VecSpec[] {
     v('haddps', F2, [0x7c], 'f32'), v('hsubps', F2, [0x7d], 'f32'), v('haddpd', P66, [0x7c], 'f64'),
     v('hsubpd', P66, [0x7d], 'f64'), v('addsubps', F2, [0xd0], 'f32'), v('addsubpd', P66, [0xd0], 'f64'),
   );
+  // SSSE3: MMX and XMM forms.
+  const ssse3: [string, number][] = [
+    ['pshufb', 0x00], ['phaddw', 0x01], ['phaddd', 0x02], ['phaddsw', 0x03], ['pmaddubsw', 0x04],
+    ['phsubw', 0x05], ['phsubd', 0x06], ['phsubsw', 0x07], ['psignb', 0x08], ['psignw', 0x09],
+    ['psignd', 0x0a], ['pmulhrsw', 0x0b], ['pabsb', 0x1c], ['pabsw', 0x1d], ['pabsd', 0x1e],
+  ];
+  for (const [name, op] of ssse3) {
+    s.push(v(name, P66, [0x38, op], 'int'), v(`${name} (mmx)`, 0, [0x38, op], 'int', { mmx: true }));
+  }
+  s.push(
+    v('palignr', P66, [0x3a, 0x0f], 'int', { imm: true }),
+    v('palignr (mmx)', 0, [0x3a, 0x0f], 'int', { imm: true, mmx: true }),
+  );
+  // SSE4.1 and SSE4.2 (66 only).
+  const sse41: [string, number, Lanes][] = [
+    ['pblendvb', 0x10, 'int'], ['blendvps', 0x14, 'f32'], ['blendvpd', 0x15, 'f64'], ['pmovsxbw', 0x20, 'int'],
+    ['pmovsxbd', 0x21, 'int'], ['pmovsxbq', 0x22, 'int'], ['pmovsxwd', 0x23, 'int'], ['pmovsxwq', 0x24, 'int'],
+    ['pmovsxdq', 0x25, 'int'], ['pmuldq', 0x28, 'int'], ['pcmpeqq', 0x29, 'int'], ['packusdw', 0x2b, 'int'],
+    ['pmovzxbw', 0x30, 'int'], ['pmovzxbd', 0x31, 'int'], ['pmovzxbq', 0x32, 'int'], ['pmovzxwd', 0x33, 'int'],
+    ['pmovzxwq', 0x34, 'int'], ['pmovzxdq', 0x35, 'int'], ['pcmpgtq', 0x37, 'int'], ['pminsb', 0x38, 'int'],
+    ['pminsd', 0x39, 'int'], ['pminuw', 0x3a, 'int'], ['pminud', 0x3b, 'int'], ['pmaxsb', 0x3c, 'int'],
+    ['pmaxsd', 0x3d, 'int'], ['pmaxuw', 0x3e, 'int'], ['pmaxud', 0x3f, 'int'], ['pmulld', 0x40, 'int'],
+    ['phminposuw', 0x41, 'int'],
+  ];
+  for (const [name, op, lanes] of sse41) s.push(v(name, P66, [0x38, op], lanes));
+  s.push(v('ptest', P66, [0x38, 0x17], 'int', { flags: ALL }));
+  const sse41imm: [string, number, Lanes][] = [
+    ['roundps', 0x08, 'f32'], ['roundpd', 0x09, 'f64'], ['roundss', 0x0a, 'f32'], ['roundsd', 0x0b, 'f64'],
+    ['blendps', 0x0c, 'f32'], ['blendpd', 0x0d, 'f64'], ['pblendw', 0x0e, 'int'], ['insertps', 0x21, 'f32'],
+    ['dpps', 0x40, 'f32'], ['dppd', 0x41, 'f64'], ['mpsadbw', 0x42, 'int'],
+  ];
+  for (const [name, op, lanes] of sse41imm) s.push(v(name, P66, [0x3a, op], lanes, { imm: true }));
+  for (const [name, op] of [['pcmpestrm', 0x60], ['pcmpestri', 0x61], ['pcmpistrm', 0x62], ['pcmpistri', 0x63]] as const) {
+    s.push(v(name, P66, [0x3a, op], 'str', { imm: true, flags: ALL, lengths: true }));
+  }
   return s;
 }
 
@@ -217,6 +254,7 @@ function vectorCase(spec: VecSpec, form: (typeof FORMS)[number], rand: () => num
   fillLanes(rand, spec.lanes, data, 0);
   fillLanes(rand, spec.lanes, data, 0x10);
   fillLanes(rand, spec.lanes, data, 0x40);
+  fillLanes(rand, spec.lanes, data, 0x20);
   const view = new DataView(data.buffer);
   view.setUint32(0xf4, 0x1f80, true);
   view.setUint32(0xf8, testMxcsr(rand), true);
@@ -224,7 +262,11 @@ function vectorCase(spec: VecSpec, form: (typeof FORMS)[number], rand: () => num
   const src = form === 'rex' ? 9 : 1;
   const code: number[] = [...LDMXCSR];
   if (spec.mmx) code.push(...mmLoad(0, 0), ...mmLoad(1, 0x10));
-  else code.push(...xmmLoad(dst, 0), ...xmmLoad(src, 0x10));
+  else {
+    // XMM0 is an implicit operand of some (BLENDV, PBLENDVB) and a result of others (PCMPxSTRM).
+    if (dst !== 0) code.push(...xmmLoad(0, 0x20));
+    code.push(...xmmLoad(dst, 0), ...xmmLoad(src, 0x10));
+  }
   const prefix = spec.pfx ? [spec.pfx] : [];
   const rex = form === 'rex' ? [0x45] : [];
   const imm = spec.imm ? [(rand() * 256) | 0] : [];
@@ -239,12 +281,18 @@ function vectorCase(spec: VecSpec, form: (typeof FORMS)[number], rand: () => num
     code.push(...prefix, ...opBytes, 0x05, disp & 0xff, (disp >> 8) & 0xff, (disp >> 16) & 0xff, (disp >>> 24) & 0xff, ...imm);
   }
   if (spec.mmx) code.push(...mmStore(0, 0x80), ...mmStore(1, 0x90), 0x0f, 0x77);
-  else code.push(...xmmStore(dst, 0x80), ...xmmStore(src, 0x90));
+  else code.push(...xmmStore(dst, 0x80), ...xmmStore(src, 0x90), ...xmmStore(0, 0xa0));
   code.push(...STMXCSR, ...RESTORE);
+  const regs = randomRegs(rand);
+  if (spec.lengths) {
+    const len = () => BigInt.asUintN(64, BigInt(rand() < 0.8 ? ((rand() * 40) | 0) - 20 : (rand() * 2 ** 31) | 0));
+    regs[0] = len();
+    regs[2] = len();
+  }
   return {
     name: `${spec.name} ${form}`,
     code: new Uint8Array(code),
-    regs: randomRegs(rand),
+    regs,
     flags: flagsIn(rand),
     data,
     flagMask: ALL,
@@ -306,6 +354,21 @@ function gprCases(rand: () => number, mode: 32 | 64): DiffCase[] {
     ['popcnt eax, ecx', [0xf3, 0x0f, 0xb8, 0xc1], 'int', ALL],
     ['popcnt ax, [rbx+0x40]', [0x66, 0xf3, 0x0f, 0xb8, 0x43, 0x40], 'int', ALL],
     ['maskmovdqu xmm0, xmm1', [0x66, 0x0f, 0xf7, 0xc1], 'int'],
+    ['pextrb eax, xmm1, 13', [0x66, 0x0f, 0x3a, 0x14, 0xc8, 0x0d], 'int'],
+    ['pextrb [rbx+0x40], xmm1, 3', [0x66, 0x0f, 0x3a, 0x14, 0x4b, 0x40, 0x03], 'int'],
+    ['pextrw [rbx+0x40], xmm1, 6', [0x66, 0x0f, 0x3a, 0x15, 0x4b, 0x40, 0x06], 'int'],
+    ['pextrd eax, xmm1, 2', [0x66, 0x0f, 0x3a, 0x16, 0xc8, 0x02], 'int'],
+    ['extractps eax, xmm1, 3', [0x66, 0x0f, 0x3a, 0x17, 0xc8, 0x03], 'f32'],
+    ['extractps [rbx+0x40], xmm1, 1', [0x66, 0x0f, 0x3a, 0x17, 0x4b, 0x40, 0x01], 'f32'],
+    ['pinsrb xmm0, ecx, 9', [0x66, 0x0f, 0x3a, 0x20, 0xc1, 0x09], 'int'],
+    ['pinsrb xmm0, [rbx+0x40], 15', [0x66, 0x0f, 0x3a, 0x20, 0x43, 0x40, 0x0f], 'int'],
+    ['pinsrd xmm0, ecx, 1', [0x66, 0x0f, 0x3a, 0x22, 0xc1, 0x01], 'int'],
+    ['movntdqa xmm0, [rbx+0x40]', [0x66, 0x0f, 0x38, 0x2a, 0x43, 0x40], 'int'],
+    ['crc32 ecx, al', [0xf2, 0x0f, 0x38, 0xf0, 0xc8], 'int'],
+    ['crc32 ecx, ax', [0x66, 0xf2, 0x0f, 0x38, 0xf1, 0xc8], 'int'],
+    ['crc32 ecx, eax', [0xf2, 0x0f, 0x38, 0xf1, 0xc8], 'int'],
+    ['crc32 ecx, [rbx+0x40]', [0xf2, 0x0f, 0x38, 0xf1, 0x4b, 0x40], 'int'],
+    ['crc32 ecx, byte [rbx+0x41]', [0xf2, 0x0f, 0x38, 0xf0, 0x4b, 0x41], 'int'],
   ];
   if (mode === 64) {
     list.push(
@@ -318,6 +381,13 @@ function gprCases(rand: () => number, mode: 32 | 64): DiffCase[] {
       ['cvtsd2si rax, xmm1', [0xf2, 0x48, 0x0f, 0x2d, 0xc1], 'f64'],
       ['cvtss2si rax, xmm1', [0xf3, 0x48, 0x0f, 0x2d, 0xc1], 'f32'],
       ['popcnt rax, rcx', [0xf3, 0x48, 0x0f, 0xb8, 0xc1], 'int', ALL],
+      ['pextrq rax, xmm1, 1', [0x66, 0x48, 0x0f, 0x3a, 0x16, 0xc8, 0x01], 'int'],
+      ['pextrq [rbx+0x40], xmm1, 0', [0x66, 0x48, 0x0f, 0x3a, 0x16, 0x4b, 0x40, 0x00], 'int'],
+      ['pinsrq xmm0, rcx, 1', [0x66, 0x48, 0x0f, 0x3a, 0x22, 0xc1, 0x01], 'int'],
+      ['pextrb r9d, xmm10, 7', [0x66, 0x45, 0x0f, 0x3a, 0x14, 0xd1, 0x07], 'int'],
+      ['crc32 rcx, rax', [0xf2, 0x48, 0x0f, 0x38, 0xf1, 0xc8], 'int'],
+      ['crc32 rcx, byte [rbx+0x40]', [0xf2, 0x48, 0x0f, 0x38, 0xf0, 0x4b, 0x40], 'int'],
+      ['crc32 r8d, sil', [0xf2, 0x44, 0x0f, 0x38, 0xf0, 0xc6], 'int'],
     );
   }
   const out: DiffCase[] = [];

@@ -307,11 +307,12 @@ export function lane32(kind: number, a: number, b: number, mxcsr: number): numbe
     fstat.flags |= Mxcsr.IE;
     return INDEFINITE32;
   }
-  fstat.flags |= de;
   if (kind === FOp.DIV && y === 0 && Number.isFinite(x)) {
+    // Division by zero reports #Z alone, not #D for a denormal dividend (measured on the host CPU).
     fstat.flags |= Mxcsr.ZE;
     return bits32(t);
   }
+  fstat.flags |= de;
   const finite = (kind === FOp.SQRT || Number.isFinite(x)) && Number.isFinite(y);
   return bits32(finish(t, true, mxcsr, finite));
 }
@@ -369,9 +370,11 @@ export function lane64(kind: number, alo: number, ahi: number, blo: number, bhi:
     laneHi = INDEFINITE64_HI;
     return 0;
   }
-  fstat.flags |= de;
   if (kind === FOp.DIV && y === 0 && Number.isFinite(x)) fstat.flags |= Mxcsr.ZE;
-  else t = finish(t, false, mxcsr, (kind === FOp.SQRT || Number.isFinite(x)) && Number.isFinite(y));
+  else {
+    fstat.flags |= de;
+    t = finish(t, false, mxcsr, (kind === FOp.SQRT || Number.isFinite(x)) && Number.isFinite(y));
+  }
   const lo = bits64(t);
   laneHi = hi64;
   return lo;
