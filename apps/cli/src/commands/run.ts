@@ -8,8 +8,8 @@ import {
   exitStatus,
   type ImageFormat,
   loadImage,
-  MP_MAX_CPUS,
   Machine,
+  MP_MAX_CPUS,
   type RunResult,
 } from '@kvm-ts/vmm';
 import { CliError } from '../cli-error.js';
