@@ -29,7 +29,16 @@ export interface Guest {
   setXmm(n: number, bytes: Uint8Array | number[]): void;
   xsave(): Uint8Array;
   setCr(cr0Set?: bigint, cr0Clear?: bigint, cr4?: bigint): void;
+  /**
+   * Installs a GDT and a 64-bit IDT whose handler for vector v does `mov eax, v; hlt`, so a run that faults
+   * stops with HLT and RAX = the vector (the error code, if any, on the stack at RSP).
+   */
+  withIdt(): void;
 }
+
+const GDT = 0x37000;
+const IDT = 0x38000;
+const HANDLERS = 0x39000;
 
 /** A long-mode guest with SSE enabled (`cr4` replaces the SSE bits when given). */
 export function sseGuest(kvm: Kvm, cr4: bigint = CR4_OSFXSR | CR4_OSXMMEXCPT): Guest {
@@ -69,9 +78,36 @@ export function sseGuest(kvm: Kvm, cr4: bigint = CR4_OSFXSR | CR4_OSXMMEXCPT): G
       s.cr4 = (s.cr4 & ~(CR4_OSFXSR | CR4_OSXMMEXCPT | CR4_OSXSAVE)) | cr4;
       vcpu.setSregs(s);
     },
+    withIdt() {
+      const view = new DataView(ram.buffer, ram.byteOffset, ram.byteLength);
+      view.setBigUint64(GDT + 8, 0x00209a0000000000n, true);
+      view.setBigUint64(GDT + 16, 0x00cf92000000ffffn, true);
+      for (let v = 0; v < 256; v++) {
+        const handler = HANDLERS + 16 * v;
+        ram.set([0xb8, v, 0, 0, 0, 0xf4], handler); // mov eax, v; hlt
+        const e = IDT + 16 * v;
+        view.setUint16(e, handler & 0xffff, true);
+        view.setUint16(e + 2, 0x08, true);
+        view.setUint8(e + 4, 0);
+        view.setUint8(e + 5, 0x8e);
+        view.setUint16(e + 6, (handler >>> 16) & 0xffff, true);
+        view.setUint32(e + 8, 0, true);
+        view.setUint32(e + 12, 0, true);
+      }
+      const s = vcpu.getSregs();
+      s.gdt = { base: BigInt(GDT), limit: 23 };
+      s.idt = { base: BigInt(IDT), limit: 16 * 256 - 1 };
+      vcpu.setSregs(s);
+    },
   };
   g.setCr(0n, 0n, cr4);
   return g;
+}
+
+/** The vector a run faulted with (RAX from the IDT handler), or -1 when it reached the snippet's HLT. */
+export function faultOf(result: { regs: KvmRegs }): number {
+  const rip = Number(result.regs.rip);
+  return rip >= HANDLERS && rip < HANDLERS + 16 * 256 ? Number(result.regs.rax & 0xffn) : -1;
 }
 
 /** Bytes from a hex string with spaces. */
