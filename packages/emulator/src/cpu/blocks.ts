@@ -55,7 +55,8 @@ export class Block {
      */
     readonly back: number,
     readonly reach: number,
-    readonly run: (c: Cpu) => void,
+    /** Runs the block; `lim` is the retired count a pass round a loop back to the entry must not pass. */
+    readonly run: (c: Cpu, lim: number) => void,
   ) {}
 }
 
@@ -137,7 +138,7 @@ const DIRECT: Record<number, string> = {
   [Fast.SHIFT_R32]: 'shiftReg32',
 };
 
-type Factory = (...args: unknown[]) => (c: Cpu) => void;
+type Factory = (...args: unknown[]) => (c: Cpu, lim: number) => void;
 
 /** Compiled factories by source: the same code (e.g. in every VM a test suite creates) compiles once. */
 const factories = new Map<string, Factory>();
@@ -238,13 +239,15 @@ class Generator {
 
   generate(): string {
     const n = this.insns.length;
-    this.out.push('const r = c.r; const ip0 = c.rip; const r0 = c.retired;');
+    // A branch back to the entry goes round inside the function while the next pass fits under `lim`.
+    this.out.push('const r = c.r; const ip0 = c.rip; let r0 = c.retired;', 'for (;;) {');
     for (let k = 0; k < n; k++) {
       if (!this.inline(k)) {
         this.callHandler(k, this.traceNext(k));
         this.known = Known.NONE;
       }
     }
+    this.out.push('return;', '}');
     return this.out.join('\n');
   }
 
@@ -329,6 +332,17 @@ class Generator {
           this.push(k, `r[${n}]`, '');
         } else this.pop(k, `r[${n}] = m${k}; r[${n + 1}] = 0;`);
         this.withFallback(k, this.traceNext(k));
+        break;
+      }
+      case H.GROUP7: {
+        // INVLPG m (0F 01 /7) at CPL 0, as system.ts's group7 runs it; anything else through the handler.
+        if (!legacy || i.mod === 3 || (i.reg & 7) !== 7 || i.flags & InsnFlag.RIPREL) return false;
+        this.out.push(
+          'if (c.cpl !== 0) {',
+          `c.rip = ${this.ip(k)}; c.nextIp = ${this.fall(k)}; c.retired = r0 + ${k}; dispatch(c, i${k}); return;`,
+          '}',
+          `if (c.flushPage((c.segBase[${i.seg}] + ${this.effective(i)}) >>> 0)) { c.stop |= ${Stop.RESYNC}; ${this.stopInline(k)} }`,
+        );
         break;
       }
       case H.STRING_MOVE:
@@ -488,12 +502,23 @@ class Generator {
     this.out.push(
       `if (${this.conditionExpr(i.op & 0xf)}) {`,
       `const t${k} = ${this.target(k)};`,
-      `if (${this.targetOk(`t${k}`)}) { c.rip = t${k}; c.retired = r0 + ${k + 1}; return; }`,
+      `if (${this.targetOk(`t${k}`)}) ${this.taken(k)}`,
       `c.rip = ${this.ip(k)}; c.nextIp = ${this.fall(k)}; c.retired = r0 + ${k};`,
       `branch(c, t${k}, ${i.osize}); return;`,
       '}',
     );
     this.fallThrough(k);
+  }
+
+  /**
+   * A taken branch of instruction k to `t{k}` (checked): back to the entry it starts the next pass when that
+   * fits under `lim` (the run loop's slice), anywhere else it ends the block.
+   */
+  private taken(k: number): string {
+    const i = this.insns[k];
+    if (this.at[k] + i.len + (i.imm | 0) !== 0)
+      return `{ c.rip = t${k}; c.retired = r0 + ${k + 1}; return; }`;
+    return `{ r0 += ${k + 1}; if (r0 + ${this.insns.length} <= lim) continue; c.rip = t${k}; c.retired = r0; return; }`;
   }
 
   /** JMP rel: on along the trace when it follows the target, else the block ends there. */
@@ -507,7 +532,7 @@ class Generator {
       return;
     }
     this.out.push(
-      `if (${this.targetOk(`t${k}`)}) { c.rip = t${k}; c.retired = r0 + ${k + 1}; return; }`,
+      `if (${this.targetOk(`t${k}`)}) ${this.taken(k)}`,
       `c.rip = ${this.ip(k)}; c.nextIp = ${this.fall(k)}; c.retired = r0 + ${k};`,
       `branch(c, t${k}, ${i.osize}); return;`,
     );
@@ -760,6 +785,14 @@ class Generator {
     return true;
   }
 
+  /** The effective address of `i`'s memory operand outside 64-bit mode (operands.ts's effectiveAddress). */
+  private effective(i: Insn): string {
+    const parts = [`${i.disp | 0}`];
+    if (i.base !== NO_REG) parts.push(`r[${i.base << 1}]`);
+    if (i.index !== NO_REG) parts.push(i.scale ? `(r[${i.index << 1}] << ${i.scale})` : `r[${i.index << 1}]`);
+    return i.asize === 4 ? `((${parts.join(' + ')}) >>> 0)` : `((${parts.join(' + ')}) & 0xffff)`;
+  }
+
   /**
    * MOV r32, m32 and MOV m32, r32 outside 64-bit mode, with the segment check and the TLB probe inline (the
    * checks of operands.ts's linearOf and mmu.ts's read/write; their slow paths are called as they are).
@@ -767,10 +800,7 @@ class Generator {
   private memory(k: number, store: boolean): boolean {
     const i = this.insns[k];
     if (this.mode === CodeMode.M64 || i.osize !== 4 || i.flags & InsnFlag.RIPREL) return false;
-    const parts = [`${i.disp | 0}`];
-    if (i.base !== NO_REG) parts.push(`r[${i.base << 1}]`);
-    if (i.index !== NO_REG) parts.push(i.scale ? `(r[${i.index << 1}] << ${i.scale})` : `r[${i.index << 1}]`);
-    const ea = i.asize === 4 ? `(${parts.join(' + ')}) >>> 0` : `(${parts.join(' + ')}) & 0xffff`;
+    const ea = this.effective(i);
     const seg = i.seg;
     const need = store ? SegAcc.WRITE : SegAcc.READ;
     const n = i.reg << 1;
@@ -838,7 +868,7 @@ export function buildBlock(insns: (Insn | undefined)[], offset: number, mode: nu
   if (list.length === 0) return null;
   const body = new Generator(mode, list, at).generate();
   const params = list.map((_, k) => `i${k}`);
-  const source = `return function block(c) {\n${body}\n};`;
+  const source = `return function block(c, lim) {\n${body}\n};`;
   let factory = factories.get(source);
   if (factory === undefined) {
     try {

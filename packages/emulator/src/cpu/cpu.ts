@@ -282,7 +282,7 @@ export class Cpu extends MmuState {
             if (block.mode === mode && ip - block.back >= ipLow && ip + block.reach <= ipHigh) {
               if (block.count <= slice) {
                 const before = this.retired;
-                block.run(this);
+                block.run(this, before + slice);
                 slice -= this.retired - before;
                 if (this.stop !== 0) {
                   if (!(this.stop & Stop.ABORT)) {

@@ -74,6 +74,9 @@ export class CodePage {
   }
 }
 
+/** Pages below this number (4 GiB) are tracked in `CodeCache.has`'s byte map. */
+const BITS_LIMIT = 1 << 20;
+
 /** All code pages of one VM. */
 export class CodeCache {
   readonly pages = new Map<number, CodePage>();
@@ -90,6 +93,7 @@ export class CodeCache {
       page.snapshot.set(bytes.subarray(offset, offset + 4096));
       page.verified = this.generation;
       this.pages.set(gpa, page);
+      this.mark(gpa);
       this.onNewPage(gpa);
     } else if (page.verified !== this.generation) {
       // Compare a word at a time: slots and their pages are 4 KiB aligned in their buffers.
@@ -107,8 +111,33 @@ export class CodeCache {
     return page;
   }
 
+  /**
+   * Whether the page at page-aligned `gpa` holds cached code: a byte per page below 4 GiB (the TLB fill asks
+   * on every miss, and a typed-array load is much cheaper than a Map lookup), the Map above.
+   */
+  has(gpa: number): boolean {
+    const n = gpa / 4096;
+    if (n < this.bits.length) return this.bits[n] !== 0;
+    return n >= BITS_LIMIT && this.pages.has(gpa);
+  }
+
+  /** One byte per guest-physical page below 4 GiB, grown as code pages appear: 1 where `pages` has one. */
+  private bits = new Uint8Array(0);
+
+  private mark(gpa: number): void {
+    const n = gpa / 4096;
+    if (n >= BITS_LIMIT) return;
+    if (n >= this.bits.length) {
+      const grown = new Uint8Array(Math.min(BITS_LIMIT, Math.max(n + 1, this.bits.length * 2, 1024)));
+      grown.set(this.bits);
+      this.bits = grown;
+    }
+    this.bits[n] = 1;
+  }
+
   /** Forgets everything (the memory map changed). */
   clear(): void {
     this.pages.clear();
+    this.bits.fill(0);
   }
 }

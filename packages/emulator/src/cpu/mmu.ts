@@ -381,7 +381,7 @@ export class MmuState extends CpuState {
     const wpOk = this.walkWritable || !(this.cr0 & Cr0.WP);
     this.tlbRS[ix] = lpn;
     if (this.walkUser) this.tlbRU[ix] = lpn;
-    if (this.walkDirty && !(slot.flags & MemFlag.READONLY) && !this.code.pages.has(page)) {
+    if (this.walkDirty && !(slot.flags & MemFlag.READONLY) && !this.code.has(page)) {
       const dirtyOk = slot.dirty.length === 0 || access === Access.WRITE;
       if (dirtyOk) {
         if (access === Access.WRITE) this.mem.markDirty(slot, page);
