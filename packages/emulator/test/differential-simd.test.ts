@@ -19,7 +19,22 @@ import { CODE_ADDR, DATA_ADDR, DATA_SIZE, generateSimdCases } from './differenti
 import { generateX87Cases } from './differential-simd/x87-cases.js';
 
 const NAMES = [
-  'rax', 'rcx', 'rdx', 'rbx', 'rsp', 'rbp', 'rsi', 'rdi', 'r8', 'r9', 'r10', 'r11', 'r12', 'r13', 'r14', 'r15',
+  'rax',
+  'rcx',
+  'rdx',
+  'rbx',
+  'rsp',
+  'rbp',
+  'rsi',
+  'rdi',
+  'r8',
+  'r9',
+  'r10',
+  'r11',
+  'r12',
+  'r13',
+  'r14',
+  'r15',
 ] as const;
 
 function buildRunner(): string {
@@ -45,17 +60,25 @@ interface Outcome {
 
 function runNative(exe: string, cases: DiffCase[]): Outcome[] {
   const input = cases
-    .map((c) => `${c.mode} ${hex(c.code)} ${c.flags.toString(16)} ${c.regs.map((r) => r.toString(16)).join(' ')} ${hex(c.data)}`)
+    .map(
+      (c) =>
+        `${c.mode} ${hex(c.code)} ${c.flags.toString(16)} ${c.regs.map((r) => r.toString(16)).join(' ')} ${hex(c.data)}`,
+    )
     .join('\n');
   const out = spawnSync(exe, { input: `${input}\n`, maxBuffer: 256 * 1024 * 1024 });
-  if (out.status !== 0) throw new Error(`native runner failed: ${out.stderr.toString()} (signal ${out.signal})`);
+  if (out.status !== 0)
+    throw new Error(`native runner failed: ${out.stderr.toString()} (signal ${out.signal})`);
   return out.stdout
     .toString()
     .trim()
     .split('\n')
     .map((line) => {
       const f = line.split(' ');
-      return { regs: f.slice(0, 16).map((x) => BigInt(`0x${x}`)), flags: Number.parseInt(f[16], 16), data: f[17] };
+      return {
+        regs: f.slice(0, 16).map((x) => BigInt(`0x${x}`)),
+        flags: Number.parseInt(f[16], 16),
+        data: f[17],
+      };
     });
 }
 
@@ -112,11 +135,15 @@ function compare(cases: DiffCase[], native: Outcome[], emulated: Outcome[]): str
     for (let n = 0; n < count; n++) {
       if (n === 4 || c.skipRegs?.includes(n)) continue;
       if ((a.regs[n] & mask) !== (b.regs[n] & mask)) {
-        diffs.push(`${NAMES[n]} host ${(a.regs[n] & mask).toString(16)} emu ${(b.regs[n] & mask).toString(16)}`);
+        diffs.push(
+          `${NAMES[n]} host ${(a.regs[n] & mask).toString(16)} emu ${(b.regs[n] & mask).toString(16)}`,
+        );
       }
     }
     if ((a.flags & c.flagMask) !== (b.flags & c.flagMask)) {
-      diffs.push(`flags host ${(a.flags & c.flagMask).toString(16)} emu ${(b.flags & c.flagMask).toString(16)}`);
+      diffs.push(
+        `flags host ${(a.flags & c.flagMask).toString(16)} emu ${(b.flags & c.flagMask).toString(16)}`,
+      );
     }
     if (a.data !== b.data) {
       const offsets: string[] = [];
@@ -143,7 +170,8 @@ function runs32BitCode(): boolean {
   return spawnSync(runner, { input: nop }).status === 0;
 }
 const compat32 = runs32BitCode();
-if (available && !compat32) console.warn('[differential-simd] 32-bit cases skipped: the kernel does not run 32-bit code');
+if (available && !compat32)
+  console.warn('[differential-simd] 32-bit cases skipped: the kernel does not run 32-bit code');
 
 function check(label: string, cases: DiffCase[], mode: 32 | 64): void {
   const native = runNative(runner, cases);
@@ -165,12 +193,30 @@ describe('differential: MMX/SSE/x87 on the emulator vs the host CPU', () => {
   for (const mode of [64, 32] as const) {
     it.skipIf(!available || (mode === 32 && !compat32))(
       `${mode}-bit mode: MMX, SSE, SSE2, SSE3, SSSE3, SSE4.1, SSE4.2 forms agree`,
-      () => check(`${mode}-bit SSE`, generateSimdCases(0x51d + mode + Number(process.env.DIFF_SEED ?? 0), Number(process.env.DIFF_REPS ?? 3), mode), mode),
+      () =>
+        check(
+          `${mode}-bit SSE`,
+          generateSimdCases(
+            0x51d + mode + Number(process.env.DIFF_SEED ?? 0),
+            Number(process.env.DIFF_REPS ?? 3),
+            mode,
+          ),
+          mode,
+        ),
       300_000,
     );
     it.skipIf(!available || (mode === 32 && !compat32))(
       `${mode}-bit mode: x87 forms agree`,
-      () => check(`${mode}-bit x87`, generateX87Cases(0x87 + mode + Number(process.env.DIFF_SEED ?? 0), 2 * Number(process.env.DIFF_REPS ?? 3), mode), mode),
+      () =>
+        check(
+          `${mode}-bit x87`,
+          generateX87Cases(
+            0x87 + mode + Number(process.env.DIFF_SEED ?? 0),
+            2 * Number(process.env.DIFF_REPS ?? 3),
+            mode,
+          ),
+          mode,
+        ),
       300_000,
     );
   }

@@ -112,7 +112,15 @@ export function supportedCpuid(): KvmCpuidEntry2[] {
     ),
     // Leaf 7: no extended features, but the x87 behaviours of current Intel parts the emulator follows:
     // FDP_EXCPTN_ONLY (EBX bit 6) and FCS/FDS deprecated (bit 13) (fpu/x87.ts `note`).
-    { function: 7, index: 0, flags: CpuidFlag.SIGNIFCANT_INDEX, eax: 0, ebx: f.FDP_EXCPTN_ONLY | f.FCS_FDS_DEPRECATED, ecx: 0, edx: 0 },
+    {
+      function: 7,
+      index: 0,
+      flags: CpuidFlag.SIGNIFCANT_INDEX,
+      eax: 0,
+      ebx: f.FDP_EXCPTN_ONLY | f.FCS_FDS_DEPRECATED,
+      ecx: 0,
+      edx: 0,
+    },
     // XSAVE state components (x87 and SSE in the legacy area): what XCR0 may enable; EBX/ECX are the area's
     // size (legacy area and header). Sub-leaf 1: XSAVEOPT (EAX bit 0), which fpu/save.ts runs as XSAVE.
     { function: 0xd, index: 0, flags: CpuidFlag.SIGNIFCANT_INDEX, eax: 3, ebx: 0x240, ecx: 0x240, edx: 0 },

@@ -28,9 +28,6 @@ import {
 import type { Cpu } from './cpu.js';
 import type { Insn } from './decode.js';
 import { raise, Vector } from './exceptions.js';
-import { fwait } from './fpu/checks.js';
-import { group15 } from './fpu/save.js';
-import { x87 } from './fpu/x87.js';
 import {
   aluRegImm32,
   aluRegImm64,
@@ -44,6 +41,9 @@ import {
   shiftReg32,
   specialize,
 } from './fast.js';
+import { fwait } from './fpu/checks.js';
+import { group15 } from './fpu/save.js';
+import { x87 } from './fpu/x87.js';
 import { inPort, insPort, outPort, outsPort } from './io.js';
 import {
   arplOrMovsxd,

@@ -61,21 +61,72 @@ function v(name: string, pfx: number, op: number[], lanes: Lanes, extra: Partial
 
 /** Packed-integer opcodes with MMX and SSE2 forms (0F map). */
 const PACKED_INT: [string, number][] = [
-  ['punpcklbw', 0x60], ['punpcklwd', 0x61], ['punpckldq', 0x62], ['packsswb', 0x63], ['pcmpgtb', 0x64],
-  ['pcmpgtw', 0x65], ['pcmpgtd', 0x66], ['packuswb', 0x67], ['punpckhbw', 0x68], ['punpckhwd', 0x69],
-  ['punpckhdq', 0x6a], ['packssdw', 0x6b], ['pcmpeqb', 0x74], ['pcmpeqw', 0x75], ['pcmpeqd', 0x76],
-  ['psrlw', 0xd1], ['psrld', 0xd2], ['psrlq', 0xd3], ['paddq', 0xd4], ['pmullw', 0xd5], ['psubusb', 0xd8],
-  ['psubusw', 0xd9], ['pminub', 0xda], ['pand', 0xdb], ['paddusb', 0xdc], ['paddusw', 0xdd], ['pmaxub', 0xde],
-  ['pandn', 0xdf], ['pavgb', 0xe0], ['psraw', 0xe1], ['psrad', 0xe2], ['pavgw', 0xe3], ['pmulhuw', 0xe4],
-  ['pmulhw', 0xe5], ['psubsb', 0xe8], ['psubsw', 0xe9], ['pminsw', 0xea], ['por', 0xeb], ['paddsb', 0xec],
-  ['paddsw', 0xed], ['pmaxsw', 0xee], ['pxor', 0xef], ['psllw', 0xf1], ['pslld', 0xf2], ['psllq', 0xf3],
-  ['pmuludq', 0xf4], ['pmaddwd', 0xf5], ['psadbw', 0xf6], ['psubb', 0xf8], ['psubw', 0xf9], ['psubd', 0xfa],
-  ['psubq', 0xfb], ['paddb', 0xfc], ['paddw', 0xfd], ['paddd', 0xfe],
+  ['punpcklbw', 0x60],
+  ['punpcklwd', 0x61],
+  ['punpckldq', 0x62],
+  ['packsswb', 0x63],
+  ['pcmpgtb', 0x64],
+  ['pcmpgtw', 0x65],
+  ['pcmpgtd', 0x66],
+  ['packuswb', 0x67],
+  ['punpckhbw', 0x68],
+  ['punpckhwd', 0x69],
+  ['punpckhdq', 0x6a],
+  ['packssdw', 0x6b],
+  ['pcmpeqb', 0x74],
+  ['pcmpeqw', 0x75],
+  ['pcmpeqd', 0x76],
+  ['psrlw', 0xd1],
+  ['psrld', 0xd2],
+  ['psrlq', 0xd3],
+  ['paddq', 0xd4],
+  ['pmullw', 0xd5],
+  ['psubusb', 0xd8],
+  ['psubusw', 0xd9],
+  ['pminub', 0xda],
+  ['pand', 0xdb],
+  ['paddusb', 0xdc],
+  ['paddusw', 0xdd],
+  ['pmaxub', 0xde],
+  ['pandn', 0xdf],
+  ['pavgb', 0xe0],
+  ['psraw', 0xe1],
+  ['psrad', 0xe2],
+  ['pavgw', 0xe3],
+  ['pmulhuw', 0xe4],
+  ['pmulhw', 0xe5],
+  ['psubsb', 0xe8],
+  ['psubsw', 0xe9],
+  ['pminsw', 0xea],
+  ['por', 0xeb],
+  ['paddsb', 0xec],
+  ['paddsw', 0xed],
+  ['pmaxsw', 0xee],
+  ['pxor', 0xef],
+  ['psllw', 0xf1],
+  ['pslld', 0xf2],
+  ['psllq', 0xf3],
+  ['pmuludq', 0xf4],
+  ['pmaddwd', 0xf5],
+  ['psadbw', 0xf6],
+  ['psubb', 0xf8],
+  ['psubw', 0xf9],
+  ['psubd', 0xfa],
+  ['psubq', 0xfb],
+  ['paddb', 0xfc],
+  ['paddw', 0xfd],
+  ['paddd', 0xfe],
 ];
 
 /** Floating-point arithmetic 0F 51-5F in its four prefixes. */
 const FLOAT_ARITH: [string, number][] = [
-  ['sqrt', 0x51], ['add', 0x58], ['mul', 0x59], ['sub', 0x5c], ['min', 0x5d], ['div', 0x5e], ['max', 0x5f],
+  ['sqrt', 0x51],
+  ['add', 0x58],
+  ['mul', 0x59],
+  ['sub', 0x5c],
+  ['min', 0x5d],
+  ['div', 0x5e],
+  ['max', 0x5f],
 ];
 
 /** The vector specs of every family. */
@@ -91,35 +142,78 @@ export function vectorSpecs(): VecSpec[] {
     s.push(v(`${name}ss`, F3, [op], 'f32'), v(`${name}sd`, F2, [op], 'f64'));
   }
   s.push(
-    v('andps', 0, [0x54], 'f32'), v('andpd', P66, [0x54], 'f64'), v('andnps', 0, [0x55], 'f32'),
-    v('orpd', P66, [0x56], 'f64'), v('xorps', 0, [0x57], 'f32'),
-    v('unpcklps', 0, [0x14], 'f32'), v('unpckhps', 0, [0x15], 'f32'),
-    v('unpcklpd', P66, [0x14], 'f64'), v('unpckhpd', P66, [0x15], 'f64'),
-    v('shufps', 0, [0xc6], 'f32', { imm: true }), v('shufpd', P66, [0xc6], 'f64', { imm: true }),
-    v('cmpps', 0, [0xc2], 'f32', { imm: true }), v('cmppd', P66, [0xc2], 'f64', { imm: true }),
-    v('cmpss', F3, [0xc2], 'f32', { imm: true }), v('cmpsd', F2, [0xc2], 'f64', { imm: true }),
-    v('ucomiss', 0, [0x2e], 'f32', { flags: ALL }), v('comiss', 0, [0x2f], 'f32', { flags: ALL }),
-    v('ucomisd', P66, [0x2e], 'f64', { flags: ALL }), v('comisd', P66, [0x2f], 'f64', { flags: ALL }),
-    v('cvtps2pd', 0, [0x5a], 'f32'), v('cvtpd2ps', P66, [0x5a], 'f64'),
-    v('cvtss2sd', F3, [0x5a], 'f32'), v('cvtsd2ss', F2, [0x5a], 'f64'),
-    v('cvtdq2ps', 0, [0x5b], 'int'), v('cvtps2dq', P66, [0x5b], 'f32'), v('cvttps2dq', F3, [0x5b], 'f32'),
-    v('cvttpd2dq', P66, [0xe6], 'f64'), v('cvtdq2pd', F3, [0xe6], 'int'), v('cvtpd2dq', F2, [0xe6], 'f64'),
-    v('movaps', 0, [0x28], 'int'), v('movapd', P66, [0x28], 'int'), v('movups', 0, [0x10], 'int'),
-    v('movss', F3, [0x10], 'f32'), v('movsd', F2, [0x10], 'f64'), v('movdqa', P66, [0x6f], 'int'),
-    v('movdqu', F3, [0x6f], 'int'), v('movq xmm', F3, [0x7e], 'int'), v('lddqu', F2, [0xf0], 'int', { memOnly: true }),
-    v('movsldup', F3, [0x12], 'f32'), v('movshdup', F3, [0x16], 'f32'), v('movddup', F2, [0x12], 'f64'),
-    v('movhlps/movlps', 0, [0x12], 'int'), v('movlhps/movhps', 0, [0x16], 'int'),
-    v('pshufd', P66, [0x70], 'int', { imm: true }), v('pshufhw', F3, [0x70], 'int', { imm: true }),
-    v('pshuflw', F2, [0x70], 'int', { imm: true }), v('pshufw', 0, [0x70], 'int', { imm: true, mmx: true }),
+    v('andps', 0, [0x54], 'f32'),
+    v('andpd', P66, [0x54], 'f64'),
+    v('andnps', 0, [0x55], 'f32'),
+    v('orpd', P66, [0x56], 'f64'),
+    v('xorps', 0, [0x57], 'f32'),
+    v('unpcklps', 0, [0x14], 'f32'),
+    v('unpckhps', 0, [0x15], 'f32'),
+    v('unpcklpd', P66, [0x14], 'f64'),
+    v('unpckhpd', P66, [0x15], 'f64'),
+    v('shufps', 0, [0xc6], 'f32', { imm: true }),
+    v('shufpd', P66, [0xc6], 'f64', { imm: true }),
+    v('cmpps', 0, [0xc2], 'f32', { imm: true }),
+    v('cmppd', P66, [0xc2], 'f64', { imm: true }),
+    v('cmpss', F3, [0xc2], 'f32', { imm: true }),
+    v('cmpsd', F2, [0xc2], 'f64', { imm: true }),
+    v('ucomiss', 0, [0x2e], 'f32', { flags: ALL }),
+    v('comiss', 0, [0x2f], 'f32', { flags: ALL }),
+    v('ucomisd', P66, [0x2e], 'f64', { flags: ALL }),
+    v('comisd', P66, [0x2f], 'f64', { flags: ALL }),
+    v('cvtps2pd', 0, [0x5a], 'f32'),
+    v('cvtpd2ps', P66, [0x5a], 'f64'),
+    v('cvtss2sd', F3, [0x5a], 'f32'),
+    v('cvtsd2ss', F2, [0x5a], 'f64'),
+    v('cvtdq2ps', 0, [0x5b], 'int'),
+    v('cvtps2dq', P66, [0x5b], 'f32'),
+    v('cvttps2dq', F3, [0x5b], 'f32'),
+    v('cvttpd2dq', P66, [0xe6], 'f64'),
+    v('cvtdq2pd', F3, [0xe6], 'int'),
+    v('cvtpd2dq', F2, [0xe6], 'f64'),
+    v('movaps', 0, [0x28], 'int'),
+    v('movapd', P66, [0x28], 'int'),
+    v('movups', 0, [0x10], 'int'),
+    v('movss', F3, [0x10], 'f32'),
+    v('movsd', F2, [0x10], 'f64'),
+    v('movdqa', P66, [0x6f], 'int'),
+    v('movdqu', F3, [0x6f], 'int'),
+    v('movq xmm', F3, [0x7e], 'int'),
+    v('lddqu', F2, [0xf0], 'int', { memOnly: true }),
+    v('movsldup', F3, [0x12], 'f32'),
+    v('movshdup', F3, [0x16], 'f32'),
+    v('movddup', F2, [0x12], 'f64'),
+    v('movhlps/movlps', 0, [0x12], 'int'),
+    v('movlhps/movhps', 0, [0x16], 'int'),
+    v('pshufd', P66, [0x70], 'int', { imm: true }),
+    v('pshufhw', F3, [0x70], 'int', { imm: true }),
+    v('pshuflw', F2, [0x70], 'int', { imm: true }),
+    v('pshufw', 0, [0x70], 'int', { imm: true, mmx: true }),
     v('movq mm', 0, [0x6f], 'int', { mmx: true }),
-    v('haddps', F2, [0x7c], 'f32'), v('hsubps', F2, [0x7d], 'f32'), v('haddpd', P66, [0x7c], 'f64'),
-    v('hsubpd', P66, [0x7d], 'f64'), v('addsubps', F2, [0xd0], 'f32'), v('addsubpd', P66, [0xd0], 'f64'),
+    v('haddps', F2, [0x7c], 'f32'),
+    v('hsubps', F2, [0x7d], 'f32'),
+    v('haddpd', P66, [0x7c], 'f64'),
+    v('hsubpd', P66, [0x7d], 'f64'),
+    v('addsubps', F2, [0xd0], 'f32'),
+    v('addsubpd', P66, [0xd0], 'f64'),
   );
   // SSSE3: MMX and XMM forms.
   const ssse3: [string, number][] = [
-    ['pshufb', 0x00], ['phaddw', 0x01], ['phaddd', 0x02], ['phaddsw', 0x03], ['pmaddubsw', 0x04],
-    ['phsubw', 0x05], ['phsubd', 0x06], ['phsubsw', 0x07], ['psignb', 0x08], ['psignw', 0x09],
-    ['psignd', 0x0a], ['pmulhrsw', 0x0b], ['pabsb', 0x1c], ['pabsw', 0x1d], ['pabsd', 0x1e],
+    ['pshufb', 0x00],
+    ['phaddw', 0x01],
+    ['phaddd', 0x02],
+    ['phaddsw', 0x03],
+    ['pmaddubsw', 0x04],
+    ['phsubw', 0x05],
+    ['phsubd', 0x06],
+    ['phsubsw', 0x07],
+    ['psignb', 0x08],
+    ['psignw', 0x09],
+    ['psignd', 0x0a],
+    ['pmulhrsw', 0x0b],
+    ['pabsb', 0x1c],
+    ['pabsw', 0x1d],
+    ['pabsd', 0x1e],
   ];
   for (const [name, op] of ssse3) {
     s.push(v(name, P66, [0x38, op], 'int'), v(`${name} (mmx)`, 0, [0x38, op], 'int', { mmx: true }));
@@ -130,24 +224,58 @@ export function vectorSpecs(): VecSpec[] {
   );
   // SSE4.1 and SSE4.2 (66 only).
   const sse41: [string, number, Lanes][] = [
-    ['pblendvb', 0x10, 'int'], ['blendvps', 0x14, 'f32'], ['blendvpd', 0x15, 'f64'], ['pmovsxbw', 0x20, 'int'],
-    ['pmovsxbd', 0x21, 'int'], ['pmovsxbq', 0x22, 'int'], ['pmovsxwd', 0x23, 'int'], ['pmovsxwq', 0x24, 'int'],
-    ['pmovsxdq', 0x25, 'int'], ['pmuldq', 0x28, 'int'], ['pcmpeqq', 0x29, 'int'], ['packusdw', 0x2b, 'int'],
-    ['pmovzxbw', 0x30, 'int'], ['pmovzxbd', 0x31, 'int'], ['pmovzxbq', 0x32, 'int'], ['pmovzxwd', 0x33, 'int'],
-    ['pmovzxwq', 0x34, 'int'], ['pmovzxdq', 0x35, 'int'], ['pcmpgtq', 0x37, 'int'], ['pminsb', 0x38, 'int'],
-    ['pminsd', 0x39, 'int'], ['pminuw', 0x3a, 'int'], ['pminud', 0x3b, 'int'], ['pmaxsb', 0x3c, 'int'],
-    ['pmaxsd', 0x3d, 'int'], ['pmaxuw', 0x3e, 'int'], ['pmaxud', 0x3f, 'int'], ['pmulld', 0x40, 'int'],
+    ['pblendvb', 0x10, 'int'],
+    ['blendvps', 0x14, 'f32'],
+    ['blendvpd', 0x15, 'f64'],
+    ['pmovsxbw', 0x20, 'int'],
+    ['pmovsxbd', 0x21, 'int'],
+    ['pmovsxbq', 0x22, 'int'],
+    ['pmovsxwd', 0x23, 'int'],
+    ['pmovsxwq', 0x24, 'int'],
+    ['pmovsxdq', 0x25, 'int'],
+    ['pmuldq', 0x28, 'int'],
+    ['pcmpeqq', 0x29, 'int'],
+    ['packusdw', 0x2b, 'int'],
+    ['pmovzxbw', 0x30, 'int'],
+    ['pmovzxbd', 0x31, 'int'],
+    ['pmovzxbq', 0x32, 'int'],
+    ['pmovzxwd', 0x33, 'int'],
+    ['pmovzxwq', 0x34, 'int'],
+    ['pmovzxdq', 0x35, 'int'],
+    ['pcmpgtq', 0x37, 'int'],
+    ['pminsb', 0x38, 'int'],
+    ['pminsd', 0x39, 'int'],
+    ['pminuw', 0x3a, 'int'],
+    ['pminud', 0x3b, 'int'],
+    ['pmaxsb', 0x3c, 'int'],
+    ['pmaxsd', 0x3d, 'int'],
+    ['pmaxuw', 0x3e, 'int'],
+    ['pmaxud', 0x3f, 'int'],
+    ['pmulld', 0x40, 'int'],
     ['phminposuw', 0x41, 'int'],
   ];
   for (const [name, op, lanes] of sse41) s.push(v(name, P66, [0x38, op], lanes));
   s.push(v('ptest', P66, [0x38, 0x17], 'int', { flags: ALL }));
   const sse41imm: [string, number, Lanes][] = [
-    ['roundps', 0x08, 'f32'], ['roundpd', 0x09, 'f64'], ['roundss', 0x0a, 'f32'], ['roundsd', 0x0b, 'f64'],
-    ['blendps', 0x0c, 'f32'], ['blendpd', 0x0d, 'f64'], ['pblendw', 0x0e, 'int'], ['insertps', 0x21, 'f32'],
-    ['dpps', 0x40, 'f32'], ['dppd', 0x41, 'f64'], ['mpsadbw', 0x42, 'int'],
+    ['roundps', 0x08, 'f32'],
+    ['roundpd', 0x09, 'f64'],
+    ['roundss', 0x0a, 'f32'],
+    ['roundsd', 0x0b, 'f64'],
+    ['blendps', 0x0c, 'f32'],
+    ['blendpd', 0x0d, 'f64'],
+    ['pblendw', 0x0e, 'int'],
+    ['insertps', 0x21, 'f32'],
+    ['dpps', 0x40, 'f32'],
+    ['dppd', 0x41, 'f64'],
+    ['mpsadbw', 0x42, 'int'],
   ];
   for (const [name, op, lanes] of sse41imm) s.push(v(name, P66, [0x3a, op], lanes, { imm: true }));
-  for (const [name, op] of [['pcmpestrm', 0x60], ['pcmpestri', 0x61], ['pcmpistrm', 0x62], ['pcmpistri', 0x63]] as const) {
+  for (const [name, op] of [
+    ['pcmpestrm', 0x60],
+    ['pcmpestri', 0x61],
+    ['pcmpistrm', 0x62],
+    ['pcmpistri', 0x63],
+  ] as const) {
     s.push(v(name, P66, [0x3a, op], 'str', { imm: true, flags: ALL, lengths: true }));
   }
   return s;
@@ -155,14 +283,29 @@ export function vectorSpecs(): VecSpec[] {
 
 const FLOAT32_SPECIAL = [
   0, 0x80000000, 0x3f800000, 0xbf800000, 0x7f800000, 0xff800000, 0x7fc00000, 0xffc00000, 0x7fa00001,
-  0x00000001, 0x807fffff, 0x00800000, 0x7f7fffff, 0xff7fffff, 0x4b000000, 0x4f000000, 0xcf000000,
-  0x5f000000, 0x3f000000, 0x3fc00000, 0x40490fdb,
+  0x00000001, 0x807fffff, 0x00800000, 0x7f7fffff, 0xff7fffff, 0x4b000000, 0x4f000000, 0xcf000000, 0x5f000000,
+  0x3f000000, 0x3fc00000, 0x40490fdb,
 ];
 const FLOAT64_SPECIAL: [number, number][] = [
-  [0, 0], [0, 0x80000000], [0, 0x3ff00000], [0, 0xbff00000], [0, 0x7ff00000], [0, 0xfff00000],
-  [0, 0x7ff80000], [1, 0x7ff00000], [5, 0xfff40000], [1, 0], [0xffffffff, 0x800fffff], [0, 0x00100000],
-  [0xffffffff, 0x7fefffff], [0, 0x41e00000], [0, 0xc1e00000], [0, 0x43e00000], [0, 0x3fe00000],
-  [0, 0x3ff80000], [0x54442d18, 0x400921fb],
+  [0, 0],
+  [0, 0x80000000],
+  [0, 0x3ff00000],
+  [0, 0xbff00000],
+  [0, 0x7ff00000],
+  [0, 0xfff00000],
+  [0, 0x7ff80000],
+  [1, 0x7ff00000],
+  [5, 0xfff40000],
+  [1, 0],
+  [0xffffffff, 0x800fffff],
+  [0, 0x00100000],
+  [0xffffffff, 0x7fefffff],
+  [0, 0x41e00000],
+  [0, 0xc1e00000],
+  [0, 0x43e00000],
+  [0, 0x3fe00000],
+  [0, 0x3ff80000],
+  [0x54442d18, 0x400921fb],
 ];
 
 function fillLanes(rand: () => number, lanes: Lanes, out: Uint8Array, at: number): void {
@@ -172,7 +315,8 @@ function fillLanes(rand: () => number, lanes: Lanes, out: Uint8Array, at: number
       const r = rand();
       out[at + k] = r < 0.2 ? 0 : r < 0.3 ? 0xff : r < 0.4 ? 0x80 : r < 0.5 ? 0x7f : (rand() * 256) | 0;
     }
-    if (lanes === 'str') for (let k = 0; k < 16; k++) out[at + k] = rand() < 0.15 ? 0 : 0x61 + ((rand() * 6) | 0);
+    if (lanes === 'str')
+      for (let k = 0; k < 16; k++) out[at + k] = rand() < 0.15 ? 0 : 0x61 + ((rand() * 6) | 0);
     return;
   }
   if (lanes === 'f32') {
@@ -246,8 +390,13 @@ function testMxcsr(rand: () => number): number {
   return rand() < 0.5 ? 0x1f80 : m;
 }
 
-function vectorCase(spec: VecSpec, form: (typeof FORMS)[number], rand: () => number, mode: 32 | 64): DiffCase | null {
-  if (mode === 32 && (form === 'rex')) return null;
+function vectorCase(
+  spec: VecSpec,
+  form: (typeof FORMS)[number],
+  rand: () => number,
+  mode: 32 | 64,
+): DiffCase | null {
+  if (mode === 32 && form === 'rex') return null;
   if (spec.mmx && form === 'rex') return null;
   if (spec.memOnly && (form === 'reg' || form === 'rex')) return null;
   const data = new Uint8Array(DATA_SIZE);
@@ -271,21 +420,32 @@ function vectorCase(spec: VecSpec, form: (typeof FORMS)[number], rand: () => num
   const rex = form === 'rex' ? [0x45] : [];
   const imm = spec.imm ? [(rand() * 256) | 0] : [];
   const opBytes = [0x0f, ...spec.op];
-  if (form === 'reg' || form === 'rex') code.push(...prefix, ...rex, ...opBytes, 0xc0 | ((dst & 7) << 3) | (src & 7), ...imm);
+  if (form === 'reg' || form === 'rex')
+    code.push(...prefix, ...rex, ...opBytes, 0xc0 | ((dst & 7) << 3) | (src & 7), ...imm);
   else if (form === 'mem') code.push(...prefix, ...opBytes, 0x43, 0x40, ...imm);
   else {
     // RIP-relative in 64-bit mode, an absolute disp32 in 32-bit mode: both address DATA_ADDR + 0x40.
     const end = code.length + prefix.length + opBytes.length + 1 + 4 + imm.length;
     const target = DATA_ADDR + 0x40;
     const disp = mode === 64 ? target - (CODE_ADDR + end) : target;
-    code.push(...prefix, ...opBytes, 0x05, disp & 0xff, (disp >> 8) & 0xff, (disp >> 16) & 0xff, (disp >>> 24) & 0xff, ...imm);
+    code.push(
+      ...prefix,
+      ...opBytes,
+      0x05,
+      disp & 0xff,
+      (disp >> 8) & 0xff,
+      (disp >> 16) & 0xff,
+      (disp >>> 24) & 0xff,
+      ...imm,
+    );
   }
   if (spec.mmx) code.push(...mmStore(0, 0x80), ...mmStore(1, 0x90), 0x0f, 0x77);
   else code.push(...xmmStore(dst, 0x80), ...xmmStore(src, 0x90), ...xmmStore(0, 0xa0));
   code.push(...STMXCSR, ...RESTORE);
   const regs = randomRegs(rand);
   if (spec.lengths) {
-    const len = () => BigInt.asUintN(64, BigInt(rand() < 0.8 ? ((rand() * 40) | 0) - 20 : (rand() * 2 ** 31) | 0));
+    const len = () =>
+      BigInt.asUintN(64, BigInt(rand() < 0.8 ? ((rand() * 40) | 0) - 20 : (rand() * 2 ** 31) | 0));
     regs[0] = len();
     regs[2] = len();
   }

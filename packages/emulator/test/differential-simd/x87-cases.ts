@@ -50,7 +50,13 @@ interface X87Spec {
 function r(name: string, first: number, reg: number, extra: Partial<X87Spec> = {}): X87Spec {
   return { name, first, reg, ...extra };
 }
-function m(name: string, first: number, mem: number, memKind: X87Spec['memKind'], extra: Partial<X87Spec> = {}): X87Spec {
+function m(
+  name: string,
+  first: number,
+  mem: number,
+  memKind: X87Spec['memKind'],
+  extra: Partial<X87Spec> = {},
+): X87Spec {
   return { name, first, mem, memKind, ...extra };
 }
 
@@ -160,8 +166,14 @@ function putDouble80(view: DataView, at: number, v: number): void {
   const hi = f.getUint32(4, true);
   const sign = hi >>> 31 ? 0x8000 : 0;
   const exp = (hi >>> 20) & 0x7ff;
-  if (v === 0) return put80(view, at, 0, 0, sign);
-  if (exp === 0x7ff) return put80(view, at, lo << 11, 0x80000000 | ((hi & 0xfffff) << 11) | (lo >>> 21), sign | 0x7fff);
+  if (v === 0) {
+    put80(view, at, 0, 0, sign);
+    return;
+  }
+  if (exp === 0x7ff) {
+    put80(view, at, lo << 11, 0x80000000 | ((hi & 0xfffff) << 11) | (lo >>> 21), sign | 0x7fff);
+    return;
+  }
   put80(view, at, lo << 11, 0x80000000 | ((hi & 0xfffff) << 11) | (lo >>> 21), sign | (exp - 1023 + 16383));
 }
 
@@ -172,12 +184,18 @@ function exactOperand(rand: () => number, view: DataView, at: number): void {
   const lo = (rand() * 2 ** 32) >>> 0;
   const hi = ((rand() * 2 ** 32) >>> 0) | 0x80000000;
   if (k < 0.45) put80(view, at, lo, hi, sign | (16383 + ((rand() * 80) | 0) - 40));
-  else if (k < 0.55) put80(view, at, 0, 0, sign); // zero
-  else if (k < 0.6) put80(view, at, 0, 0x80000000, sign | 0x7fff); // infinity
-  else if (k < 0.65) put80(view, at, lo, hi | 0x40000000, sign | 0x7fff); // QNaN
-  else if (k < 0.7) put80(view, at, lo | 1, hi & ~0x40000000, sign | 0x7fff); // SNaN
-  else if (k < 0.75) put80(view, at, lo, hi & 0x7fffffff, sign); // denormal
-  else if (k < 0.9) putDouble80(view, at, Math.round((rand() - 0.5) * 2 ** ((rand() * 70) | 0)) + (rand() < 0.3 ? 0.5 : 0));
+  else if (k < 0.55)
+    put80(view, at, 0, 0, sign); // zero
+  else if (k < 0.6)
+    put80(view, at, 0, 0x80000000, sign | 0x7fff); // infinity
+  else if (k < 0.65)
+    put80(view, at, lo, hi | 0x40000000, sign | 0x7fff); // QNaN
+  else if (k < 0.7)
+    put80(view, at, lo | 1, hi & ~0x40000000, sign | 0x7fff); // SNaN
+  else if (k < 0.75)
+    put80(view, at, lo, hi & 0x7fffffff, sign); // denormal
+  else if (k < 0.9)
+    putDouble80(view, at, Math.round((rand() - 0.5) * 2 ** ((rand() * 70) | 0)) + (rand() < 0.3 ? 0.5 : 0));
   else put80(view, at, lo, hi, sign | (16383 + ((rand() * 40000) | 0) - 20000));
 }
 
@@ -196,7 +214,10 @@ function memOperand(rand: () => number, kind: X87Spec['memKind'], arith: boolean
     case 'm32': {
       const f = new Float32Array([arith ? (rand() - 0.5) * 2 ** ((rand() * 40 - 20) | 0) : 0]);
       let bits = new Uint32Array(f.buffer)[0];
-      if (!arith) bits = [0, 0x80000000, 0x7f800000, 0x7fc00001, 0x7f800001, 0x00000010, (rand() * 2 ** 32) >>> 0][(rand() * 7) | 0];
+      if (!arith)
+        bits = [0, 0x80000000, 0x7f800000, 0x7fc00001, 0x7f800001, 0x00000010, (rand() * 2 ** 32) >>> 0][
+          (rand() * 7) | 0
+        ];
       view.setUint32(at, bits >>> 0, true);
       return;
     }
@@ -204,7 +225,11 @@ function memOperand(rand: () => number, kind: X87Spec['memKind'], arith: boolean
       if (arith) view.setFloat64(at, (rand() - 0.5) * 2 ** ((rand() * 200 - 100) | 0), true);
       else {
         view.setUint32(at, (rand() * 2 ** 32) >>> 0, true);
-        view.setUint32(at + 4, [0x7ff00000, 0x7ff80000, 0x7ff00001, 0x00000001, 0, (rand() * 2 ** 32) >>> 0][(rand() * 6) | 0], true);
+        view.setUint32(
+          at + 4,
+          [0x7ff00000, 0x7ff80000, 0x7ff00001, 0x00000001, 0, (rand() * 2 ** 32) >>> 0][(rand() * 6) | 0],
+          true,
+        );
       }
       return;
     case 'm80':
@@ -218,7 +243,11 @@ function memOperand(rand: () => number, kind: X87Spec['memKind'], arith: boolean
       return;
     case 'i64':
       view.setUint32(at, (rand() * 2 ** 32) >>> 0, true);
-      view.setUint32(at + 4, [0, 0xffffffff, 0x80000000, 0x7fffffff, (rand() * 2 ** 32) >>> 0][(rand() * 5) | 0], true);
+      view.setUint32(
+        at + 4,
+        [0, 0xffffffff, 0x80000000, 0x7fffffff, (rand() * 2 ** 32) >>> 0][(rand() * 5) | 0],
+        true,
+      );
       return;
     case 'bcd':
       for (let k = 0; k < 9; k++) view.setUint8(at + k, (((rand() * 10) | 0) << 4) | ((rand() * 10) | 0));
@@ -234,7 +263,8 @@ function memOperand(rand: () => number, kind: X87Spec['memKind'], arith: boolean
 
 function randomRegs(rand: () => number): bigint[] {
   const regs: bigint[] = [];
-  for (let n = 0; n < 16; n++) regs.push((BigInt((rand() * 2 ** 32) >>> 0) << 32n) | BigInt((rand() * 2 ** 32) >>> 0));
+  for (let n = 0; n < 16; n++)
+    regs.push((BigInt((rand() * 2 ** 32) >>> 0) << 32n) | BigInt((rand() * 2 ** 32) >>> 0));
   regs[3] = BigInt(DATA_ADDR);
   return regs;
 }
@@ -255,10 +285,17 @@ export function generateX87Cases(seed: number, reps: number, mode: 32 | 64): Dif
       view.setUint16(0xf8, (arith ? 0x27f : 0x37f) | rc, true);
       const code: number[] = [
         // Eight FLDZ then FNINIT: every physical register holds +0, so empty registers compare equal too.
-        0xdb, 0xe3,
+        0xdb,
+        0xe3,
         ...Array.from({ length: 8 }, () => [0xd9, 0xee]).flat(),
-        0xdb, 0xe3, // fninit
-        0xd9, 0xab, 0xf8, 0, 0, 0, // fldcw [rbx+0xf8]
+        0xdb,
+        0xe3, // fninit
+        0xd9,
+        0xab,
+        0xf8,
+        0,
+        0,
+        0, // fldcw [rbx+0xf8]
       ];
       // The first FNINIT (FLDZ needs an empty stack), usually three values on the stack; sometimes fewer, so empty registers (stack faults) are exercised.
       const loads = rand() < 0.15 ? (rand() * 3) | 0 : 3;

@@ -3,8 +3,9 @@
  * OSXMMEXCPT set as an OS that uses SSE sets them, code at CODE and data at DATA, run to HLT. XMM and x87
  * state are set and read through KVM_SET/GET_XSAVE, the API a VMM uses.
  */
-import type { Kvm, KvmRegs, Vcpu } from '@kvm-ts/core';
+
 import { createMachine, type Machine } from '@kvm-ts/conformance';
+import type { Kvm, KvmRegs, Vcpu } from '@kvm-ts/core';
 
 /** Where test code and data sit in guest memory. */
 export const CODE = 0x20000;

@@ -8,7 +8,17 @@ import type { Kvm } from '@kvm-ts/core';
 import { KvmError } from '@kvm-ts/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { backend } from '../../src/index.js';
-import { CR4_OSFXSR, CR4_OSXMMEXCPT, CR4_OSXSAVE, DATA, faultOf, type Guest, hexBytes, sseGuest, X } from './guest.js';
+import {
+  CR4_OSFXSR,
+  CR4_OSXMMEXCPT,
+  CR4_OSXSAVE,
+  DATA,
+  faultOf,
+  type Guest,
+  hexBytes,
+  sseGuest,
+  X,
+} from './guest.js';
 
 const UD = 6;
 const GP = 13;
@@ -86,7 +96,9 @@ describe('FXSAVE and FXRSTOR', () => {
     // pi as the x87 holds it: C90FDAA22168C235H, exponent 4000H.
     expect(m.getBigUint64(32, true)).toBe(0xc90fdaa22168c235n);
     expect(m.getUint16(40, true)).toBe(0x4000);
-    expect(Array.from(g.ram.subarray(DATA + 160 + 15 * 16, DATA + 160 + 16 * 16))).toEqual(Array.from(pattern(0x5a)));
+    expect(Array.from(g.ram.subarray(DATA + 160 + 15 * 16, DATA + 160 + 16 * 16))).toEqual(
+      Array.from(pattern(0x5a)),
+    );
     // The same bytes are the vCPU's XSAVE image.
     const x = g.xsave();
     expect(Array.from(x.subarray(0, 24))).toEqual(Array.from(g.ram.subarray(DATA, DATA + 24)));
@@ -164,7 +176,9 @@ describe('XSAVE, XRSTOR, XGETBV, XSETBV', () => {
   });
 
   it('KVM_SET_SREGS refuses CR4.OSXSAVE when the guest CPUID lacks XSAVE (EINVAL)', () => {
-    const cpuid = kvm.getSupportedCpuid().map((e) => (e.function === 1 ? { ...e, ecx: e.ecx & ~(1 << 26) } : e));
+    const cpuid = kvm
+      .getSupportedCpuid()
+      .map((e) => (e.function === 1 ? { ...e, ecx: e.ecx & ~(1 << 26) } : e));
     g.vcpu.setCpuid2(cpuid);
     const s = g.vcpu.getSregs();
     s.cr4 |= CR4_OSXSAVE;

@@ -7,7 +7,7 @@
  * returns false.
  */
 import { raise, Vector } from '../exceptions.js';
-import { Cr0, Cr4, type CpuState } from '../state.js';
+import { type CpuState, Cr0, Cr4 } from '../state.js';
 import { Fsw, Fx } from './image.js';
 
 /** SSE..SSE4.2 instructions (and FXSAVE-less MXCSR access). */

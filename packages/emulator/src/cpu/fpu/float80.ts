@@ -56,7 +56,7 @@ export function numberToF80(v: number): void {
   const fracHi = hiw & 0xfffff;
   if (exp === 0x7ff) {
     f80Out.se = sign | 0x7fff;
-    f80Out.hi = (0x80000000 | (fracHi << 11) | (low >>> 21)) | 0;
+    f80Out.hi = 0x80000000 | (fracHi << 11) | (low >>> 21) | 0;
     f80Out.lo = low << 11;
     return;
   }
@@ -77,12 +77,12 @@ export function numberToF80(v: number): void {
       e--;
     }
     f80Out.se = sign | (e + 16383);
-    f80Out.hi = ((h << 11) | (l >>> 21)) | 0;
+    f80Out.hi = (h << 11) | (l >>> 21) | 0;
     f80Out.lo = l << 11;
     return;
   }
   f80Out.se = sign | (exp - 1023 + 16383);
-  f80Out.hi = (0x80000000 | (fracHi << 11) | (low >>> 21)) | 0;
+  f80Out.hi = 0x80000000 | (fracHi << 11) | (low >>> 21) | 0;
   f80Out.lo = low << 11;
 }
 

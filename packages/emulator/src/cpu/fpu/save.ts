@@ -124,7 +124,7 @@ function initSse(c: Cpu): void {
 function fxsave(c: Cpu, i: Insn): void {
   if (!fxsrReady(c)) return;
   const lin = area(c, i, 512, 16, true);
-  if (lin !== lin) return;
+  if (Number.isNaN(lin)) return;
   storeX87(c, lin, i.osize === 8);
   storeSse(c, lin);
 }
@@ -133,7 +133,7 @@ function fxsave(c: Cpu, i: Insn): void {
 function fxrstor(c: Cpu, i: Insn): void {
   if (!fxsrReady(c)) return;
   const lin = area(c, i, 512, 16, false);
-  if (lin !== lin) return;
+  if (Number.isNaN(lin)) return;
   if (!loadRange(c, lin, 0, Fx.XMM0 + 16 * xmmCount(c))) return;
   if (stage[Fx.MXCSR >> 2] & ~MXCSR_MASK) {
     raise(c, Vector.GP, 0);
@@ -157,7 +157,7 @@ function xsave(c: Cpu, i: Insn): void {
     return;
   }
   const lin = area(c, i, 576, 64, true);
-  if (lin !== lin) return;
+  if (Number.isNaN(lin)) return;
   const req = rfbm(c);
   if (req & 1) storeX87(c, lin, i.osize === 8);
   if (req & 2) storeSse(c, lin);
@@ -176,7 +176,7 @@ function xrstor(c: Cpu, i: Insn): void {
     return;
   }
   const lin = area(c, i, 576, 64, false);
-  if (lin !== lin) return;
+  if (Number.isNaN(lin)) return;
   if (!loadRange(c, lin, 0, 576)) return;
   const bvLo = stage[Fx.XSTATE_BV >> 2];
   const bvHi = stage[(Fx.XSTATE_BV >> 2) + 1];

@@ -16,13 +16,13 @@ import { Fsw, Fx, stOff } from './image.js';
 import {
   copyRaw,
   fcw,
-  storeRaw,
   isDenormalAt,
   isNaNAt,
   isSNaNAt,
   seAt,
   setCc,
   storeIndefinite,
+  storeRaw,
   storeValue,
   valueAt,
   x87Flags,
@@ -102,11 +102,12 @@ export function arith80(c: Cpu, kind: number, od: number, oa: number, ob: number
   const unary = kind === FOp.SQRT;
   if (isNaNAt(c, oa) || (!unary && isNaNAt(c, ob))) return nanResult(c, od, oa, unary ? -1 : ob);
   let flags = 0;
-  if (isDenormalAt(c, oa) || (!unary && isDenormalAt(c, ob)) || (ob === Fx.SRC && source.denormal)) flags |= Fsw.DE;
+  if (isDenormalAt(c, oa) || (!unary && isDenormalAt(c, ob)) || (ob === Fx.SRC && source.denormal))
+    flags |= Fsw.DE;
   const x = valueAt(c, oa);
   const y = unary ? 0 : valueAt(c, ob);
   const t = unary ? exact(FOp.SQRT, 0, x) : exact(kind, x, y);
-  if (t !== t) {
+  if (Number.isNaN(t)) {
     if (!x87Flags(c, flags | Fsw.IE)) return false;
     storeIndefinite(c, od);
     return true;
@@ -123,7 +124,8 @@ export function arith80(c: Cpu, kind: number, od: number, oa: number, ob: number
     x87Flags(c, Fsw.OE | Fsw.PE);
     const rc = (fcw(c) >> 10) & 3;
     const pos = r > 0;
-    if (rc === Round.ZERO || (rc === Round.DOWN && pos) || (rc === Round.UP && !pos)) r = pos ? Number.MAX_VALUE : -Number.MAX_VALUE;
+    if (rc === Round.ZERO || (rc === Round.DOWN && pos) || (rc === Round.UP && !pos))
+      r = pos ? Number.MAX_VALUE : -Number.MAX_VALUE;
     // An infinity is the magnitude rounded up (C1 = 1), the largest finite value rounded down.
     else c.fxU16[Fx.FSW >> 1] |= Fsw.C1;
   } else if (rounded.inexact) {
@@ -186,7 +188,8 @@ export function compareRaw(c: Cpu, oa: number, ob: number): number {
     const hb = w[(ob >> 2) + 1] >>> 0;
     const la = w[oa >> 2] >>> 0;
     const lb = w[ob >> 2] >>> 0;
-    mag = ea !== eb ? (ea < eb ? -1 : 1) : ha !== hb ? (ha < hb ? -1 : 1) : la !== lb ? (la < lb ? -1 : 1) : 0;
+    mag =
+      ea !== eb ? (ea < eb ? -1 : 1) : ha !== hb ? (ha < hb ? -1 : 1) : la !== lb ? (la < lb ? -1 : 1) : 0;
   }
   if (mag === 0) return 0;
   if (aNeg) mag = -mag;
@@ -372,7 +375,14 @@ export function d9Math(c: Cpu, low: number): { effect: number; push: number } {
       // FRNDINT by FCW.RC.
       if (isNaNAt(c, o0)) return out;
       const rc = (fcw(c) >> 10) & 3;
-      const r = rc === Round.NEAREST ? roundEven(x) : rc === Round.DOWN ? Math.floor(x) : rc === Round.UP ? Math.ceil(x) : Math.trunc(x);
+      const r =
+        rc === Round.NEAREST
+          ? roundEven(x)
+          : rc === Round.DOWN
+            ? Math.floor(x)
+            : rc === Round.UP
+              ? Math.ceil(x)
+              : Math.trunc(x);
       if (r !== x) {
         x87Flags(c, Fsw.PE);
         if (Math.abs(r) > Math.abs(x)) c.fxU16[Fx.FSW >> 1] |= Fsw.C1;
@@ -497,7 +507,13 @@ function scaleRaw(c: Cpu, o: number, n: number): void {
   }
   // A carry into bit 63 makes the smallest normal (exponent 1).
   const normal = q >= 1n << 63n;
-  storeRaw(c, o, Number(q & 0xffffffffn) | 0, Number((q >> 32n) & 0xffffffffn) | 0, (neg ? 0x8000 : 0) | (normal ? 1 : 0));
+  storeRaw(
+    c,
+    o,
+    Number(q & 0xffffffffn) | 0,
+    Number((q >> 32n) & 0xffffffffn) | 0,
+    (neg ? 0x8000 : 0) | (normal ? 1 : 0),
+  );
 }
 
 /**

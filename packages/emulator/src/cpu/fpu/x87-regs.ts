@@ -37,7 +37,9 @@ export function seAt(c: Cpu, o: number): number {
 
 /** Whether the 80-bit value at `o` is a NaN (exponent all ones, fraction bits set). */
 export function isNaNAt(c: Cpu, o: number): boolean {
-  return (seAt(c, o) & 0x7fff) === 0x7fff && ((c.fxI32[(o >> 2) + 1] & 0x7fffffff) !== 0 || c.fxI32[o >> 2] !== 0);
+  return (
+    (seAt(c, o) & 0x7fff) === 0x7fff && ((c.fxI32[(o >> 2) + 1] & 0x7fffffff) !== 0 || c.fxI32[o >> 2] !== 0)
+  );
 }
 
 /** Whether the value at `o` is a signaling NaN (bit 62 of the significand clear). */

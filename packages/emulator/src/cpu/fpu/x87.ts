@@ -16,9 +16,18 @@ import { x87Ready } from './checks.js';
 import { f80Out, f80ToInt, int64ToF80, numberToF80 } from './float80.js';
 import { Fsw, Fx, rotateDown, rotatePush, stOff, top, x87Init } from './image.js';
 import { syncEs } from './save.js';
-import { arith80, compare80, compareCc, d9Math, fxam, loadConstant, rounded, roundX87, source } from './x87-arith.js';
 import {
-  pendingFop,
+  arith80,
+  compare80,
+  compareCc,
+  d9Math,
+  fxam,
+  loadConstant,
+  rounded,
+  roundX87,
+  source,
+} from './x87-arith.js';
+import {
   abridgedTags,
   clearC1,
   copyRaw,
@@ -26,6 +35,7 @@ import {
   fullTagWord,
   isNaNAt,
   isSNaNAt,
+  pendingFop,
   popSt,
   pushSlot,
   seAt,
@@ -76,7 +86,7 @@ function note(c: Cpu, i: Insn, first: number): void {
 function loadOperand(c: Cpu, i: Insn, format: number): boolean {
   const size = format === 0 || format === 1 ? 4 : format === 3 ? 2 : format === 4 ? 10 : 8;
   const lin = operandAddress(c, i, size, false);
-  if (lin !== lin) return false;
+  if (Number.isNaN(lin)) return false;
   source.denormal = false;
   switch (format) {
     case 0: {
@@ -85,9 +95,10 @@ function loadOperand(c: Cpu, i: Insn, format: number): boolean {
       const exp = (b >>> 23) & 0xff;
       const frac = b & 0x7fffff;
       source.denormal = exp === 0 && frac !== 0;
-      if (exp === 0xff && frac !== 0) storeRaw(c, SRC, 0, (0x80000000 | (frac << 8)) | 0, ((b >>> 16) & 0x8000) | 0x7fff);
+      if (exp === 0xff && frac !== 0)
+        storeRaw(c, SRC, 0, 0x80000000 | (frac << 8) | 0, ((b >>> 16) & 0x8000) | 0x7fff);
       else {
-        c.fxI32[(Fx.TMP2) >> 2] = b;
+        c.fxI32[Fx.TMP2 >> 2] = b;
         storeValue(c, SRC, c.fxF32[Fx.TMP2 >> 2]);
       }
       return true;
@@ -99,7 +110,13 @@ function loadOperand(c: Cpu, i: Insn, format: number): boolean {
       const exp = (hi >>> 20) & 0x7ff;
       source.denormal = exp === 0 && ((hi & 0xfffff) !== 0 || lo !== 0);
       if (exp === 0x7ff && ((hi & 0xfffff) !== 0 || lo !== 0)) {
-        storeRaw(c, SRC, lo << 11, (0x80000000 | ((hi & 0xfffff) << 11) | (lo >>> 21)) | 0, ((hi >>> 16) & 0x8000) | 0x7fff);
+        storeRaw(
+          c,
+          SRC,
+          lo << 11,
+          0x80000000 | ((hi & 0xfffff) << 11) | (lo >>> 21) | 0,
+          ((hi >>> 16) & 0x8000) | 0x7fff,
+        );
       } else {
         c.fxI32[Fx.TMP2 >> 2] = lo;
         c.fxI32[(Fx.TMP2 >> 2) + 1] = hi;
@@ -160,7 +177,7 @@ function fldFrom(c: Cpu, from: number, real: boolean): void {
 function storeOperand(c: Cpu, i: Insn, format: number, truncate: boolean): boolean {
   const size = format === 0 || format === 1 ? 4 : format === 3 ? 2 : format === 4 ? 10 : 8;
   const lin = operandAddress(c, i, size, true);
-  if (lin !== lin) return false;
+  if (Number.isNaN(lin)) return false;
   if (!c.probeWrite(lin, size)) return false;
   const o = stOff(0);
   if (stEmpty(c, 0)) {
@@ -284,7 +301,10 @@ function compareOp(c: Cpu, ob: number, other: number, ordered: boolean, pops: nu
     const rel = compare80(c, stOff(0), ob, ordered);
     if (rel < 0) return;
     if (eflags) {
-      setArithFlags(c, rel === 3 ? Flag.ZF | Flag.PF | Flag.CF : rel === 0 ? Flag.ZF : rel === 1 ? Flag.CF : 0);
+      setArithFlags(
+        c,
+        rel === 3 ? Flag.ZF | Flag.PF | Flag.CF : rel === 0 ? Flag.ZF : rel === 1 ? Flag.CF : 0,
+      );
       clearC1(c);
     } else compareCc(c, rel);
   }
@@ -338,7 +358,7 @@ function x87Memory(c: Cpu, i: Insn, first: number, r: number): void {
           return;
         case 5: {
           const lin = operandAddress(c, i, 2, false);
-          if (lin !== lin) return;
+          if (Number.isNaN(lin)) return;
           const v = c.read(lin, 2);
           if (c.stop & Stop.ABORT) return;
           c.fxU16[Fx.FCW >> 1] = v | 0x40;
@@ -350,7 +370,7 @@ function x87Memory(c: Cpu, i: Insn, first: number, r: number): void {
           return;
         case 7: {
           const lin = operandAddress(c, i, 2, true);
-          if (lin === lin) c.write(lin, 2, c.fxU16[Fx.FCW >> 1], 0);
+          if (!Number.isNaN(lin)) c.write(lin, 2, c.fxU16[Fx.FCW >> 1], 0);
           return;
         }
         default:
@@ -405,7 +425,7 @@ function x87Memory(c: Cpu, i: Insn, first: number, r: number): void {
           return;
         case 7: {
           const lin = operandAddress(c, i, 2, true);
-          if (lin === lin) c.write(lin, 2, c.fxU16[Fx.FSW >> 1], 0);
+          if (!Number.isNaN(lin)) c.write(lin, 2, c.fxU16[Fx.FSW >> 1], 0);
           return;
         }
         default:
@@ -462,7 +482,10 @@ function x87Register(c: Cpu, i: Insn, first: number, r: number, k: number): void
       // DE: the same, then pop (FADDP, FMULP, FSUBRP, FSUBP, FDIVRP, FDIVP); DE D9 is FCOMPP.
       note(c, i, first);
       if (r === 3) {
-        if (k !== 1) return raise(c, Vector.UD, -1);
+        if (k !== 1) {
+          raise(c, Vector.UD, -1);
+          return;
+        }
         compareOp(c, stOff(1), 1, true, 2, false);
         return;
       }
@@ -530,7 +553,10 @@ function x87Register(c: Cpu, i: Insn, first: number, r: number, k: number): void
     default:
       // DF.
       if (r === 4) {
-        if (k !== 0) return raise(c, Vector.UD, -1);
+        if (k !== 0) {
+          raise(c, Vector.UD, -1);
+          return;
+        }
         setReg(c, 0, 2, c.fxU16[Fx.FSW >> 1], 0); // FNSTSW AX
         return;
       }
@@ -608,7 +634,10 @@ function d9Register(c: Cpu, i: Insn, r: number, k: number): void {
       fxch(c, k);
       return;
     case 2:
-      if (k !== 0) return raise(c, Vector.UD, -1);
+      if (k !== 0) {
+        raise(c, Vector.UD, -1);
+        return;
+      }
       note(c, i, 1); // FNOP
       return;
     case 3:
@@ -638,7 +667,10 @@ function d9Register(c: Cpu, i: Insn, r: number, k: number): void {
       else raise(c, Vector.UD, -1);
       return;
     case 5: {
-      if (k === 7) return raise(c, Vector.UD, -1);
+      if (k === 7) {
+        raise(c, Vector.UD, -1);
+        return;
+      }
       note(c, i, 1);
       loadConstant(c, k, Fx.SRC);
       fldFrom(c, Fx.SRC, false);
@@ -660,7 +692,8 @@ function d9Register(c: Cpu, i: Insn, r: number, k: number): void {
         clearC1(c);
         return;
       }
-      const two = low === 0x11 || low === 0x13 || low === 0x15 || low === 0x18 || low === 0x19 || low === 0x1d;
+      const two =
+        low === 0x11 || low === 0x13 || low === 0x15 || low === 0x18 || low === 0x19 || low === 0x1d;
       const pushes = low === 0x12 || low === 0x14 || low === 0x1b;
       if (stEmpty(c, 0) || (two && stEmpty(c, 1))) {
         // Stack underflow; masked, the result registers get the real indefinite (the pushing ones push it).
@@ -699,7 +732,7 @@ function loadEnv(c: Cpu, i: Insn, withRegs: boolean): void {
   const envSize = small ? 14 : 28;
   const size = envSize + (withRegs ? 80 : 0);
   const lin = operandAddress(c, i, size, false);
-  if (lin !== lin) return;
+  if (Number.isNaN(lin)) return;
   const step = small ? 2 : 4;
   const cw = c.read(lin, 2);
   const sw = c.read(lin + step, 2);
@@ -742,7 +775,7 @@ function storeEnv(c: Cpu, i: Insn, withRegs: boolean): void {
   const envSize = small ? 14 : 28;
   const size = envSize + (withRegs ? 80 : 0);
   const lin = operandAddress(c, i, size, true);
-  if (lin !== lin || !c.probeWrite(lin, size)) return;
+  if (Number.isNaN(lin) || !c.probeWrite(lin, size)) return;
   const step = small ? 2 : 4;
   const fill = small ? 0 : 0xffff0000 | 0;
   c.write(lin, step, c.fxU16[Fx.FCW >> 1] | fill, 0);
@@ -768,7 +801,7 @@ function storeEnv(c: Cpu, i: Insn, withRegs: boolean): void {
 /** FBLD m80bcd: 18 packed BCD digits and a sign byte, pushed as an exact integer. */
 function bcdLoad(c: Cpu, i: Insn): void {
   const lin = operandAddress(c, i, 10, false);
-  if (lin !== lin) return;
+  if (Number.isNaN(lin)) return;
   let v = 0n;
   for (let k = 8; k >= 0; k--) {
     const b = c.read(lin + k, 1);
@@ -786,12 +819,18 @@ function bcdLoad(c: Cpu, i: Insn): void {
 /** FBSTP m80bcd: ST(0) rounded by RC to 18 BCD digits, then pop; out of range is the BCD indefinite. */
 function bcdStore(c: Cpu, i: Insn): void {
   const lin = operandAddress(c, i, 10, true);
-  if (lin !== lin || !c.probeWrite(lin, 10)) return;
+  if (Number.isNaN(lin) || !c.probeWrite(lin, 10)) return;
   if (stEmpty(c, 0)) {
     if (!stackUnderflow(c, -1)) return;
   }
   const o = stOff(0);
-  const res = f80ToInt(c.fxI32[o >> 2], c.fxI32[(o >> 2) + 1], seAt(c, o), (c.fxU16[Fx.FCW >> 1] >> 10) & 3, 64);
+  const res = f80ToInt(
+    c.fxI32[o >> 2],
+    c.fxI32[(o >> 2) + 1],
+    seAt(c, o),
+    (c.fxU16[Fx.FCW >> 1] >> 10) & 3,
+    64,
+  );
   const limit = 10n ** 18n;
   if (stEmpty(c, 0) || res === null || res.value >= limit || res.value <= -limit) {
     if (!x87Flags(c, Fsw.IE)) return;

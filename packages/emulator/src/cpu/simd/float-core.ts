@@ -8,8 +8,9 @@
  * Known limits: when the exact error itself underflows (products near the smallest denormal) the inexact flag
  * and directed rounding may miss it.
  */
-import { Mxcsr } from '../fpu/image.js';
+
 import { Round } from '../fpu/float80.js';
+import { Mxcsr } from '../fpu/image.js';
 
 /** Arithmetic kinds. */
 export const FOp = { ADD: 0, SUB: 1, MUL: 2, DIV: 3, SQRT: 4, MIN: 5, MAX: 6 } as const;
@@ -137,7 +138,7 @@ function productError(a: number, b: number, p: number): number {
   t = SPLIT * b;
   const bh = t - (t - b);
   const bl = b - bh;
-  return ((ah * bh - p + ah * bl + al * bh) + al * bl);
+  return ah * bh - p + ah * bl + al * bh + al * bl;
 }
 
 /** a op b rounded to nearest, with `errSign` the sign of the exact error ({@link lastErrSign}). */
@@ -172,7 +173,7 @@ export function exact(kind: number, a: number, b: number): number {
       else {
         const p = q * b;
         const rem = a - p - productError(q, b, p);
-        errSign = rem === 0 ? 0 : (rem > 0) === (b > 0) ? 1 : -1;
+        errSign = rem === 0 ? 0 : rem > 0 === b > 0 ? 1 : -1;
       }
       return q;
     }
@@ -239,7 +240,7 @@ function finish(t: number, single: boolean, mxcsr: number, finiteInputs: boolean
     // the error's sign decides, not ties-to-even.
     if (errSign !== 0) {
       const other = t > r ? nextUp(r, true) : nextDown(r, true);
-      if (t - r === other - t && (errSign > 0) === (t > r)) r = other;
+      if (t - r === other - t && errSign > 0 === t > r) r = other;
     }
     dir = t > r ? 1 : -1;
   }
@@ -254,7 +255,8 @@ function finish(t: number, single: boolean, mxcsr: number, finiteInputs: boolean
     fstat.flags |= Mxcsr.PE;
     if (rc === Round.DOWN && dir < 0) r = nextDown(r, single);
     else if (rc === Round.UP && dir > 0) r = nextUp(r, single);
-    else if (rc === Round.ZERO && ((r > 0 && dir < 0) || (r < 0 && dir > 0))) r = r > 0 ? nextDown(r, single) : nextUp(r, single);
+    else if (rc === Round.ZERO && ((r > 0 && dir < 0) || (r < 0 && dir > 0)))
+      r = r > 0 ? nextDown(r, single) : nextUp(r, single);
   }
   if (dir !== 0 && !Number.isFinite(r)) fstat.flags |= Mxcsr.OE;
   // Tiny: below the smallest normal before rounding, including true results that rounded to zero.
@@ -302,7 +304,7 @@ export function lane32(kind: number, a: number, b: number, mxcsr: number): numbe
     return x > y ? a : b;
   }
   const t = zeroSign(kind, x, y, exact(kind, x, y), mxcsr);
-  if (t !== t) {
+  if (Number.isNaN(t)) {
     // An invalid operation reports #I alone, not #D (a negative denormal's square root).
     fstat.flags |= Mxcsr.IE;
     return INDEFINITE32;
@@ -329,7 +331,14 @@ function zeroSign(kind: number, x: number, y: number, t: number, mxcsr: number):
 export let laneHi = 0;
 
 /** One binary64 lane on the words of `a` and `b`; returns the low word, the high word in {@link laneHi}. */
-export function lane64(kind: number, alo: number, ahi: number, blo: number, bhi: number, mxcsr: number): number {
+export function lane64(
+  kind: number,
+  alo: number,
+  ahi: number,
+  blo: number,
+  bhi: number,
+  mxcsr: number,
+): number {
   const aNaN = kind !== FOp.SQRT && isNaN64(ahi, alo);
   const bNaN = isNaN64(bhi, blo);
   if (aNaN || bNaN) {
@@ -365,7 +374,7 @@ export function lane64(kind: number, alo: number, ahi: number, blo: number, bhi:
     return first ? alo : blo;
   }
   let t = zeroSign(kind, x, y, exact(kind, x, y), mxcsr);
-  if (t !== t) {
+  if (Number.isNaN(t)) {
     fstat.flags |= Mxcsr.IE;
     laneHi = INDEFINITE64_HI;
     return 0;
@@ -384,8 +393,14 @@ export function lane64(kind: number, alo: number, ahi: number, blo: number, bhi:
  * Compares two lanes for CMPPS/CMPSD/COMISS (the operands as doubles, NaNs as `unordered`): 0 equal, 1 less,
  * 2 greater, 3 unordered. `signalQnan` makes a QNaN raise #I (COMIS, ordered predicates), else only SNaNs do.
  */
-export function compareValues(x: number, y: number, aSnan: boolean, bSnan: boolean, signalQnan: boolean): number {
-  if (x !== x || y !== y) {
+export function compareValues(
+  x: number,
+  y: number,
+  aSnan: boolean,
+  bSnan: boolean,
+  signalQnan: boolean,
+): number {
+  if (Number.isNaN(x) || Number.isNaN(y)) {
     if (signalQnan || aSnan || bSnan) fstat.flags |= Mxcsr.IE;
     return 3;
   }

@@ -86,7 +86,7 @@ export function writeMem(c: Cpu, lin: number, off: number, size: number): boolea
 export function xmmSrc(c: Cpu, i: Insn, size: number, align: number): number {
   if (i.mod === 3) return xmmOff(i.rm);
   const lin = memLinear(c, i, size, false, align);
-  if (lin !== lin) return -1;
+  if (Number.isNaN(lin)) return -1;
   return readMem(c, lin, Fx.SRC, size) ? Fx.SRC : -1;
 }
 
@@ -94,14 +94,14 @@ export function xmmSrc(c: Cpu, i: Insn, size: number, align: number): number {
 export function mmSrc(c: Cpu, i: Insn, size: number): number {
   if (i.mod === 3) return mmOff(i.rm);
   const lin = memLinear(c, i, size, false, 0);
-  if (lin !== lin) return -1;
+  if (Number.isNaN(lin)) return -1;
   return readMem(c, lin, Fx.SRC, size) ? Fx.SRC : -1;
 }
 
 /** Stores `size` bytes at image offset `off` to the r/m memory operand. */
 export function storeRm(c: Cpu, i: Insn, off: number, size: number, align: number): void {
   const lin = memLinear(c, i, size, true, align);
-  if (lin !== lin) return;
+  if (Number.isNaN(lin)) return;
   writeMem(c, lin, off, size);
 }
 

@@ -10,8 +10,8 @@ import { Fx, xmmOff } from '../fpu/image.js';
 import { getReg, readRm, setReg, writeRm } from '../operands.js';
 import { Stop } from '../state.js';
 import { memLinear, mmOff, mmSrc, mmWritten, mmxUse, Pfx, prefixOf, readMem, xmmSrc } from './operands.js';
-import { crc32, pcmpstr } from './sse42-string.js';
 import { blendImm, dotProduct, insertps, mpsadbw, palignr, pmovx, roundFloat, sse41, ssse3 } from './sse4.js';
+import { crc32, pcmpstr } from './sse42-string.js';
 
 function ud(c: Cpu): void {
   raise(c, Vector.UD, -1);
@@ -40,7 +40,10 @@ export function sse3Byte(c: Cpu, i: Insn): void {
       mmWritten(c, i.reg);
       return;
     }
-    if (p !== Pfx.P66) return ud(c);
+    if (p !== Pfx.P66) {
+      ud(c);
+      return;
+    }
     if (!sseReady(c)) return;
     const d = xmmOff(i.reg);
     if (isSsse3(b)) {
@@ -59,7 +62,10 @@ export function sse3Byte(c: Cpu, i: Insn): void {
     }
     if (b === 0x2a) {
       // MOVNTDQA xmm, m128.
-      if (i.mod === 3) return ud(c);
+      if (i.mod === 3) {
+        ud(c);
+        return;
+      }
       const s = xmmSrc(c, i, 16, 16);
       if (s >= 0) for (let k = 0; k < 4; k++) c.fxI32[(d >> 2) + k] = c.fxI32[(s >> 2) + k];
       return;
@@ -80,7 +86,10 @@ export function sse3Byte(c: Cpu, i: Insn): void {
     mmWritten(c, i.reg);
     return;
   }
-  if (p !== Pfx.P66) return ud(c);
+  if (p !== Pfx.P66) {
+    ud(c);
+    return;
+  }
   if (!sseReady(c)) return;
   const d = xmmOff(i.reg);
   switch (b) {

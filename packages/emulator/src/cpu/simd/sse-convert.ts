@@ -6,8 +6,8 @@
  */
 import type { Cpu } from '../cpu.js';
 import { simdExceptions } from '../fpu/checks.js';
-import { Fx, Mxcsr } from '../fpu/image.js';
 import { Round } from '../fpu/float80.js';
+import { Fx, Mxcsr } from '../fpu/image.js';
 import {
   bits32,
   bits64,
@@ -25,7 +25,7 @@ import {
 
 const TWO32 = 4294967296;
 const TWO31 = 2147483648;
-const TWO63 = 9223372036854775808;
+const TWO63 = 2 ** 63;
 
 /** High word of the last 64-bit {@link toInt} result. */
 export let intHi = 0;
@@ -35,7 +35,7 @@ export let intHi = 0;
  * {@link intHi}) and sets #I or #P in fstat.
  */
 export function toInt(x: number, rc: number, width: number): number {
-  if (x !== x) {
+  if (Number.isNaN(x)) {
     fstat.flags |= Mxcsr.IE;
     intHi = width === 64 ? 0x80000000 | 0 : 0;
     return width === 64 ? 0 : 0x80000000 | 0;
@@ -197,7 +197,8 @@ export function convert(c: Cpu, kind: number, d: number, s: number): void {
       break;
     case Cvt.PS2DQ:
     case Cvt.TPS2DQ:
-      for (let k = 0; k < 4; k++) w[t + k] = toInt(in32(w[sk + k], mx), kind === Cvt.PS2DQ ? rc : Round.ZERO, 32);
+      for (let k = 0; k < 4; k++)
+        w[t + k] = toInt(in32(w[sk + k], mx), kind === Cvt.PS2DQ ? rc : Round.ZERO, 32);
       break;
     case Cvt.DQ2PD:
       for (let k = 0; k < 2; k++) {
@@ -208,7 +209,11 @@ export function convert(c: Cpu, kind: number, d: number, s: number): void {
     case Cvt.PD2DQ:
     case Cvt.TPD2DQ:
       for (let k = 0; k < 2; k++) {
-        w[t + k] = toInt(in64(w[sk + 2 * k], w[sk + 2 * k + 1], mx), kind === Cvt.PD2DQ ? rc : Round.ZERO, 32);
+        w[t + k] = toInt(
+          in64(w[sk + 2 * k], w[sk + 2 * k + 1], mx),
+          kind === Cvt.PD2DQ ? rc : Round.ZERO,
+          32,
+        );
       }
       w[t + 2] = 0;
       w[t + 3] = 0;
@@ -225,13 +230,18 @@ export function convert(c: Cpu, kind: number, d: number, s: number): void {
       break;
     case Cvt.PS2PI:
     case Cvt.TPS2PI:
-      for (let k = 0; k < 2; k++) w[t + k] = toInt(in32(w[sk + k], mx), kind === Cvt.PS2PI ? rc : Round.ZERO, 32);
+      for (let k = 0; k < 2; k++)
+        w[t + k] = toInt(in32(w[sk + k], mx), kind === Cvt.PS2PI ? rc : Round.ZERO, 32);
       words = 2;
       break;
     default:
       // PD2PI, TPD2PI
       for (let k = 0; k < 2; k++) {
-        w[t + k] = toInt(in64(w[sk + 2 * k], w[sk + 2 * k + 1], mx), kind === Cvt.PD2PI ? rc : Round.ZERO, 32);
+        w[t + k] = toInt(
+          in64(w[sk + 2 * k], w[sk + 2 * k + 1], mx),
+          kind === Cvt.PD2PI ? rc : Round.ZERO,
+          32,
+        );
       }
       words = 2;
   }

@@ -130,7 +130,13 @@ export function comis(c: Cpu, double: boolean, d: number, s: number, signalQnan:
     const ahi = w[(d >> 2) + 1];
     const blo = w[s >> 2];
     const bhi = w[(s >> 2) + 1];
-    rel = compareValues(value64(alo, ahi, mx, true), value64(blo, bhi, mx), isSNaN64(ahi, alo), isSNaN64(bhi, blo), signalQnan);
+    rel = compareValues(
+      value64(alo, ahi, mx, true),
+      value64(blo, bhi, mx),
+      isSNaN64(ahi, alo),
+      isSNaN64(bhi, blo),
+      signalQnan,
+    );
   } else {
     const a = w[d >> 2];
     const b = w[s >> 2];
@@ -249,7 +255,7 @@ export function approx(c: Cpu, sqrt: boolean, scalar: boolean, d: number, s: num
     // Denormal inputs are treated as zero (an infinity out), as the hardware's table does.
     const v = Math.abs(x) < 1.1754943508222875e-38 ? (Object.is(x, -0) || x < 0 ? -0 : 0) : x;
     f[t + k] = sqrt ? 1 / Math.sqrt(v) : 1 / v;
-    if (x !== x) w[t + k] = w[(s >> 2) + k] | 0x400000;
+    if (Number.isNaN(x)) w[t + k] = w[(s >> 2) + k] | 0x400000;
   }
   for (let k = 0; k < n; k++) w[(d >> 2) + k] = w[t + k];
   void Mxcsr;

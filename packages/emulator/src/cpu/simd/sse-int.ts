@@ -8,16 +8,16 @@ import type { Cpu } from '../cpu.js';
 import { Fx } from '../fpu/image.js';
 
 function satS8(v: number): number {
-  return v > 127 ? 127 : v < -128 ? -128 : v;
+  return v > 127 ? 127 : Math.max(v, -128);
 }
 function satU8(v: number): number {
-  return v > 255 ? 255 : v < 0 ? 0 : v;
+  return v > 255 ? 255 : Math.max(v, 0);
 }
 function satS16(v: number): number {
-  return v > 32767 ? 32767 : v < -32768 ? -32768 : v;
+  return v > 32767 ? 32767 : Math.max(v, -32768);
 }
 function satU16(v: number): number {
-  return v > 65535 ? 65535 : v < 0 ? 0 : v;
+  return v > 65535 ? 65535 : Math.max(v, 0);
 }
 
 /** The high 32 bits of the unsigned product of two 32-bit values (exact, no doubles above 2^53). */
@@ -70,7 +70,7 @@ export function shiftLanes(c: Cpu, d: number, n: number, bits: number, kind: num
     const a = c.fxI16;
     const k0 = d >> 1;
     for (let k = k0; k < k0 + (n >> 1); k++) {
-      if (kind === Shift.SRA) a[k] = a[k] >> (count > 15 ? 15 : count);
+      if (kind === Shift.SRA) a[k] = a[k] >> Math.min(count, 15);
       else if (count > 15) a[k] = 0;
       else a[k] = kind === Shift.SRL ? (a[k] & 0xffff) >>> count : a[k] << count;
     }
@@ -78,7 +78,7 @@ export function shiftLanes(c: Cpu, d: number, n: number, bits: number, kind: num
     const a = c.fxI32;
     const k0 = d >> 2;
     for (let k = k0; k < k0 + (n >> 2); k++) {
-      if (kind === Shift.SRA) a[k] = a[k] >> (count > 31 ? 31 : count);
+      if (kind === Shift.SRA) a[k] = a[k] >> Math.min(count, 31);
       else if (count > 31) a[k] = 0;
       else a[k] = kind === Shift.SRL ? a[k] >>> count : a[k] << count;
     }
@@ -193,7 +193,8 @@ export function packedInt(c: Cpu, op: number, d: number, s: number, n: number): 
       for (let k = 0; k < n; k++) u8[d + k] = u8[d + k] === u8[s + k] ? 0xff : 0;
       return true;
     case 0x75:
-      for (let k = 0; k < n >> 1; k++) u16[(d >> 1) + k] = u16[(d >> 1) + k] === u16[(s >> 1) + k] ? 0xffff : 0;
+      for (let k = 0; k < n >> 1; k++)
+        u16[(d >> 1) + k] = u16[(d >> 1) + k] === u16[(s >> 1) + k] ? 0xffff : 0;
       return true;
     case 0x76:
       for (let k = 0; k < n >> 2; k++) i32[(d >> 2) + k] = i32[(d >> 2) + k] === i32[(s >> 2) + k] ? -1 : 0;
@@ -277,10 +278,12 @@ export function packedInt(c: Cpu, op: number, d: number, s: number, n: number): 
       for (let k = 0; k < n; k++) if (u8[s + k] > u8[d + k]) u8[d + k] = u8[s + k];
       return true;
     case 0xea:
-      for (let k = 0; k < n >> 1; k++) if (i16[(s >> 1) + k] < i16[(d >> 1) + k]) i16[(d >> 1) + k] = i16[(s >> 1) + k];
+      for (let k = 0; k < n >> 1; k++)
+        if (i16[(s >> 1) + k] < i16[(d >> 1) + k]) i16[(d >> 1) + k] = i16[(s >> 1) + k];
       return true;
     case 0xee:
-      for (let k = 0; k < n >> 1; k++) if (i16[(s >> 1) + k] > i16[(d >> 1) + k]) i16[(d >> 1) + k] = i16[(s >> 1) + k];
+      for (let k = 0; k < n >> 1; k++)
+        if (i16[(s >> 1) + k] > i16[(d >> 1) + k]) i16[(d >> 1) + k] = i16[(s >> 1) + k];
       return true;
     case 0xdb:
       for (let k = 0; k < n >> 2; k++) i32[(d >> 2) + k] &= i32[(s >> 2) + k];

@@ -11,20 +11,7 @@ import { mmxReady, sseReady } from '../fpu/checks.js';
 import { Fx, xmmOff } from '../fpu/image.js';
 import { getReg, readRm, setReg, writeRm } from '../operands.js';
 import { Flag, Seg, Stop } from '../state.js';
-import { Cvt, convert, intHi, intToScalar, scalarToInt } from './sse-convert.js';
-import {
-  addSub,
-  approx,
-  comis,
-  floatArith,
-  floatCompare,
-  horizontal,
-  moveMaskFloat,
-  shuffleFloat,
-  unpackFloat,
-} from './sse-float.js';
 import { FOp } from './float-core.js';
-import { packedInt, Shift, shiftBytes, shiftLanes } from './sse-int.js';
 import {
   copy8,
   copy16,
@@ -41,6 +28,19 @@ import {
   writeMem,
   xmmSrc,
 } from './operands.js';
+import { Cvt, convert, intHi, intToScalar, scalarToInt } from './sse-convert.js';
+import {
+  addSub,
+  approx,
+  comis,
+  floatArith,
+  floatCompare,
+  horizontal,
+  moveMaskFloat,
+  shuffleFloat,
+  unpackFloat,
+} from './sse-float.js';
+import { packedInt, Shift, shiftBytes, shiftLanes } from './sse-int.js';
 
 function ud(c: Cpu): void {
   raise(c, Vector.UD, -1);
@@ -70,7 +70,18 @@ function arithKind(b: number): number {
 
 /** Packed-integer and shift-by-register opcodes that have an MMX (no prefix) and an XMM (66) form. */
 function isPackedInt(b: number): boolean {
-  return (b >= 0x60 && b <= 0x6b) || (b >= 0x74 && b <= 0x76) || (b >= 0xd1 && b <= 0xfe && b !== 0xd6 && b !== 0xd7 && b !== 0xe6 && b !== 0xe7 && b !== 0xf0 && b !== 0xf7);
+  return (
+    (b >= 0x60 && b <= 0x6b) ||
+    (b >= 0x74 && b <= 0x76) ||
+    (b >= 0xd1 &&
+      b <= 0xfe &&
+      b !== 0xd6 &&
+      b !== 0xd7 &&
+      b !== 0xe6 &&
+      b !== 0xe7 &&
+      b !== 0xf0 &&
+      b !== 0xf7)
+  );
 }
 
 /** Runs one MMX/SSE/SSE2/SSE3 instruction of the 0F map. */
@@ -78,7 +89,16 @@ export function sse(c: Cpu, i: Insn): void {
   const b = i.op & 0xff;
   const p = prefixOf(i);
   // MMX forms: packed integers without a prefix, MOVD/MOVQ to and from MMX registers, EMMS, and kin.
-  if (p === Pfx.NONE && (isPackedInt(b) || (b >= 0x6e && b <= 0x7f && b !== 0x7c && b !== 0x7d) || b === 0xc4 || b === 0xc5 || b === 0xd7 || b === 0xe7 || b === 0xf7)) {
+  if (
+    p === Pfx.NONE &&
+    (isPackedInt(b) ||
+      (b >= 0x6e && b <= 0x7f && b !== 0x7c && b !== 0x7d) ||
+      b === 0xc4 ||
+      b === 0xc5 ||
+      b === 0xd7 ||
+      b === 0xe7 ||
+      b === 0xf7)
+  ) {
     mmx(c, i, b);
     return;
   }
@@ -92,7 +112,10 @@ export function sse(c: Cpu, i: Insn): void {
   }
   if (!sseReady(c)) return;
   if (p !== Pfx.F2 && p !== Pfx.F3 && isPackedInt(b)) {
-    if (p !== Pfx.P66) return ud(c);
+    if (p !== Pfx.P66) {
+      ud(c);
+      return;
+    }
     const s = xmmSrc(c, i, 16, 16);
     if (s < 0) return;
     packedInt(c, b, xmmOff(i.reg), s, 16);
@@ -120,14 +143,20 @@ export function sse(c: Cpu, i: Insn): void {
       return;
     case 0x14:
     case 0x15: {
-      if (p > Pfx.P66) return ud(c);
+      if (p > Pfx.P66) {
+        ud(c);
+        return;
+      }
       const s = xmmSrc(c, i, 16, 16);
       if (s >= 0) unpackFloat(c, p === Pfx.P66, b === 0x15, d, s);
       return;
     }
     case 0x28:
     case 0x29: {
-      if (p > Pfx.P66) return ud(c);
+      if (p > Pfx.P66) {
+        ud(c);
+        return;
+      }
       if (b === 0x28) {
         const s = xmmSrc(c, i, 16, 16);
         if (s >= 0) copy16(c, d, s);
@@ -139,7 +168,10 @@ export function sse(c: Cpu, i: Insn): void {
       cvtFromInt(c, i, p, d);
       return;
     case 0x2b:
-      if (p > Pfx.P66 || i.mod === 3) return ud(c);
+      if (p > Pfx.P66 || i.mod === 3) {
+        ud(c);
+        return;
+      }
       storeRm(c, i, d, 16, 16);
       return;
     case 0x2c:
@@ -148,18 +180,27 @@ export function sse(c: Cpu, i: Insn): void {
       return;
     case 0x2e:
     case 0x2f: {
-      if (p > Pfx.P66) return ud(c);
+      if (p > Pfx.P66) {
+        ud(c);
+        return;
+      }
       const s = xmmSrc(c, i, p === Pfx.P66 ? 8 : 4, 0);
       if (s >= 0) comis(c, p === Pfx.P66, d, s, b === 0x2f);
       return;
     }
     case 0x50:
-      if (p > Pfx.P66 || i.mod !== 3) return ud(c);
+      if (p > Pfx.P66 || i.mod !== 3) {
+        ud(c);
+        return;
+      }
       setReg(c, i.reg, 4, moveMaskFloat(c, p === Pfx.P66, xmmOff(i.rm)), 0);
       return;
     case 0x52:
     case 0x53: {
-      if (p === Pfx.P66 || p === Pfx.F2) return ud(c);
+      if (p === Pfx.P66 || p === Pfx.F2) {
+        ud(c);
+        return;
+      }
       const s = xmmSrc(c, i, p === Pfx.F3 ? 4 : 16, p === Pfx.F3 ? 0 : 16);
       if (s >= 0) approx(c, b === 0x52, p === Pfx.F3, d, s);
       return;
@@ -168,7 +209,10 @@ export function sse(c: Cpu, i: Insn): void {
     case 0x55:
     case 0x56:
     case 0x57: {
-      if (p > Pfx.P66) return ud(c);
+      if (p > Pfx.P66) {
+        ud(c);
+        return;
+      }
       const s = xmmSrc(c, i, 16, 16);
       if (s >= 0) packedInt(c, b === 0x54 ? 0xdb : b === 0x55 ? 0xdf : b === 0x56 ? 0xeb : 0xef, d, s, 16);
       return;
@@ -176,11 +220,20 @@ export function sse(c: Cpu, i: Insn): void {
     case 0x5a: {
       const size = p === Pfx.NONE ? 8 : p === Pfx.P66 ? 16 : p === Pfx.F3 ? 4 : 8;
       const s = xmmSrc(c, i, size, size === 16 ? 16 : 0);
-      if (s >= 0) convert(c, p === Pfx.NONE ? Cvt.PS2PD : p === Pfx.P66 ? Cvt.PD2PS : p === Pfx.F3 ? Cvt.SS2SD : Cvt.SD2SS, d, s);
+      if (s >= 0)
+        convert(
+          c,
+          p === Pfx.NONE ? Cvt.PS2PD : p === Pfx.P66 ? Cvt.PD2PS : p === Pfx.F3 ? Cvt.SS2SD : Cvt.SD2SS,
+          d,
+          s,
+        );
       return;
     }
     case 0x5b: {
-      if (p === Pfx.F2) return ud(c);
+      if (p === Pfx.F2) {
+        ud(c);
+        return;
+      }
       const s = xmmSrc(c, i, 16, 16);
       if (s >= 0) convert(c, p === Pfx.NONE ? Cvt.DQ2PS : p === Pfx.P66 ? Cvt.PS2DQ : Cvt.TPS2DQ, d, s);
       return;
@@ -188,18 +241,27 @@ export function sse(c: Cpu, i: Insn): void {
     case 0x6c:
     case 0x6d: {
       // PUNPCKLQDQ, PUNPCKHQDQ: SSE2 only.
-      if (p !== Pfx.P66) return ud(c);
+      if (p !== Pfx.P66) {
+        ud(c);
+        return;
+      }
       const s = xmmSrc(c, i, 16, 16);
       if (s >= 0) packedInt(c, b, d, s, 16);
       return;
     }
     case 0x6e:
-      if (p !== Pfx.P66) return ud(c);
+      if (p !== Pfx.P66) {
+        ud(c);
+        return;
+      }
       movdToVector(c, i, d, 16);
       return;
     case 0x6f:
     case 0x7f: {
-      if (p === Pfx.F2) return ud(c);
+      if (p === Pfx.F2) {
+        ud(c);
+        return;
+      }
       const align = p === Pfx.P66 ? 16 : 0;
       if (b === 0x6f) {
         const s = xmmSrc(c, i, 16, align);
@@ -209,7 +271,10 @@ export function sse(c: Cpu, i: Insn): void {
       return;
     }
     case 0x70: {
-      if (p === Pfx.NONE) return ud(c);
+      if (p === Pfx.NONE) {
+        ud(c);
+        return;
+      }
       const s = xmmSrc(c, i, 16, 16);
       if (s >= 0) shuffleInt(c, p, d, s, i.imm & 0xff);
       return;
@@ -217,12 +282,18 @@ export function sse(c: Cpu, i: Insn): void {
     case 0x71:
     case 0x72:
     case 0x73:
-      if (p !== Pfx.P66 || i.mod !== 3) return ud(c);
+      if (p !== Pfx.P66 || i.mod !== 3) {
+        ud(c);
+        return;
+      }
       shiftImm(c, i, b, xmmOff(i.rm), 16);
       return;
     case 0x7c:
     case 0x7d: {
-      if (p !== Pfx.P66 && p !== Pfx.F2) return ud(c);
+      if (p !== Pfx.P66 && p !== Pfx.F2) {
+        ud(c);
+        return;
+      }
       const s = xmmSrc(c, i, 16, 16);
       if (s >= 0) horizontal(c, p === Pfx.P66, b === 0x7d, d, s);
       return;
@@ -244,21 +315,33 @@ export function sse(c: Cpu, i: Insn): void {
       return;
     }
     case 0xc4:
-      if (p !== Pfx.P66) return ud(c);
+      if (p !== Pfx.P66) {
+        ud(c);
+        return;
+      }
       pinsrw(c, i, d, 8);
       return;
     case 0xc5:
-      if (p !== Pfx.P66 || i.mod !== 3) return ud(c);
+      if (p !== Pfx.P66 || i.mod !== 3) {
+        ud(c);
+        return;
+      }
       setReg(c, i.reg, 4, c.fxU16[(xmmOff(i.rm) >> 1) + (i.imm & 7)], 0);
       return;
     case 0xc6: {
-      if (p > Pfx.P66) return ud(c);
+      if (p > Pfx.P66) {
+        ud(c);
+        return;
+      }
       const s = xmmSrc(c, i, 16, 16);
       if (s >= 0) shuffleFloat(c, p === Pfx.P66, d, s, i.imm & 0xff);
       return;
     }
     case 0xd0: {
-      if (p !== Pfx.P66 && p !== Pfx.F2) return ud(c);
+      if (p !== Pfx.P66 && p !== Pfx.F2) {
+        ud(c);
+        return;
+      }
       const s = xmmSrc(c, i, 16, 16);
       if (s >= 0) addSub(c, p === Pfx.P66, d, s);
       return;
@@ -267,27 +350,42 @@ export function sse(c: Cpu, i: Insn): void {
       movqD6(c, i, p, d);
       return;
     case 0xd7:
-      if (p !== Pfx.P66 || i.mod !== 3) return ud(c);
+      if (p !== Pfx.P66 || i.mod !== 3) {
+        ud(c);
+        return;
+      }
       setReg(c, i.reg, 4, byteMask(c, xmmOff(i.rm), 16), 0);
       return;
     case 0xe6: {
-      if (p === Pfx.NONE) return ud(c);
+      if (p === Pfx.NONE) {
+        ud(c);
+        return;
+      }
       const s = xmmSrc(c, i, p === Pfx.F3 ? 8 : 16, p === Pfx.F3 ? 0 : 16);
       if (s >= 0) convert(c, p === Pfx.P66 ? Cvt.TPD2DQ : p === Pfx.F3 ? Cvt.DQ2PD : Cvt.PD2DQ, d, s);
       return;
     }
     case 0xe7:
-      if (p !== Pfx.P66 || i.mod === 3) return ud(c);
+      if (p !== Pfx.P66 || i.mod === 3) {
+        ud(c);
+        return;
+      }
       storeRm(c, i, d, 16, 16);
       return;
     case 0xf0: {
-      if (p !== Pfx.F2 || i.mod === 3) return ud(c);
+      if (p !== Pfx.F2 || i.mod === 3) {
+        ud(c);
+        return;
+      }
       const s = xmmSrc(c, i, 16, 0);
       if (s >= 0) copy16(c, d, s);
       return;
     }
     case 0xf7:
-      if (p !== Pfx.P66 || i.mod !== 3) return ud(c);
+      if (p !== Pfx.P66 || i.mod !== 3) {
+        ud(c);
+        return;
+      }
       maskMove(c, i, d, xmmOff(i.rm), 16);
       return;
     default:
@@ -304,11 +402,17 @@ function mmx(c: Cpu, i: Insn, b: number): void {
     return;
   }
   if (!mmxReady(c)) return;
-  if (b === 0x7c || b === 0x7d) return ud(c);
+  if (b === 0x7c || b === 0x7d) {
+    ud(c);
+    return;
+  }
   mmxUse(c);
   const d = mmOff(i.reg);
   if (isPackedInt(b)) {
-    if (b === 0x6c || b === 0x6d) return ud(c);
+    if (b === 0x6c || b === 0x6d) {
+      ud(c);
+      return;
+    }
     const s = mmSrc(c, i, 8);
     if (s < 0) return;
     packedInt(c, b, d, s, 8);
@@ -341,8 +445,14 @@ function mmx(c: Cpu, i: Insn, b: number): void {
     case 0x71:
     case 0x72:
     case 0x73:
-      if (i.mod !== 3) return ud(c);
-      if (b === 0x73 && ((i.reg & 7) === 3 || (i.reg & 7) === 7)) return ud(c);
+      if (i.mod !== 3) {
+        ud(c);
+        return;
+      }
+      if (b === 0x73 && ((i.reg & 7) === 3 || (i.reg & 7) === 7)) {
+        ud(c);
+        return;
+      }
       shiftImm(c, i, b, mmOff(i.rm), 8);
       mmWritten(c, i.rm);
       return;
@@ -360,19 +470,31 @@ function mmx(c: Cpu, i: Insn, b: number): void {
       mmWritten(c, i.reg);
       return;
     case 0xc5:
-      if (i.mod !== 3) return ud(c);
+      if (i.mod !== 3) {
+        ud(c);
+        return;
+      }
       setReg(c, i.reg, 4, c.fxU16[(mmOff(i.rm) >> 1) + (i.imm & 3)], 0);
       return;
     case 0xd7:
-      if (i.mod !== 3) return ud(c);
+      if (i.mod !== 3) {
+        ud(c);
+        return;
+      }
       setReg(c, i.reg, 4, byteMask(c, mmOff(i.rm), 8), 0);
       return;
     case 0xe7:
-      if (i.mod === 3) return ud(c);
+      if (i.mod === 3) {
+        ud(c);
+        return;
+      }
       storeRm(c, i, d, 8, 0);
       return;
     case 0xf7:
-      if (i.mod !== 3) return ud(c);
+      if (i.mod !== 3) {
+        ud(c);
+        return;
+      }
       maskMove(c, i, d, mmOff(i.rm), 8);
       return;
     default:
@@ -416,7 +538,10 @@ function movHalf(c: Cpu, i: Insn, p: number, b: number): void {
   const w = c.fxI32;
   const dk = d >> 2;
   if (b === 0x13 || b === 0x17) {
-    if (p > Pfx.P66 || i.mod === 3) return ud(c);
+    if (p > Pfx.P66 || i.mod === 3) {
+      ud(c);
+      return;
+    }
     storeRm(c, i, b === 0x13 ? d : d + 8, 8, 0);
     return;
   }
@@ -434,7 +559,10 @@ function movHalf(c: Cpu, i: Insn, p: number, b: number): void {
     return;
   }
   if (p === Pfx.F2) {
-    if (b !== 0x12) return ud(c);
+    if (b !== 0x12) {
+      ud(c);
+      return;
+    }
     // MOVDDUP xmm, xmm/m64.
     const s = xmmSrc(c, i, 8, 0);
     if (s < 0) return;
@@ -448,7 +576,10 @@ function movHalf(c: Cpu, i: Insn, p: number, b: number): void {
   }
   const half = b === 0x12 ? 0 : 2;
   if (i.mod === 3) {
-    if (p === Pfx.P66) return ud(c);
+    if (p === Pfx.P66) {
+      ud(c);
+      return;
+    }
     // MOVHLPS: high half of the source to the low half; MOVLHPS: low half to the high half.
     const sk = xmmOff(i.rm) >> 2;
     const from = b === 0x12 ? 2 : 0;
@@ -497,7 +628,10 @@ function movqD6(c: Cpu, i: Insn, p: number, d: number): void {
     w[to + 3] = 0;
     return;
   }
-  if (p === Pfx.NONE || i.mod !== 3) return ud(c);
+  if (p === Pfx.NONE || i.mod !== 3) {
+    ud(c);
+    return;
+  }
   // The MMX side makes these x87-to-MMX transitions.
   if (!mmxReady(c)) return;
   mmxUse(c);
@@ -535,7 +669,7 @@ function shiftImm(c: Cpu, i: Insn, b: number, d: number, n: number): void {
   const count = i.imm & 0xff;
   const bits = b === 0x71 ? 16 : b === 0x72 ? 32 : 64;
   if (b === 0x73 && (r === 3 || r === 7)) {
-    shiftBytes(c, d, count > 16 ? 16 : count, r === 7);
+    shiftBytes(c, d, Math.min(count, 16), r === 7);
     return;
   }
   if (r === 2) shiftLanes(c, d, n, bits, Shift.SRL, count);
@@ -579,14 +713,20 @@ function maskMove(c: Cpu, i: Insn, d: number, m: number, n: number): void {
 
 /** MOVNTI m32/m64, r32/r64 (0F C3): a plain store here (no caches to bypass). */
 function movnti(c: Cpu, i: Insn): void {
-  if (i.mod === 3 || prefixOf(i) > Pfx.P66) return ud(c);
+  if (i.mod === 3 || prefixOf(i) > Pfx.P66) {
+    ud(c);
+    return;
+  }
   const size = i.osize === 8 ? 8 : 4;
   writeRm(c, i, size, c.r[i.reg << 1], c.r[(i.reg << 1) + 1]);
 }
 
 /** POPCNT r, r/m (F3 0F B8): ZF when the source is zero, the other flags cleared (SDM Vol. 2 POPCNT). */
 function popcnt(c: Cpu, i: Insn, p: number): void {
-  if (p !== Pfx.F3) return ud(c);
+  if (p !== Pfx.F3) {
+    ud(c);
+    return;
+  }
   const size = i.osize;
   const lo = readRm(c, i, size);
   if (c.stop & Stop.ABORT) return;
@@ -618,7 +758,7 @@ function cvtFromInt(c: Cpu, i: Insn, p: number, d: number): void {
     s = mmOff(i.rm);
   } else {
     const lin = memLinear(c, i, 8, false, 0);
-    if (lin !== lin || !readMem(c, lin, Fx.SRC, 8)) return;
+    if (Number.isNaN(lin) || !readMem(c, lin, Fx.SRC, 8)) return;
     s = Fx.SRC;
   }
   convert(c, p === Pfx.NONE ? Cvt.PI2PS : Cvt.PI2PD, d, s);
@@ -631,7 +771,7 @@ function cvtToInt(c: Cpu, i: Insn, p: number, truncate: boolean): void {
     if (s < 0) return;
     const width = i.osize === 8 ? 64 : 32;
     const lo = scalarToInt(c, s, p === Pfx.F2, truncate, width);
-    if (lo !== lo) return;
+    if (Number.isNaN(lo)) return;
     setReg(c, i.reg, width / 8, lo, intHi);
     return;
   }
@@ -639,8 +779,7 @@ function cvtToInt(c: Cpu, i: Insn, p: number, truncate: boolean): void {
   if (s < 0) return;
   if (!mmxReady(c)) return;
   mmxUse(c);
-  const kind =
-    p === Pfx.NONE ? (truncate ? Cvt.TPS2PI : Cvt.PS2PI) : truncate ? Cvt.TPD2PI : Cvt.PD2PI;
+  const kind = p === Pfx.NONE ? (truncate ? Cvt.TPS2PI : Cvt.PS2PI) : truncate ? Cvt.TPD2PI : Cvt.PD2PI;
   convert(c, kind, mmOff(i.reg), s);
   if (!(c.stop & Stop.ABORT)) mmWritten(c, i.reg);
 }

@@ -34,7 +34,7 @@ function commit(c: Cpu, d: number, n: number): void {
 }
 
 function satS16(v: number): number {
-  return v > 32767 ? 32767 : v < -32768 ? -32768 : v;
+  return v > 32767 ? 32767 : Math.max(v, -32768);
 }
 
 /** SSSE3 0F 38 00-0B and 1C-1E on `n` bytes. Returns false for other opcodes. */
@@ -221,8 +221,8 @@ export function sse41(c: Cpu, op: number, d: number, s: number): boolean {
       for (let k = 0; k < 4; k++) {
         const a = i32[(d >> 2) + k];
         const b = i32[(s >> 2) + k];
-        u16[t + k] = a < 0 ? 0 : a > 65535 ? 65535 : a;
-        u16[t + 4 + k] = b < 0 ? 0 : b > 65535 ? 65535 : b;
+        u16[t + k] = a < 0 ? 0 : Math.min(a, 65535);
+        u16[t + 4 + k] = b < 0 ? 0 : Math.min(b, 65535);
       }
       commit(c, d, 16);
       return true;
@@ -231,25 +231,31 @@ export function sse41(c: Cpu, op: number, d: number, s: number): boolean {
       for (let k = 0; k < 16; k++) if (i8[s + k] < i8[d + k]) i8[d + k] = i8[s + k];
       return true;
     case 0x39: // PMINSD
-      for (let k = 0; k < 4; k++) if (i32[(s >> 2) + k] < i32[(d >> 2) + k]) i32[(d >> 2) + k] = i32[(s >> 2) + k];
+      for (let k = 0; k < 4; k++)
+        if (i32[(s >> 2) + k] < i32[(d >> 2) + k]) i32[(d >> 2) + k] = i32[(s >> 2) + k];
       return true;
     case 0x3a: // PMINUW
-      for (let k = 0; k < 8; k++) if (u16[(s >> 1) + k] < u16[(d >> 1) + k]) u16[(d >> 1) + k] = u16[(s >> 1) + k];
+      for (let k = 0; k < 8; k++)
+        if (u16[(s >> 1) + k] < u16[(d >> 1) + k]) u16[(d >> 1) + k] = u16[(s >> 1) + k];
       return true;
     case 0x3b: // PMINUD
-      for (let k = 0; k < 4; k++) if (i32[(s >> 2) + k] >>> 0 < i32[(d >> 2) + k] >>> 0) i32[(d >> 2) + k] = i32[(s >> 2) + k];
+      for (let k = 0; k < 4; k++)
+        if (i32[(s >> 2) + k] >>> 0 < i32[(d >> 2) + k] >>> 0) i32[(d >> 2) + k] = i32[(s >> 2) + k];
       return true;
     case 0x3c: // PMAXSB
       for (let k = 0; k < 16; k++) if (i8[s + k] > i8[d + k]) i8[d + k] = i8[s + k];
       return true;
     case 0x3d: // PMAXSD
-      for (let k = 0; k < 4; k++) if (i32[(s >> 2) + k] > i32[(d >> 2) + k]) i32[(d >> 2) + k] = i32[(s >> 2) + k];
+      for (let k = 0; k < 4; k++)
+        if (i32[(s >> 2) + k] > i32[(d >> 2) + k]) i32[(d >> 2) + k] = i32[(s >> 2) + k];
       return true;
     case 0x3e: // PMAXUW
-      for (let k = 0; k < 8; k++) if (u16[(s >> 1) + k] > u16[(d >> 1) + k]) u16[(d >> 1) + k] = u16[(s >> 1) + k];
+      for (let k = 0; k < 8; k++)
+        if (u16[(s >> 1) + k] > u16[(d >> 1) + k]) u16[(d >> 1) + k] = u16[(s >> 1) + k];
       return true;
     case 0x3f: // PMAXUD
-      for (let k = 0; k < 4; k++) if (i32[(s >> 2) + k] >>> 0 > i32[(d >> 2) + k] >>> 0) i32[(d >> 2) + k] = i32[(s >> 2) + k];
+      for (let k = 0; k < 4; k++)
+        if (i32[(s >> 2) + k] >>> 0 > i32[(d >> 2) + k] >>> 0) i32[(d >> 2) + k] = i32[(s >> 2) + k];
       return true;
     case 0x40: // PMULLD
       for (let k = 0; k < 4; k++) i32[(d >> 2) + k] = Math.imul(i32[(d >> 2) + k], i32[(s >> 2) + k]);
@@ -369,7 +375,8 @@ export function dotProduct(c: Cpu, double: boolean, d: number, s: number, imm: n
   fstat.flags = 0;
   if (!double) {
     const p = products;
-    for (let k = 0; k < 4; k++) p[k] = imm & (16 << k) ? lane32(FOp.MUL, w[(d >> 2) + k], w[(s >> 2) + k], mx) : 0;
+    for (let k = 0; k < 4; k++)
+      p[k] = imm & (16 << k) ? lane32(FOp.MUL, w[(d >> 2) + k], w[(s >> 2) + k], mx) : 0;
     // Each destination lane adds in its own operand order, which only shows in which NaN propagates
     // (measured on the host CPU): even lanes add p1 + p0 and p3 + p2, odd ones p0 + p1 and p2 + p3; the low
     // two lanes add the low pair's sum first, the high two the high pair's.
@@ -395,7 +402,8 @@ export function dotProduct(c: Cpu, double: boolean, d: number, s: number, imm: n
     }
     // Lane 0 adds p0 + p1, lane 1 p1 + p0 (which NaN propagates; measured on the host CPU).
     for (let k = 0; k < 2; k++) {
-      const lo = k === 0 ? lane64(FOp.ADD, p0lo, p0hi, p1lo, p1hi, mx) : lane64(FOp.ADD, p1lo, p1hi, p0lo, p0hi, mx);
+      const lo =
+        k === 0 ? lane64(FOp.ADD, p0lo, p0hi, p1lo, p1hi, mx) : lane64(FOp.ADD, p1lo, p1hi, p0lo, p0hi, mx);
       const hi = laneHi;
       w[t + 2 * k] = imm & (1 << k) ? lo : 0;
       w[t + 2 * k + 1] = imm & (1 << k) ? hi : 0;
@@ -404,4 +412,3 @@ export function dotProduct(c: Cpu, double: boolean, d: number, s: number, imm: n
   if (!simdExceptions(c, fstat.flags)) return;
   commit(c, d, 16);
 }
-

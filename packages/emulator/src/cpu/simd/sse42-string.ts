@@ -35,7 +35,7 @@ function explicitLength(lo: number, hi: number, wide: boolean, n: number): numbe
     if (hi < 0) {
       if (hi !== -1 || lo >>> 0 < 0x80000000) return n;
       const v = -(lo | 0);
-      return v > n ? n : v;
+      return Math.min(v, n);
     }
     if (hi !== 0 || lo >>> 0 >= n) return n;
     return lo >>> 0;
