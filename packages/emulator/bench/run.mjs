@@ -7,8 +7,11 @@
  * peer's counter. A peer that finishes a loop in under MIN_SECONDS runs it again with more iterations, so
  * start-up jitter does not dominate; the count is always the same formula. Each figure is the best of two runs. Missing peers are reported as
  * skipped with the reason. Environment: BENCH_LOOPS=alu,call-ret and BENCH_PEERS=emulator,qemu narrow a run.
+ * Then the emulator's kick latency (kick.mjs); BENCH_KICK=0 leaves it out.
  */
+import { backend } from '../dist/index.js';
 import { assemble, nasmMissing, withIterations } from './guest.mjs';
+import { kickLatencies } from './kick.mjs';
 import { runEmulator } from './peers/emulator.mjs';
 import { qemuMissing, runQemu } from './peers/qemu.mjs';
 import { runV86, v86Missing } from './peers/v86.mjs';
@@ -117,6 +120,14 @@ for (const m of MODES) {
   }
 }
 for (const why of skipped.keys()) console.log(`skipped ${why}`);
+if ((!wantPeers || wantPeers.includes('emulator')) && process.env.BENCH_KICK !== '0') {
+  const ms = await kickLatencies(backend);
+  const at = (q) => ms[Math.min(ms.length - 1, Math.floor(q * ms.length))].toFixed(3);
+  console.log(
+    `kick latency (emulator, guest spinning with no budget, kick from a worker thread): median ${at(0.5)} ms, ` +
+      `p95 ${at(0.95)} ms, max ${ms[ms.length - 1].toFixed(3)} ms over ${ms.length} kicks (bound: 10 ms)`,
+  );
+}
 console.log(`bench took ${((performance.now() - started) / 1000).toFixed(1)} s`);
 if (process.env.BENCH_JSON) console.log(JSON.stringify(rows));
 // v86 may leave timers behind after destroy(); the bench is done.
