@@ -1,4 +1,12 @@
-import { ExitReason, type IoExit, type KvmExit, SystemEventType } from '@kvm-ts/core';
+import {
+  Errno,
+  ExitReason,
+  type IoExit,
+  KvmError,
+  type KvmExit,
+  SystemEventType,
+  type Vcpu,
+} from '@kvm-ts/core';
 import { describe, expect, it } from 'vitest';
 import { fakeVcpu, scriptedVcpu } from '../test/support/fake-vcpu.js';
 import { Bus } from './devices/bus.js';
@@ -167,5 +175,131 @@ describe('RunLoop', () => {
       { kind: 'stopped', by: 'x' },
     ];
     expect(outcomes.map(exitStatus)).toEqual([0, 0, 0, 4, 6, 8, 130]);
+  });
+});
+
+/**
+ * A vCPU whose `runAsync()` stays pending, as a KVM_RUN on its own thread does, until `immediateExit` is set
+ * (the kick the core asks for) or a scripted exit is released with `step()`.
+ */
+function threadedVcpu(id: number, exits: (KvmExit | Error)[]) {
+  const queue = [...exits];
+  let pending: ((exit: KvmExit) => void) | null = null;
+  let failing: ((error: Error) => void) | null = null;
+  const state = { immediateExit: false, runs: 0 };
+  const vcpu = {
+    id,
+    get immediateExit() {
+      return state.immediateExit;
+    },
+    set immediateExit(value: boolean) {
+      state.immediateExit = value;
+      if (value && pending) {
+        const resolve = pending;
+        pending = null;
+        resolve(intr);
+      }
+    },
+    getRegs: () => ({ rip: 0x1234n }),
+    runAsync() {
+      state.runs++;
+      if (state.immediateExit) return Promise.resolve(intr);
+      return new Promise<KvmExit>((resolve, reject) => {
+        pending = resolve;
+        failing = reject;
+      });
+    },
+  } as unknown as Vcpu;
+  return {
+    vcpu,
+    state,
+    /** Lets the pending run return the next scripted exit (or fail with the scripted error). */
+    step() {
+      const next = queue.shift();
+      if (!next || !pending) throw new Error('nothing to step');
+      const [resolve, reject] = [pending, failing];
+      pending = null;
+      if (next instanceof Error) reject?.(next);
+      else resolve(next);
+    },
+  };
+}
+
+const tick = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+describe('RunLoop with several vCPUs', () => {
+  it('awaits every vCPU at once when they have runAsync, all exits to the same buses', async () => {
+    const ports = new Bus('port');
+    const seen: string[] = [];
+    ports.register(0x510, 1, { read: () => 0, write: (_, __, v) => seen.push(`id ${v}`) }, 'ids');
+    const a = threadedVcpu(0, [out(0x510, [0]), out(0x510, [2])]);
+    const b = threadedVcpu(1, [out(0x510, [1]), { reason: 'shutdown', code: ExitReason.SHUTDOWN }]);
+    const lines: string[] = [];
+    const loop = new RunLoop([a.vcpu, b.vcpu], ports, new Bus('mmio'), { trace: (l) => lines.push(l) });
+    const running = loop.run();
+    await tick();
+    // Both runs are in flight at once: vCPU 1 exits while vCPU 0 is still in its first run.
+    expect([a.state.runs, b.state.runs]).toEqual([1, 1]);
+    b.step();
+    await tick();
+    a.step();
+    await tick();
+    a.step();
+    await tick();
+    // A triple fault on vCPU 1 ends the run and kicks vCPU 0 out of its pending run.
+    b.step();
+    const result = await running;
+    expect(seen).toEqual(['id 1', 'id 0', 'id 2']);
+    expect(result.outcome).toEqual({ kind: 'triple-fault', rip: 0x1234n });
+    expect(a.state.immediateExit).toBe(true);
+    expect(lines).toContain('cpu1 io out port 0x510 size 1 value 0x1');
+    // vCPU 0's run, pending when vCPU 1 faulted, came back as an INTR exit.
+    expect(lines.slice(-2)).toEqual(['cpu1 shutdown', 'cpu0 intr']);
+  });
+
+  it("runs a vCPU again after KVM_RUN's EAGAIN (an AP that took INIT/SIPI), and stops all on finish()", async () => {
+    const a = threadedVcpu(0, []);
+    const b = threadedVcpu(1, [new KvmError('KVM_RUN', Errno.EAGAIN)]);
+    const loop = new RunLoop([a.vcpu, b.vcpu], new Bus('port'), new Bus('mmio'));
+    const running = loop.run();
+    await tick();
+    b.step();
+    await tick();
+    expect(b.state.runs).toBe(2);
+    loop.finish({ kind: 'stopped', by: 'SIGINT' });
+    const result = await running;
+    expect(result.outcome).toEqual({ kind: 'stopped', by: 'SIGINT' });
+    expect([a.state.immediateExit, b.state.immediateExit]).toEqual([true, true]);
+  });
+
+  it('stops the others and raises the error when a vCPU fails', async () => {
+    const a = threadedVcpu(0, []);
+    const b = threadedVcpu(1, [new KvmError('KVM_RUN', Errno.EFAULT)]);
+    const running = new RunLoop([a.vcpu, b.vcpu], new Bus('port'), new Bus('mmio')).run();
+    await tick();
+    b.step();
+    await expect(running).rejects.toThrow(/KVM_RUN: EFAULT/);
+    expect(a.state.immediateExit).toBe(true);
+  });
+
+  it('runs vCPUs without runAsync in turn, one run() each', async () => {
+    const order: number[] = [];
+    const vcpus = [0, 1, 2].map((id) =>
+      fakeVcpu({
+        id,
+        runAsync: undefined,
+        run: () => {
+          order.push(id);
+          return order.length >= 7 ? out(0xf4, [0]) : intr;
+        },
+      }),
+    );
+    const ports = new Bus('port');
+    let loop: RunLoop | null = null;
+    ports.register(0xf4, 4, new ExitPort((status) => loop?.finish({ kind: 'exit-port', status })), 'exit');
+    loop = new RunLoop(vcpus, ports, new Bus('mmio'));
+    const result = await loop.run();
+    expect(order).toEqual([0, 1, 2, 0, 1, 2, 0]);
+    expect(result.outcome).toEqual({ kind: 'exit-port', status: 1 });
   });
 });

@@ -302,15 +302,14 @@ export class RunLoop {
     const one = async (vcpu: Vcpu & { runAsync(): Promise<KvmExit> }) => {
       let lastYield = Date.now();
       while (this.finished === null) {
-        let exit: KvmExit;
+        let exit: KvmExit | null = null;
         try {
           exit = await vcpu.runAsync();
         } catch (error) {
           // An AP that waited in KVM_RUN for INIT/SIPI returns EAGAIN once it takes them: run it again.
           if (!(error instanceof KvmError && error.code === 'EAGAIN')) throw error;
-          continue;
         }
-        this.handle(exit, vcpu, progress);
+        if (exit) this.handle(exit, vcpu, progress);
         // A backend whose runAsync() resolves without waiting must still let the event loop in.
         if (Date.now() - lastYield >= sliceMs) {
           await new Promise<void>((resolve) => setImmediate(resolve));
