@@ -259,7 +259,7 @@ describe('RunLoop with several vCPUs', () => {
 
   it("runs a vCPU again after KVM_RUN's EAGAIN (an AP that took INIT/SIPI), and stops all on finish()", async () => {
     const a = threadedVcpu(0, []);
-    const b = threadedVcpu(1, [new KvmError('KVM_RUN', Errno.EAGAIN)]);
+    const b = threadedVcpu(1, [new KvmError('KVM_RUN', Errno.EAGAIN, 'the AP took INIT and SIPI')]);
     const loop = new RunLoop([a.vcpu, b.vcpu], new Bus('port'), new Bus('mmio'));
     const running = loop.run();
     await tick();
@@ -274,7 +274,7 @@ describe('RunLoop with several vCPUs', () => {
 
   it('stops the others and raises the error when a vCPU fails', async () => {
     const a = threadedVcpu(0, []);
-    const b = threadedVcpu(1, [new KvmError('KVM_RUN', Errno.EFAULT)]);
+    const b = threadedVcpu(1, [new KvmError('KVM_RUN', Errno.EFAULT, 'bad address')]);
     const running = new RunLoop([a.vcpu, b.vcpu], new Bus('port'), new Bus('mmio')).run();
     await tick();
     b.step();
