@@ -49,7 +49,8 @@ export interface Vcpu extends KvmRunControls, Disposable {
    * KVM_RUN without holding the caller's thread: the same exit as `run()`, awaited while the caller's event
    * loop goes on, so that a VMM can run several vCPUs (and its devices) from one thread. Optional: a backend
    * whose `run()` already returns within a bounded slice may leave it out, and the VMM then calls `run()`.
-   * Do not call other methods of this vCPU while a `runAsync()` is pending.
+   * Setting `immediateExit` while a `runAsync()` is pending makes it return an `intr` exit promptly (the
+   * backend kicks the run, as a signal interrupts KVM_RUN). Do not call other methods of this vCPU meanwhile.
    */
   runAsync?(): Promise<KvmExit>;
 
