@@ -11,6 +11,9 @@ import type { Insn } from './decode.js';
 /** Longest x86 instruction: a write at byte n can change instructions starting up to 14 bytes before it. */
 const MAX_INSN = 15;
 
+/** The blocks of a page that has none (never written: a page allocates its own at its first block). */
+const NO_BLOCKS: (Block | undefined)[] = new Array(4096).fill(undefined);
+
 /** The decoded instructions of one 4 KiB guest-physical page, indexed by offset. */
 export class CodePage {
   readonly insns: (Insn | undefined)[] = new Array(4096).fill(undefined);
@@ -20,8 +23,8 @@ export class CodePage {
   readonly snapshot32 = new Int32Array(this.snapshot.buffer);
   /** The cache generation in which the snapshot was last compared with memory. */
   verified = -1;
-  /** Compiled blocks (blocks.ts) by start offset. */
-  readonly blocks: (Block | undefined)[] = new Array(4096).fill(undefined);
+  /** Compiled blocks (blocks.ts) by start offset: a shared empty array until the page's first block. */
+  blocks: (Block | undefined)[] = NO_BLOCKS;
   /** How often the run loop arrived at each offset with no block there (it compiles one at blocks.ts's HOT). */
   readonly heat = new Uint8Array(4096);
   /** The blocks in `blocks`, to find those a write overlaps. */
@@ -58,6 +61,7 @@ export class CodePage {
 
   /** Records a block compiled for this page (its instructions are this page's cached ones). */
   addBlock(block: Block): void {
+    if (this.blocks === NO_BLOCKS) this.blocks = new Array(4096).fill(undefined);
     const old = this.blocks[block.entry];
     if (old !== undefined) this.blockList.splice(this.blockList.indexOf(old), 1);
     this.blocks[block.entry] = block;
@@ -68,7 +72,7 @@ export class CodePage {
   clearCode(): void {
     this.insns.fill(undefined);
     if (this.blockList.length > 0) {
-      this.blocks.fill(undefined);
+      this.blocks = NO_BLOCKS;
       this.blockList = [];
     }
   }
