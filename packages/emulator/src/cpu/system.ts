@@ -265,7 +265,8 @@ export function writeCr(c: Cpu, n: number, lo: number, hi: number): boolean {
       // OSXSAVE only when the guest's CPUID offers XSAVE (KVM's kvm_is_valid_cr4).
       if (lo & Cr4.OSXSAVE && !guestHasXsave(c)) return false;
       const reloads = (lo ^ c.cr4) & (Cr4.PGE | Cr4.PAE | Cr4.PSE);
-      if (reloads && lo & Cr4.PAE && c.cr0 & Cr0.PG && !(c.efer & Efer.LMA) && !pdptesValid(c, c.cr3)) return false;
+      if (reloads && lo & Cr4.PAE && c.cr0 & Cr0.PG && !(c.efer & Efer.LMA) && !pdptesValid(c, c.cr3))
+        return false;
       if ((lo ^ c.cr4) & (Cr4.PGE | Cr4.PAE | Cr4.PSE)) c.flushTlb();
       c.cr4 = lo >>> 0;
       return true;
@@ -417,7 +418,7 @@ export function group7(c: Cpu, i: Insn): void {
       c.kernelGsBase = gs;
       return;
     }
-    if (r === 2 && rm < 2 && !(i.flags & 0x46)) {
+    if (r === 2 && rm < 2 && !(i.flags & (InsnFlag.OPSIZE | InsnFlag.REP | InsnFlag.REPNE))) {
       // XGETBV (0F 01 D0), XSETBV (0F 01 D1): fpu/save.ts.
       if (rm === 0) xgetbv(c);
       else xsetbv(c);

@@ -12,7 +12,11 @@ import { Fsw, Fx } from './image.js';
 
 /** SSE..SSE4.2 instructions (and FXSAVE-less MXCSR access). */
 export function sseReady(c: CpuState): boolean {
-  if ((c.cr0 & (Cr0.EM | Cr0.TS)) === 0 && (c.cr4 & Cr4.OSFXSR) !== 0) return true;
+  if ((c.cr0 & (Cr0.EM | Cr0.TS)) === 0 && (c.cr4 & Cr4.OSFXSR) !== 0) {
+    // The SSE component is in use (XSTATE_BV bit 1, as KVM_GET_XSAVE reports it after the guest used SSE).
+    c.fxU8[Fx.XSTATE_BV] |= 2;
+    return true;
+  }
   if (c.cr0 & Cr0.EM || !(c.cr4 & Cr4.OSFXSR)) raise(c, Vector.UD, -1);
   else raise(c, Vector.NM, -1);
   return false;
@@ -20,7 +24,10 @@ export function sseReady(c: CpuState): boolean {
 
 /** MMX instructions: EM is #UD, TS is #NM, a pending x87 exception is #MF (SDM Vol. 3A 12.6, Table 12-1). */
 export function mmxReady(c: CpuState): boolean {
-  if ((c.cr0 & (Cr0.EM | Cr0.TS)) === 0 && (c.fxU16[Fx.FSW >> 1] & Fsw.ES) === 0) return true;
+  if ((c.cr0 & (Cr0.EM | Cr0.TS)) === 0 && (c.fxU16[Fx.FSW >> 1] & Fsw.ES) === 0) {
+    c.fxU8[Fx.XSTATE_BV] |= 1;
+    return true;
+  }
   if (c.cr0 & Cr0.EM) raise(c, Vector.UD, -1);
   else if (c.cr0 & Cr0.TS) raise(c, Vector.NM, -1);
   else if (c.cr0 & Cr0.NE) raise(c, Vector.MF, -1);
@@ -41,6 +48,7 @@ export function x87Ready(c: CpuState, waiting: boolean): boolean {
     raise(c, Vector.MF, -1);
     return false;
   }
+  c.fxU8[Fx.XSTATE_BV] |= 1;
   return true;
 }
 

@@ -150,18 +150,10 @@ export function rotateDown(c: CpuState): void {
 
 /** Sets TOP to 0 by rotating, so slot n holds physical register Rn (MMX instructions, SDM Vol. 1 9.5.1). */
 export function mmxEnter(c: CpuState): void {
-  let t = top(c);
-  while (t !== 0) {
-    // Each step moves TOP one down; at most 7 steps, only when x87 and MMX code mix.
-    rotatePushKeep(c);
-    t = top(c);
-  }
+  // Each step moves TOP one down with the slots following their physical registers; at most 7 steps, and
+  // only when x87 and MMX code mix.
+  while (top(c) !== 0) rotatePush(c);
   c.fxU8[Fx.FTW] = 0xff;
-}
-
-/** TOP - 1 with the slot contents following their physical registers (no tag change). */
-function rotatePushKeep(c: CpuState): void {
-  rotatePush(c);
 }
 
 /** Tags physical register of ST(0) valid (after a push or a write). */

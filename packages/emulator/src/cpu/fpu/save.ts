@@ -6,12 +6,12 @@
  */
 import type { Cpu } from '../cpu.js';
 import { guestHas } from '../cpuid.js';
-import type { Insn } from '../decode.js';
+import { type Insn, InsnFlag } from '../decode.js';
 import { raise, Vector } from '../exceptions.js';
 import { effectiveAddress, linearOf } from '../operands.js';
 import { Cr0, Stop } from '../state.js';
 import { fxsrReady, osxsave, sseReady } from './checks.js';
-import { FCW_INIT, Fx, MXCSR_MASK, top } from './image.js';
+import { FCW_INIT, Fx, MXCSR_MASK } from './image.js';
 
 /** A staging copy of a memory image being restored (checked before anything changes). */
 const stage = new Int32Array(144);
@@ -204,7 +204,7 @@ function xrstor(c: Cpu, i: Insn): void {
 /** Group 15 (0F AE) without a mandatory prefix. */
 export function group15(c: Cpu, i: Insn): void {
   const r = i.reg & 7;
-  if (i.flags & 0x46 /* 66, F3, F2 */) {
+  if (i.flags & (InsnFlag.OPSIZE | InsnFlag.REP | InsnFlag.REPNE)) {
     // RDFSBASE and kin (F3), CLWB/CLFLUSHOPT (66), ... are not offered.
     raise(c, Vector.UD, -1);
     return;
@@ -293,5 +293,3 @@ export function xsetbv(c: Cpu): void {
 export function guestHasXsave(c: Cpu): boolean {
   return guestHas(c.cpuid, 1, 2, 1 << 26);
 }
-
-void top;

@@ -529,8 +529,6 @@ function partialRemainder(c: Cpu, ieee: boolean): void {
     setCc(c, 0);
     return;
   }
-  const x = valueAt(c, o0);
-  const y = valueAt(c, o1);
   const e0 = seAt(c, o0) & 0x7fff;
   const e1 = seAt(c, o1) & 0x7fff;
   const zero1 = e1 === 0 && c.fxI32[o1 >> 2] === 0 && c.fxI32[(o1 >> 2) + 1] === 0;
@@ -545,11 +543,8 @@ function partialRemainder(c: Cpu, ieee: boolean): void {
     setCc(c, 0);
     return;
   }
-  void x;
-  void y;
   const a = decompose(c, o0);
   const b = decompose(c, o1);
-  const d = a.e - b.e;
   // Align both to the smaller exponent: A / B is the exact quotient.
   const base = Math.min(a.e, b.e);
   const A = a.m << BigInt(a.e - base);
@@ -579,7 +574,6 @@ function partialRemainder(c: Cpu, ieee: boolean): void {
   const r = A - ((qq * B) << scale);
   compose(c, o0, a.neg, r, base);
   setCc(c, Fsw.C2);
-  void d;
 }
 
 function roundEven(v: number): number {

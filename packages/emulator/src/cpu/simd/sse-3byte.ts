@@ -6,10 +6,10 @@ import type { Cpu } from '../cpu.js';
 import type { Insn } from '../decode.js';
 import { raise, Vector } from '../exceptions.js';
 import { mmxReady, sseReady } from '../fpu/checks.js';
-import { Fx, xmmOff } from '../fpu/image.js';
+import { xmmOff } from '../fpu/image.js';
 import { getReg, readRm, setReg, writeRm } from '../operands.js';
 import { Stop } from '../state.js';
-import { memLinear, mmOff, mmSrc, mmWritten, mmxUse, Pfx, prefixOf, readMem, xmmSrc } from './operands.js';
+import { mmOff, mmSrc, mmWritten, mmxUse, Pfx, prefixOf, xmmSrc } from './operands.js';
 import { blendImm, dotProduct, insertps, mpsadbw, palignr, pmovx, roundFloat, sse41, ssse3 } from './sse4.js';
 import { crc32, pcmpstr } from './sse42-string.js';
 
@@ -214,7 +214,3 @@ function readRm1(c: Cpu, i: Insn): number {
   if (i.mod === 3) return getReg(c, i.rmB, 1);
   return readRm(c, i, 1);
 }
-
-void Fx;
-void memLinear;
-void readMem;

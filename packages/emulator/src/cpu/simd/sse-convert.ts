@@ -136,7 +136,6 @@ function narrow(c: Cpu, lo: number, hi: number, mx: number): number {
     if (mx & Mxcsr.DAZ) return hi & 0x80000000;
     fstat.flags |= Mxcsr.DE;
   }
-  void c;
   return bits32(roundResult(from64(lo, hi), true, mx));
 }
 

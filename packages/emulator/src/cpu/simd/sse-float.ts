@@ -258,5 +258,4 @@ export function approx(c: Cpu, sqrt: boolean, scalar: boolean, d: number, s: num
     if (Number.isNaN(x)) w[t + k] = w[(s >> 2) + k] | 0x400000;
   }
   for (let k = 0; k < n; k++) w[(d >> 2) + k] = w[t + k];
-  void Mxcsr;
 }

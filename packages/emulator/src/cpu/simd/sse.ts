@@ -9,7 +9,7 @@ import type { Insn } from '../decode.js';
 import { raise, Vector } from '../exceptions.js';
 import { mmxReady, sseReady } from '../fpu/checks.js';
 import { Fx, xmmOff } from '../fpu/image.js';
-import { getReg, readRm, setReg, writeRm } from '../operands.js';
+import { getReg, linearOf, readRm, setReg, writeRm } from '../operands.js';
 import { Flag, Seg, Stop } from '../state.js';
 import { FOp } from './float-core.js';
 import {
@@ -693,19 +693,21 @@ export function byteMask(c: Cpu, s: number, n: number): number {
   return m;
 }
 
-/** MASKMOVQ / MASKMOVDQU: stores the bytes whose mask byte has its top bit set at DS:rDI (SDM Vol. 2). */
+/**
+ * MASKMOVQ / MASKMOVDQU: stores the bytes whose mask byte has its top bit set at DS:rDI (a segment override
+ * applies), each a checked byte store (SDM Vol. 2 MASKMOVDQU).
+ */
 function maskMove(c: Cpu, i: Insn, d: number, m: number, n: number): void {
   const u = c.fxU8;
   const asize = i.asize;
-  const di = asize === 8 ? c.r[14] >>> 0 : asize === 4 ? c.r[14] >>> 0 : c.r[14] & 0xffff;
-  // The destination is DS:rDI (a segment override applies); 64-bit addresses use the full RDI.
+  const di = asize === 2 ? c.r[14] & 0xffff : c.r[14] >>> 0;
   const off = asize === 8 ? c.r[15] * 4294967296 + di : di;
   const seg = i.segOverride ? i.seg : Seg.DS;
-  const saved = { seg: i.seg };
-  void saved;
   for (let k = 0; k < n; k++) {
     if (!(u[m + k] & 0x80)) continue;
-    const lin = c.long64 ? (seg >= Seg.FS ? c.segBase[seg] : 0) + off + k : (c.segBase[seg] + off + k) >>> 0;
+    const at = asize === 8 ? off + k : asize === 4 ? (off + k) >>> 0 : (off + k) & 0xffff;
+    const lin = linearOf(c, seg, at, 1, true);
+    if (c.stop & Stop.ABORT) return;
     c.write(lin, 1, u[d + k], 0);
     if (c.stop & Stop.ABORT) return;
   }
@@ -783,5 +785,3 @@ function cvtToInt(c: Cpu, i: Insn, p: number, truncate: boolean): void {
   convert(c, kind, mmOff(i.reg), s);
   if (!(c.stop & Stop.ABORT)) mmWritten(c, i.reg);
 }
-
-void writeMem;
