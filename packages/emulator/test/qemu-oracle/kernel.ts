@@ -37,13 +37,15 @@ const HERE = fileURLToPath(new URL('.', import.meta.url));
 
 /** The nasm source of a kernel that runs `scenarios` in order under `frame`. */
 export function kernelSource(frame: 'frame32.inc' | 'frame64.inc', scenarios: readonly Scenario[]): string {
-  const out = [`%include "${frame}"`, 'bits 32'];
+  const bits = frame === 'frame64.inc' ? 'bits 64' : 'bits 32';
+  const out = [`%include "${frame}"`];
   scenarios.forEach((s, k) => {
-    out.push(`; ${s.name}`, `scenario_${k}:`, s.asm.replaceAll('@', `s${k}_`), '    ud2');
+    out.push(`; ${s.name}`, bits, `scenario_${k}:`, s.asm.replaceAll('@', `s${k}_`), '    ud2');
   });
-  out.push('align 4', 'scenario_table:');
-  for (let k = 0; k < scenarios.length; k++) out.push(`    dd scenario_${k}`);
-  out.push('    dd 0', 'bits 16', 'trampoline_start:');
+  out.push(bits, 'align 8', 'scenario_table:');
+  const entry = frame === 'frame64.inc' ? 'dq' : 'dd';
+  for (let k = 0; k < scenarios.length; k++) out.push(`    ${entry} scenario_${k}`);
+  out.push(`    ${entry} 0`, 'bits 16', 'trampoline_start:');
   scenarios.forEach((s, k) => {
     if (s.trampoline) out.push(s.trampoline.replaceAll('@', `s${k}_`));
   });

@@ -152,10 +152,11 @@ function pageFaults32(next: () => number): Scenario[] {
 const RSVD_NEEDS_P = {
   why: 'QEMU clears P in reserved-bit #PF error codes',
   fix: (line: string) => {
-    if (!line.startsWith('S ') || line.slice(12, 22) !== ' 0000000e ') return line;
-    const error = Number.parseInt(line.slice(22, 30), 16);
-    const fixed = error & 8 ? error | 1 : error;
-    return `${line.slice(0, 22)}${fixed.toString(16).padStart(8, '0')}${line.slice(30)}`;
+    const f = line.split(' ');
+    if (f[0] !== 'S' || Number.parseInt(f[3], 16) !== 14) return line;
+    const error = Number.parseInt(f[4], 16);
+    if (error & 8) f[4] = (error | 1).toString(16).padStart(f[4].length, '0');
+    return f.join(' ');
   },
   mask: (line: string) => (line.startsWith('M ') ? maskField(line, 11) : line),
 };
@@ -290,8 +291,11 @@ function irets(next: () => number): Scenario[] {
  */
 const CONFORMING_CS_RPL = {
   why: 'QEMU loads CS.RPL = DPL through a call gate to a conforming segment',
-  fix: (line: string) =>
-    line.startsWith('S ') ? line.replace(/^(S \S+ V \S+ \S+ \S+) 00000078 /, '$1 0000007b ') : line,
+  fix: (line: string) => {
+    const f = line.split(' ');
+    if (f[0] === 'S' && Number.parseInt(f[6], 16) === 0x78) f[6] = '0000007b';
+    return f.join(' ');
+  },
   mask: (line: string) => (line.startsWith('M ') ? maskField(line, 11) : line),
 };
 
