@@ -21,7 +21,15 @@ import {
   setSp,
   stackSize,
 } from './operands.js';
-import { isProtected, loadCodeSeg, loadDataSeg, loadRealSeg, syncMode } from './segments.js';
+import {
+  Descriptor,
+  isProtected,
+  loadCodeSeg,
+  loadDataSeg,
+  loadRealSeg,
+  readDescriptor,
+  syncMode,
+} from './segments.js';
 import { Flag, Seg, SegAttr, Stop } from './state.js';
 import { TaskReason, taskSwitch } from './tasks.js';
 
@@ -415,6 +423,13 @@ export function iret(c: Cpu, i: Insn): void {
   }
   const newFlags = (old & ~changeable) | (fl & changeable);
   const long = (c.efer & 0x400) !== 0;
+  if (long && size === 8 && (off < -CANON || off >= CANON) && returnsTo64(c, cs)) {
+    // A return to 64-bit code at a non-canonical RIP is #GP(0) on the IRET itself (SDM Vol. 2 IRET).
+    c.r[8] = r8;
+    c.r[9] = r9;
+    raise(c, Vector.GP, 0);
+    return;
+  }
   if (fl & Flag.VM && cpl === 0 && size === 4 && !long) {
     returnToVm86(c, off, cs, fl);
     return;
@@ -447,6 +462,14 @@ export function iret(c: Cpu, i: Insn): void {
   }
   if (size === 4 && c.long64 === false) setSp(c, spLo >>> 0);
   c.nmiMasked = false;
+}
+
+const returnDesc = new Descriptor();
+
+/** Whether `cs` names a 64-bit code segment (L set), the mode an IRETQ to it returns to. */
+function returnsTo64(c: Cpu, cs: number): boolean {
+  if ((cs & 0xfffc) === 0 || !readDescriptor(c, cs, returnDesc)) return false;
+  return (returnDesc.hi & 0x200000) !== 0 && (returnDesc.hi & 0x1800) === 0x1800;
 }
 
 /**
