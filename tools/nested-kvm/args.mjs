@@ -36,7 +36,6 @@ export const DEFAULT_SUITES = [
   LINUX_SUITE,
 ];
 
-
 /**
  * One shell command running `suites` one after the other whatever each gives, then failing when
  * any failed. Timeouts are raised because QEMU's software CPU runs JavaScript about 5-6x slower
