@@ -45,6 +45,8 @@ interface X87Spec {
   flags?: number;
   /** Fixed register index for a reg form (no random i). */
   fixed?: boolean;
+  /** A whole instruction sequence instead of one form (environment save/restore round trips). */
+  raw?: number[];
 }
 
 function r(name: string, first: number, reg: number, extra: Partial<X87Spec> = {}): X87Spec {
@@ -127,6 +129,25 @@ const SPECS: X87Spec[] = [
   m('fldcw', 0xd9, 5, 'cw'),
   m('fnstsw m16', 0xdd, 7, 'cw'),
   m('fnstenv', 0xd9, 6, 'env'),
+  // fnsave [rbx+0x80]; frstor [rbx+0x80]; fld1 (the restored state, then changed, is what the last FNSAVE saves)
+  {
+    name: 'fnsave/frstor',
+    first: 0,
+    raw: [0xdd, 0xb3, 0x80, 0, 0, 0, 0xdd, 0xa3, 0x80, 0, 0, 0, 0xd9, 0xe8],
+  },
+  // The same with 16-bit operand size: the 14-byte environment.
+  {
+    name: 'fnsave/frstor o16',
+    first: 0,
+    raw: [0x66, 0xdd, 0xb3, 0x80, 0, 0, 0, 0x66, 0xdd, 0xa3, 0x80, 0, 0, 0, 0xd9, 0xe8],
+  },
+  // fnstenv [rbx+0x80]; fld1; fldenv [rbx+0x80]: TOP and tags come back, the register FLD1 wrote stays.
+  {
+    name: 'fnstenv/fldenv',
+    first: 0,
+    raw: [0xd9, 0xb3, 0x80, 0, 0, 0, 0xd9, 0xe8, 0xd9, 0xa3, 0x80, 0, 0, 0],
+  },
+  { name: 'fnstenv o16', first: 0, raw: [0x66, 0xd9, 0xb3, 0x40, 0, 0, 0] },
   // Arithmetic at double precision.
   ...(['fadd', 'fmul', 'fsub', 'fsubr', 'fdiv', 'fdivr'] as const).flatMap((name) => {
     const k = ['fadd', 'fmul', '', '', 'fsub', 'fsubr', 'fdiv', 'fdivr'].indexOf(name);
@@ -300,7 +321,8 @@ export function generateX87Cases(seed: number, reps: number, mode: 32 | 64): Dif
       // The first FNINIT (FLDZ needs an empty stack), usually three values on the stack; sometimes fewer, so empty registers (stack faults) are exercised.
       const loads = rand() < 0.15 ? (rand() * 3) | 0 : 3;
       for (let k = loads - 1; k >= 0; k--) code.push(0xdb, 0xab, 0x10 * k, 0, 0, 0); // fld tword [rbx+16k]
-      if (spec.reg !== undefined) {
+      if (spec.raw) code.push(...spec.raw);
+      else if (spec.reg !== undefined) {
         const i = spec.fixed ? 0 : rand() < 0.85 ? (rand() * 3) | 0 : (rand() * 8) | 0;
         code.push(spec.first, spec.reg + i);
       } else {

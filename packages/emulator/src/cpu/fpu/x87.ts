@@ -750,6 +750,10 @@ function loadEnv(c: Cpu, i: Insn, withRegs: boolean): void {
     }
   }
   c.fxU16[Fx.FCW >> 1] = cw | 0x40;
+  // The slots are ST-relative: moving TOP rotates them so each physical register keeps its contents (FLDENV
+  // loads no registers; FRSTOR overwrites them below anyway).
+  const newTop = (sw >> 11) & 7;
+  while (top(c) !== newTop) rotateDown(c);
   c.fxU16[Fx.FSW >> 1] = sw;
   c.fxU8[Fx.FTW] = abridgedTags(tw);
   c.fxU16[Fx.FOP >> 1] = opWord & 0x7ff;
