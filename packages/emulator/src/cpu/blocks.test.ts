@@ -38,6 +38,9 @@ function rng(seed: number): (n: number) => number {
 
 const le32 = (v: number) => [v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, (v >>> 24) & 0xff];
 
+/** Immediates at the edges of signed and unsigned ranges. */
+const EDGES = [0, 1, -1, 0x7fffffff, 0x80000000, 0xfffffffe];
+
 /** Registers the loop body may change: EAX, EDX, EBX, EBP, ESI, EDI (ECX counts the loop, ESP is the stack). */
 const REGS = [0, 2, 3, 5, 6, 7];
 
@@ -59,9 +62,10 @@ function piece(pick: (n: number) => number, long: boolean): number[] {
     case 3:
       return [...w, 0x89, 0xc0 | (s << 3) | d];
     case 4:
-      return [0xb8 + d, ...le32(pick(0x7fffffff))];
+      // Edge values half the time: carries and borrows across the 32-bit halves of 64-bit registers.
+      return [0xb8 + d, ...le32(pick(2) ? pick(0x7fffffff) : EDGES[pick(EDGES.length)])];
     case 5:
-      return long ? [0xff, (pick(2) ? 0xc0 : 0xc8) | d] : [(pick(2) ? 0x40 : 0x48) + d];
+      return long ? [...w, 0xff, (pick(2) ? 0xc0 : 0xc8) | d] : [(pick(2) ? 0x40 : 0x48) + d];
     case 6:
       return [0xc1, 0xc0 | ([4, 5, 7][pick(3)] << 3) | d, pick(40)];
     case 7:
@@ -215,6 +219,37 @@ describe('compiled blocks behave as the interpreter', () => {
       }
     });
   }
+
+  it('long mode: 64-bit INC, DEC, ADD and ADC carry and borrow across the 32-bit halves', () => {
+    const code = listing(`
+    B932000000                 mov ecx, 50
+                               again:
+    31C0                       xor eax, eax
+    48FFC8                     dec rax
+    4801C3                     add rbx, rax
+    BAFFFFFFFF                 mov edx, 0xffffffff
+    48FFC2                     inc rdx
+    4801D6                     add rsi, rdx
+    4811C7                     adc rdi, rax
+    FFC9                       dec ecx
+    75E6                       jnz again
+    F4                         hlt
+    `);
+    for (const threshold of [-1, 1, 5]) {
+      setBlockThreshold(threshold);
+      using m = machineFor(kvm, 'long', code);
+      const regs = m.vcpu.getRegs();
+      regs.rbx = 0n;
+      regs.rsi = 0n;
+      regs.rdi = 0n;
+      m.vcpu.setRegs(regs);
+      expectExit(m.vcpu, 'hlt');
+      const out = m.vcpu.getRegs();
+      const at = `blocks after ${threshold} visits`;
+      expect([out.rax, out.rdx], at).toEqual([2n ** 64n - 1n, 2n ** 32n]);
+      expect([out.rbx, out.rsi, out.rdi], at).toEqual([2n ** 64n - 50n, 50n << 32n, 2n ** 64n - 50n]);
+    }
+  });
 
   it('a hot loop that rewrites its own immediate sees each new value at once', () => {
     // EBX accumulates the immediate of `patched`, which the loop itself increments each iteration: a block

@@ -184,7 +184,7 @@ function endsBlock(i: Insn): boolean {
 }
 
 /** What the generator knows about the flags the last inline instruction left (for Jcc and INC/DEC's CF). */
-const Known = { NONE: 0, ADD: 1, SUB: 2, LOGIC: 3, RESULT: 4 } as const;
+const Known = { NONE: 0, ADD: 1, SUB: 2, LOGIC: 3, RESULT: 4, RESULT64: 5 } as const;
 
 /** SS attribute bit B (32-bit stack) and the segment access bits, as numbers for generated code. */
 const SS_B = 0x4000;
@@ -291,6 +291,16 @@ class Generator {
       case Fast.ALU_RI32:
         this.alu32(k, i.reg & 7, i.rm << 1, `${i.imm | 0}`);
         break;
+      case Fast.ALU_RR64: {
+        const toReg = (op & 2) !== 0;
+        const dn = (toReg ? i.reg : i.rm) << 1;
+        const sn = (toReg ? i.rm : i.reg) << 1;
+        this.alu64(k, (op >> 3) & 7, dn, `r[${sn}]`, `r[${sn + 1}]`);
+        break;
+      }
+      case Fast.ALU_RI64:
+        this.alu64(k, i.reg & 7, i.rm << 1, `${i.imm | 0}`, `${i.imm >> 31}`);
+        break;
       case Fast.MOV_RR: {
         const toReg = (op & 2) !== 0;
         const dn = (toReg ? i.reg : i.rm) << 1;
@@ -299,6 +309,10 @@ class Generator {
         break;
       }
       case Fast.INC_DEC_R: {
+        if (i.osize === 8) {
+          this.incDec64(k);
+          break;
+        }
         if (i.osize !== 4) return false;
         const opcodeForm = op !== 0xff;
         const n = (opcodeForm ? op & 7 : i.rm) << 1;
@@ -416,6 +430,72 @@ class Generator {
     this.out.push(lines.join(' '));
   }
 
+  /** A 64-bit ALU operation on register `dn` and `src:srcHi` in 32-bit halves, as fast.ts's alu64. */
+  private alu64(k: number, kind: number, dn: number, src: string, srcHi: string): void {
+    const lines = [
+      `const d${k} = r[${dn}]; const dh${k} = r[${dn + 1}]; const s${k} = ${src}; const sh${k} = ${srcHi};`,
+    ];
+    let lazy: string;
+    switch (kind) {
+      case 0:
+      case 2: {
+        const cin = kind === 2 ? ` + cin${k}` : '';
+        if (kind === 2) lines.push(`const cin${k} = ${this.cfExpr()};`);
+        lines.push(
+          `const lo${k} = (d${k} >>> 0) + (s${k} >>> 0)${cin};`,
+          `const vh${k} = (dh${k} + sh${k} + (lo${k} >= 4294967296 ? 1 : 0)) | 0; const v${k} = lo${k} | 0;`,
+        );
+        lazy = kind === 2 ? `cin${k} ? ${LazyOp.ADC1} : ${LazyOp.ADD}` : `${LazyOp.ADD}`;
+        break;
+      }
+      case 1:
+      case 4:
+      case 6: {
+        const o = kind === 1 ? '|' : kind === 4 ? '&' : '^';
+        lines.push(`const v${k} = d${k} ${o} s${k}; const vh${k} = dh${k} ${o} sh${k};`);
+        lazy = `${LazyOp.LOGIC}`;
+        break;
+      }
+      default: {
+        const cin = kind === 3 ? ` - cin${k}` : '';
+        if (kind === 3) lines.push(`const cin${k} = ${this.cfExpr()};`);
+        lines.push(
+          `const lo${k} = (d${k} >>> 0) - (s${k} >>> 0)${cin};`,
+          `const vh${k} = (dh${k} - sh${k} - (lo${k} < 0 ? 1 : 0)) | 0; const v${k} = lo${k} | 0;`,
+        );
+        lazy = kind === 3 ? `cin${k} ? ${LazyOp.SBB1} : ${LazyOp.SUB}` : `${LazyOp.SUB}`;
+      }
+    }
+    if (kind !== 7) lines.push(`r[${dn}] = v${k}; r[${dn + 1}] = vh${k};`);
+    lines.push(
+      `c.lazyOp = ${lazy}; c.lazySize = 8; c.lazyRes = v${k}; c.lazyResHi = vh${k}; c.lazyDst = d${k}; c.lazyDstHi = dh${k};`,
+      `c.lazySrc = s${k}; c.lazySrcHi = sh${k}; c.lazyMask = ${ARITH_FLAGS};`,
+    );
+    this.out.push(lines.join(' '));
+    this.known = Known.RESULT64;
+    this.knownAt = k;
+  }
+
+  /** INC/DEC of a 64-bit register, as fast.ts's incDecReg32or64 (CF kept). */
+  private incDec64(k: number): void {
+    const i = this.insns[k];
+    const opcodeForm = i.op !== 0xff;
+    const n = (opcodeForm ? i.op & 7 : i.rm) << 1;
+    const dec = opcodeForm ? (i.op & 8) !== 0 : (i.reg & 1) !== 0;
+    this.out.push(
+      `const d${k} = r[${n}]; const dh${k} = r[${n + 1}]; const lo${k} = (d${k} >>> 0) ${dec ? '-' : '+'} 1;`,
+      dec
+        ? `const vh${k} = (dh${k} - (lo${k} < 0 ? 1 : 0)) | 0;`
+        : `const vh${k} = (dh${k} + (lo${k} >= 4294967296 ? 1 : 0)) | 0;`,
+      `const v${k} = lo${k} | 0; r[${n}] = v${k}; r[${n + 1}] = vh${k};`,
+      `c.flags = (c.flags & ${~Flag.CF}) | ${this.cfExpr()};`,
+      `c.lazyOp = ${dec ? LazyOp.SUB : LazyOp.ADD}; c.lazySize = 8; c.lazyRes = v${k}; c.lazyResHi = vh${k};`,
+      `c.lazyDst = d${k}; c.lazyDstHi = dh${k}; c.lazySrc = 1; c.lazySrcHi = 0; c.lazyMask = ${ARITH_FLAGS & ~Flag.CF};`,
+    );
+    this.known = Known.RESULT64;
+    this.knownAt = k;
+  }
+
   /** CF as 0 or 1 from the last inline instruction when the generator knows its kind, else from the CPU. */
   private cfExpr(): string {
     const k = this.knownAt;
@@ -439,7 +519,11 @@ class Generator {
     const s = `s${k}`;
     let e: string | null = null;
     const kind = this.known;
-    if (kind !== Known.NONE) {
+    if (kind === Known.RESULT64) {
+      // A 64-bit result in halves v (low) and vh (high): ZF and SF only.
+      if (cc >> 1 === 2) e = `(${v} | vh${k}) === 0`;
+      else if (cc >> 1 === 4) e = `vh${k} < 0`;
+    } else if (kind !== Known.NONE) {
       switch (cc >> 1) {
         case 0:
           if (kind === Known.LOGIC) e = 'false';
