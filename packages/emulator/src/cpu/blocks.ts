@@ -1,16 +1,19 @@
 /**
  * Basic blocks: a run of cached decoded instructions on one code page, compiled into one JavaScript function
  * with `new Function`, so a hot loop runs without the run loop's per-instruction fetch, cache lookup, dispatch
- * switch and RIP bookkeeping. The hottest forms (register ALU, MOV, INC/DEC, loads and stores, Jcc, JMP) are
- * written out inline with their operands as constants; every other instruction calls its handler exactly as
+ * switch and RIP bookkeeping. The hottest forms (register ALU, MOV, INC/DEC, loads and stores, PUSH/POP,
+ * CALL/RET, Jcc, JMP, string instructions, INVLPG) are written out inline with their operands as constants; every other instruction calls its handler exactly as
  * the run loop would (RIP, next RIP and the retired count set first), so a block never behaves differently from
  * running its instructions one by one.
  *
- * The contract with `Cpu.execute`: a block starts at `c.rip` and runs at most `count` instructions. It returns
+ * The contract with `Cpu.execute`: a block starts at `c.rip` and runs at most `count` instructions, or, when it
+ * branches back to its entry, further passes while a whole pass stays within the retired count `lim`. It returns
  * either with `c.stop === 0`, `c.rip` the next instruction and `c.retired` counting what ran, or, when an
  * instruction set `stop`, with `c.rip` and `c.retired` as they were before that instruction (and `c.nextIp` as
  * the instruction left it), so the run loop retires it or not exactly as after its own dispatch. A handler that
- * transfers control (its next RIP is not the next instruction) ends the block.
+ * transfers control (its next RIP is not the next instruction in the trace) ends the block. A trace goes on
+ * through conditional branches (side exits when taken), into direct JMP and CALL targets on the same page, and
+ * back after a RET whose popped address is the one after the CALL it followed.
  *
  * Blocks are kept per code page and per start offset (insn-cache.ts) and dropped with the page's instructions
  * when a write touches their bytes; the write also ends the running block (Stop.RESYNC), so self-modifying code
