@@ -251,6 +251,34 @@ describe('compiled blocks behave as the interpreter', () => {
     }
   });
 
+  it('real mode: a hot loop of 16- and 32-bit operations, loads and stores ends as the interpreter ends it', () => {
+    const code = listing(`
+    66B878563412               mov eax, 0x12345678
+    BB3412                     mov bx, 0x1234
+    B9C800                     mov cx, 200
+                               again:
+    6601D8                     add eax, ebx
+    01C3                       add bx, ax
+    66C1E003                   shl eax, 3
+    81E3FE0F                   and bx, 0x0ffe
+    81CB0090                   or bx, 0x9000
+    8907                       mov [bx], ax
+    8B17                       mov dx, [bx]
+    6629D0                     sub eax, edx
+    E2E6                       loop again
+    F4                         hlt
+    `);
+    const outcomes: unknown[] = [];
+    for (const threshold of [-1, 1, 5]) {
+      setBlockThreshold(threshold);
+      using m = machineFor(kvm, 'real', code);
+      expectExit(m.vcpu, 'hlt');
+      outcomes.push({ regs: m.vcpu.getRegs(), data: [...m.ram.subarray(0x9000, 0xa000)] });
+    }
+    expect(outcomes[1]).toEqual(outcomes[0]);
+    expect(outcomes[2]).toEqual(outcomes[0]);
+  });
+
   it('a hot loop that rewrites its own immediate sees each new value at once', () => {
     // EBX accumulates the immediate of `patched`, which the loop itself increments each iteration: a block
     // compiled over the loop must end at the store and run the new bytes.
