@@ -342,8 +342,15 @@ class Generator {
         break;
       case H.PUSH_REG:
       case H.POP_REG: {
-        if (!legacy || i.osize !== 4) return false;
         const n = ((op & 7) | (i.rm & 8)) << 1;
+        if (!legacy && i.osize === 8) {
+          this.out.push(`let ok${k} = false;`);
+          if (h === H.PUSH_REG) this.push64(k, `r[${n}]`, `r[${n + 1}]`, '');
+          else this.pop64(k, `${this.popSp64(k)} r[${n}] = m${k}; r[${n + 1}] = mh${k}; ok${k} = true;`);
+          this.withFallback(k, this.traceNext(k));
+          break;
+        }
+        if (!legacy || i.osize !== 4) return false;
         if (h === H.PUSH_REG) {
           this.out.push(`let ok${k} = false;`);
           this.push(k, `r[${n}]`, '');
@@ -646,8 +653,55 @@ class Generator {
       return;
     }
     this.out.push(`let ok${k} = false;`);
+    if (this.mode === CodeMode.M64 && i.osize === 8) {
+      this.out.push(
+        `const t${k} = ${this.target(k)};`,
+        `if (${this.targetOk(`t${k}`)}) {`,
+        `const ra${k} = ${this.fall(k)}; const rah${k} = Math.floor(ra${k} / 4294967296);`,
+      );
+      this.push64(k, `(ra${k} - rah${k} * 4294967296) | 0`, `rah${k} | 0`, '');
+      this.out.push('}');
+      if (!follows) this.out.push(`if (ok${k}) { c.rip = t${k}; c.retired = r0 + ${k + 1}; return; }`);
+    }
     if (follows) this.withFallback(k, this.ip(k + 1));
     else this.callHandler(k, '');
+  }
+
+  /** Code that pops 8 bytes off the stack: RSP's halves plus 8 (after `pop64` read the value). */
+  private popSp64(k: number): string {
+    return `r[8] = nl${k} | 0; r[9] = (r[9] + (nl${k} >= 4294967296 ? 1 : 0)) | 0;`;
+  }
+
+  /**
+   * An 8-byte push of `lo:hi` in 64-bit mode when the new RSP is canonical and its page is in the TLB for
+   * writes (operands.ts's push, linearOf's canonical check, mmu.ts's write fast path); sets `ok{k}`.
+   */
+  private push64(k: number, lo: string, hi: string, then: string): void {
+    this.out.push(
+      `{ const w${k} = ${lo}; const wh${k} = ${hi}; const nl${k} = (r[8] >>> 0) - 8;`,
+      `const sph${k} = (r[9] - (nl${k} < 0 ? 1 : 0)) | 0; const sp${k} = sph${k} * 4294967296 + (nl${k} >>> 0);`,
+      `if (sp${k} >= ${-CANON} && sp${k} + 8 <= ${CANON}) {`,
+      `const p${k} = Math.floor(sp${k} / 4096); const x${k} = p${k} & 4095; const o${k} = sp${k} & 4095;`,
+      `if (c.tlbW[x${k}] === p${k} && o${k} <= 4088) { const a${k} = c.tlbOff[x${k}] + o${k};`,
+      `c.tlbView[x${k}].setInt32(a${k}, w${k}, true); c.tlbView[x${k}].setInt32(a${k} + 4, wh${k}, true);`,
+      `r[8] = nl${k} | 0; r[9] = sph${k}; ok${k} = true; ${then} } } }`,
+    );
+  }
+
+  /**
+   * Reads the 8 bytes at RSP in 64-bit mode into `m{k}` (low) and `mh{k}` when RSP is canonical and its page is
+   * in the TLB for reads; `then` runs with them (and `nl{k}`, RSP's low half plus 8) and must update RSP and
+   * set `ok{k}` itself.
+   */
+  private pop64(k: number, then: string): void {
+    this.out.push(
+      `{ const sp${k} = r[9] * 4294967296 + (r[8] >>> 0);`,
+      `if (sp${k} >= ${-CANON} && sp${k} + 8 <= ${CANON}) {`,
+      `const p${k} = Math.floor(sp${k} / 4096); const x${k} = p${k} & 4095; const o${k} = sp${k} & 4095;`,
+      `if (c.tlbR[x${k}] === p${k} && o${k} <= 4088) { const a${k} = c.tlbOff[x${k}] + o${k};`,
+      `const m${k} = c.tlbView[x${k}].getInt32(a${k}, true); const mh${k} = c.tlbView[x${k}].getInt32(a${k} + 4, true);`,
+      `const nl${k} = (r[8] >>> 0) + 8; ${then} } } }`,
+    );
   }
 
   /**
@@ -665,9 +719,21 @@ class Generator {
           `const t${k} = m${k} >>> 0; if (t${k} <= c.segLimit[1]) { r[8] = (sp${k} + 4) | 0; r[9] = 0; if (t${k} !== ${expected}) { c.rip = t${k}; c.retired = r0 + ${k + 1}; return; } ok${k} = true; }`,
           'own',
         );
+      } else if (this.mode === CodeMode.M64 && i.osize === 8) {
+        this.pop64(
+          k,
+          `const t${k} = mh${k} * 4294967296 + (m${k} >>> 0); if (${this.targetOk(`t${k}`)}) { ${this.popSp64(k)} if (t${k} !== ${expected}) { c.rip = t${k}; c.retired = r0 + ${k + 1}; return; } ok${k} = true; }`,
+        );
       }
       this.withFallback(k, expected);
       return;
+    }
+    if (this.mode === CodeMode.M64 && i.osize === 8 && i.op === 0xc3) {
+      this.out.push(`let ok${k} = false;`);
+      this.pop64(
+        k,
+        `const t${k} = mh${k} * 4294967296 + (m${k} >>> 0); if (${this.targetOk(`t${k}`)}) { ${this.popSp64(k)} c.rip = t${k}; c.retired = r0 + ${k + 1}; return; }`,
+      );
     }
     if (this.mode !== CodeMode.M64 && i.osize === 4 && i.op === 0xc3) {
       this.out.push(`let ok${k} = false;`);
