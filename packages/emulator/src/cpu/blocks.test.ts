@@ -52,7 +52,7 @@ function piece(pick: (n: number) => number, long: boolean): number[] {
   const cc = pick(16);
   const mem = DATA + 4 * pick(64);
   const w = long && pick(3) === 0 ? [0x48] : [];
-  switch (pick(21)) {
+  switch (pick(23)) {
     case 0:
       return [...w, (pick(8) << 3) | (pick(2) ? 1 : 3), 0xc0 | (s << 3) | d];
     case 1:
@@ -111,6 +111,20 @@ function piece(pick: (n: number) => number, long: boolean): number[] {
       return [0x8d, 0x44 | (d << 3), (pick(4) << 6) | (s << 3) | reg(), pick(256)];
     case 18:
       return [0x0f, 0xaf, 0xc0 | (d << 3) | s];
+    case 20:
+      // A load through ESI plus ESI scaled (base and index registers), 8 bytes in long mode with REX.W.
+      return [
+        0xbe,
+        ...le32(DATA + pick(128)),
+        ...w,
+        0x8b,
+        0x44 | (d << 3),
+        (pick(3) << 6) | (6 << 3) | 6,
+        pick(128),
+      ];
+    case 21:
+      // A store through ESI plus a displacement.
+      return [0xbe, ...le32(DATA + pick(128)), ...w, 0x89, 0x46 | (s << 3), pick(128)];
     case 19:
       // CALL one of the leaf routines (patched by `program`), then an INC of a counter that leaf 1 may skip.
       return [0xe8, LEAF_MARK, pick(LEAVES.length), 0, 0, 0xff, 0x04, 0x25, ...le32(DATA + 0x7fc)];

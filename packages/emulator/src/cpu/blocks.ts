@@ -938,6 +938,58 @@ class Generator {
     return true;
   }
 
+  /**
+   * MOV r, m and MOV m, r of 4 or 8 bytes in 64-bit mode with 64-bit addressing (not RIP-relative): the address
+   * summed in 32-bit halves as operands.ts's effectiveAddress sums it, the canonical check of its linearOf, and
+   * the TLB probe of mmu.ts's read/write; a non-canonical address goes through linearOf, which raises.
+   */
+  private memory64(k: number, store: boolean): boolean {
+    const i = this.insns[k];
+    const size = i.osize;
+    if (i.asize !== 8 || (size !== 4 && size !== 8) || i.flags & InsnFlag.RIPREL) return false;
+    const lo = [`${i.disp >>> 0}`];
+    const hi = [`${i.disp >> 31}`];
+    if (i.base !== NO_REG) {
+      lo.push(`(r[${i.base << 1}] >>> 0)`);
+      hi.push(`r[${(i.base << 1) + 1}]`);
+    }
+    if (i.index !== NO_REG) {
+      const x = i.index << 1;
+      const sc = i.scale;
+      lo.push(sc ? `((r[${x}] << ${sc}) >>> 0)` : `(r[${x}] >>> 0)`);
+      hi.push(sc ? `((r[${x + 1}] << ${sc}) | (r[${x}] >>> ${32 - sc}))` : `r[${x + 1}]`);
+    }
+    const seg = i.seg;
+    const n = i.reg << 1;
+    const stop = this.stopInline(k);
+    const lin = seg >= Seg.FS ? `c.segBase[${seg}] + ea${k}` : `ea${k}`;
+    const lines = [
+      `const el${k} = ${lo.join(' + ')}; const eh${k} = (${hi.join(' + ')} + Math.floor(el${k} / 4294967296)) | 0;`,
+      `const ea${k} = eh${k} >= -65536 && eh${k} < 65536 ? eh${k} * 4294967296 + (el${k} >>> 0) : 1152921504606846976;`,
+      `const l${k} = ${lin};`,
+      `if (l${k} < ${-CANON} || l${k} + ${size} > ${CANON}) { linearOf(c, ${seg}, ea${k}, ${size}, ${store}); ${stop} }`,
+      `const p${k} = Math.floor(l${k} / 4096); const x${k} = p${k} & 4095; const o${k} = l${k} & 4095;`,
+    ];
+    if (store) {
+      lines.push(
+        `if (c.tlbW[x${k}] === p${k} && o${k} <= ${4096 - size}) { const a${k} = c.tlbOff[x${k}] + o${k};`,
+        size === 8
+          ? `c.tlbView[x${k}].setInt32(a${k}, r[${n}], true); c.tlbView[x${k}].setInt32(a${k} + 4, r[${n + 1}], true); }`
+          : `c.tlbView[x${k}].setInt32(a${k}, r[${n}], true); }`,
+        `else { c.write(l${k}, ${size}, r[${n}], r[${n + 1}]); if (c.stop !== 0) ${stop} }`,
+      );
+    } else {
+      lines.push(
+        `let m${k}; let mh${k} = 0;`,
+        `if (c.tlbR[x${k}] === p${k} && o${k} <= ${4096 - size}) { const a${k} = c.tlbOff[x${k}] + o${k}; m${k} = c.tlbView[x${k}].getInt32(a${k}, true);${size === 8 ? ` mh${k} = c.tlbView[x${k}].getInt32(a${k} + 4, true);` : ''} }`,
+        `else { m${k} = c.read(l${k}, ${size}); if ((c.stop & ${Stop.ABORT}) !== 0) ${stop}${size === 8 ? ` mh${k} = c.hi;` : ''} }`,
+        `r[${n}] = m${k}; r[${n + 1}] = mh${k}; if (c.stop !== 0) ${stop}`,
+      );
+    }
+    this.out.push(lines.join('\n'));
+    return true;
+  }
+
   /** The effective address of `i`'s memory operand outside 64-bit mode (operands.ts's effectiveAddress). */
   private effective(i: Insn): string {
     const parts = [`${i.disp | 0}`];
@@ -952,7 +1004,8 @@ class Generator {
    */
   private memory(k: number, store: boolean): boolean {
     const i = this.insns[k];
-    if (this.mode === CodeMode.M64 || i.osize !== 4 || i.flags & InsnFlag.RIPREL) return false;
+    if (this.mode === CodeMode.M64) return this.memory64(k, store);
+    if (i.osize !== 4 || i.flags & InsnFlag.RIPREL) return false;
     const ea = this.effective(i);
     const seg = i.seg;
     const need = store ? SegAcc.WRITE : SegAcc.READ;
