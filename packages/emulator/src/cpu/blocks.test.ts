@@ -84,14 +84,16 @@ function piece(pick: (n: number) => number, long: boolean): number[] {
       const op = [0xac, 0xad, 0xaa, 0xab, 0xa4, 0xa5, 0xa6, 0xa7, 0xae, 0xaf][pick(10)];
       return [0xbe, ...le32(DATA + pick(256)), 0xbf, ...le32(DATA + 0x400 + pick(256)), op];
     }
-    case 13:
-      // REP MOVS of a few elements, sometimes overlapping, sometimes backwards (STD ... CLD).
+    case 13: {
+      // REP MOVS of a few elements, often overlapping closer than an element, sometimes backwards (STD ... CLD).
+      const from = DATA + pick(128);
+      const to = pick(2) ? from + 1 + pick(3) : DATA + pick(128);
       return [
         0x51,
         0xbe,
-        ...le32(DATA + pick(128)),
+        ...le32(from),
         0xbf,
-        ...le32(DATA + pick(128)),
+        ...le32(to),
         0xb9,
         ...le32(pick(12)),
         ...(pick(4) === 0 ? [0xfd] : []),
@@ -100,6 +102,7 @@ function piece(pick: (n: number) => number, long: boolean): number[] {
         0xfc,
         0x59,
       ];
+    }
     case 14:
       // CALL to the next instruction, then POP the return address.
       return [0xe8, 0, 0, 0, 0, 0x58 + d];

@@ -40,7 +40,7 @@ import { lea, movExtend, movRegImm, movRegRm, movRmImm, movRmReg, popReg, pushIm
 import { linearOf } from './operands.js';
 import { SegAcc } from './segments.js';
 import { ARITH_FLAGS, CodeMode, Flag, Seg, Stop } from './state.js';
-import { repMoveAll32, stringCompare, stringMove } from './string.js';
+import { repMoveAll32, repMoveAll64, stringCompare, stringMove } from './string.js';
 
 /** A compiled block: the CodeMode it was built for, how many instructions it holds, its bytes on the page. */
 export class Block {
@@ -110,6 +110,7 @@ const HELPERS = {
   stringCompare,
   stringMove,
   repMoveAll32,
+  repMoveAll64,
 };
 const HELPER_NAMES = Object.keys(HELPERS);
 const HELPER_VALUES = Object.values(HELPERS);
@@ -863,16 +864,12 @@ class Generator {
   private string(k: number): boolean {
     const i = this.insns[k];
     const size = i.osize;
-    if (
-      this.mode !== CodeMode.M64 &&
-      i.asize === 4 &&
-      (i.op & 0xfe) === 0xa4 &&
-      i.flags & (InsnFlag.REP | InsnFlag.REPNE)
-    ) {
+    const wide = this.mode === CodeMode.M64;
+    if (i.asize === (wide ? 8 : 4) && (i.op & 0xfe) === 0xa4 && i.flags & (InsnFlag.REP | InsnFlag.REPNE)) {
       // REP MOVS: all at once when it fits in a page each way, else string.ts's element loop.
       this.out.push(
         `c.rip = ${this.ip(k)}; c.nextIp = ${this.fall(k)}; c.retired = r0 + ${k};`,
-        `if (!repMoveAll32(c, ${i.segOverride ? i.seg : Seg.DS}, ${size})) {`,
+        `if (!${wide ? 'repMoveAll64' : 'repMoveAll32'}(c, ${i.segOverride ? i.seg : Seg.DS}, ${size})) {`,
         `stringMove(c, i${k});`,
         'if (c.stop !== 0) return;',
         `if (c.nextIp !== ${this.traceNext(k)}) { c.rip = c.nextIp; c.retired = r0 + ${k + 1}; return; }`,

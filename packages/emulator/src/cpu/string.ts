@@ -14,6 +14,7 @@ import { Flag, Seg, Stop } from './state.js';
 /** Iterations of a REP string instruction per step before it restarts itself. */
 const REP_CHUNK = 4096;
 const TWO32 = 4294967296;
+const CANON = 140737488355328; // 2^47
 
 /** The index register (RSI = 6, RDI = 7) as an offset of the address size. */
 export function indexOf(c: Cpu, n: number, asize: number): number {
@@ -150,6 +151,39 @@ function bulkMove32(c: Cpu, src: number, size: number, limit: number): number {
 }
 
 /**
+ * Copies `count` elements of `size` bytes from TLB entry `sIx` at `sAt` to entry `dIx` at `dAt`, each element
+ * read whole and then written, in order: overlapping spans repeat exactly as MOVS's element loop repeats them.
+ */
+function copyElements(
+  c: Cpu,
+  sIx: number,
+  sAt: number,
+  dIx: number,
+  dAt: number,
+  count: number,
+  size: number,
+): void {
+  if (size === 1) {
+    const from = c.tlbBytes[sIx];
+    const to = c.tlbBytes[dIx];
+    for (let k = 0; k < count; k++) to[dAt + k] = from[sAt + k];
+    return;
+  }
+  const from = c.tlbView[sIx];
+  const to = c.tlbView[dIx];
+  for (let k = 0; k < count; k++, sAt += size, dAt += size) {
+    if (size === 4) to.setInt32(dAt, from.getInt32(sAt, true), true);
+    else if (size === 2) to.setUint16(dAt, from.getUint16(sAt, true), true);
+    else {
+      const lo = from.getInt32(sAt, true);
+      const hi = from.getInt32(sAt + 4, true);
+      to.setInt32(dAt, lo, true);
+      to.setInt32(dAt + 4, hi, true);
+    }
+  }
+}
+
+/**
  * REP MOVS forward with 32-bit addresses outside 64-bit mode, run whole when it is short (at most 1024
  * elements), every element passes the segment checks and both spans stay inside one page each that the TLB has
  * for plain reads and writes (so not MMIO, not code, not read-only, already dirty). Elements move one after
@@ -173,27 +207,41 @@ export function repMoveAll32(c: Cpu, src: number, size: number): boolean {
   const sIx = sPage & (TLB_SIZE - 1);
   const dIx = dPage & (TLB_SIZE - 1);
   if (c.tlbR[sIx] !== sPage || c.tlbW[dIx] !== dPage) return false;
-  let sAt = c.tlbOff[sIx] + (sLin & 4095);
-  let dAt = c.tlbOff[dIx] + (dLin & 4095);
-  if (size === 4) {
-    const from = c.tlbView[sIx];
-    const to = c.tlbView[dIx];
-    for (let k = 0; k < count; k++, sAt += 4, dAt += 4) to.setInt32(dAt, from.getInt32(sAt, true), true);
-  } else if (size === 2) {
-    const from = c.tlbView[sIx];
-    const to = c.tlbView[dIx];
-    for (let k = 0; k < count; k++, sAt += 2, dAt += 2) to.setUint16(dAt, from.getUint16(sAt, true), true);
-  } else {
-    const from = c.tlbBytes[sIx];
-    const to = c.tlbBytes[dIx];
-    for (let k = 0; k < count; k++) to[dAt + k] = from[sAt + k];
-  }
+  copyElements(c, sIx, c.tlbOff[sIx] + (sLin & 4095), dIx, c.tlbOff[dIx] + (dLin & 4095), count, size);
   r[12] = (sOff + len) | 0;
   r[13] = 0;
   r[14] = (dOff + len) | 0;
   r[15] = 0;
   r[2] = 0;
   r[3] = 0;
+  return true;
+}
+
+/**
+ * `repMoveAll32` for 64-bit mode with 64-bit addresses: the whole REP MOVS at once when RCX is at most 1024,
+ * DF is clear, both spans are canonical (linearOf's check, element by element the same) and inside one page
+ * each that the TLB has for plain reads and writes. Returns false, having changed nothing, otherwise.
+ */
+export function repMoveAll64(c: Cpu, src: number, size: number): boolean {
+  const r = c.r;
+  const count = r[2] >>> 0;
+  if (r[3] !== 0 || count === 0 || count > 1024 || c.flags & Flag.DF) return false;
+  const len = count * size;
+  const sLin = (src >= Seg.FS ? c.segBase[src] : 0) + indexOf(c, 6, 8);
+  const dLin = indexOf(c, 7, 8);
+  if (sLin < -CANON || sLin + len > CANON || dLin < -CANON || dLin + len > CANON) return false;
+  const so = sLin & 4095;
+  const dO = dLin & 4095;
+  if (so + len > 4096 || dO + len > 4096) return false;
+  const sPage = Math.floor(sLin / 4096);
+  const dPage = Math.floor(dLin / 4096);
+  const sIx = sPage & (TLB_SIZE - 1);
+  const dIx = dPage & (TLB_SIZE - 1);
+  if (c.tlbR[sIx] !== sPage || c.tlbW[dIx] !== dPage) return false;
+  copyElements(c, sIx, c.tlbOff[sIx] + so, dIx, c.tlbOff[dIx] + dO, count, size);
+  stepIndex(c, 6, 8, len);
+  stepIndex(c, 7, 8, len);
+  r[2] = 0;
   return true;
 }
 
