@@ -52,7 +52,35 @@ function piece(pick: (n: number) => number, long: boolean): number[] {
   const cc = pick(16);
   const mem = DATA + 4 * pick(64);
   const w = long && pick(3) === 0 ? [0x48] : [];
-  switch (pick(23)) {
+  switch (pick(27)) {
+    case 22:
+      // ALU r32, m32 (any of the eight).
+      return [(pick(8) << 3) | 3, 0x04 | (d << 3), 0x25, ...le32(mem)];
+    case 23:
+      // CMP m32, r32 or CMP m32, imm8, then a Jcc.
+      return [
+        ...(pick(2)
+          ? [0x39, 0x04 | (s << 3), 0x25, ...le32(mem)]
+          : [0x83, 0x3c, 0x25, ...le32(mem), pick(256)]),
+        0x70 + cc,
+        0x02,
+        0xf7,
+        0xd0 | d,
+      ];
+    case 24:
+      // TEST r/m32, r32, then a Jcc.
+      return [
+        ...(pick(2) ? [0x85, 0xc0 | (s << 3) | d] : [0x85, 0x04 | (s << 3), 0x25, ...le32(mem)]),
+        0x70 + cc,
+        0x02,
+        0xf7,
+        0xd0 | d,
+      ];
+    case 25:
+      // MOVZX/MOVSX from a register (byte registers include AH..BH) or from memory.
+      return pick(2)
+        ? [0x0f, [0xb6, 0xb7, 0xbe, 0xbf][pick(4)], 0xc0 | (d << 3) | s]
+        : [0x0f, [0xb6, 0xb7, 0xbe, 0xbf][pick(4)], 0x04 | (d << 3), 0x25, ...le32(mem)];
     case 0:
       return [...w, (pick(8) << 3) | (pick(2) ? 1 : 3), 0xc0 | (s << 3) | d];
     case 1:

@@ -331,6 +331,60 @@ class Generator {
         this.knownAt = k;
         break;
       }
+      case H.ALU_CLASSIC: {
+        // ALU r32, m32 (all eight) and CMP m32, r32: the load inline, then as the register form.
+        const form = op & 7;
+        const kind = (op >> 3) & 7;
+        if (!legacy || i.osize !== 4 || i.mod === 3 || i.flags & InsnFlag.LOCK) return false;
+        if (form === 3) {
+          if (!this.loadOperand(k, 4)) return false;
+          this.alu32(k, kind, i.reg << 1, `m${k}a`);
+        } else if (form === 1 && kind === 7) {
+          if (!this.loadOperand(k, 4)) return false;
+          this.alu32(k, 7, 0, `r[${i.reg << 1}]`, `m${k}a`);
+        } else return false;
+        break;
+      }
+      case H.ALU_GROUP1: {
+        // CMP m32, imm (81 /7, 83 /7): the load inline.
+        if (!legacy || i.osize !== 4 || i.mod === 3 || (i.reg & 7) !== 7) return false;
+        if (!this.loadOperand(k, 4)) return false;
+        this.alu32(k, 7, 0, `${i.imm | 0}`, `m${k}a`);
+        break;
+      }
+      case H.TEST_RM_REG: {
+        // TEST r/m32, r32: AND's flags, nothing written.
+        if (i.osize !== 4 || op !== 0x85) return false;
+        if (i.mod === 3) this.alu32(k, 4, 0, `r[${i.reg << 1}]`, `r[${i.rm << 1}]`);
+        else {
+          if (!legacy || !this.loadOperand(k, 4)) return false;
+          this.alu32(k, 4, 0, `r[${i.reg << 1}]`, `m${k}a`);
+        }
+        break;
+      }
+      case H.LEA: {
+        // LEA r32, m (8D) outside 64-bit mode: the effective address, no memory access.
+        if (!legacy || i.mod === 3 || i.osize !== 4) return false;
+        this.out.push(`r[${i.reg << 1}] = ${this.effective(i)} | 0; r[${(i.reg << 1) + 1}] = 0;`);
+        break;
+      }
+      case H.MOV_EXTEND: {
+        // MOVZX/MOVSX r32, r/m8 or r/m16 (0F B6, B7, BE, BF), as move.ts's movExtend.
+        if (op === 0x63 || i.osize !== 4) return false;
+        const from = op & 1 ? 2 : 1;
+        const signed = op >= 0x1be;
+        let v: string;
+        if (i.mod === 3) {
+          if (from === 2) v = `(r[${i.rm << 1}] & 0xffff)`;
+          else v = i.rmB < 16 ? `(r[${i.rmB << 1}] & 0xff)` : `((r[${(i.rmB - 16) << 1}] >>> 8) & 0xff)`;
+        } else {
+          if (!legacy || !this.loadOperand(k, from)) return false;
+          v = `m${k}a`;
+        }
+        if (signed) v = from === 1 ? `((${v} << 24) >> 24)` : `((${v} << 16) >> 16)`;
+        this.out.push(`r[${i.reg << 1}] = ${v}; r[${(i.reg << 1) + 1}] = 0;`);
+        break;
+      }
       case H.MOV_REG_IMM: {
         if (op < 0xb8 || (i.osize !== 4 && i.osize !== 8)) return false;
         const n = ((op & 7) | (i.rm & 8)) << 1;
@@ -390,16 +444,23 @@ class Generator {
       default:
         return false;
     }
+    if (this.loaded) {
+      // A page walk's accessed bit written into a code page can end the block without a fault (RESYNC):
+      // checked once the instruction is complete, so the run loop retires it.
+      this.out.push(`if (c.stop !== 0) ${this.stopInline(k)}`);
+      this.loaded = false;
+    }
     this.fallThrough(k);
     return true;
   }
 
   /** A 32-bit ALU operation (ADD, OR, ADC, SBB, AND, SUB, XOR, CMP) of register `dn` and `src`, as fast.ts's alu32. */
-  private alu32(k: number, kind: number, dn: number, src: string): void {
+  private alu32(k: number, kind: number, dn: number, src: string, dst: string | null = null): void {
     const d = `d${k}`;
     const s = `s${k}`;
     const v = `v${k}`;
-    const lines = [`const ${d} = r[${dn}]; const ${s} = ${src};`];
+    // `dst` (a memory operand already read): CMP or TEST, which write nothing back.
+    const lines = [`const ${d} = ${dst ?? `r[${dn}]`}; const ${s} = ${src};`];
     let lazy: string;
     let known: number;
     switch (kind) {
@@ -434,7 +495,7 @@ class Generator {
     }
     this.known = known;
     this.knownAt = k;
-    if (kind !== 7) lines.push(`r[${dn}] = ${v}; r[${dn + 1}] = 0;`);
+    if (kind !== 7 && dst === null) lines.push(`r[${dn}] = ${v}; r[${dn + 1}] = 0;`);
     lines.push(
       `c.lazyOp = ${lazy}; c.lazySize = 4; c.lazyRes = ${v}; c.lazyDst = ${d}; c.lazySrc = ${s}; c.lazyMask = ${ARITH_FLAGS};`,
     );
@@ -986,6 +1047,25 @@ class Generator {
     this.out.push(lines.join('\n'));
     return true;
   }
+
+  /**
+   * Code reading instruction k's memory operand (`size` bytes, outside 64-bit mode) into `m{k}a`: readRm's
+   * segment check and read, inline on the common path. False when the form is not handled here.
+   */
+  private loadOperand(k: number, size: number): boolean {
+    const i = this.insns[k];
+    if (this.mode === CodeMode.M64 || i.flags & InsnFlag.RIPREL) return false;
+    const lines = [
+      ...this.linear(k, `${k}a`, i.seg, this.effective(i), size, false),
+      ...this.load(k, `${k}a`, size),
+    ];
+    this.out.push(lines.join('\n'));
+    this.loaded = true;
+    return true;
+  }
+
+  /** Set by `loadOperand`: the instruction's end must check `stop` (see `inline`). */
+  private loaded = false;
 
   /** The effective address of `i`'s memory operand outside 64-bit mode (operands.ts's effectiveAddress). */
   private effective(i: Insn): string {
