@@ -877,6 +877,14 @@ class Generator {
    * raises the fault.
    */
   private linear(k: number, tag: string, seg: number, off: string, size: number, write: boolean): string[] {
+    if (this.mode === CodeMode.M64) {
+      // 64-bit mode: FS/GS add their base, and the address must be canonical (linearOf raises otherwise).
+      return [
+        `const e${tag} = ${off};`,
+        `const l${tag} = ${seg >= Seg.FS ? `c.segBase[${seg}] + e${tag}` : `e${tag}`};`,
+        `if (l${tag} < ${-CANON} || l${tag} + ${size} > ${CANON}) { linearOf(c, ${seg}, e${tag}, ${size}, ${write}); ${this.stopInline(k)} }`,
+      ];
+    }
     const need = write ? SegAcc.WRITE : SegAcc.READ;
     return [
       `const e${tag} = ${off};`,
@@ -884,6 +892,11 @@ class Generator {
       `if ((c.segAcc[${seg}] & ${need | SegAcc.EXPAND_DOWN}) === ${need} && e${tag} + ${size - 1} <= c.segLimit[${seg}]) l${tag} = (c.segBase[${seg}] + e${tag}) >>> 0;`,
       `else { l${tag} = linearOf(c, ${seg}, e${tag}, ${size}, ${write}); if ((c.stop & ${Stop.ABORT}) !== 0) ${this.stopInline(k)} }`,
     ];
+  }
+
+  /** The linear page number of `lin` as mmu.ts computes it (64-bit addresses may be negative or above 2^32). */
+  private pageOf(lin: string): string {
+    return this.mode === CodeMode.M64 ? `Math.floor(${lin} / 4096)` : `${lin} >>> 12`;
   }
 
   /** Code reading `size` bytes at linear `l{tag}` into `m{tag}`: the TLB hit inline (mmu.ts's read), else `c.read`. */
@@ -895,7 +908,7 @@ class Generator {
           ? `c.tlbView[x${tag}].getUint16(c.tlbOff[x${tag}] + o${tag}, true)`
           : `c.tlbView[x${tag}].getInt32(c.tlbOff[x${tag}] + o${tag}, true)`;
     return [
-      `const p${tag} = l${tag} >>> 12; const x${tag} = p${tag} & 4095; const o${tag} = l${tag} & 4095;`,
+      `const p${tag} = ${this.pageOf(`l${tag}`)}; const x${tag} = p${tag} & 4095; const o${tag} = l${tag} & 4095;`,
       `let m${tag};`,
       `if (c.tlbR[x${tag}] === p${tag} && o${tag} <= ${4096 - size}) m${tag} = ${get};`,
       `else { m${tag} = c.read(l${tag}, ${size}); if ((c.stop & ${Stop.ABORT}) !== 0) ${this.stopInline(k)} }`,
@@ -911,14 +924,14 @@ class Generator {
           ? `c.tlbView[x${tag}].setUint16(c.tlbOff[x${tag}] + o${tag}, ${value}, true)`
           : `c.tlbView[x${tag}].setInt32(c.tlbOff[x${tag}] + o${tag}, ${value}, true)`;
     return [
-      `const p${tag} = l${tag} >>> 12; const x${tag} = p${tag} & 4095; const o${tag} = l${tag} & 4095;`,
+      `const p${tag} = ${this.pageOf(`l${tag}`)}; const x${tag} = p${tag} & 4095; const o${tag} = l${tag} & 4095;`,
       `if (c.tlbW[x${tag}] === p${tag} && o${tag} <= ${4096 - size}) ${put};`,
       `else { c.write(l${tag}, ${size}, ${value}, 0); if ((c.stop & ${Stop.ABORT}) !== 0) ${this.stopInline(k)} }`,
     ];
   }
 
   /**
-   * LODS, STOS, MOVS, CMPS, SCAS without a REP prefix, byte or dword, 32-bit addresses, outside 64-bit mode: as
+   * LODS, STOS, MOVS, CMPS, SCAS without a REP prefix, byte or dword, 32-bit addresses (64-bit in 64-bit mode): as
    * string.ts runs one element (registers change only after every access succeeded; an MMIO write or a write
    * into code still steps the indexes, then the block ends).
    */
@@ -938,20 +951,24 @@ class Generator {
       );
       return true;
     }
-    if (
-      this.mode === CodeMode.M64 ||
-      i.asize !== 4 ||
-      (size !== 1 && size !== 4) ||
-      i.flags & (InsnFlag.REP | InsnFlag.REPNE)
-    )
+    if (i.asize !== (wide ? 8 : 4) || (size !== 1 && size !== 4) || i.flags & (InsnFlag.REP | InsnFlag.REPNE))
       return false;
     const op = i.op & 0xfe;
     const src = i.segOverride ? i.seg : Seg.DS;
-    const esi = 'r[12] >>> 0';
-    const edi = 'r[14] >>> 0';
+    // string.ts's indexOf and stepIndex for the address size.
+    const index = (n: number) =>
+      wide
+        ? `(r[${2 * n + 1}] === 0 ? r[${2 * n}] >>> 0 : r[${2 * n + 1}] * 4294967296 + (r[${2 * n}] >>> 0))`
+        : `r[${2 * n}] >>> 0`;
+    const step = (n: number) =>
+      wide
+        ? `{ const q = (r[${2 * n}] >>> 0) + dl${k}; r[${2 * n}] = q | 0; if (q >= 4294967296) r[${2 * n + 1}] = (r[${2 * n + 1}] + 1) | 0; else if (q < 0) r[${2 * n + 1}] = (r[${2 * n + 1}] - 1) | 0; }`
+        : `r[${2 * n}] = (r[${2 * n}] + dl${k}) | 0; r[${2 * n + 1}] = 0;`;
+    const esi = index(6);
+    const edi = index(7);
     const lines = [`const dl${k} = (c.flags & ${Flag.DF}) !== 0 ? ${-size} : ${size};`];
-    const stepSi = 'r[12] = (r[12] + dl' + k + ') | 0; r[13] = 0;';
-    const stepDi = 'r[14] = (r[14] + dl' + k + ') | 0; r[15] = 0;';
+    const stepSi = step(6);
+    const stepDi = step(7);
     const acc = size === 1 ? 'r[0] & 0xff' : 'r[0]';
     const setAcc = (v: string) => (size === 1 ? `r[0] = (r[0] & -256) | ${v};` : `r[0] = ${v}; r[1] = 0;`);
     const compare = (a: string, b: string) =>
