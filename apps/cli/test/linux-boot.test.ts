@@ -87,8 +87,13 @@ describe.skipIf(why !== null)('Linux through kvm-ts run', () => {
       rmSync(dir, { recursive: true, force: true });
       if (!output.includes(COMMANDS_DONE))
         console.log(`serial output:\n${output.slice(0, 20_000)}\n...\n${output.slice(-6000)}\n${stderr}`);
-      // How the kernel found and started its CPUs (the MP table, the APs), for the log of a passing run too.
-      const smpLines = output.split('\n').filter((line) => /MPTABLE|smpboot|smp: |x86: Booting/.test(line));
+      // How the kernel found and started its CPUs (the MP table, the APs) and when it reached /init, for the
+      // log of a passing run too.
+      const smpLines = output
+        .split('\n')
+        .filter((line) =>
+          /MPTABLE|smpboot|smp: |x86: Booting|TSC|clocksource: Switched|Run \/init/.test(line),
+        );
       console.log(`the kernel's CPU bring-up:\n${smpLines.join('\n')}`);
       expect(output).toContain('Linux version');
       expect(output).toContain(MARKER);
