@@ -190,6 +190,17 @@ function endsBlock(i: Insn): boolean {
 /** What the generator knows about the flags the last inline instruction left (for Jcc and INC/DEC's CF). */
 const Known = { NONE: 0, ADD: 1, SUB: 2, LOGIC: 3, RESULT: 4, RESULT64: 5 } as const;
 
+/** Readonly array fields of the CPU that generated code reads through locals (field, local name). */
+const HOISTED: [string, string][] = [
+  ['segAcc', 'sAcc'],
+  ['segLimit', 'sLim'],
+  ['segBase', 'sBase'],
+  ['segAttr', 'sAttr'],
+  ['tlbView', 'tView'],
+  ['tlbOff', 'tOff'],
+  ['tlbBytes', 'tBytes'],
+];
+
 /** SS attribute bit B (32-bit stack) and the segment access bits, as numbers for generated code. */
 const SS_B = 0x4000;
 const CANON = 140737488355328;
@@ -252,7 +263,16 @@ class Generator {
       }
     }
     this.out.push('return;', '}');
-    return this.out.join('\n');
+    // The CPU's segment and TLB arrays never change identity (readonly fields): read each once, as locals, so
+    // the accesses after a slow-path call do not load them again.
+    let body = this.out.join('\n');
+    const hoisted: string[] = [];
+    for (const [field, local] of HOISTED) {
+      if (!body.includes(`c.${field}[`)) continue;
+      body = body.replaceAll(`c.${field}[`, `${local}[`);
+      hoisted.push(`const ${local} = c.${field};`);
+    }
+    return `${hoisted.join(' ')}\n${body}`;
   }
 
   /**
