@@ -125,7 +125,17 @@ export class MmuState extends CpuState {
     const lpn = Math.floor(lin / 4096);
     const ix = lpn & TLB_MASK;
     const exec = this.tlbXS[ix] === lpn || this.tlbXU[ix] === lpn;
-    if (exec || this.tlbRS[ix] === lpn || this.tlbRU[ix] === lpn) this.dropEntry(ix);
+    if (exec || this.tlbRS[ix] === lpn || this.tlbRU[ix] === lpn) {
+      // The tags go; the entry's host mapping of its physical page stays, so the next fill of the same page
+      // (the usual case: a page-table edit, or none, then an access) has nothing to redo.
+      this.tlbRS[ix] = Number.NaN;
+      this.tlbWS[ix] = Number.NaN;
+      this.tlbXS[ix] = Number.NaN;
+      this.tlbRU[ix] = Number.NaN;
+      this.tlbWU[ix] = Number.NaN;
+      this.tlbXU[ix] = Number.NaN;
+      this.tlbGlobal[ix] = 0;
+    }
     return exec;
   }
 
