@@ -345,6 +345,9 @@ export class Cpu extends MmuState {
           return;
         }
         this.stop = 0;
+        // A delivery that pushed its frame into MMIO exits with the first write, as KVM does; going on would
+        // let a handler that faults again queue writes without end (a fault retires nothing, so no budget ends it).
+        if (this.exitKind === CpuExit.NONE && this.mmioWrites.length > 0) this.takeMmioWrite();
         if (this.exitKind !== CpuExit.NONE) return;
         continue;
       }
