@@ -317,7 +317,8 @@ export function d9Math(c: Cpu, low: number): { effect: number; push: number } {
         copyRaw(c, Fx.TMP, o0);
         return out;
       }
-      if (exp === 0 && lo === 0 && hi === 0) {
+      if (lo === 0 && hi === 0) {
+        // A zero (or a pseudo-zero: exponent set, significand 0) has no significand to normalise.
         if (!x87Flags(c, Fsw.ZE)) {
           out.effect = 0;
           return out;
