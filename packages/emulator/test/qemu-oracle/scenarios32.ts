@@ -606,6 +606,36 @@ function modeSwitches(): Scenario[] {
       ),
     },
     {
+      // Protected mode -> 4-level paging and long mode (compatibility, then 64-bit code) -> compatibility ->
+      // protected mode with 32-bit paging again (SDM Vol. 3A 9.8.5). Nothing may fault in long mode: the IDT
+      // holds 32-bit gates. The 4-level tables sit on the test pages.
+      name: 'protected -> long -> compatibility -> protected',
+      asm: [
+        storeDescriptor('GDT + TEST_SEL', { type: 0xb, l: 1, db: 0 }),
+        '    mov eax, 0x11\n    mov cr0, eax',
+        '    mov dword [TEST_PAGE], TEST_PAGE + 0x1000 + 3',
+        '    mov dword [TEST_PAGE + 0x1000], TEST_PAGE + 0x2000 + 3',
+        '    mov dword [TEST_PAGE + 0x2000], 0x83',
+        '    mov dword [TEST_PAGE + 0x2008], 0x200000 + 0x83',
+        '    mov dword [TEST_PAGE + 0x2010], 0x400000 + 0x83',
+        '    mov eax, 0x20\n    mov cr4, eax',
+        '    mov eax, TEST_PAGE\n    mov cr3, eax',
+        '    mov ecx, 0xc0000080\n    rdmsr\n    or eax, 0x100\n    wrmsr',
+        '    mov eax, 0x80000011\n    mov cr0, eax',
+        '    mov ecx, 0xc0000080\n    rdmsr\n    mov esi, eax',
+        '    jmp TEST_SEL:@long',
+        'bits 64',
+        '@long:',
+        '    mov rax, 0x123456789abcdef0\n    ror rax, 16\n    mov rdi, rax\n    shr rdi, 32',
+        '    push KCODE\n    push @compat\n    retfq',
+        'bits 32',
+        '@compat:',
+        '    mov eax, 0x11\n    mov cr0, eax',
+        '    mov ecx, 0xc0000080\n    rdmsr\n    mov ebp, eax\n    and eax, ~0x100\n    wrmsr',
+        '    xor eax, eax\n    mov cr4, eax\n    mov eax, PD\n    mov cr3, eax\n    mov eax, 0x80000011\n    mov cr0, eax',
+      ].join('\n'),
+    },
+    {
       name: 'paging off and on with a different cr3',
       asm: '    mov eax, 0x11\n    mov cr0, eax\n    mov dword [PT0 + 4 * 0x400], TEST_PAGE + 0x1000 + 3\n    mov eax, PD\n    mov cr3, eax\n    mov eax, 0x80000011\n    mov cr0, eax\n    mov eax, [0x400000 + 8]\n    mov dword [0x400000 + 12], 7',
     },
