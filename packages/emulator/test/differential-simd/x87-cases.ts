@@ -215,6 +215,8 @@ function exactOperand(rand: () => number, view: DataView, at: number): void {
     put80(view, at, lo | 1, hi & ~0x40000000, sign | 0x7fff); // SNaN
   else if (k < 0.75)
     put80(view, at, lo, hi & 0x7fffffff, sign); // denormal
+  else if (k < 0.77)
+    put80(view, at, rand() < 0.5 ? 0 : lo, hi & 0x7fffffff, sign | 0x3fff); // unnormal, pseudo-zero
   else if (k < 0.9)
     putDouble80(view, at, Math.round((rand() - 0.5) * 2 ** ((rand() * 70) | 0)) + (rand() < 0.3 ? 0.5 : 0));
   else put80(view, at, lo, hi, sign | (16383 + ((rand() * 40000) | 0) - 20000));

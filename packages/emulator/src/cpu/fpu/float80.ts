@@ -134,7 +134,8 @@ const intOut: IntResult = { value: 0n, inexact: false, up: false };
  */
 export function f80ToInt(lo: number, hi: number, se: number, rc: number, width: number): IntResult | null {
   const exp = se & 0x7fff;
-  if (exp === 0x7fff) return null;
+  // NaNs, infinities and unsupported formats (integer bit clear with a nonzero exponent) convert to nothing.
+  if (exp === 0x7fff || (exp !== 0 && hi >= 0)) return null;
   const neg = (se & 0x8000) !== 0;
   const m = (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
   const shift = (exp === 0 ? 1 : exp) - 16383 - 63;

@@ -19,6 +19,7 @@ import {
   isDenormalAt,
   isNaNAt,
   isSNaNAt,
+  isUnsupportedAt,
   seAt,
   setCc,
   storeIndefinite,
@@ -100,6 +101,11 @@ function nanResult(c: Cpu, od: number, oa: number, ob: number): boolean {
  */
 export function arith80(c: Cpu, kind: number, od: number, oa: number, ob: number): boolean {
   const unary = kind === FOp.SQRT;
+  if (isUnsupportedAt(c, oa) || (!unary && isUnsupportedAt(c, ob))) {
+    if (!x87Flags(c, Fsw.IE)) return false;
+    storeIndefinite(c, od);
+    return true;
+  }
   if (isNaNAt(c, oa) || (!unary && isNaNAt(c, ob))) return nanResult(c, od, oa, unary ? -1 : ob);
   let flags = 0;
   if (isDenormalAt(c, oa) || (!unary && isDenormalAt(c, ob)) || (ob === Fx.SRC && source.denormal))
@@ -153,6 +159,7 @@ export function signedZero(c: Cpu, kind: number, x: number, y: number, t: number
  * unmasked.
  */
 export function compare80(c: Cpu, oa: number, ob: number, ordered: boolean): number {
+  if (isUnsupportedAt(c, oa) || isUnsupportedAt(c, ob)) return x87Flags(c, Fsw.IE) ? 3 : -1;
   const aNaN = isNaNAt(c, oa);
   const bNaN = isNaNAt(c, ob);
   if (aNaN || bNaN) {
@@ -212,6 +219,8 @@ export function fxam(c: Cpu, empty: boolean): void {
   const hi = c.fxI32[(o >> 2) + 1];
   let cls: number;
   if (empty) cls = Fsw.C3 | Fsw.C0;
+  else if (exp !== 0 && hi >= 0)
+    cls = 0; // unsupported
   else if (exp === 0x7fff) cls = (hi & 0x7fffffff) === 0 && lo === 0 ? Fsw.C2 | Fsw.C0 : Fsw.C0;
   else if (exp === 0) cls = lo === 0 && hi === 0 ? Fsw.C3 : Fsw.C3 | Fsw.C2;
   else cls = hi < 0 ? Fsw.C2 : 0;
@@ -308,6 +317,15 @@ export function d9Math(c: Cpu, low: number): { effect: number; push: number } {
       const exp = se & 0x7fff;
       out.effect = 1;
       out.push = Number.NaN;
+      if (isUnsupportedAt(c, o0)) {
+        if (!x87Flags(c, Fsw.IE)) {
+          out.effect = 0;
+          return out;
+        }
+        storeIndefinite(c, o0);
+        storeIndefinite(c, Fx.TMP);
+        return out;
+      }
       if (isNaNAt(c, o0)) {
         if (isSNaNAt(c, o0) && !x87Flags(c, Fsw.IE)) {
           out.effect = 0;

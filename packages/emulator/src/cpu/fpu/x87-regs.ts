@@ -42,6 +42,15 @@ export function isNaNAt(c: Cpu, o: number): boolean {
   );
 }
 
+/**
+ * Whether the value at `o` has a format the x87 no longer supports (SDM Vol. 1 8.2.2): an exponent other than
+ * 0 with the integer bit clear (unnormals, pseudo-zeros, pseudo-NaNs, pseudo-infinities). Operations on one
+ * raise #IA like a signaling NaN.
+ */
+export function isUnsupportedAt(c: Cpu, o: number): boolean {
+  return (seAt(c, o) & 0x7fff) !== 0 && c.fxI32[(o >> 2) + 1] >= 0;
+}
+
 /** Whether the value at `o` is a signaling NaN (bit 62 of the significand clear). */
 export function isSNaNAt(c: Cpu, o: number): boolean {
   return isNaNAt(c, o) && (c.fxI32[(o >> 2) + 1] & 0x40000000) === 0;

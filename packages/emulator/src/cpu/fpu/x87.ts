@@ -35,6 +35,7 @@ import {
   fullTagWord,
   isNaNAt,
   isSNaNAt,
+  isUnsupportedAt,
   pendingFop,
   popSt,
   pushSlot,
@@ -198,6 +199,10 @@ function storeOperand(c: Cpu, i: Insn, format: number, truncate: boolean): boole
     case 2: {
       let b0 = 0;
       let b1 = 0;
+      if (isUnsupportedAt(c, t)) {
+        if (!x87Flags(c, Fsw.IE)) return false;
+        storeIndefinite(c, t);
+      }
       if (isNaNAt(c, t)) {
         if (isSNaNAt(c, t) && !x87Flags(c, Fsw.IE)) return false;
         const sign = se & 0x8000 ? 0x80000000 : 0;
