@@ -2,12 +2,15 @@
  * x87 arithmetic, comparisons, constants and the transcendental instructions (SDM Vol. 1 8.3, Vol. 2 F*).
  * Operands are 80-bit values at image offsets (ST slots, or scratch holding a converted memory operand).
  *
- * Precision: results are computed in binary64 (JavaScript doubles) and rounded by FCW.RC with exact error
- * terms (simd/float-core.ts), then widened to 80 bits. With FCW.PC = double (Linux's kernel and many runtimes
- * set it) and PC = single this matches the hardware; with PC = extended (the reset value) results carry 53
- * significant bits instead of 64, and values beyond binary64's exponent range overflow to infinity or
- * underflow early. The precision flag (PE) is not raised by x87 arithmetic. Loads, stores, FXCH, FCHS, FABS,
- * comparisons of loaded values and integer conversions are exact.
+ * Precision: FADD/FSUB/FMUL/FDIV/FSQRT compute in binary64 (JavaScript doubles) from operands rounded to
+ * binary64, then round by FCW.RC with exact error terms (simd/float-core.ts), setting PE and C1 as the
+ * hardware does, and widen to 80 bits. With FCW.PC = double or single and binary64 operands this is the
+ * hardware's result bit for bit (the differential tests check it); with PC = extended (the reset value, and
+ * what x86-64 Linux user space runs with) results carry 53 significant bits instead of 64, operands with
+ * more than 53 significant bits are rounded first, and results beyond binary64's exponent range overflow
+ * or underflow early. Exact everywhere: loads and stores of every format (FST m32/m64 round the full
+ * significand), FXCH, FCHS, FABS, comparisons, FXTRACT, FSCALE, FPREM/FPREM1, integer and BCD conversions,
+ * the environment. Transcendentals (FSIN..FYL2XP1) use Math's binary64 functions.
  */
 import type { Cpu } from '../cpu.js';
 import { exact, FOp, lastErrSign, nextDown, nextUp } from '../simd/float-core.js';

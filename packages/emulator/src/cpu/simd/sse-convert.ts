@@ -126,7 +126,7 @@ export const Cvt = {
   TPD2PI: 15,
 } as const;
 
-function narrow(c: Cpu, lo: number, hi: number, mx: number): number {
+function narrow(lo: number, hi: number, mx: number): number {
   // binary64 -> binary32: NaNs keep their top payload bits, quieted.
   if (isNaN64(hi, lo)) {
     if (isSNaN64(hi, lo)) fstat.flags |= Mxcsr.IE;
@@ -182,13 +182,13 @@ export function convert(c: Cpu, kind: number, d: number, s: number): void {
       words = 2;
       break;
     case Cvt.PD2PS:
-      w[t] = narrow(c, w[sk], w[sk + 1], mx);
-      w[t + 1] = narrow(c, w[sk + 2], w[sk + 3], mx);
+      w[t] = narrow(w[sk], w[sk + 1], mx);
+      w[t + 1] = narrow(w[sk + 2], w[sk + 3], mx);
       w[t + 2] = 0;
       w[t + 3] = 0;
       break;
     case Cvt.SD2SS:
-      w[t] = narrow(c, w[sk], w[sk + 1], mx);
+      w[t] = narrow(w[sk], w[sk + 1], mx);
       words = 1;
       break;
     case Cvt.DQ2PS:

@@ -6,7 +6,7 @@
  */
 import type { Cpu } from '../cpu.js';
 import { simdExceptions } from '../fpu/checks.js';
-import { Fx, Mxcsr } from '../fpu/image.js';
+import { Fx } from '../fpu/image.js';
 import { Flag } from '../state.js';
 import {
   compareValues,

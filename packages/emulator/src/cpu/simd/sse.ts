@@ -25,7 +25,6 @@ import {
   readMem,
   setArithFlags,
   storeRm,
-  writeMem,
   xmmSrc,
 } from './operands.js';
 import { Cvt, convert, intHi, intToScalar, scalarToInt } from './sse-convert.js';
