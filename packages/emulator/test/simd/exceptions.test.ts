@@ -141,3 +141,15 @@ describe('alignment of legacy SSE memory operands', () => {
     }
   });
 });
+
+describe('fences, prefetches and CLFLUSH', () => {
+  it('LFENCE, MFENCE, SFENCE and PREFETCHh run; CLFLUSH checks its address like a load (#GP non-canonical)', () => {
+    // lfence; mfence; sfence; prefetcht0 [rbx]; prefetchnta [rbx]; clflush [rbx]
+    expect(fault('0F AE E8 0F AE F0 0F AE F8 0F 18 0B 0F 18 03 0F AE 3B')).toBe(-1);
+    const r = g.run(hexBytes('0F AE 3B'), { rbx: 0x8000_0000_0000_0000n });
+    expect(faultOf(r)).toBe(GP);
+    // A mandatory prefix makes group 15 something this CPU does not offer (66: CLFLUSHOPT/CLWB; F3: RDFSBASE).
+    expect(fault('66 0F AE 3B')).toBe(UD);
+    expect(fault('F3 0F AE C0')).toBe(UD);
+  });
+});
