@@ -118,56 +118,96 @@ export function int64ToF80(lo: number, hi: number): void {
 /** x87 rounding-control values (FCW bits 10-11, MXCSR bits 13-14). */
 export const Round = { NEAREST: 0, DOWN: 1, UP: 2, ZERO: 3 } as const;
 
-/** Result of {@link f80ToInt}: the integer as a bigint, or null when it is NaN or out of range. */
+/** Result of {@link f80ToInt}: the integer's two's-complement halves and how it was rounded. */
 export interface IntResult {
-  value: bigint;
+  lo: number;
+  hi: number;
   inexact: boolean;
   /** The magnitude was rounded up (x87 C1). */
   up: boolean;
 }
 
-const intOut: IntResult = { value: 0n, inexact: false, up: false };
+const intOut: IntResult = { lo: 0, hi: 0, inexact: false, up: false };
+
+/** Unsigned compare of two 64-bit values given as halves: -1, 0, 1. */
+function cmp64(ahi: number, alo: number, bhi: number, blo: number): number {
+  if (ahi !== bhi) return ahi >>> 0 < bhi >>> 0 ? -1 : 1;
+  if (alo !== blo) return alo >>> 0 < blo >>> 0 ? -1 : 1;
+  return 0;
+}
 
 /**
- * The 80-bit value rounded to an integer by `rc` and checked against [-2^(width-1), 2^(width-1)), exactly
- * (bigint: FIST/FISTP/FISTTP are rare, exactness matters). Returns null for NaN, infinity or out of range.
+ * The 80-bit value rounded to an integer by `rc` and checked against [-2^(width-1), 2^(width-1)), exactly,
+ * on 32-bit halves (FIST/FISTP/FISTTP run without allocating). Returns null for NaN, infinity, unsupported
+ * formats and out-of-range values.
  */
 export function f80ToInt(lo: number, hi: number, se: number, rc: number, width: number): IntResult | null {
   const exp = se & 0x7fff;
   // NaNs, infinities and unsupported formats (integer bit clear with a nonzero exponent) convert to nothing.
   if (exp === 0x7fff || (exp !== 0 && hi >= 0)) return null;
   const neg = (se & 0x8000) !== 0;
-  const m = (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
+  const mlo = lo >>> 0;
+  const mhi = hi >>> 0;
   const shift = (exp === 0 ? 1 : exp) - 16383 - 63;
-  let q: bigint;
-  let inexact = false;
-  let up = false;
-  if (shift >= 0) {
-    if (shift > 64) return null;
-    q = m << BigInt(shift);
+  // A normal significand has bit 63 set: any left shift is at least 2^64.
+  if (shift > 0) return null;
+  let qlo = 0;
+  let qhi = 0;
+  /** The discarded bits against half a unit: -1 below, 0 exactly half, 1 above; 2 none discarded. */
+  let frac = 2;
+  if (shift === 0) {
+    qlo = mlo;
+    qhi = mhi;
   } else {
-    const s = BigInt(-shift);
-    q = s >= 128n ? 0n : m >> s;
-    const rem = s >= 128n ? m : m - (q << s);
-    if (rem !== 0n) {
-      inexact = true;
-      const half = 1n << (s - 1n);
-      const before = q;
-      if (rc === Round.NEAREST) {
-        if (rem > half || (rem === half && (q & 1n) === 1n)) q += 1n;
-      } else if (rc === Round.UP) {
-        if (!neg) q += 1n;
-      } else if (rc === Round.DOWN) {
-        if (neg) q += 1n;
+    const s = -shift;
+    const zero = mlo === 0 && mhi === 0;
+    if (s > 64) frac = zero ? 2 : -1;
+    else if (s === 64) frac = zero ? 2 : cmp64(mhi, mlo, 0x80000000, 0);
+    else {
+      let remLo: number;
+      let remHi: number;
+      let halfLo: number;
+      let halfHi: number;
+      if (s < 32) {
+        qlo = ((mlo >>> s) | (mhi << (32 - s))) >>> 0;
+        qhi = mhi >>> s;
+        remLo = mlo & ((1 << s) - 1);
+        remHi = 0;
+        halfLo = (1 << (s - 1)) >>> 0;
+        halfHi = 0;
+      } else {
+        qlo = s === 32 ? mhi : mhi >>> (s - 32);
+        qhi = 0;
+        remLo = mlo;
+        remHi = s === 32 ? 0 : mhi & ((1 << (s - 32)) - 1);
+        halfLo = s === 32 ? 0x80000000 : 0;
+        halfHi = s === 32 ? 0 : 1 << (s - 33);
       }
-      up = q !== before;
+      if (remLo !== 0 || remHi !== 0) frac = cmp64(remHi, remLo, halfHi, halfLo);
     }
   }
-  const v = neg ? -q : q;
-  const limit = 1n << BigInt(width - 1);
-  if (v < -limit || v >= limit) return null;
-  intOut.value = v;
-  intOut.inexact = inexact;
+  let up = false;
+  if (frac !== 2) {
+    if (rc === Round.NEAREST) up = frac > 0 || (frac === 0 && (qlo & 1) === 1);
+    else if (rc === Round.UP) up = !neg;
+    else if (rc === Round.DOWN) up = neg;
+    if (up) {
+      qlo = (qlo + 1) >>> 0;
+      if (qlo === 0) qhi = (qhi + 1) >>> 0;
+    }
+  }
+  // The magnitude must fit: below 2^(width-1), or exactly 2^(width-1) when negative.
+  const limitHi = width === 64 ? 0x80000000 : 0;
+  const limitLo = width === 64 ? 0 : width === 32 ? 0x80000000 : 0x8000;
+  const c = cmp64(qhi, qlo, limitHi, limitLo);
+  if (c > 0 || (c === 0 && !neg)) return null;
+  if (neg) {
+    qlo = (~qlo + 1) >>> 0;
+    qhi = (~qhi + (qlo === 0 ? 1 : 0)) >>> 0;
+  }
+  intOut.lo = qlo | 0;
+  intOut.hi = qhi | 0;
+  intOut.inexact = frac !== 2;
   intOut.up = up;
   return intOut;
 }

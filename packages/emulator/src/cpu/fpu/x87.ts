@@ -253,8 +253,8 @@ function storeOperand(c: Cpu, i: Insn, format: number, truncate: boolean): boole
           if (!x87Flags(c, Fsw.PE)) return false;
           if (res.up) c.fxU16[Fx.FSW >> 1] |= Fsw.C1;
         }
-        vlo = Number(BigInt.asIntN(32, res.value));
-        vhi = Number(BigInt.asIntN(32, res.value >> 32n));
+        vlo = res.lo;
+        vhi = res.hi;
       }
       if (width === 16) c.write(lin, 2, vlo & 0xffff, 0);
       else if (width === 32) c.write(lin, 4, vlo, 0);
@@ -840,8 +840,10 @@ function bcdStore(c: Cpu, i: Insn): void {
     (c.fxU16[Fx.FCW >> 1] >> 10) & 3,
     64,
   );
+  // BCD is rare: the digits come from a bigint of the converted integer.
+  const value = res === null ? 0n : BigInt.asIntN(64, (BigInt(res.hi >>> 0) << 32n) | BigInt(res.lo >>> 0));
   const limit = 10n ** 18n;
-  if (stEmpty(c, 0) || res === null || res.value >= limit || res.value <= -limit) {
+  if (stEmpty(c, 0) || res === null || value >= limit || value <= -limit) {
     if (!x87Flags(c, Fsw.IE)) return;
     // The packed BCD indefinite: FFFF C000 0000 0000 0000H.
     c.write(lin, 8, 0, 0xc0000000 | 0);
@@ -853,7 +855,7 @@ function bcdStore(c: Cpu, i: Insn): void {
     if (!x87Flags(c, Fsw.PE)) return;
     if (res.up) c.fxU16[Fx.FSW >> 1] |= Fsw.C1;
   }
-  let v = res.value < 0n ? -res.value : res.value;
+  let v = value < 0n ? -value : value;
   for (let k = 0; k < 9; k++) {
     const lo = Number(v % 10n);
     v /= 10n;
