@@ -190,7 +190,12 @@ export function packedInt(c: Cpu, op: number, d: number, s: number, n: number): 
       for (let k = 0; k < n >> 2; k++) i32[(d >> 2) + k] = i32[(d >> 2) + k] > i32[(s >> 2) + k] ? -1 : 0;
       return true;
     case 0x74:
-      for (let k = 0; k < n; k++) u8[d + k] = u8[d + k] === u8[s + k] ? 0xff : 0;
+      // PCMPEQB four bytes at a time (string functions' inner loop): a byte of d ^ s is zero where equal.
+      for (let k = 0; k < n >> 2; k++) {
+        const x = i32[(d >> 2) + k] ^ i32[(s >> 2) + k];
+        const nonzero = (((x & 0x7f7f7f7f) + 0x7f7f7f7f) | x) & 0x80808080;
+        i32[(d >> 2) + k] = ((~nonzero & 0x80808080) >>> 7) * 0xff;
+      }
       return true;
     case 0x75:
       for (let k = 0; k < n >> 1; k++)

@@ -686,9 +686,13 @@ function pinsrw(c: Cpu, i: Insn, d: number, lanes: number): void {
 
 /** PMOVMSKB: the top bit of each byte. */
 export function byteMask(c: Cpu, s: number, n: number): number {
-  const u = c.fxU8;
+  const w = c.fxI32;
   let m = 0;
-  for (let k = 0; k < n; k++) m |= (u[s + k] >> 7) << k;
+  for (let k = 0; k < n >> 2; k++) {
+    // The four top bits, moved to bits 0-3: (b0 + b1 << 8 + ...) * (1 + 2^7 + 2^14 + 2^21) puts them at 21-24.
+    const tops = (w[(s >> 2) + k] & 0x80808080) >>> 7;
+    m |= ((Math.imul(tops, 0x204081) >>> 21) & 0xf) << (4 * k);
+  }
   return m;
 }
 
