@@ -15,7 +15,7 @@ const MSR = {
 const UNKNOWN_MSR = 0x8765_4321;
 
 /** Offsets in the legacy XSAVE area (Intel SDM Vol. 1 10.5.1 table 10-2, 13.4.2). */
-const XSAVE = { MXCSR: 24, XMM0: 160, XSTATE_BV: 512 } as const;
+const XSAVE = { FCW: 0, FSW: 2, FTW: 4, MXCSR: 24, ST0: 32, XMM0: 160, XSTATE_BV: 512 } as const;
 const XFEATURE_X87_SSE = 0x3n;
 
 function vcpuOnly(context: CaseContext) {
@@ -181,6 +181,44 @@ export const registerCases: CaseGroup = {
           Array.from(pattern(0x55, 16)),
         );
         expect(Array.from(vcpu.getFpu().xmm[5])).toEqual(Array.from(pattern(0x55, 16)));
+      },
+    },
+    {
+      id: 'xsave.init-components',
+      title:
+        'KVM_SET_XSAVE puts a component whose XSTATE_BV bit is clear in its initial state: x87 (FCW 37FH) without ' +
+        'bit 0, XMM registers and MXCSR (1F80H) without bit 1',
+      source:
+        'copy_uabi_to_xstate and copy_xstate_to_uabi_buf in arch/x86/kernel/fpu/xstate.c; Intel SDM Vol. 1 13.6 ' +
+        '(XRSTOR initializes components whose XSTATE_BV bit is 0); measured on kvm_pvm',
+      checkedOn: ['kvm_pvm'],
+      run(context) {
+        const { vcpu } = vcpuOnly(context);
+        const base = vcpu.getXsave().region;
+        const stateWith = (xstateBv: bigint) => {
+          const region = base.slice();
+          const view = new DataView(region.buffer);
+          view.setUint16(XSAVE.FCW, 0x027f, true);
+          view.setUint16(XSAVE.FSW, 0x1234, true);
+          region[XSAVE.FTW] = 0x80;
+          view.setUint32(XSAVE.MXCSR, 0x1fa0, true);
+          region.set(pattern(0x11, 16), XSAVE.ST0);
+          region.set(pattern(0x22, 16), XSAVE.XMM0);
+          view.setBigUint64(XSAVE.XSTATE_BV, xstateBv, true);
+          vcpu.setXsave({ region });
+          const got = vcpu.getXsave().region;
+          const back = new DataView(got.buffer, got.byteOffset);
+          return {
+            x87: [back.getUint16(XSAVE.FCW, true), back.getUint16(XSAVE.FSW, true), got[XSAVE.FTW], got[XSAVE.ST0]],
+            sse: [back.getUint32(XSAVE.MXCSR, true), got[XSAVE.XMM0]],
+          };
+        };
+        const given = { x87: [0x027f, 0x1234, 0x80, 0x11], sse: [0x1fa0, 0x22] };
+        const initial = { x87: [0x037f, 0, 0, 0], sse: [0x1f80, 0] };
+        expect(stateWith(3n)).toEqual(given);
+        expect(stateWith(0n)).toEqual(initial);
+        expect(stateWith(1n)).toEqual({ x87: given.x87, sse: initial.sse });
+        expect(stateWith(2n)).toEqual({ x87: initial.x87, sse: given.sse });
       },
     },
     {

@@ -239,6 +239,25 @@ export function resetXsave(x: Uint8Array): void {
   v.setUint32(Fx.MXCSR, 0x1f80, true);
 }
 
+/**
+ * What KVM_SET_XSAVE leaves of a component whose XSTATE_BV bit is clear: its initial state, as XRSTOR would load
+ * it (SDM Vol. 1 13.6): the x87 registers without bit 0, the XMM registers and MXCSR without bit 1 (measured on
+ * real KVM; conformance case `xsave.init-components`).
+ */
+export function initClearedComponents(x: Uint8Array): void {
+  const v = new DataView(x.buffer, x.byteOffset, x.byteLength);
+  const xstateBv = v.getUint32(512, true);
+  if (!(xstateBv & 1)) {
+    x.fill(0, Fx.FCW, Fx.MXCSR);
+    x.fill(0, Fx.ST0, Fx.XMM0);
+    v.setUint16(Fx.FCW, 0x37f, true);
+  }
+  if (!(xstateBv & 2)) {
+    x.fill(0, Fx.XMM0, Fx.XMM0 + 16 * 16);
+    v.setUint32(Fx.MXCSR, 0x1f80, true);
+  }
+}
+
 /** KVM_SET_XSAVE's header checks (`validate_user_xstate_header`): known features, standard format. */
 export function checkXsave(region: Uint8Array): void {
   if (region.length !== 4096) kvmFail('KVM_SET_XSAVE', 'EINVAL', 'the XSAVE region is 4096 bytes');

@@ -49,6 +49,7 @@ import type { SlotTable } from '../memory/slots.js';
 import { VcpuDevices, type VmDevices } from './in-kernel-devices.js';
 import {
   checkXsave,
+  initClearedComponents,
   readFpu,
   readRegs,
   readSregs,
@@ -583,6 +584,7 @@ export class EmulatorVcpu implements Vcpu {
     this.check('KVM_SET_XSAVE');
     checkXsave(xsave.region);
     this.cpu.xsave.set(xsave.region);
+    initClearedComponents(this.cpu.xsave);
   }
 
   getXcrs(): KvmXcrs {
