@@ -11,6 +11,7 @@
  */
 import type { DiffCase } from '../differential/cases.js';
 import { DATA_ADDR, DATA_SIZE } from '../differential/cases.js';
+import { seededRandom as rng } from '../support/seeded-random.js';
 
 const CF = 0x1;
 const PF = 0x4;
@@ -19,17 +20,6 @@ const ZF = 0x40;
 const SF = 0x80;
 const OF = 0x800;
 const ALL = CF | PF | AF | ZF | SF | OF;
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** An x87 form: its bytes, given a register index (reg forms) — memory forms address [rbx+0x40]. */
 interface X87Spec {

@@ -4,6 +4,8 @@
  * manuals define for it (undefined flags are not compared). Deterministic: the same seed gives the same cases.
  */
 
+import { seededRandom as rng } from '../support/seeded-random.js';
+
 /** One snippet and its inputs. Registers are in encoding order (RAX, RCX, RDX, RBX, RSP, RBP, RSI, RDI, R8-R15). */
 export interface DiffCase {
   readonly name: string;
@@ -34,18 +36,6 @@ const DF = 0x400;
 const ALL = CF | PF | AF | ZF | SF | OF | DF;
 const RSP = 4;
 const RBX = 3;
-
-/** mulberry32: a small seeded generator. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const SPECIAL = [
   0n,

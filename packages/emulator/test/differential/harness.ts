@@ -1,0 +1,190 @@
+/**
+ * The machinery of the differential tests: generated snippets run on the host CPU (native-runner.c, built with
+ * gcc) and on the emulator, and the outcomes (registers, the flags each case defines, the data buffer) compared.
+ * differential.test.ts (general-purpose instructions) and differential-simd.test.ts (MMX, SSE, x87) use it.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createMachine } from '@kvm-ts/conformance';
+import { expect } from 'vitest';
+import { backend } from '../../src/index.js';
+import { CODE_ADDR, DATA_ADDR, DATA_SIZE, type DiffCase } from './cases.js';
+
+/** The sixteen general registers in encoding order, as `KvmRegs` names them. */
+const NAMES = [
+  'rax',
+  'rcx',
+  'rdx',
+  'rbx',
+  'rsp',
+  'rbp',
+  'rsi',
+  'rdi',
+  'r8',
+  'r9',
+  'r10',
+  'r11',
+  'r12',
+  'r13',
+  'r14',
+  'r15',
+] as const;
+
+const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString('hex');
+
+/** What one snippet left behind; `flags` -1 when the emulator did not reach the HLT (`data` says why). */
+interface Outcome {
+  regs: bigint[];
+  flags: number;
+  data: string;
+}
+
+/** The host side: the native runner's path, or why there is none here (`available` says which). */
+export interface NativeRunner {
+  readonly available: boolean;
+  /** The executable, or the reason it cannot run. */
+  readonly pathOrReason: string;
+  /** Whether the host kernel runs 32-bit user code (ia32 emulation can be configured off). */
+  readonly compat32: boolean;
+}
+
+/** Builds native-runner.c with gcc into a temporary folder; not available off x86-64 Linux or without gcc. */
+export function buildNativeRunner(): NativeRunner {
+  const unavailable = (reason: string) => ({ available: false, pathOrReason: reason, compat32: false });
+  if (process.arch !== 'x64' || process.platform !== 'linux')
+    return unavailable('the host is not x86-64 Linux');
+  const exe = join(mkdtempSync(join(tmpdir(), 'kvm-ts-diff-')), 'native-runner');
+  const source = fileURLToPath(new URL('./native-runner.c', import.meta.url));
+  try {
+    execFileSync('gcc', ['-O1', '-o', exe, source], { stdio: 'pipe' });
+  } catch (error) {
+    return unavailable(`gcc could not build the native runner (${(error as Error).message.split('\n')[0]})`);
+  }
+  const nop = `32 90 2 ${Array(16).fill('0').join(' ')} 00\n`;
+  return { available: true, pathOrReason: exe, compat32: spawnSync(exe, { input: nop }).status === 0 };
+}
+
+function runNative(exe: string, cases: DiffCase[]): Outcome[] {
+  const input = cases
+    .map(
+      (c) =>
+        `${c.mode} ${hex(c.code)} ${c.flags.toString(16)} ${c.regs.map((r) => r.toString(16)).join(' ')} ${hex(c.data)}`,
+    )
+    .join('\n');
+  const out = spawnSync(exe, { input: `${input}\n`, maxBuffer: 256 * 1024 * 1024 });
+  if (out.status !== 0)
+    throw new Error(`native runner failed: ${out.stderr.toString()} (signal ${out.signal})`);
+  return out.stdout
+    .toString()
+    .trim()
+    .split('\n')
+    .map((line) => {
+      const f = line.split(' ');
+      return {
+        regs: f.slice(0, 16).map((x) => BigInt(`0x${x}`)),
+        flags: Number.parseInt(f[16], 16),
+        data: f[17],
+      };
+    });
+}
+
+function runEmulated(cases: DiffCase[], mode: 32 | 64): Outcome[] {
+  const kvm = backend.open('differential tests');
+  const machine = createMachine(kvm, { mode: mode === 64 ? 'long' : 'protected', supportedCpuid: true });
+  const { vcpu, ram } = machine;
+  // An OS that uses SSE sets CR4.OSFXSR and OSXMMEXCPT (Linux does; the native runner is a Linux process).
+  const sregs = vcpu.getSregs();
+  sregs.cr4 |= 0x600n;
+  vcpu.setSregs(sregs);
+  const results: Outcome[] = [];
+  for (const c of cases) {
+    ram.fill(0, CODE_ADDR, CODE_ADDR + 256);
+    ram.set(c.code, CODE_ADDR);
+    ram[CODE_ADDR + c.code.length] = 0xf4; // HLT ends the snippet.
+    ram.set(c.data, DATA_ADDR);
+    const regs = vcpu.getRegs();
+    for (let n = 0; n < 16; n++) regs[NAMES[n]] = mode === 64 ? c.regs[n] : c.regs[n] & 0xffffffffn;
+    regs.rsp = 0x8000n;
+    regs.rip = BigInt(CODE_ADDR);
+    regs.rflags = BigInt(c.flags);
+    vcpu.setRegs(regs);
+    const exit = vcpu.run();
+    const after = vcpu.getRegs();
+    if (exit.reason !== 'hlt') {
+      results.push({ regs: [], flags: -1, data: `exit ${exit.reason} at rip ${after.rip.toString(16)}` });
+      continue;
+    }
+    results.push({
+      regs: NAMES.map((name) => after[name]),
+      flags: Number(after.rflags),
+      data: hex(ram.subarray(DATA_ADDR, DATA_ADDR + DATA_SIZE)),
+    });
+  }
+  machine.close();
+  kvm.close();
+  return results;
+}
+
+function compare(cases: DiffCase[], native: Outcome[], emulated: Outcome[]): string[] {
+  const failures: string[] = [];
+  for (let k = 0; k < cases.length; k++) {
+    const c = cases[k];
+    const a = native[k];
+    const b = emulated[k];
+    if (b.flags === -1) {
+      failures.push(`${c.name} [${hex(c.code)}]: ${b.data}`);
+      continue;
+    }
+    const diffs: string[] = [];
+    // In 32-bit mode only EAX-EDI exist, and only their low halves.
+    const count = c.mode === 64 ? 16 : 8;
+    const mask = c.mode === 64 ? (1n << 64n) - 1n : 0xffffffffn;
+    for (let n = 0; n < count; n++) {
+      if (n === 4 || c.skipRegs?.includes(n)) continue;
+      if ((a.regs[n] & mask) !== (b.regs[n] & mask)) {
+        diffs.push(
+          `${NAMES[n]} host ${(a.regs[n] & mask).toString(16)} emu ${(b.regs[n] & mask).toString(16)}`,
+        );
+      }
+    }
+    if ((a.flags & c.flagMask) !== (b.flags & c.flagMask)) {
+      diffs.push(
+        `flags host ${(a.flags & c.flagMask).toString(16)} emu ${(b.flags & c.flagMask).toString(16)}`,
+      );
+    }
+    if (a.data !== b.data) {
+      const offsets: string[] = [];
+      for (let o = 0; o < a.data.length; o += 2) {
+        if (a.data.slice(o, o + 2) !== b.data.slice(o, o + 2)) offsets.push((o / 2).toString(16));
+      }
+      const first = Number.parseInt(offsets[0], 16) & ~15;
+      diffs.push(
+        `data differs at ${offsets.slice(0, 8).join(',')}: host ${a.data.slice(first * 2, first * 2 + 32)} emu ${b.data.slice(first * 2, first * 2 + 32)}`,
+      );
+    }
+    if (diffs.length)
+      failures.push(`${c.name} [${hex(c.code)}] flags ${c.flags.toString(16)}: ${diffs.join('; ')}`);
+  }
+  return failures;
+}
+
+/**
+ * Runs `cases` on the host and on the emulator in `mode`, prints how many agree (and the disagreeing case names
+ * with their counts), and fails with the first `DIFF_SHOW` (default 20) disagreements.
+ */
+export function expectAgreement(runner: NativeRunner, label: string, cases: DiffCase[], mode: 32 | 64): void {
+  const failures = compare(cases, runNative(runner.pathOrReason, cases), runEmulated(cases, mode));
+  console.log(`[${label}] ${cases.length} cases, ${cases.length - failures.length} agree`);
+  if (failures.length) {
+    const byName = new Map<string, number>();
+    for (const f of failures) {
+      const key = f.split(' [')[0];
+      byName.set(key, (byName.get(key) ?? 0) + 1);
+    }
+    console.log([...byName.entries()].map(([name, n]) => `${name}: ${n}`).join(', '));
+  }
+  expect(failures.slice(0, Number(process.env.DIFF_SHOW ?? 20))).toEqual([]);
+}
