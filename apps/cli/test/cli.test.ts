@@ -16,7 +16,9 @@ const nested = process.env.KVM_TS_NESTED
   ? 'inside the nested reference KVM only the native runs are made; the host test run makes the others'
   : null;
 const appDir = join(dirname(fileURLToPath(import.meta.url)), '..');
-const command = nested ? [join(appDir, 'dist', 'bin.js')] : ['--import', 'tsx', join(appDir, 'src', 'bin.ts')];
+const command = nested
+  ? [join(appDir, 'dist', 'bin.js')]
+  : ['--import', 'tsx', join(appDir, 'src', 'bin.ts')];
 const work = mkdtempSync(join(tmpdir(), 'kvm-ts-cli-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
