@@ -209,7 +209,12 @@ export const registerCases: CaseGroup = {
           const got = vcpu.getXsave().region;
           const back = new DataView(got.buffer, got.byteOffset);
           return {
-            x87: [back.getUint16(XSAVE.FCW, true), back.getUint16(XSAVE.FSW, true), got[XSAVE.FTW], got[XSAVE.ST0]],
+            x87: [
+              back.getUint16(XSAVE.FCW, true),
+              back.getUint16(XSAVE.FSW, true),
+              got[XSAVE.FTW],
+              got[XSAVE.ST0],
+            ],
             sse: [back.getUint32(XSAVE.MXCSR, true), got[XSAVE.XMM0]],
           };
         };
