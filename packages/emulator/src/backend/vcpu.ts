@@ -225,7 +225,7 @@ export class EmulatorVcpu implements Vcpu {
   }
 
   /**
-   * KVM_RUN as one short slice: at most {@link ASYNC_SLICE_INSTRUCTIONS} instructions (or the instruction
+   * KVM_RUN as one short slice: at most 200,000 instructions (`ASYNC_SLICE_INSTRUCTIONS`) (or the instruction
    * budget, if smaller) before an INTR exit, so that a VMM awaiting several vCPUs from one thread gives each
    * its turn often, as their own threads would run them side by side on KVM.
    */
