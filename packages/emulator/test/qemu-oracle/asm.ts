@@ -73,17 +73,8 @@ export function gateAccess(type: number, dpl: number, p = 1): number {
   return (p << 7) | (dpl << 5) | type;
 }
 
-/** A deterministic generator (mulberry32), so every run generates the same kernels. */
-export function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A deterministic generator, so every run generates the same kernels. */
+export { seededRandom as seeded } from '../support/seeded-random.js';
 
 /** Every combination of the given axes. */
 export function product<const T extends Record<string, readonly unknown[]>>(
