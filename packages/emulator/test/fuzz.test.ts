@@ -63,3 +63,33 @@ describe('fuzz: random guest code', () => {
     );
   }
 });
+
+// Found by seed 3, real-mode program 3638: after its code ran into ARPL (#UD in real mode), IVT vector 6 sent
+// the CPU to an instruction that raised #UD again. A fault retires nothing, so `run()` went round delivering
+// faults without ever reaching its instruction budget and held the host. The minimal form: a UD2 whose own
+// IVT entry points back at it.
+describe('fuzz regressions', () => {
+  it('a handler that faults at once (a fault loop) ends the run at the instruction budget', () => {
+    const kvm = backend.open('fuzz regression');
+    try {
+      using m = machineFor(kvm, 'real', { bytes: Uint8Array.of(0x0f, 0x0b), origin: 0x1000, labels: {} });
+      // IVT vector 6 (#UD), 0000:1000: the UD2 itself.
+      new DataView(m.ram.buffer, m.ram.byteOffset).setUint32(6 * 4, 0x0000_1000, true);
+      const vcpu = m.vcpu as EmulatorVcpu;
+      // The stack in its own 64 KiB (SS = 2000h), so the frames the loop pushes never overwrite the IVT or code.
+      const sregs = vcpu.getSregs();
+      vcpu.setSregs({ ...sregs, ss: { ...sregs.ss, selector: 0x2000, base: 0x20000n } });
+      vcpu.instructionBudget = 100;
+      const sp0 = Number(vcpu.getRegs().rsp);
+      for (let run = 1; run <= 3; run++) {
+        expect(vcpu.run().reason).toBe('intr');
+        const regs = vcpu.getRegs();
+        expect(regs.rip).toBe(0x1000n);
+        // Each delivery pushes FLAGS, CS and IP (6 bytes) and counts as one step of the budget.
+        expect(Number(regs.rsp)).toBe((sp0 - 6 * 100 * run) & 0xffff);
+      }
+    } finally {
+      kvm.close();
+    }
+  });
+});

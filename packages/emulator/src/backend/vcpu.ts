@@ -280,7 +280,8 @@ export class EmulatorVcpu implements Vcpu {
     const dev = this.devices;
     const kick = this.kickSignal;
     const wall = this.timeSliceMs > 0 ? hostNow() + this.timeSliceMs : 0;
-    const end = c.retired + this.instructionBudget;
+    // Steps: instructions retired and faults delivered (see `Cpu.faultsDelivered`).
+    const end = c.retired + c.faultsDelivered + this.instructionBudget;
     let idleSteps = 0;
     for (;;) {
       if (kick !== null && Atomics.load(kick, 0) !== 0) return CpuExit.INTR;
@@ -290,7 +291,7 @@ export class EmulatorVcpu implements Vcpu {
         if (!this.idle() || ++idleSteps > MAX_IDLE_STEPS) return CpuExit.INTR;
         continue;
       }
-      const left = end - c.retired;
+      const left = end - c.retired - c.faultsDelivered;
       if (left <= 0) return CpuExit.INTR;
       c.execute(dev.instructionsToDeadline(left), wall, kick);
       dev.sync();

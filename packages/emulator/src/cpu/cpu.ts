@@ -209,14 +209,15 @@ export class Cpu extends MmuState {
   execute(budget: number, deadline = 0, kick: Int32Array | null = null): void {
     this.exitKind = CpuExit.NONE;
     this.stop = 0;
-    const end = this.retired + budget;
-    while (this.retired < end) {
+    // Fault deliveries count as steps too: a fault retires nothing, and a guest can fault in a loop.
+    const end = this.retired + this.faultsDelivered + budget;
+    while (this.retired + this.faultsDelivered < end) {
       // A wall-clock bound, checked once per slice: a long run returns INTR and the host's event loop goes on.
       if (deadline !== 0 && hostNow() > deadline) return;
       // Another thread (a Worker sharing the buffer) asked this run to stop: an INTR exit, as KVM's kick.
       if (kick !== null && Atomics.load(kick, 0) !== 0) return;
       // `| 0` keeps the loop counter an integer in V8 (a double counter costs a conversion check per instruction).
-      let slice = Math.min(end - this.retired, SLICE) | 0;
+      let slice = Math.min(end - this.retired - this.faultsDelivered, SLICE) | 0;
       const slow = this.needsSlowPath();
       if (slow) {
         if (this.boundary()) return;
@@ -295,7 +296,7 @@ export class Cpu extends MmuState {
               }
               // The block does not fit: end the slice early unless the budget itself ends here (then the
               // last instructions run one by one).
-              if (end - this.retired > slice) break;
+              if (end - this.retired - this.faultsDelivered > slice) break;
             }
           } else if (++curPage.heat[o] === HOT) {
             const built = buildBlock(curInsns, o, mode);
@@ -340,6 +341,7 @@ export class Cpu extends MmuState {
       }
       this.stop = 0;
       if (stop & Stop.FAULT) {
+        this.faultsDelivered++;
         if (!deliverFault(this)) {
           this.exitKind = CpuExit.SHUTDOWN;
           return;

@@ -186,6 +186,11 @@ export class CpuState {
   shadowKind = 0;
   /** Instructions retired: drives the TSC and the run budget. */
   retired = 0;
+  /**
+   * Faults delivered: they retire nothing, yet count against the run budget with `retired`, so a handler that
+   * faults again at once (a real-mode IVT entry pointing at a faulting instruction) cannot hold `run()` forever.
+   */
+  faultsDelivered = 0;
   halted = false;
   /** A pending external interrupt queued with KVM_INTERRUPT (-1 none). */
   pendingIrq = -1;
