@@ -37,6 +37,9 @@ export const CpuExit = {
   INTERNAL: 8,
 } as const;
 
+/** 2^47: canonical 48-bit addresses are [-2^47, 2^47) as sign-extended numbers. */
+const CANONICAL_HALF = 140737488355328;
+
 /** #PF error-code bits (SDM Vol. 3A 4.7). */
 const PF = { P: 1, W: 2, U: 4, RSVD: 8, ID: 16 } as const;
 
@@ -579,6 +582,7 @@ export class MmuState extends CpuState {
   }
 
   private fetchSlow(lin: number): Insn | null {
+    if (this.long64 && !isCanonical(lin)) return this.nonCanonicalFetch();
     const gpa = this.translate(lin, Access.EXEC);
     if (gpa < 0) return null;
     const s = this.fillSlot;
@@ -616,11 +620,27 @@ export class MmuState extends CpuState {
     return scratch;
   }
 
+  /**
+   * A fetch at a non-canonical address in 64-bit mode (code that ran off the end of the lower half) is #GP(0),
+   * not a page walk (SDM Vol. 1 3.3.7.1, Vol. 3A 6.15 interrupt 13): the walk only sees bits 47:0 and could map
+   * it. Branches to such an address fault earlier, on the branch (control.ts's `branch`).
+   */
+  private nonCanonicalFetch(): null {
+    raise(this, Vector.GP, 0);
+    return null;
+  }
+
   private codeByte(k: number): number {
     if (this.fetchFaulted) return -1;
     const lin = this.fetchLin + k;
     const lpn = Math.floor(lin / 4096);
     if (lpn !== this.fetchPage) {
+      if (this.long64 && !isCanonical(lin)) {
+        // The instruction starts below the boundary and runs past it: #GP(0) at its start.
+        this.nonCanonicalFetch();
+        this.fetchFaulted = true;
+        return -1;
+      }
       const gpa = this.translate(lin, Access.EXEC);
       if (gpa < 0 || this.fillSlot === undefined) {
         if (gpa >= 0) {
@@ -641,4 +661,9 @@ export class MmuState extends CpuState {
     }
     return 0;
   }
+}
+
+/** Whether linear address `lin` (a number, 64-bit mode) is canonical for 48-bit linear addresses. */
+function isCanonical(lin: number): boolean {
+  return lin >= -CANONICAL_HALF && lin < CANONICAL_HALF;
 }
