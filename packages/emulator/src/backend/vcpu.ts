@@ -100,7 +100,10 @@ export interface VcpuHost {
 export class EmulatorVcpu implements Vcpu {
   /** @internal The CPU (exposed for the emulator's own tests and tools; not part of the core API). */
   readonly cpu: Cpu;
-  /** Instructions one `run()` may execute before it returns an INTR exit. */
+  /**
+   * Instructions one `run()` may execute before it returns an INTR exit; each fault delivered counts as one too,
+   * so a guest looping on faults also returns.
+   */
   instructionBudget = DEFAULT_INSTRUCTION_BUDGET;
   /**
    * Milliseconds one `run()` may take before it returns an INTR exit (checked every few thousand

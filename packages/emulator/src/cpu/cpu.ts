@@ -203,7 +203,7 @@ export class Cpu extends MmuState {
   }
 
   /**
-   * Runs up to `budget` instructions. Returns with `exitKind` set when an exit happened, or CpuExit.NONE
+   * Runs up to `budget` steps (instructions retired plus faults delivered). Returns with `exitKind` set when an exit happened, or CpuExit.NONE
    * when the budget ran out.
    */
   execute(budget: number, deadline = 0, kick: Int32Array | null = null): void {
