@@ -190,8 +190,8 @@ export const registerCases: CaseGroup = {
         'bit 0, XMM registers and MXCSR (1F80H) without bit 1',
       source:
         'copy_uabi_to_xstate and copy_xstate_to_uabi_buf in arch/x86/kernel/fpu/xstate.c; Intel SDM Vol. 1 13.6 ' +
-        '(XRSTOR initializes components whose XSTATE_BV bit is 0); measured on kvm_pvm',
-      checkedOn: ['kvm_pvm'],
+        '(XRSTOR initializes components whose XSTATE_BV bit is 0); measured on kvm_pvm and kvm_amd (Linux 6.1)',
+      checkedOn: ['kvm_pvm', 'kvm_amd'],
       run(context) {
         const { vcpu } = vcpuOnly(context);
         const base = vcpu.getXsave().region;
