@@ -3,7 +3,8 @@
  * interpreter alone ends in the same registers, flags, memory and exits, and stops at the same instruction when
  * a run's instruction budget ends mid-block. The programs are generated loops over the forms blocks write
  * inline (register ALU, MOV, INC/DEC, shifts, loads and stores, PUSH/POP, CALL, Jcc, string instructions) mixed
- * with forms they hand to the general handlers (SETcc, CMOVcc, LEA, IMUL, 16-bit stores, REP MOVS).
+ * with forms they hand to the general handlers (SETcc, CMOVcc, IMUL, 16-bit stores, REP MOVS); in long mode also
+ * TEST of bytes and 64-bit registers, LEA and loads with 64-bit and RIP-relative addresses, MOVSXD, hint NOPs.
  */
 import type { Kvm, KvmRegs } from '@kvm-ts/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -52,7 +53,37 @@ function piece(pick: (n: number) => number, long: boolean): number[] {
   const cc = pick(16);
   const mem = DATA + 4 * pick(64);
   const w = long && pick(3) === 0 ? [0x48] : [];
-  switch (pick(27)) {
+  switch (pick(29)) {
+    case 26:
+      // TEST r8, r8 (AH..BH among them) or REX.W TEST r64, r64, then a Jcc; a hint NOP with a memory operand.
+      if (pick(3) === 0) return [0x0f, 0x1f, 0x44, 0x00, 0x00];
+      return [
+        ...(long && pick(2) ? [0x48, 0x85] : [0x84]),
+        0xc0 | (pick(8) << 3) | pick(8),
+        // The signed conditions half the time: they read SF, bit 7 of a byte result.
+        pick(2) ? 0x7c + pick(4) : 0x70 + cc,
+        0x02,
+        0xf7,
+        0xd0 | d,
+      ];
+    case 27: {
+      // Long mode: LEA with REX.W and a scaled index, RIP-relative LEA, loads and MOVZX/MOVSX (the bytes of the
+      // code itself), MOVSXD r64, r32.
+      if (!long) return [...w, 0x8d, 0x44 | (d << 3), (pick(4) << 6) | (s << 3) | reg(), pick(256)];
+      const near = le32(pick(64) - 48);
+      switch (pick(5)) {
+        case 0:
+          return [0x48, 0x8d, 0x44 | (d << 3), (pick(4) << 6) | (s << 3) | reg(), pick(256)];
+        case 1:
+          return [...w, 0x8d, 0x05 | (d << 3), ...le32(pick(0x7fffffff) * (pick(2) ? 1 : -1))];
+        case 2:
+          return [...w, 0x8b, 0x05 | (d << 3), ...near];
+        case 3:
+          return [0x0f, [0xb6, 0xb7, 0xbe, 0xbf][pick(4)], 0x05 | (d << 3), ...near];
+        default:
+          return [0x48, 0x63, 0xc0 | (d << 3) | s];
+      }
+    }
     case 22:
       // ALU r32, m32 (any of the eight).
       return [(pick(8) << 3) | 3, 0x04 | (d << 3), 0x25, ...le32(mem)];
@@ -293,6 +324,29 @@ describe('compiled blocks behave as the interpreter', () => {
       const at = `blocks after ${threshold} visits`;
       expect([out.rax, out.rdx], at).toEqual([2n ** 64n - 1n, 2n ** 32n]);
       expect([out.rbx, out.rsi, out.rdi], at).toEqual([2n ** 64n - 50n, 50n << 32n, 2n ** 64n - 50n]);
+    }
+  });
+
+  it('TEST of byte registers then every Jcc: the same branches with and without blocks', () => {
+    // Each value pair, each condition: TEST AL, BL or TEST AH, CH, a Jcc over INC EDX, then ROL EDX, 1, so EDX
+    // ends a hash of every branch decision in order.
+    const values = [0, 1, 0x7f, 0x80, 0xff, 0xc3];
+    const body: number[] = [];
+    for (const a of values) {
+      for (const b of values) {
+        body.push(0xb8, ...le32(a | (b << 8)), 0xbb, ...le32(b), 0xb9, ...le32(a << 8));
+        for (let cc = 0; cc < 16; cc++) {
+          body.push(0x84, cc & 1 ? 0xe5 : 0xd8, 0x70 + cc, 0x02, 0xff, 0xc2, 0xc1, 0xc2, 0x01);
+        }
+      }
+    }
+    body.push(0xff, 0xcf); // DEC EDI
+    const code = Uint8Array.from([0xbf, ...le32(6), ...body, 0x0f, 0x85, ...le32(-(body.length + 6)), 0xf4]);
+    for (const mode of ['protected', 'long'] as const) {
+      const plain = run(code, mode, -1, 20_000_000, 1);
+      expect(plain.exits.at(-1)?.startsWith('hlt')).toBe(true);
+      // Compiled at the third visit, once the page's instructions are all decoded.
+      expect(run(code, mode, 3, 20_000_000, 1), `${mode} mode`).toEqual(plain);
     }
   });
 

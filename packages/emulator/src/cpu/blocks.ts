@@ -188,7 +188,7 @@ function endsBlock(i: Insn): boolean {
 }
 
 /** What the generator knows about the flags the last inline instruction left (for Jcc and INC/DEC's CF). */
-const Known = { NONE: 0, ADD: 1, SUB: 2, LOGIC: 3, RESULT: 4, RESULT64: 5 } as const;
+const Known = { NONE: 0, ADD: 1, SUB: 2, LOGIC: 3, RESULT: 4, RESULT64: 5, LOGIC8: 6 } as const;
 
 /** Readonly array fields of the CPU that generated code reads through locals (field, local name). */
 const HOISTED: [string, string][] = [
@@ -200,6 +200,11 @@ const HOISTED: [string, string][] = [
   ['tlbOff', 'tOff'],
   ['tlbBytes', 'tBytes'],
 ];
+
+/** Generated code reading byte register `n` as decode.ts numbers them (16..19: AH, CH, DH, BH). */
+function byteReg(n: number): string {
+  return n < 16 ? `(r[${n << 1}] & 0xff)` : `((r[${(n - 16) << 1}] >>> 8) & 0xff)`;
+}
 
 /** SS attribute bit B (32-bit stack) and the segment access bits, as numbers for generated code. */
 const SS_B = 0x4000;
@@ -352,10 +357,10 @@ class Generator {
         break;
       }
       case H.ALU_CLASSIC: {
-        // ALU r32, m32 (all eight) and CMP m32, r32: the load inline, then as the register form.
+        // ALU r32, m32 (all eight) and CMP m32, r32 (64-bit addressing in 64-bit mode): the load inline, then as the register form.
         const form = op & 7;
         const kind = (op >> 3) & 7;
-        if (!legacy || i.osize !== 4 || i.mod === 3 || i.flags & InsnFlag.LOCK) return false;
+        if (i.osize !== 4 || i.mod === 3 || i.flags & InsnFlag.LOCK) return false;
         if (form === 3) {
           if (!this.loadOperand(k, 4)) return false;
           this.alu32(k, kind, i.reg << 1, `m${k}a`);
@@ -367,24 +372,43 @@ class Generator {
       }
       case H.ALU_GROUP1: {
         // CMP m32, imm (81 /7, 83 /7): the load inline.
-        if (!legacy || i.osize !== 4 || i.mod === 3 || (i.reg & 7) !== 7) return false;
+        if (i.osize !== 4 || i.mod === 3 || (i.reg & 7) !== 7) return false;
         if (!this.loadOperand(k, 4)) return false;
         this.alu32(k, 7, 0, `${i.imm | 0}`, `m${k}a`);
         break;
       }
       case H.TEST_RM_REG: {
-        // TEST r/m32, r32: AND's flags, nothing written.
-        if (i.osize !== 4 || op !== 0x85) return false;
+        // TEST r/m32, r32 (and r/m64, r64 and r8, r8 between registers): AND's flags, nothing written.
+        if (op === 0x84) {
+          if (i.mod !== 3) return false;
+          this.test8(k, byteReg(i.regB), byteReg(i.rmB));
+          break;
+        }
+        if (i.osize === 8 && i.mod === 3) {
+          const sn = i.reg << 1;
+          this.alu64(k, 4, i.rm << 1, `r[${sn}]`, `r[${sn + 1}]`, false);
+          break;
+        }
+        if (i.osize !== 4) return false;
         if (i.mod === 3) this.alu32(k, 4, 0, `r[${i.reg << 1}]`, `r[${i.rm << 1}]`);
         else {
-          if (!legacy || !this.loadOperand(k, 4)) return false;
+          if (!this.loadOperand(k, 4)) return false;
           this.alu32(k, 4, 0, `r[${i.reg << 1}]`, `m${k}a`);
         }
         break;
       }
       case H.LEA: {
-        // LEA r32, m (8D) outside 64-bit mode: the effective address, no memory access.
-        if (!legacy || i.mod === 3 || i.osize !== 4) return false;
+        // LEA r32, m (8D), and LEA r64/r32, m with 64-bit addressing: the effective address, no memory access.
+        if (i.mod === 3) return false;
+        if (!legacy) {
+          if (i.asize !== 8 || (i.osize !== 4 && i.osize !== 8)) return false;
+          const n = i.reg << 1;
+          this.out.push(
+            `${this.address64(k)} r[${n}] = el${k} | 0; r[${n + 1}] = ${i.osize === 8 ? `eh${k}` : '0'};`,
+          );
+          break;
+        }
+        if (i.osize !== 4) return false;
         this.out.push(`r[${i.reg << 1}] = ${this.effective(i)} | 0; r[${(i.reg << 1) + 1}] = 0;`);
         break;
       }
@@ -398,13 +422,23 @@ class Generator {
           if (from === 2) v = `(r[${i.rm << 1}] & 0xffff)`;
           else v = i.rmB < 16 ? `(r[${i.rmB << 1}] & 0xff)` : `((r[${(i.rmB - 16) << 1}] >>> 8) & 0xff)`;
         } else {
-          if (!legacy || !this.loadOperand(k, from)) return false;
+          if (!this.loadOperand(k, from)) return false;
           v = `m${k}a`;
         }
         if (signed) v = from === 1 ? `((${v} << 24) >> 24)` : `((${v} << 16) >> 16)`;
         this.out.push(`r[${i.reg << 1}] = ${v}; r[${(i.reg << 1) + 1}] = 0;`);
         break;
       }
+      case H.ARPL_OR_MOVSXD: {
+        // MOVSXD r64, r32 (REX.W 63) between registers in 64-bit mode.
+        if (legacy || i.osize !== 8 || i.mod !== 3) return false;
+        const n = i.reg << 1;
+        this.out.push(`{ const x${k} = r[${i.rm << 1}]; r[${n}] = x${k}; r[${n + 1}] = x${k} >> 31; }`);
+        break;
+      }
+      case H.NOP:
+        // NOP and the hint NOPs (0F 0D, 0F 18..1F): nothing, not even the memory operand is read.
+        break;
       case H.MOV_REG_IMM: {
         if (op < 0xb8 || (i.osize !== 4 && i.osize !== 8)) return false;
         const n = ((op & 7) | (i.rm & 8)) << 1;
@@ -523,7 +557,7 @@ class Generator {
   }
 
   /** A 64-bit ALU operation on register `dn` and `src:srcHi` in 32-bit halves, as fast.ts's alu64. */
-  private alu64(k: number, kind: number, dn: number, src: string, srcHi: string): void {
+  private alu64(k: number, kind: number, dn: number, src: string, srcHi: string, write = true): void {
     const lines = [
       `const d${k} = r[${dn}]; const dh${k} = r[${dn + 1}]; const s${k} = ${src}; const sh${k} = ${srcHi};`,
     ];
@@ -558,13 +592,23 @@ class Generator {
         lazy = kind === 3 ? `cin${k} ? ${LazyOp.SBB1} : ${LazyOp.SUB}` : `${LazyOp.SUB}`;
       }
     }
-    if (kind !== 7) lines.push(`r[${dn}] = v${k}; r[${dn + 1}] = vh${k};`);
+    if (kind !== 7 && write) lines.push(`r[${dn}] = v${k}; r[${dn + 1}] = vh${k};`);
     lines.push(
       `c.lazyOp = ${lazy}; c.lazySize = 8; c.lazyRes = v${k}; c.lazyResHi = vh${k}; c.lazyDst = d${k}; c.lazyDstHi = dh${k};`,
       `c.lazySrc = s${k}; c.lazySrcHi = sh${k}; c.lazyMask = ${ARITH_FLAGS};`,
     );
     this.out.push(lines.join(' '));
     this.known = Known.RESULT64;
+    this.knownAt = k;
+  }
+
+  /** TEST of two byte operands (`a`, `b`, each 0..255): AND's flags on 8 bits (alu.ts's testRmReg). */
+  private test8(k: number, a: string, b: string): void {
+    this.out.push(
+      `const d${k} = ${a}; const s${k} = ${b}; const v${k} = d${k} & s${k};`,
+      `c.lazyOp = ${LazyOp.LOGIC}; c.lazySize = 1; c.lazyRes = v${k}; c.lazyDst = d${k}; c.lazySrc = s${k}; c.lazyMask = ${ARITH_FLAGS};`,
+    );
+    this.known = Known.LOGIC8;
     this.knownAt = k;
   }
 
@@ -597,6 +641,7 @@ class Generator {
       case Known.SUB:
         return `((d${k} >>> 0) < (s${k} >>> 0) ? 1 : 0)`;
       case Known.LOGIC:
+      case Known.LOGIC8:
         return '0';
       default:
         return 'getCf(c)';
@@ -611,7 +656,29 @@ class Generator {
     const s = `s${k}`;
     let e: string | null = null;
     const kind = this.known;
-    if (kind === Known.RESULT64) {
+    if (kind === Known.LOGIC8) {
+      // An 8-bit AND result (0..255): CF = OF = 0, SF is bit 7.
+      const sf = `(${v} & 128) !== 0`;
+      switch (cc >> 1) {
+        case 0:
+        case 1:
+          e = 'false';
+          break;
+        case 2:
+        case 3:
+          e = `${v} === 0`;
+          break;
+        case 4:
+        case 6:
+          e = sf;
+          break;
+        case 7:
+          e = `${v} === 0 || ${sf}`;
+          break;
+        default:
+          break;
+      }
+    } else if (kind === Known.RESULT64) {
       // A 64-bit result in halves v (low) and vh (high): ZF and SF only.
       if (cc >> 1 === 2) e = `(${v} | vh${k}) === 0`;
       else if (cc >> 1 === 4) e = `vh${k} < 0`;
@@ -1041,26 +1108,14 @@ class Generator {
   private memory64(k: number, store: boolean): boolean {
     const i = this.insns[k];
     const size = i.osize;
-    if (i.asize !== 8 || (size !== 4 && size !== 8) || i.flags & InsnFlag.RIPREL) return false;
-    const lo = [`${i.disp >>> 0}`];
-    const hi = [`${i.disp >> 31}`];
-    if (i.base !== NO_REG) {
-      lo.push(`(r[${i.base << 1}] >>> 0)`);
-      hi.push(`r[${(i.base << 1) + 1}]`);
-    }
-    if (i.index !== NO_REG) {
-      const x = i.index << 1;
-      const sc = i.scale;
-      lo.push(sc ? `((r[${x}] << ${sc}) >>> 0)` : `(r[${x}] >>> 0)`);
-      hi.push(sc ? `((r[${x + 1}] << ${sc}) | (r[${x}] >>> ${32 - sc}))` : `r[${x + 1}]`);
-    }
+    if (i.asize !== 8 || (size !== 4 && size !== 8)) return false;
     const seg = i.seg;
     const n = i.reg << 1;
     const stop = this.stopInline(k);
     const lin = seg >= Seg.FS ? `c.segBase[${seg}] + ea${k}` : `ea${k}`;
     const lines = [
-      `const el${k} = ${lo.join(' + ')}; const eh${k} = (${hi.join(' + ')} + Math.floor(el${k} / 4294967296)) | 0;`,
-      `const ea${k} = eh${k} >= -65536 && eh${k} < 65536 ? eh${k} * 4294967296 + (el${k} >>> 0) : 1152921504606846976;`,
+      this.address64(k),
+      `const ea${k} = ${this.canonical64(k)};`,
       `const l${k} = ${lin};`,
       `if (l${k} < ${-CANON} || l${k} + ${size} > ${CANON}) { linearOf(c, ${seg}, ea${k}, ${size}, ${store}); ${stop} }`,
       `const p${k} = Math.floor(l${k} / 4096); const x${k} = p${k} & 4095; const o${k} = l${k} & 4095;`,
@@ -1086,16 +1141,63 @@ class Generator {
   }
 
   /**
-   * Code reading instruction k's memory operand (`size` bytes, outside 64-bit mode) into `m{k}a`: readRm's
-   * segment check and read, inline on the common path. False when the form is not handled here.
+   * Code leaving instruction k's 64-bit effective address (SDM Vol. 1 3.7.5) in 32-bit halves `el{k}` (0 to
+   * 2^32 - 1) and `eh{k}` (an int32), summed as operands.ts's effectiveAddress sums it, RIP-relative included.
+   */
+  private address64(k: number): string {
+    const i = this.insns[k];
+    const lo = [`${i.disp >>> 0}`];
+    const hi = [`${i.disp >> 31}`];
+    const pre: string[] = [];
+    if (i.flags & InsnFlag.RIPREL) {
+      // RIP-relative: from the next instruction's RIP, a canonical address held as a signed number.
+      pre.push(`const ni${k} = ${this.fall(k)}; const nih${k} = Math.floor(ni${k} / 4294967296);`);
+      lo.push(`(ni${k} - nih${k} * 4294967296)`);
+      hi.push(`nih${k}`);
+    }
+    if (i.base !== NO_REG) {
+      lo.push(`(r[${i.base << 1}] >>> 0)`);
+      hi.push(`r[${(i.base << 1) + 1}]`);
+    }
+    if (i.index !== NO_REG) {
+      const x = i.index << 1;
+      const sc = i.scale;
+      lo.push(sc ? `((r[${x}] << ${sc}) >>> 0)` : `(r[${x}] >>> 0)`);
+      hi.push(sc ? `((r[${x + 1}] << ${sc}) | (r[${x}] >>> ${32 - sc}))` : `r[${x + 1}]`);
+    }
+    pre.push(
+      `const es${k} = ${lo.join(' + ')}; const eh${k} = (${hi.join(' + ')} + Math.floor(es${k} / 4294967296)) | 0; const el${k} = es${k} >>> 0;`,
+    );
+    return pre.join(' ');
+  }
+
+  /** The address `address64` left, as a number, or 2^60 (non-canonical) when it is far outside 48 bits. */
+  private canonical64(k: number): string {
+    return `eh${k} >= -65536 && eh${k} < 65536 ? eh${k} * 4294967296 + el${k} : 1152921504606846976`;
+  }
+
+  /**
+   * Code reading instruction k's memory operand (`size` bytes) into `m{k}a`: readRm's segment check (the
+   * canonical check in 64-bit mode, 64-bit addressing only) and read, inline on the common path. False when
+   * the form is not handled here.
    */
   private loadOperand(k: number, size: number): boolean {
     const i = this.insns[k];
-    if (this.mode === CodeMode.M64 || i.flags & InsnFlag.RIPREL) return false;
-    const lines = [
-      ...this.linear(k, `${k}a`, i.seg, this.effective(i), size, false),
-      ...this.load(k, `${k}a`, size),
-    ];
+    let lines: string[];
+    if (this.mode === CodeMode.M64) {
+      if (i.asize !== 8) return false;
+      lines = [
+        `${this.address64(k)} const ea${k} = ${this.canonical64(k)};`,
+        ...this.linear(k, `${k}a`, i.seg, `ea${k}`, size, false),
+        ...this.load(k, `${k}a`, size),
+      ];
+    } else {
+      if (i.flags & InsnFlag.RIPREL) return false;
+      lines = [
+        ...this.linear(k, `${k}a`, i.seg, this.effective(i), size, false),
+        ...this.load(k, `${k}a`, size),
+      ];
+    }
     this.out.push(lines.join('\n'));
     this.loaded = true;
     return true;
