@@ -66,8 +66,14 @@ export class Block {
 /** Most instructions in one block (a block must fit in the run loop's slice). */
 export const MAX_BLOCK = 64;
 
-/** Visits of a start offset before it is compiled (cold code stays interpreted); -1 turns blocks off. */
-export let HOT = 24;
+/**
+ * Visits of a start offset before it is compiled (cold code stays interpreted); -1 turns blocks off; at most
+ * 65535 (the pages' visit counters are 16-bit). Compiling costs about a millisecond of V8's time a block (the
+ * `new Function` parse, then the lazy compile and optimization of the block on its first runs), which only a
+ * few thousand runs earn back: Linux's boot to /init took 89 s with 24 visits, 78 s with 200, 74 s with no
+ * blocks at all, 49 s with 8000 and 52 s with 30000 (`pnpm bench:linux`, the cloud kernel).
+ */
+export let HOT = 8000;
 
 /**
  * Sets the visits after which a block is compiled (1: at once, as tests use to run everything through blocks;

@@ -26,7 +26,7 @@ export class CodePage {
   /** Compiled blocks (blocks.ts) by start offset: a shared empty array until the page's first block. */
   blocks: (Block | undefined)[] = NO_BLOCKS;
   /** How often the run loop arrived at each offset with no block there (it compiles one at blocks.ts's HOT). */
-  readonly heat = new Uint8Array(4096);
+  readonly heat = new Uint16Array(4096);
   /** The blocks in `blocks`, to find those a write overlaps. */
   private blockList: Block[] = [];
 
