@@ -13,6 +13,9 @@ export const SUITE_HEADER = '[suite]';
  * The Linux boot test: Debian's kernel through `kvm-ts run --backend native` to a shell that answers
  * typed commands. `requiresFileIn` names an environment variable that must point at a non-empty
  * file: the suite fails, rather than skips, when the kernel the runner puts in the guest is missing.
+ * Run with `--linux`, not by default (CI's run): in about one boot in seven the whole nested machine
+ * froze during the L2 kernel's start (QEMU at 0% CPU, L1's timers no longer firing, the last line
+ * L1 KVM's "Unhandled WRMSR(0xc0010007)"), which only the runner's timeout ends.
  */
 export const LINUX_SUITE = {
   name: 'linux',
@@ -23,14 +26,13 @@ export const LINUX_SUITE = {
 
 /**
  * The suites the default command runs, each from its folder: the native backend's tests (its own
- * and the conformance suite it runs), the examples on native, the `kvm-ts` command's runs on
- * native (the demo guest among them), and the Linux boot.
+ * and the conformance suite it runs), the examples on native, and the `kvm-ts` command's runs on
+ * native (the demo guest among them).
  */
 export const DEFAULT_SUITES = [
   { name: 'native', dir: 'packages/native', files: [] },
   { name: 'examples', dir: 'examples', files: [] },
   { name: 'cli', dir: 'apps/cli', files: ['test/cli.test.ts'] },
-  LINUX_SUITE,
 ];
 
 /**
@@ -66,14 +68,16 @@ export const DEFAULT_COMMAND = suitesCommand(DEFAULT_SUITES);
 export const USAGE = `Usage: pnpm test:kvm [-- options]
 
 Boots Debian's kernel with kvm_amd under QEMU's software CPU (the reference KVM) and runs, against
-that nested /dev/kvm, the native backend's tests, the examples and the kvm-ts command on native, and
-the Linux boot test (the same Debian kernel through \`kvm-ts run\`). Exits with the guest's status.
+that nested /dev/kvm, the native backend's tests, the examples and the kvm-ts command on native; with
+--linux also the Linux boot test (the same Debian kernel through \`kvm-ts run\`). Exits with the
+guest's status.
 Expects a built workspace (pnpm build); installs qemu-system-x86 and busybox-static if missing
 (root), and caches the kernel and image parts in .cache/nested-kvm/.
 
 Options:
   --command <shell command>  run this instead, from the repo root inside the guest
-                             (default: the suites native, examples, cli and linux)
+                             (default: the suites native, examples and cli)
+  --linux                    also run the Linux boot test after the default suites
   --timeout <seconds>        kill the guest after this long (default ${DEFAULT_TIMEOUT_S})
   --full-node-modules        put the whole root node_modules in the guest, not only what the
                              workspace packages and vitest resolve
@@ -108,6 +112,9 @@ export function parseArgs(argv) {
       return true;
     };
     switch (name) {
+      case '--linux':
+        options.command = flag() && suitesCommand([...DEFAULT_SUITES, LINUX_SUITE]);
+        break;
       case '--command': {
         const command = value();
         if (command.trim() === '') throw new Error('--command must not be empty');
