@@ -84,3 +84,28 @@ export function elfSegments(bytes) {
   }
   return { entry, segments };
 }
+
+/**
+ * Puts `sregs` (a `KvmSregs`) in the state a multiboot loader leaves (Multiboot 0.6.96, 3.2): flat 4 GiB code
+ * (selector 0x08) and data (0x10) segments, CR0.PE set and paging off. Returns `sregs`.
+ */
+export function enterMultibootState(sregs) {
+  const flat = (selector, type) => ({
+    base: 0n,
+    limit: 0xffffffff,
+    selector,
+    type,
+    present: 1,
+    dpl: 0,
+    db: 1,
+    s: 1,
+    l: 0,
+    g: 1,
+    avl: 0,
+    unusable: 0,
+  });
+  sregs.cs = flat(0x08, 0xb);
+  for (const name of ['ds', 'es', 'fs', 'gs', 'ss']) sregs[name] = flat(0x10, 0x3);
+  sregs.cr0 = (sregs.cr0 | 1n) & ~0x80000000n;
+  return sregs;
+}

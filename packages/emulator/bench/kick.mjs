@@ -6,6 +6,7 @@
  * from that store until `run()` has returned INTR on the main thread. The issue's bound is 10 ms.
  */
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
+import { enterMultibootState } from './guest.mjs';
 
 const ROUNDS = 40;
 /** Where the spinning code sits: 32-bit protected mode, flat segments, paging off. */
@@ -27,23 +28,6 @@ if (!isMainThread) {
   parentPort.postMessage('done');
 }
 
-function flat(selector, type) {
-  return {
-    base: 0n,
-    limit: 0xffffffff,
-    selector,
-    type,
-    present: 1,
-    dpl: 0,
-    db: 1,
-    s: 1,
-    l: 0,
-    g: 1,
-    avl: 0,
-    unusable: 0,
-  };
-}
-
 /**
  * Runs the measurement with `backend` (the emulator's) and returns the latencies in milliseconds, sorted.
  * @returns {Promise<number[]>}
@@ -57,10 +41,7 @@ export async function kickLatencies(backend) {
   mem.bytes.set([0x83, 0xc0, 0x01, 0xeb, 0xfb], CODE);
   const vcpu = vm.createVcpu(0);
   const sregs = vcpu.getSregs();
-  sregs.cs = flat(0x08, 0xb);
-  for (const name of ['ds', 'es', 'fs', 'gs', 'ss']) sregs[name] = flat(0x10, 0x3);
-  sregs.cr0 |= 1n;
-  vcpu.setSregs(sregs);
+  vcpu.setSregs(enterMultibootState(sregs));
   const regs = vcpu.getRegs();
   regs.rip = BigInt(CODE);
   regs.rflags = 2n;

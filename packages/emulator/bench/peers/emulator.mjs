@@ -4,28 +4,11 @@
  * `run()` until the exit port. The timed span is from the guest's 'S' to its 'E' on the debug port.
  */
 import { backend } from '../../dist/index.js';
-import { elfSegments } from '../guest.mjs';
+import { elfSegments, enterMultibootState } from '../guest.mjs';
 
 const RAM = 64 << 20;
 const DEBUGCON = 0xe9;
 const EXIT_PORT = 0xf4;
-
-function flat(selector, type) {
-  return {
-    base: 0n,
-    limit: 0xffffffff,
-    selector,
-    type,
-    present: 1,
-    dpl: 0,
-    db: 1,
-    s: 1,
-    l: 0,
-    g: 1,
-    avl: 0,
-    unusable: 0,
-  };
-}
 
 /** Seconds between the guest's start and end marks. */
 export function runEmulator(image) {
@@ -40,10 +23,7 @@ export function runEmulator(image) {
     // As on KVM, long mode (EFER.LME) needs CPUID to advertise it.
     vcpu.setCpuid2(kvm.getSupportedCpuid());
     const sregs = vcpu.getSregs();
-    sregs.cs = flat(0x08, 0xb);
-    for (const name of ['ds', 'es', 'fs', 'gs', 'ss']) sregs[name] = flat(0x10, 0x3);
-    sregs.cr0 = (sregs.cr0 | 1n) & ~0x80000000n;
-    vcpu.setSregs(sregs);
+    vcpu.setSregs(enterMultibootState(sregs));
     const regs = vcpu.getRegs();
     regs.rip = BigInt(entry);
     regs.rax = 0x2badb002n;

@@ -8,12 +8,13 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { KvmSegment } from '@kvm-ts/core';
+import type { KvmSregs } from '@kvm-ts/core';
 import { backend, type EmulatorVcpu } from '../../src/index.js';
 
 interface BenchGuest {
   nasmMissing(): string | null;
   elfSegments(bytes: Uint8Array): { entry: number; segments: { paddr: number; data: Uint8Array }[] };
+  enterMultibootState(sregs: KvmSregs): KvmSregs;
 }
 interface BenchQemu {
   qemuMissing(arch: string): string | null;
@@ -65,23 +66,6 @@ export async function runQemu(image: Uint8Array, timeoutMs = 60_000): Promise<st
   }
 }
 
-function flat(selector: number, type: number): KvmSegment {
-  return {
-    base: 0n,
-    limit: 0xffffffff,
-    selector,
-    type,
-    present: 1,
-    dpl: 0,
-    db: 1,
-    s: 1,
-    l: 0,
-    g: 1,
-    avl: 0,
-    unusable: 0,
-  };
-}
-
 /** COM1 output of `image` on the emulator; a SHUTDOWN exit (triple fault) ends it as it ends QEMU. */
 export function runEmulator(image: Uint8Array, maxExits = 5_000_000): string {
   const kvm = backend.open('qemu-oracle');
@@ -94,10 +78,7 @@ export function runEmulator(image: Uint8Array, maxExits = 5_000_000): string {
     const vcpu = vm.createVcpu(0) as EmulatorVcpu;
     vcpu.setCpuid2(kvm.getSupportedCpuid());
     const sregs = vcpu.getSregs();
-    sregs.cs = flat(0x08, 0xb);
-    for (const name of ['ds', 'es', 'fs', 'gs', 'ss'] as const) sregs[name] = flat(0x10, 0x3);
-    sregs.cr0 = (sregs.cr0 | 1n) & ~0x80000000n;
-    vcpu.setSregs(sregs);
+    vcpu.setSregs(bench.enterMultibootState(sregs));
     const regs = vcpu.getRegs();
     regs.rip = BigInt(entry);
     regs.rax = 0x2badb002n;
