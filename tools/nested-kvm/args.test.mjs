@@ -11,6 +11,7 @@ describe('parseArgs', () => {
   it('gives the native tests and the default timeout without arguments', () => {
     assert.deepEqual(parseArgs([]), {
       command: DEFAULT_COMMAND,
+      suites: DEFAULT_SUITES,
       timeoutS: DEFAULT_TIMEOUT_S,
       keep: false,
       fullNodeModules: false,
@@ -29,6 +30,7 @@ describe('parseArgs', () => {
       '--full-node-modules',
     ]);
     assert.equal(options.command, 'echo a=b');
+    assert.equal(options.suites, null);
     assert.equal(options.timeoutS, 30);
     assert.equal(options.keep, true);
     assert.equal(options.fullNodeModules, true);
@@ -44,6 +46,11 @@ describe('parseArgs', () => {
       assert.throws(() => parseArgs(['--timeout', bad]), /--timeout wants a positive number/, bad);
     }
     assert.throws(() => parseArgs(['--keep=yes']), /--keep takes no value/);
+    assert.throws(
+      () => parseArgs(['--suites', 'cli,bogus']),
+      /--suites wants names from native, .*got "bogus"/,
+    );
+    assert.throws(() => parseArgs(['--suites', ',']), /--suites wants names/);
   });
 });
 
@@ -84,8 +91,8 @@ describe('suitesCommand', () => {
     ];
     const failed = runSuites(suites);
     assert.equal(failed.status, 1);
-    assert.match(failed.stdout, /\[suite\] a\nran fail-a run /);
-    assert.match(failed.stdout, /\[suite\] b\nran pass-b run .* test\/one\.test\.ts\n/);
+    assert.match(failed.stdout, /\[suite\] a\nran fail-a run .*\n\[suite\] a status=1\n/);
+    assert.match(failed.stdout, /\[suite\] b\nran pass-b run .* test\/one\.test\.ts\n\[suite\] b status=0\n/);
     assert.match(failed.stdout, /\[suite\] statuses: a=1 b=0\n/);
     assert.equal(runSuites([{ name: 'b', dir: 'pass-b', files: [] }]).status, 0);
   });
@@ -99,13 +106,19 @@ describe('suitesCommand', () => {
     assert.equal(runSuites(suites, { NEEDED: process.execPath }).status, 0);
   });
 
-  it('makes the default command run native, examples and the CLI, and --linux add the Linux boot test', () => {
+  it('makes the default command run native, examples, the CLI and the Linux boot, and --suites pick some', () => {
     assert.deepEqual(
       DEFAULT_SUITES.map(({ name, dir }) => `${name}:${dir}`),
-      ['native:packages/native', 'examples:examples', 'cli:apps/cli'],
+      ['native:packages/native', 'examples:examples', 'cli:apps/cli', 'linux:apps/cli'],
     );
     assert.match(DEFAULT_COMMAND, /\(cd apps\/cli && .* test\/cli\.test\.ts\)/);
-    assert.doesNotMatch(DEFAULT_COMMAND, /linux-boot/);
-    assert.match(parseArgs(['--linux']).command, /\(cd apps\/cli && .*test\/linux-boot\.test\.ts\)/);
+    assert.match(DEFAULT_COMMAND, /\(cd apps\/cli && .* test\/linux-boot\.test\.ts\)/);
+    const picked = parseArgs(['--suites', 'linux, native']);
+    assert.deepEqual(
+      picked.suites.map(({ name }) => name),
+      ['native', 'linux'],
+    );
+    assert.match(picked.command, /^echo "\[suite\] native".*test\/linux-boot\.test\.ts/);
+    assert.doesNotMatch(picked.command, /cli\.test\.ts|\(cd examples/);
   });
 });

@@ -1,11 +1,21 @@
 // Boots the nested guest under QEMU's software CPU and reads its result off the serial console.
 import { spawn } from 'node:child_process';
-import { LineSplitter, parseResultLine, parseSuiteHeader, parseVitestTotals } from './marker.mjs';
+import { FreezeWatch, frozenMessage, processCpuSeconds } from './freeze-watch.mjs';
+import {
+  LineSplitter,
+  parseResultLine,
+  parseSuiteHeader,
+  parseSuiteStatus,
+  parseVitestTotals,
+} from './marker.mjs';
+import { isTestFailureLine } from './retry.mjs';
 
 /** Seconds QEMU gets to exit after the guest printed its result (power-off under TCG is quick). */
 const EXIT_GRACE_S = 30;
 /** Seconds between SIGTERM and SIGKILL when QEMU has to be stopped. */
 const KILL_GRACE_S = 5;
+/** Seconds between samples of QEMU's CPU time for the freeze watch. */
+const SAMPLE_EVERY_S = 5;
 
 /**
  * QEMU's arguments: TCG with every CPU feature it emulates (`max` includes AMD SVM with nested
@@ -22,13 +32,16 @@ export function qemuArgs({ kernel, initrd, memoryMiB = 2048 }) {
 
 /**
  * Runs QEMU, copies the guest console to `write` line by line (without the \r the serial line
- * adds), and resolves with `{ result, totals, timedOut, seconds, markerSeconds, qemuStatus }`
- * where `result` is the parsed marker or null and `totals` the vitest totals lines seen, each
- * prefixed with the name of the suite whose header came before it (if any). QEMU
- * is killed after `timeoutS`, or when it lingers after the marker. `register(stop)` receives
- * a function that stops QEMU (for signal handlers).
+ * adds), and resolves with `{ result, totals, finished, failureSeen, timedOut, frozen, seconds,
+ * markerSeconds, qemuStatus }` where `result` is the parsed marker or null, `totals` the vitest totals
+ * lines seen, each prefixed with the name of the suite whose header came before it (if any),
+ * `finished` the `{ name, status }` of each suite that ended, and `failureSeen` whether a test
+ * failed in the suite that had not ended (see retry.mjs). QEMU
+ * is killed after `timeoutS`, when it lingers after the marker, or when the whole nested machine
+ * froze (`frozen` is then `{ quietS, cpuS }`, see freeze-watch.mjs). `register(stop)` receives
+ * a function that stops QEMU (for signal handlers). `freezeWatch` overrides the watch's thresholds.
  */
-export function bootGuest({ qemu, kernel, initrd, timeoutS, write, register = () => {} }) {
+export function bootGuest({ qemu, kernel, initrd, timeoutS, write, register = () => {}, freezeWatch = {} }) {
   return new Promise((resolve, reject) => {
     const started = performance.now();
     const elapsed = () => (performance.now() - started) / 1000;
@@ -36,10 +49,14 @@ export function bootGuest({ qemu, kernel, initrd, timeoutS, write, register = ()
     const lines = new LineSplitter();
     let result = null;
     const totals = [];
+    const finished = [];
+    let failureSeen = false;
     let suite = null;
     let markerSeconds = null;
     let timedOut = false;
+    let frozen = null;
     let killTimer = null;
+    const watch = new FreezeWatch({ ...freezeWatch, startedAt: 0 });
 
     const stop = () => {
       if (child.exitCode !== null || child.signalCode !== null) return;
@@ -53,10 +70,28 @@ export function bootGuest({ qemu, kernel, initrd, timeoutS, write, register = ()
       stop();
     }, timeoutS * 1000);
     let lingerTimer = null;
+    const sampler = setInterval(
+      () => {
+        const cpu = processCpuSeconds(child.pid);
+        if (cpu === null || frozen !== null || result !== null) return;
+        frozen = watch.sample(elapsed(), cpu);
+        if (frozen === null) return;
+        write(`\n[test:kvm] ${frozenMessage(frozen)}: stopping QEMU\n`);
+        stop();
+      },
+      (freezeWatch.sampleEveryS ?? SAMPLE_EVERY_S) * 1000,
+    );
 
     const take = (line) => {
       write(`${line.replace(/\r/g, '')}\n`);
-      suite = parseSuiteHeader(line) ?? suite;
+      const header = parseSuiteHeader(line);
+      if (header !== null) {
+        suite = header;
+        failureSeen = false;
+      }
+      const ended = parseSuiteStatus(line);
+      if (ended !== null) finished.push(ended);
+      else if (isTestFailureLine(line)) failureSeen = true;
       const total = parseVitestTotals(line);
       if (total !== null) totals.push(suite === null ? total : `${suite}: ${total}`);
       const parsed = parseResultLine(line);
@@ -70,18 +105,31 @@ export function bootGuest({ qemu, kernel, initrd, timeoutS, write, register = ()
     };
     child.stdout.setEncoding('utf8');
     child.stdout.on('data', (text) => {
+      watch.output(elapsed());
       for (const line of lines.push(text)) take(line);
     });
     child.stderr.setEncoding('utf8');
     child.stderr.on('data', (text) => write(text.replace(/\r/g, '')));
     child.on('error', (error) => {
       clearTimeout(deadline);
+      clearInterval(sampler);
       reject(error);
     });
     child.on('close', (code, signal) => {
       for (const line of lines.flush()) take(line);
+      clearInterval(sampler);
       for (const timer of [deadline, lingerTimer, killTimer]) if (timer) clearTimeout(timer);
-      resolve({ result, totals, timedOut, seconds: elapsed(), markerSeconds, qemuStatus: code ?? signal });
+      resolve({
+        result,
+        totals,
+        finished,
+        failureSeen,
+        timedOut,
+        frozen,
+        seconds: elapsed(),
+        markerSeconds,
+        qemuStatus: code ?? signal,
+      });
     });
   });
 }

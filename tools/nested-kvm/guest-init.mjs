@@ -1,8 +1,16 @@
 // The guest's /init (run by busybox sh as PID 1) and the command file it runs.
+import { HEARTBEAT_S } from './freeze-watch.mjs';
 import { RESULT_MARKER, SETUP_FAILURE_STATUS } from './marker.mjs';
 
 /** Where the runner's own files live inside the guest (modules, the command). */
 export const GUEST_DIR = 'nested-kvm';
+
+/**
+ * Parameters the guest's insmod passes to each module (named as in the kernel, `kvm_amd`; the file
+ * may carry an order prefix, `02-kvm.ko`). The kernel's command line does not reach modules loaded
+ * by insmod (modprobe reads it), so module options go here.
+ */
+export const MODULE_PARAMS = {};
 
 /** Quotes a string for a POSIX shell, whatever it holds. */
 export function shellQuote(value) {
@@ -32,20 +40,42 @@ ${busybox} --install -s /bin
 ${exports}
 
 finish() {
+  [ -n "$heartbeat" ] && kill "$heartbeat" 2>/dev/null
   echo "${RESULT_MARKER} status=$1\${2:+ reason=$2}"
   sync
   poweroff -f
   exit "$1"
 }
 
+# The parameters MODULE_PARAMS gives a module file (tools/nested-kvm/guest-init.mjs).
+moduleParams() {
+  case "$(basename "$1" .ko | sed 's/^[0-9]*-//')" in
+${Object.entries(MODULE_PARAMS)
+  .map(([name, params]) => `    ${name}) echo ${shellQuote(params)} ;;`)
+  .join('\n')}
+    *) ;;
+  esac
+}
+
 uptime_s() { cut -d' ' -f1 /proc/uptime; }
+
+# A line every ${HEARTBEAT_S} s while L1 lives: the runner takes a silent console with QEMU using no CPU
+# as the whole nested machine having frozen (tools/nested-kvm/freeze-watch.mjs), never as a hung test.
+( while :; do sleep ${HEARTBEAT_S}; echo "[guest] heartbeat $(uptime_s) s"; done ) &
+heartbeat=$!
 
 echo "[guest] Linux $(uname -r), $(grep -c ^processor /proc/cpuinfo) CPU, $(awk '/MemTotal/ {print int($2 / 1024)}' /proc/meminfo) MiB, up $(uptime_s) s"
 for module in /${GUEST_DIR}/modules/*.ko; do
-  insmod "$module" || finish ${SETUP_FAILURE_STATUS} "insmod-$(basename "$module" .ko)"
+  insmod "$module" $(moduleParams "$module") || finish ${SETUP_FAILURE_STATUS} "insmod-$(basename "$module" .ko)"
 done
 [ -c /dev/kvm ] || finish ${SETUP_FAILURE_STATUS} no-dev-kvm
 dmesg | grep -iE 'kvm|svm' | sed 's/^/[guest] dmesg: /'
+${Object.entries(MODULE_PARAMS)
+  .flatMap(([module, params]) =>
+    params.split(' ').map((param) => `${module}/parameters/${param.split('=')[0]}`),
+  )
+  .map((path) => `echo "[guest] /sys/module/${path}: $(cat /sys/module/${path})"`)
+  .join('\n')}
 cd ${shellQuote(workdir)} || finish ${SETUP_FAILURE_STATUS} no-workdir
 echo "[guest] /dev/kvm ready at $(uptime_s) s; running /${GUEST_DIR}/command.sh in $(pwd):"
 sed 's/^/[guest]   /' /${GUEST_DIR}/command.sh

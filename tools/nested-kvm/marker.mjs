@@ -56,3 +56,12 @@ export function parseSuiteHeader(line) {
   const match = /^\[suite\] ([\w-]+)$/.exec(line.replace(/\r/g, '').trimEnd());
   return match ? match[1] : null;
 }
+
+/**
+ * `{ name, status }` from the line the default command prints when a suite ends
+ * (`[suite] native status=0`), or null: after a freeze it tells which suites had finished, and how.
+ */
+export function parseSuiteStatus(line) {
+  const match = /^\[suite\] ([\w-]+) status=(\d+)$/.exec(line.replace(/\r/g, '').trimEnd());
+  return match ? { name: match[1], status: Number(match[2]) } : null;
+}

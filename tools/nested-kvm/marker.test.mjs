@@ -5,6 +5,7 @@ import {
   LineSplitter,
   parseResultLine,
   parseSuiteHeader,
+  parseSuiteStatus,
   parseVitestTotals,
   RESULT_MARKER,
 } from './marker.mjs';
@@ -59,5 +60,16 @@ describe('parseSuiteHeader', () => {
     assert.equal(parseSuiteHeader('[suite] statuses: native=0 linux=1'), null);
     assert.equal(parseSuiteHeader('[guest]   echo "[suite] native"; (cd packages/native'), null);
     assert.equal(parseSuiteHeader('[suite] linux: no file at "$KVM_TS_LINUX_KERNEL"'), null);
+    assert.equal(parseSuiteHeader('[suite] linux status=0'), null);
+  });
+});
+
+describe('parseSuiteStatus', () => {
+  it('reads the name and status of a suite-end line, and nothing else', () => {
+    assert.deepEqual(parseSuiteStatus('[suite] native status=0\r'), { name: 'native', status: 0 });
+    assert.deepEqual(parseSuiteStatus('[suite] linux status=137'), { name: 'linux', status: 137 });
+    assert.equal(parseSuiteStatus('[suite] native'), null);
+    assert.equal(parseSuiteStatus('[suite] statuses: native=0 linux=1'), null);
+    assert.equal(parseSuiteStatus('[guest]   echo "[suite] native status=$s_native"'), null);
   });
 });

@@ -6,11 +6,13 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Apt } from './apt.mjs';
-import { parseArgs, USAGE } from './args.mjs';
+import { parseArgs, suitesCommand, USAGE } from './args.mjs';
 import { bootGuest, qemuArgs } from './boot.mjs';
+import { frozenMessage } from './freeze-watch.mjs';
 import { buildInitramfs, GUEST_KERNEL } from './image.mjs';
 import { ensureKernel } from './kernel.mjs';
 import { SETUP_FAILURE_STATUS } from './marker.mjs';
+import { MAX_FREEZE_RETRIES, planRetryAfterFreeze } from './retry.mjs';
 import { checkBuilt, workspacePackageDirs } from './workspace.mjs';
 
 /** Exit status when the guest printed no result: timeout, kernel panic, QEMU failure. */
@@ -116,41 +118,90 @@ async function main(argv) {
   process.once('SIGTERM', onSignal);
   try {
     const initrd = join(work, 'initramfs.cpio.gz');
-    const image = await step('initramfs', () =>
-      buildInitramfs({
-        cacheDir,
-        output: initrd,
-        busybox: commands.busybox,
-        node: process.execPath,
-        kernel,
-        root: ROOT,
-        packageDirs,
-        command: options.command,
-        env: guestEnv({ busybox: commands.busybox }),
-        fullNodeModules: options.fullNodeModules,
-      }),
-    );
-    for (const part of image.parts) {
-      const how = part.reused ? 'cached' : `built in ${part.seconds.toFixed(1)} s`;
-      log(`  part ${part.kind}: ${megabytes(part.bytes)} (${part.bytes} bytes), ${part.files} files, ${how}`);
-    }
-    log(`  initramfs: ${megabytes(image.bytes)} (${image.bytes} bytes)`);
-    log(`booting: timeout ${options.timeoutS} s, command: ${options.command}`);
+    /** Builds the initramfs for `command` and boots it once. */
+    const bootWith = async (command) => {
+      const image = await step('initramfs', () =>
+        buildInitramfs({
+          cacheDir,
+          output: initrd,
+          busybox: commands.busybox,
+          node: process.execPath,
+          kernel,
+          root: ROOT,
+          packageDirs,
+          command,
+          env: guestEnv({ busybox: commands.busybox }),
+          fullNodeModules: options.fullNodeModules,
+        }),
+      );
+      for (const part of image.parts) {
+        const how = part.reused ? 'cached' : `built in ${part.seconds.toFixed(1)} s`;
+        log(
+          `  part ${part.kind}: ${megabytes(part.bytes)} (${part.bytes} bytes), ${part.files} files, ${how}`,
+        );
+      }
+      log(`  initramfs: ${megabytes(image.bytes)} (${image.bytes} bytes)`);
+      log(`booting: timeout ${options.timeoutS} s, command: ${command}`);
+      const boot = await bootGuest({
+        qemu: commands['qemu-system-x86_64'],
+        kernel: kernel.vmlinuz,
+        initrd,
+        timeoutS: options.timeoutS,
+        write: (text) => process.stdout.write(text),
+        register: (stop) => {
+          stopQemu = stop;
+        },
+      });
+      const markerAt =
+        boot.markerSeconds === null ? 'no result' : `result after ${boot.markerSeconds.toFixed(1)} s`;
+      log(
+        `guest: ${markerAt}, QEMU ended after ${boot.seconds.toFixed(1)} s (QEMU status ${boot.qemuStatus})`,
+      );
+      return boot;
+    };
 
-    const boot = await bootGuest({
-      qemu: commands['qemu-system-x86_64'],
-      kernel: kernel.vmlinuz,
-      initrd,
-      timeoutS: options.timeoutS,
-      write: (text) => process.stdout.write(text),
-      register: (stop) => {
-        stopQemu = stop;
-      },
-    });
-    const markerAt =
-      boot.markerSeconds === null ? 'no result' : `result after ${boot.markerSeconds.toFixed(1)} s`;
-    log(`guest: ${markerAt}, QEMU ended after ${boot.seconds.toFixed(1)} s (QEMU status ${boot.qemuStatus})`);
-    for (const line of boot.totals) log(`guest vitest: ${line}`);
+    let boot = await bootWith(options.command);
+    const boots = [boot];
+    // A frozen machine is the reference machine's fault (see freeze-watch.mjs): the suites it had
+    // not finished get one fresh machine, loudly, and only if nothing failed while it was alive.
+    let suites = options.suites;
+    const retries = [];
+    while (boot.frozen !== null) {
+      console.error(`test:kvm: ${frozenMessage(boot.frozen)}`);
+      const plan = planRetryAfterFreeze({
+        suites,
+        finished: boot.finished,
+        failureSeen: boot.failureSeen,
+        retriesDone: retries.length,
+      });
+      if (plan.suites === null) {
+        log(`no retry after the freeze: ${plan.why}`);
+        break;
+      }
+      suites = plan.suites;
+      const names = suites.map(({ name }) => name).join(', ');
+      retries.push(names);
+      log('='.repeat(72));
+      log(
+        `RETRY ${retries.length}/${MAX_FREEZE_RETRIES}: the nested machine froze; booting a fresh one for: ${names}`,
+      );
+      log('='.repeat(72));
+      boot = await bootWith(suitesCommand(suites));
+      boots.push(boot);
+    }
+
+    for (const [i, { totals }] of boots.entries()) {
+      const which = boots.length > 1 ? ` (boot ${i + 1})` : '';
+      for (const line of totals) log(`guest vitest${which}: ${line}`);
+    }
+    if (boots.length > 1) {
+      const finished = boots.flatMap(({ finished }) => finished);
+      log(`suites across boots: ${finished.map(({ name, status }) => `${name}=${status}`).join(' ')}`);
+    }
+    log(
+      `freezes of the nested machine: ${boots.filter(({ frozen }) => frozen !== null).length}; ` +
+        `fresh boots after a freeze: ${retries.length}${retries.length > 0 ? ` (${retries.join('; ')})` : ''}`,
+    );
     log(`total: ${((performance.now() - total) / 1000).toFixed(1)} s`);
     if (options.keep) {
       const args = qemuArgs({ kernel: kernel.vmlinuz, initrd }).map((arg) =>
@@ -159,6 +210,10 @@ async function main(argv) {
       log(`kept ${initrd}; boot it again with:\n  ${commands['qemu-system-x86_64']} ${args.join(' ')}`);
     }
 
+    if (boot.frozen !== null) {
+      console.error(`test:kvm: FAILED: ${frozenMessage(boot.frozen)}`);
+      return NO_RESULT_STATUS;
+    }
     if (boot.result === null) {
       const why = boot.timedOut ? `timed out after ${options.timeoutS} s` : 'ended without printing a result';
       console.error(`test:kvm: FAILED: the guest ${why}`);

@@ -1,0 +1,38 @@
+// Whether, and with which suites, the runner boots a fresh nested machine after the old one froze
+// (freeze-watch.mjs). Only a freeze is retried, once, and only the suites that had not finished:
+// a suite that failed, or a test that failed, while the machine was alive is never run again.
+
+/** Fresh boots the runner allows after freezes, per run. */
+export const MAX_FREEZE_RETRIES = 1;
+
+/**
+ * A vitest verbose-reporter line saying a test or file failed (`  × name`, ` FAIL  file`): seen in
+ * the suite that was running when the machine froze, it rules the retry out.
+ */
+export function isTestFailureLine(line) {
+  return /^\s*(×|FAIL\s)/.test(line.replace(/\r/g, ''));
+}
+
+/**
+ * The plan after a freeze: `{ suites }`, those of `suites` still to run (the one the machine froze
+ * in and those after it), or `{ suites: null, why }` when there must be no retry. `finished` lists
+ * `{ name, status }` of the suites that ended before the freeze, `failureSeen` whether a test
+ * failure line came in the unfinished suite, `retriesDone` how many fresh boots came before.
+ */
+export function planRetryAfterFreeze({ suites, finished, failureSeen, retriesDone }) {
+  if (suites === null) return { suites: null, why: 'the command is not the runner’s suites (--command)' };
+  if (retriesDone >= MAX_FREEZE_RETRIES)
+    return { suites: null, why: `already booted ${retriesDone} fresh machine(s) after a freeze` };
+  const failed = finished.filter(({ status }) => status !== 0);
+  if (failed.length > 0) {
+    const which = failed.map(({ name, status }) => `${name} (status ${status})`).join(', ');
+    return { suites: null, why: `suites failed while the machine was alive: ${which}` };
+  }
+  const done = new Set(finished.map(({ name }) => name));
+  const remaining = suites.filter(({ name }) => !done.has(name));
+  if (failureSeen) {
+    return { suites: null, why: `a test of suite ${remaining[0]?.name} failed before the freeze` };
+  }
+  if (remaining.length === 0) return { suites: null, why: 'every suite had finished before the freeze' };
+  return { suites: remaining };
+}
