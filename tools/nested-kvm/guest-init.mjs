@@ -23,7 +23,7 @@ export function shellQuote(value) {
  * and powers off. If power-off fails, exiting PID 1 panics the kernel, which `panic=-1` and
  * QEMU's `-no-reboot` turn into QEMU exiting: the run ends either way.
  */
-export function initScript({ busybox, workdir, env }) {
+export function initScript({ busybox, workdir, env, moduleParams = MODULE_PARAMS }) {
   const exports = Object.entries(env)
     .map(([name, value]) => `export ${name}=${shellQuote(value)}`)
     .join('\n');
@@ -50,7 +50,7 @@ finish() {
 # The parameters MODULE_PARAMS gives a module file (tools/nested-kvm/guest-init.mjs).
 moduleParams() {
   case "$(basename "$1" .ko | sed 's/^[0-9]*-//')" in
-${Object.entries(MODULE_PARAMS)
+${Object.entries(moduleParams)
   .map(([name, params]) => `    ${name}) echo ${shellQuote(params)} ;;`)
   .join('\n')}
     *) ;;
@@ -70,7 +70,7 @@ for module in /${GUEST_DIR}/modules/*.ko; do
 done
 [ -c /dev/kvm ] || finish ${SETUP_FAILURE_STATUS} no-dev-kvm
 dmesg | grep -iE 'kvm|svm' | sed 's/^/[guest] dmesg: /'
-${Object.entries(MODULE_PARAMS)
+${Object.entries(moduleParams)
   .flatMap(([module, params]) =>
     params.split(' ').map((param) => `${module}/parameters/${param.split('=')[0]}`),
   )
