@@ -126,7 +126,10 @@ function piece(pick: (n: number) => number, long: boolean): number[] {
     case 5:
       return long ? [...w, 0xff, (pick(2) ? 0xc0 : 0xc8) | d] : [(pick(2) ? 0x40 : 0x48) + d];
     case 6:
-      return [0xc1, 0xc0 | ([4, 5, 7][pick(3)] << 3) | d, pick(40)];
+      // Shifts by a constant (by 1 too); 64-bit counts of 32 and more move bits across the halves.
+      return pick(4) === 0
+        ? [...w, 0xd1, 0xc0 | ([4, 5, 6, 7][pick(4)] << 3) | d]
+        : [...w, 0xc1, 0xc0 | ([4, 5, 6, 7][pick(4)] << 3) | d, pick(70)];
     case 7:
       return [0x8b, 0x04 | (d << 3), 0x25, ...le32(mem)];
     case 8:
@@ -168,11 +171,20 @@ function piece(pick: (n: number) => number, long: boolean): number[] {
     case 15:
       return [0x0f, 0x90 + cc, 0xc0 | [0, 2, 3][pick(3)]];
     case 16:
-      return [0x0f, 0x40 + cc, 0xc0 | (d << 3) | s];
+      return [...w, 0x0f, 0x40 + cc, 0xc0 | (d << 3) | s];
     case 17:
       return [0x8d, 0x44 | (d << 3), (pick(4) << 6) | (s << 3) | reg(), pick(256)];
     case 18:
-      return [0x0f, 0xaf, 0xc0 | (d << 3) | s];
+      // IMUL r, r or r, r, imm, then sometimes an ADD that makes IMUL's flags dead (blocks then skip them).
+      return [
+        ...w,
+        ...[
+          [0x0f, 0xaf, 0xc0 | (d << 3) | s],
+          [0x6b, 0xc0 | (d << 3) | s, pick(256)],
+          [0x69, 0xc0 | (d << 3) | s, ...le32(pick(0x7fffffff) * (pick(2) ? 1 : -1))],
+        ][pick(3)],
+        ...(pick(2) ? [...w, 0x01, 0xc0 | (s << 3) | d] : []),
+      ];
     case 20:
       // A load through ESI plus ESI scaled (base and index registers), 8 bytes in long mode with REX.W.
       return [

@@ -37,6 +37,7 @@ import {
 } from './fast.js';
 import { condition, getCf, LazyOp } from './flags.js';
 import { lea, movExtend, movRegImm, movRegRm, movRmImm, movRmReg, popReg, pushImm, pushReg } from './move.js';
+import { imulReg, mulHighU32 } from './muldiv.js';
 import { linearOf } from './operands.js';
 import { SegAcc } from './segments.js';
 import { ARITH_FLAGS, CodeMode, Flag, Seg, Stop } from './state.js';
@@ -117,6 +118,8 @@ const HELPERS = {
   stringMove,
   repMoveAll32,
   repMoveAll64,
+  imulReg,
+  mulHighU32,
 };
 const HELPER_NAMES = Object.keys(HELPERS);
 const HELPER_VALUES = Object.values(HELPERS);
@@ -193,6 +196,14 @@ function endsBlock(i: Insn): boolean {
   }
 }
 
+/**
+ * How an instruction, as the generator writes it, touches the arithmetic flags (for `Generator.deadFlags`):
+ * USE reads them or may leave the block (a fault, an exit, a side exit, a handler call, which all need them
+ * in the CPU's state), PASS neither reads nor writes them and never leaves, KILL writes all six from its own
+ * result without reading any and never leaves.
+ */
+const FlagUse = { USE: 0, PASS: 1, KILL: 2 } as const;
+
 /** What the generator knows about the flags the last inline instruction left (for Jcc and INC/DEC's CF). */
 const Known = { NONE: 0, ADD: 1, SUB: 2, LOGIC: 3, RESULT: 4, RESULT64: 5, LOGIC8: 6 } as const;
 
@@ -225,6 +236,12 @@ class Generator {
   /** The last flag-setting inline instruction: its kind and the suffix of its locals (d, s, v). */
   private known: number = Known.NONE;
   private knownAt = -1;
+  /**
+   * By instruction: its flags are overwritten before anything reads them or the block can be left, so it need
+   * not record them (most flag results in compiled code: an ADD's flags before the next CMP, IMUL's and the
+   * shifts' in multiply loops).
+   */
+  private readonly dead: boolean[] = [];
 
   constructor(
     private readonly mode: number,
@@ -265,10 +282,14 @@ class Generator {
 
   generate(): string {
     const n = this.insns.length;
+    this.deadFlags();
     // A branch back to the entry goes round inside the function while the next pass fits under `lim`.
     this.out.push('const r = c.r; const ip0 = c.rip; let r0 = c.retired;', 'for (;;) {');
     for (let k = 0; k < n; k++) {
       if (!this.inline(k)) {
+        // The flag analysis took this instruction for inline code that cannot leave the block.
+        if (this.flagUse(this.insns[k]) !== FlagUse.USE)
+          throw new Error(`blocks: no inline form for op ${this.insns[k].op}`);
         this.callHandler(k, this.traceNext(k));
         this.known = Known.NONE;
       }
@@ -284,6 +305,78 @@ class Generator {
       hoisted.push(`const ${local} = c.${field};`);
     }
     return `${hoisted.join(' ')}\n${body}`;
+  }
+
+  /**
+   * Marks the instructions whose flags die inside the block, scanning backwards. The block's end counts as a
+   * reader: the run loop, the next block or a fault handler may see the flags there.
+   */
+  private deadFlags(): void {
+    let live = true;
+    for (let k = this.insns.length - 1; k >= 0; k--) {
+      this.dead[k] = !live;
+      const use = this.flagUse(this.insns[k]);
+      if (use === FlagUse.KILL) live = false;
+      else if (use === FlagUse.USE) live = true;
+    }
+  }
+
+  /** How `i` as written inline touches the flags (see FlagUse); must agree with what `inline` accepts. */
+  private flagUse(i: Insn): number {
+    if (i.flags & InsnFlag.UD) return FlagUse.USE;
+    const op = i.op;
+    const size = i.osize;
+    switch (handlerOf(i)) {
+      case Fast.ALU_RR32:
+      case Fast.ALU_RR64:
+        // ADC and SBB read CF.
+        return ((op >> 3) & 7) === 2 || ((op >> 3) & 7) === 3 ? FlagUse.USE : FlagUse.KILL;
+      case Fast.ALU_RI32:
+      case Fast.ALU_RI64:
+        return (i.reg & 7) === 2 || (i.reg & 7) === 3 ? FlagUse.USE : FlagUse.KILL;
+      case H.TEST_RM_REG:
+        return i.mod === 3 && (op === 0x84 || size === 4 || size === 8) ? FlagUse.KILL : FlagUse.USE;
+      case H.IMUL_REG:
+        return this.imulForm(i) ? FlagUse.KILL : FlagUse.USE;
+      case Fast.SHIFT_R32:
+      case H.SHIFT_GROUP: {
+        const count = this.shiftCount(i);
+        return count < 0 ? FlagUse.USE : count === 0 ? FlagUse.PASS : FlagUse.KILL;
+      }
+      case Fast.MOV_RR:
+      case H.NOP:
+        return FlagUse.PASS;
+      case H.MOV_REG_IMM:
+        return op >= 0xb8 && (size === 4 || size === 8) ? FlagUse.PASS : FlagUse.USE;
+      case H.LEA:
+        if (i.mod === 3) return FlagUse.USE;
+        if (this.mode === CodeMode.M64)
+          return i.asize === 8 && (size === 4 || size === 8) ? FlagUse.PASS : FlagUse.USE;
+        return size === 4 ? FlagUse.PASS : FlagUse.USE;
+      case H.MOV_EXTEND:
+        return op !== 0x63 && size === 4 && i.mod === 3 ? FlagUse.PASS : FlagUse.USE;
+      case H.ARPL_OR_MOVSXD:
+        return this.mode === CodeMode.M64 && size === 8 && i.mod === 3 ? FlagUse.PASS : FlagUse.USE;
+      default:
+        return FlagUse.USE;
+    }
+  }
+
+  /** IMUL r, r (0F AF) or IMUL r, r, imm (69, 6B) on 32- or 64-bit registers: the forms written inline. */
+  private imulForm(i: Insn): boolean {
+    return (
+      i.mod === 3 && (i.osize === 4 || i.osize === 8) && (i.op === 0x1af || i.op === 0x69 || i.op === 0x6b)
+    );
+  }
+
+  /**
+   * The masked count of SHL, SHR, SAL or SAR of a 32- or 64-bit register by an immediate or by 1 (C1, D1), the
+   * forms written inline; -1 for any other group 2 form.
+   */
+  private shiftCount(i: Insn): number {
+    if (i.mod !== 3 || (i.osize !== 4 && i.osize !== 8) || (i.reg & 7) < 4) return -1;
+    if (i.op !== 0xc1 && i.op !== 0xd1) return -1;
+    return (i.op === 0xc1 ? i.imm : 1) & (i.osize === 8 ? 63 : 31);
   }
 
   /**
@@ -354,10 +447,13 @@ class Generator {
         const dec = opcodeForm ? (op & 8) !== 0 : (i.reg & 1) !== 0;
         this.out.push(
           `const d${k} = r[${n}]; const v${k} = (d${k} ${dec ? '-' : '+'} 1) | 0; r[${n}] = v${k}; r[${n + 1}] = 0;`,
-          `c.flags = (c.flags & ${~Flag.CF}) | ${this.cfExpr()};`,
-          `c.lazyOp = ${dec ? LazyOp.SUB : LazyOp.ADD}; c.lazySize = 4; c.lazyRes = v${k}; c.lazyResHi = 0;`,
-          `c.lazyDst = d${k}; c.lazyDstHi = 0; c.lazySrc = 1; c.lazySrcHi = 0; c.lazyMask = ${ARITH_FLAGS & ~Flag.CF};`,
         );
+        if (!this.dead[k])
+          this.out.push(
+            `c.flags = (c.flags & ${~Flag.CF}) | ${this.cfExpr()};`,
+            `c.lazyOp = ${dec ? LazyOp.SUB : LazyOp.ADD}; c.lazySize = 4; c.lazyRes = v${k}; c.lazyResHi = 0;`,
+            `c.lazyDst = d${k}; c.lazyDstHi = 0; c.lazySrc = 1; c.lazySrcHi = 0; c.lazyMask = ${ARITH_FLAGS & ~Flag.CF};`,
+          );
         this.known = Known.RESULT;
         this.knownAt = k;
         break;
@@ -440,6 +536,39 @@ class Generator {
         if (legacy || i.osize !== 8 || i.mod !== 3) return false;
         const n = i.reg << 1;
         this.out.push(`{ const x${k} = r[${i.rm << 1}]; r[${n}] = x${k}; r[${n + 1}] = x${k} >> 31; }`);
+        break;
+      }
+      case H.IMUL_REG:
+        if (!this.imulForm(i)) return false;
+        this.imul(k);
+        break;
+      case Fast.SHIFT_R32:
+      case H.SHIFT_GROUP:
+        if (this.shiftCount(i) < 0) return false;
+        this.shift(k);
+        break;
+      case H.CMOV: {
+        // CMOVcc r, r: 32-bit forms zero-extend the destination whatever the condition (move.ts's cmov).
+        if (i.mod !== 3 || (i.osize !== 4 && i.osize !== 8)) return false;
+        const dn = i.reg << 1;
+        const sn = i.rm << 1;
+        const high = i.osize === 8 ? `r[${sn + 1}]` : '0';
+        this.out.push(
+          `if (${this.conditionExpr(op & 0xf)}) { const x${k} = r[${sn}]; r[${dn + 1}] = ${high}; r[${dn}] = x${k}; }`,
+          i.osize === 4 ? `else r[${dn + 1}] = 0;` : '',
+        );
+        break;
+      }
+      case H.SETCC: {
+        // SETcc r8 (AH..BH among them).
+        if (i.mod !== 3) return false;
+        const b = i.rmB;
+        const v = `(${this.conditionExpr(op & 0xf)} ? 1 : 0)`;
+        this.out.push(
+          b < 16
+            ? `r[${b << 1}] = (r[${b << 1}] & ~0xff) | ${v};`
+            : `r[${(b - 16) << 1}] = (r[${(b - 16) << 1}] & ~0xff00) | (${v} << 8);`,
+        );
         break;
       }
       case H.NOP:
@@ -556,9 +685,10 @@ class Generator {
     this.known = known;
     this.knownAt = k;
     if (kind !== 7 && dst === null) lines.push(`r[${dn}] = ${v}; r[${dn + 1}] = 0;`);
-    lines.push(
-      `c.lazyOp = ${lazy}; c.lazySize = 4; c.lazyRes = ${v}; c.lazyDst = ${d}; c.lazySrc = ${s}; c.lazyMask = ${ARITH_FLAGS};`,
-    );
+    if (!this.dead[k])
+      lines.push(
+        `c.lazyOp = ${lazy}; c.lazySize = 4; c.lazyRes = ${v}; c.lazyDst = ${d}; c.lazySrc = ${s}; c.lazyMask = ${ARITH_FLAGS};`,
+      );
     this.out.push(lines.join(' '));
   }
 
@@ -599,21 +729,106 @@ class Generator {
       }
     }
     if (kind !== 7 && write) lines.push(`r[${dn}] = v${k}; r[${dn + 1}] = vh${k};`);
-    lines.push(
-      `c.lazyOp = ${lazy}; c.lazySize = 8; c.lazyRes = v${k}; c.lazyResHi = vh${k}; c.lazyDst = d${k}; c.lazyDstHi = dh${k};`,
-      `c.lazySrc = s${k}; c.lazySrcHi = sh${k}; c.lazyMask = ${ARITH_FLAGS};`,
-    );
+    if (!this.dead[k])
+      lines.push(
+        `c.lazyOp = ${lazy}; c.lazySize = 8; c.lazyRes = v${k}; c.lazyResHi = vh${k}; c.lazyDst = d${k}; c.lazyDstHi = dh${k};`,
+        `c.lazySrc = s${k}; c.lazySrcHi = sh${k}; c.lazyMask = ${ARITH_FLAGS};`,
+      );
     this.out.push(lines.join(' '));
     this.known = Known.RESULT64;
     this.knownAt = k;
   }
 
+  /**
+   * IMUL r, r or r, r, imm on 32- or 64-bit registers (muldiv.ts's imulReg): the truncated product inline when
+   * its flags die in the block, else imulReg itself (CF and OF need the full product).
+   */
+  private imul(k: number): void {
+    const i = this.insns[k];
+    this.known = Known.NONE;
+    if (!this.dead[k]) {
+      this.out.push(`imulReg(c, i${k});`);
+      return;
+    }
+    const dn = i.reg << 1;
+    const an = (i.op === 0x1af ? i.reg : i.rm) << 1;
+    const bn = i.rm << 1;
+    const b = i.op === 0x1af ? `r[${bn}]` : `${i.imm | 0}`;
+    if (i.osize === 4) {
+      this.out.push(`r[${dn}] = Math.imul(r[${an}], ${b}); r[${dn + 1}] = 0;`);
+      return;
+    }
+    const bh = i.op === 0x1af ? `r[${bn + 1}]` : `${i.imm >> 31}`;
+    this.out.push(
+      `{ const a${k} = r[${an}]; const ah${k} = r[${an + 1}]; const b${k} = ${b}; const bh${k} = ${bh};`,
+      `r[${dn + 1}] = (mulHighU32(a${k}, b${k}) + Math.imul(a${k}, bh${k}) + Math.imul(ah${k}, b${k})) | 0;`,
+      `r[${dn}] = Math.imul(a${k}, b${k}); }`,
+    );
+  }
+
+  /**
+   * SHL, SHR, SAL or SAR of a 32- or 64-bit register by a constant count, with flags as fast.ts's shiftReg32
+   * (32-bit) and shift.ts's shiftOp (64-bit) set them: CF, OF and AF eagerly, ZF, SF and PF from the result.
+   */
+  private shift(k: number): void {
+    const i = this.insns[k];
+    const count = this.shiftCount(i);
+    const n = i.rm << 1;
+    const kind = i.reg & 7;
+    const left = kind === 4 || kind === 6;
+    const arith = kind === 7;
+    if (count === 0) {
+      // No flags change; a 32-bit destination is still zero-extended.
+      if (i.osize === 4) this.out.push(`r[${n + 1}] = 0;`);
+      return;
+    }
+    this.known = Known.NONE;
+    const lines = [`const d${k} = r[${n}]; const dh${k} = r[${n + 1}];`];
+    let cf: string;
+    let of: string;
+    if (i.osize === 4) {
+      const v = left ? `d${k} << ${count}` : arith ? `d${k} >> ${count}` : `(d${k} >>> ${count}) | 0`;
+      lines.push(`const v${k} = ${v}; const vh${k} = 0;`);
+      cf = left ? `((d${k} >>> ${32 - count}) & 1)` : `((d${k} ${arith ? '>>' : '>>>'} ${count - 1}) & 1)`;
+      of = left ? `((v${k} >>> 31) ^ ${cf})` : arith ? '0' : `(d${k} >>> 31)`;
+    } else if (left) {
+      lines.push(
+        count < 32
+          ? `const v${k} = d${k} << ${count}; const vh${k} = (dh${k} << ${count}) | (d${k} >>> ${32 - count});`
+          : `const v${k} = 0; const vh${k} = d${k} << ${count - 32};`,
+      );
+      // CF: bit 64 - count of the source.
+      cf = count > 32 ? `((d${k} >>> ${64 - count}) & 1)` : `((dh${k} >>> ${32 - count}) & 1)`;
+      of = `((vh${k} >>> 31) ^ ${cf})`;
+    } else {
+      const sr = arith ? '>>' : '>>>';
+      lines.push(
+        count < 32
+          ? `const v${k} = (d${k} >>> ${count}) | (dh${k} << ${32 - count}); const vh${k} = (dh${k} ${sr} ${count}) | 0;`
+          : `const v${k} = (dh${k} ${sr} ${count - 32}) | 0; const vh${k} = ${arith ? `dh${k} >> 31` : '0'};`,
+      );
+      // CF: bit count - 1 of the source.
+      cf = count <= 32 ? `((d${k} >>> ${count - 1}) & 1)` : `((dh${k} >>> ${count - 33}) & 1)`;
+      of = arith ? '0' : `(dh${k} >>> 31)`;
+    }
+    lines.push(`r[${n}] = v${k}; r[${n + 1}] = vh${k};`);
+    if (!this.dead[k]) {
+      lines.push(
+        `c.flags = (c.flags & ${~(Flag.CF | Flag.OF | Flag.AF)}) | ${cf} | (${of} << 11);`,
+        `c.lazyOp = ${LazyOp.RESULT}; c.lazySize = ${i.osize}; c.lazyRes = v${k}; c.lazyResHi = vh${k};`,
+        `c.lazyDst = 0; c.lazyDstHi = 0; c.lazySrc = 0; c.lazySrcHi = 0; c.lazyMask = ${Flag.ZF | Flag.SF | Flag.PF};`,
+      );
+    }
+    this.out.push(lines.join(' '));
+  }
+
   /** TEST of two byte operands (`a`, `b`, each 0..255): AND's flags on 8 bits (alu.ts's testRmReg). */
   private test8(k: number, a: string, b: string): void {
-    this.out.push(
-      `const d${k} = ${a}; const s${k} = ${b}; const v${k} = d${k} & s${k};`,
-      `c.lazyOp = ${LazyOp.LOGIC}; c.lazySize = 1; c.lazyRes = v${k}; c.lazyDst = d${k}; c.lazySrc = s${k}; c.lazyMask = ${ARITH_FLAGS};`,
-    );
+    this.out.push(`const d${k} = ${a}; const s${k} = ${b}; const v${k} = d${k} & s${k};`);
+    if (!this.dead[k])
+      this.out.push(
+        `c.lazyOp = ${LazyOp.LOGIC}; c.lazySize = 1; c.lazyRes = v${k}; c.lazyDst = d${k}; c.lazySrc = s${k}; c.lazyMask = ${ARITH_FLAGS};`,
+      );
     this.known = Known.LOGIC8;
     this.knownAt = k;
   }
@@ -630,10 +845,13 @@ class Generator {
         ? `const vh${k} = (dh${k} - (lo${k} < 0 ? 1 : 0)) | 0;`
         : `const vh${k} = (dh${k} + (lo${k} >= 4294967296 ? 1 : 0)) | 0;`,
       `const v${k} = lo${k} | 0; r[${n}] = v${k}; r[${n + 1}] = vh${k};`,
-      `c.flags = (c.flags & ${~Flag.CF}) | ${this.cfExpr()};`,
-      `c.lazyOp = ${dec ? LazyOp.SUB : LazyOp.ADD}; c.lazySize = 8; c.lazyRes = v${k}; c.lazyResHi = vh${k};`,
-      `c.lazyDst = d${k}; c.lazyDstHi = dh${k}; c.lazySrc = 1; c.lazySrcHi = 0; c.lazyMask = ${ARITH_FLAGS & ~Flag.CF};`,
     );
+    if (!this.dead[k])
+      this.out.push(
+        `c.flags = (c.flags & ${~Flag.CF}) | ${this.cfExpr()};`,
+        `c.lazyOp = ${dec ? LazyOp.SUB : LazyOp.ADD}; c.lazySize = 8; c.lazyRes = v${k}; c.lazyResHi = vh${k};`,
+        `c.lazyDst = d${k}; c.lazyDstHi = dh${k}; c.lazySrc = 1; c.lazySrcHi = 0; c.lazyMask = ${ARITH_FLAGS & ~Flag.CF};`,
+      );
     this.known = Known.RESULT64;
     this.knownAt = k;
   }

@@ -13,6 +13,21 @@ import { Flag, Stop } from './state.js';
 
 let mulHi = 0;
 
+/**
+ * The high 32 bits of the unsigned 64-bit product of two 32-bit values (compiled blocks build 64-bit IMUL's
+ * low half from it and two `Math.imul`s).
+ */
+export function mulHighU32(a: number, b: number): number {
+  const a0 = a & 0xffff;
+  const a1 = a >>> 16;
+  const b0 = b & 0xffff;
+  const b1 = b >>> 16;
+  const p01 = a0 * b1;
+  const p10 = a1 * b0;
+  const mid = ((a0 * b0) >>> 16) + (p01 & 0xffff) + (p10 & 0xffff);
+  return (a1 * b1 + (p01 >>> 16) + (p10 >>> 16) + (mid >>> 16)) | 0;
+}
+
 /** Unsigned 32x32 -> 64: returns the low half, high half in `mulHi`. */
 function mulu32(a: number, b: number): number {
   const a0 = a & 0xffff;
