@@ -8,6 +8,7 @@ import {
   parseSuiteStatus,
   parseVitestTotals,
 } from './marker.mjs';
+import { connectQmp } from './qmp.mjs';
 import { isTestFailureLine } from './retry.mjs';
 
 /** Seconds QEMU gets to exit after the guest printed its result (power-off under TCG is quick). */
@@ -16,14 +17,20 @@ const EXIT_GRACE_S = 30;
 const KILL_GRACE_S = 5;
 /** Seconds between samples of QEMU's CPU time for the freeze watch. */
 const SAMPLE_EVERY_S = 5;
+/** Seconds a frozen machine gets to print something again after the runner kicked it with an NMI. */
+const KICK_WAIT_S = 30;
+/** HMP commands whose output the runner logs when the machine froze: where the vCPU was, its APIC. */
+const FROZEN_STATE_COMMANDS = ['info registers', 'info lapic'];
 
 /**
  * QEMU's arguments: TCG with every CPU feature it emulates (`max` includes AMD SVM with nested
  * paging, which kvm_amd needs), one vCPU, no default devices, the serial port on stdio, and a
- * kernel that reboots at once on panic, which `-no-reboot` turns into QEMU exiting.
+ * kernel that reboots at once on panic, which `-no-reboot` turns into QEMU exiting. With `qmpSocket`,
+ * QEMU also listens there for QMP (the freeze watch's way to look at, and kick, a frozen machine).
  */
-export function qemuArgs({ kernel, initrd, memoryMiB = 2048 }) {
+export function qemuArgs({ kernel, initrd, memoryMiB = 2048, qmpSocket = null }) {
   return [
+    ...(qmpSocket === null ? [] : ['-qmp', `unix:${qmpSocket},server=on,wait=off`]),
     ...['-accel', 'tcg', '-cpu', 'max', '-m', String(memoryMiB), '-smp', '1'],
     ...['-nodefaults', '-no-user-config', '-display', 'none', '-serial', 'stdio', '-no-reboot'],
     ...['-kernel', kernel, '-initrd', initrd, '-append', 'console=ttyS0 quiet panic=-1'],
@@ -38,14 +45,25 @@ export function qemuArgs({ kernel, initrd, memoryMiB = 2048 }) {
  * `finished` the `{ name, status }` of each suite that ended, and `failureSeen` whether a test
  * failed in the suite that had not ended (see retry.mjs). QEMU
  * is killed after `timeoutS`, when it lingers after the marker, or when the whole nested machine
- * froze (`frozen` is then `{ quietS, cpuS }`, see freeze-watch.mjs). `register(stop)` receives
- * a function that stops QEMU (for signal handlers). `freezeWatch` overrides the watch's thresholds.
+ * froze (`frozen` is then the verdict of freeze-watch.mjs). Before giving up on a frozen machine it
+ * logs the vCPU's state and kicks it with an NMI through QMP at `qmpSocket`; `kicks` lists
+ * `{ at, revivedAfterS }` (null when it stayed frozen). `register(stop)` receives a function that
+ * stops QEMU (for signal handlers). `freezeWatch` overrides the watch's thresholds.
  */
-export function bootGuest({ qemu, kernel, initrd, timeoutS, write, register = () => {}, freezeWatch = {} }) {
+export function bootGuest({
+  qemu,
+  kernel,
+  initrd,
+  qmpSocket = null,
+  timeoutS,
+  write,
+  register = () => {},
+  freezeWatch = {},
+}) {
   return new Promise((resolve, reject) => {
     const started = performance.now();
     const elapsed = () => (performance.now() - started) / 1000;
-    const child = spawn(qemu, qemuArgs({ kernel, initrd }), { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(qemu, qemuArgs({ kernel, initrd, qmpSocket }), { stdio: ['ignore', 'pipe', 'pipe'] });
     const lines = new LineSplitter();
     let result = null;
     const totals = [];
@@ -56,7 +74,10 @@ export function bootGuest({ qemu, kernel, initrd, timeoutS, write, register = ()
     let timedOut = false;
     let frozen = null;
     let killTimer = null;
-    const watch = new FreezeWatch({ ...freezeWatch, startedAt: 0 });
+    let watch = new FreezeWatch({ ...freezeWatch, startedAt: 0 });
+    const kicks = [];
+    /** The kick under way: `{ at, verdict }`, while the machine has KICK_WAIT_S to come back. */
+    let kick = null;
 
     const stop = () => {
       if (child.exitCode !== null || child.signalCode !== null) return;
@@ -74,10 +95,27 @@ export function bootGuest({ qemu, kernel, initrd, timeoutS, write, register = ()
       () => {
         const cpu = processCpuSeconds(child.pid);
         if (cpu === null || frozen !== null || result !== null) return;
-        frozen = watch.sample(elapsed(), cpu);
-        if (frozen === null) return;
-        write(`\n[test:kvm] ${frozenMessage(frozen)}: stopping QEMU\n`);
-        stop();
+        const now = elapsed();
+        if (kick !== null) {
+          if (watch.lastOutputAt > kick.at) {
+            const revivedAfterS = watch.lastOutputAt - kick.at;
+            kicks.push({ at: kick.at, revivedAfterS });
+            write(`[test:kvm] the nested machine came back ${revivedAfterS.toFixed(1)} s after the NMI\n`);
+            kick = null;
+            watch = new FreezeWatch({ ...freezeWatch, startedAt: now });
+          } else if (now - kick.at >= KICK_WAIT_S) {
+            kicks.push({ at: kick.at, revivedAfterS: null });
+            frozen = kick.verdict;
+            write(`[test:kvm] still frozen ${KICK_WAIT_S} s after the NMI: stopping QEMU\n`);
+            stop();
+          }
+          return;
+        }
+        const verdict = watch.sample(now, cpu);
+        if (verdict === null) return;
+        write(`\n[test:kvm] ${frozenMessage(verdict)}\n`);
+        kick = { at: now, verdict };
+        inspectAndKick(qmpSocket, write).catch((error) => write(`[test:kvm] QMP: ${error.message}\n`));
       },
       (freezeWatch.sampleEveryS ?? SAMPLE_EVERY_S) * 1000,
     );
@@ -126,10 +164,34 @@ export function bootGuest({ qemu, kernel, initrd, timeoutS, write, register = ()
         failureSeen,
         timedOut,
         frozen,
+        kicks,
         seconds: elapsed(),
         markerSeconds,
         qemuStatus: code ?? signal,
       });
     });
   });
+}
+
+/**
+ * Logs a frozen machine's vCPU state (HMP `info registers`, `info lapic`) and injects an NMI: if
+ * L1 merely lost a wake-up, the NMI (and the console line its handler prints) may start it again.
+ */
+async function inspectAndKick(qmpSocket, write) {
+  if (qmpSocket === null) return;
+  const qmp = await connectQmp(qmpSocket);
+  try {
+    for (const command of FROZEN_STATE_COMMANDS) {
+      const text = await qmp.execute('human-monitor-command', { 'command-line': command });
+      for (const line of String(text).split('\n')) {
+        // The vector and x87 registers say nothing about a freeze.
+        if (line.trim() === '' || /^(FCW|FPR|XMM|YMM|ZMM|Opmask)/.test(line)) continue;
+        write(`[test:kvm] frozen: ${command}: ${line.trimEnd()}\n`);
+      }
+    }
+    await qmp.execute('inject-nmi');
+    write(`[test:kvm] kicked the frozen machine with an NMI (QMP inject-nmi); waiting ${KICK_WAIT_S} s\n`);
+  } finally {
+    qmp.close();
+  }
 }

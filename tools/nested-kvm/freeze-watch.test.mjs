@@ -3,12 +3,13 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { describe, it } from 'node:test';
 import {
-  FROZEN_MAX_CPU_S,
   FROZEN_QUIET_S,
   FreezeWatch,
   frozenMessage,
+  HEARTBEAT_S,
   parseCpuSeconds,
   processCpuSeconds,
+  qemuWasIdle,
 } from './freeze-watch.mjs';
 
 describe('parseCpuSeconds', () => {
@@ -47,50 +48,57 @@ describe('FreezeWatch', () => {
     return null;
   }
 
-  it('calls a silent machine whose QEMU uses no CPU frozen after the quiet window, not before', () => {
+  it('calls a machine frozen once its console has been silent for the quiet window, not before', () => {
     const watch = new FreezeWatch();
-    // Busy for 100 s (output all along), then silent and flat from 100 s on.
+    // Busy for 100 s with output all along, then silent from 100 s on, QEMU idle.
     for (let t = 0; t <= 100; t += 5) {
       watch.output(t);
       assert.equal(watch.sample(t, t * 0.9), null);
     }
     const verdict = run(watch, 105, 400, () => 90);
-    assert.deepEqual(verdict, { at: 100 + FROZEN_QUIET_S, quietS: FROZEN_QUIET_S, cpuS: 0 });
+    assert.deepEqual(verdict, {
+      at: 100 + FROZEN_QUIET_S,
+      quietS: FROZEN_QUIET_S,
+      cpuS: 0,
+      windowS: FROZEN_QUIET_S / 2,
+    });
+    assert.equal(qemuWasIdle(verdict), true);
   });
 
-  it('does not call a silent guest that still uses CPU frozen (a test of ours spinning quietly)', () => {
-    const watch = new FreezeWatch();
-    watch.output(0);
-    assert.equal(
-      run(watch, 0, 600, (t) => t * 0.5),
-      null,
-    );
+  it('calls a silent machine frozen whether QEMU idles or spins, and says which', () => {
+    const spinning = run(new FreezeWatch(), 0, 600, (t) => t);
+    assert.equal(spinning.at, FROZEN_QUIET_S);
+    assert.equal(qemuWasIdle(spinning), false);
+    assert.match(frozenMessage(spinning), /QEMU busy \(30\.0 s of CPU in the last 30 s\);/);
   });
 
-  it('does not call an idle guest that keeps printing its heartbeat frozen', () => {
-    const watch = new FreezeWatch();
-    for (let t = 0; t <= 600; t += 5) {
-      if (t % 15 === 0) watch.output(t);
-      assert.equal(watch.sample(t, 3), null, `at ${t} s`);
+  it('never calls a guest that keeps printing its heartbeat frozen, busy or idle', () => {
+    for (const cpuAt of [() => 3, (t) => t]) {
+      const watch = new FreezeWatch();
+      for (let t = 0; t <= 600; t += 5) {
+        if (t % HEARTBEAT_S === 0) watch.output(t);
+        assert.equal(watch.sample(t, cpuAt(t)), null, `at ${t} s`);
+      }
     }
   });
 
-  it('counts only the CPU used inside the window, and needs a full window of samples', () => {
-    const watch = new FreezeWatch({ quietS: 20, maxCpuS: FROZEN_MAX_CPU_S });
-    // Silent from the start; busy until 30 s, then flat: frozen 20 s after the CPU stopped.
-    const cpuAt = (t) => Math.min(t, 30);
-    assert.equal(run(watch, 0, 45, cpuAt), null);
-    assert.deepEqual(run(watch, 50, 100, cpuAt), { at: 50, quietS: 50, cpuS: 0 });
-    // A watch that starts sampling late cannot judge before it has a window's worth of samples.
-    const late = new FreezeWatch({ quietS: 20, startedAt: 0 });
-    assert.equal(late.sample(100, 5), null);
-    assert.equal(late.sample(110, 5), null);
-    assert.deepEqual(late.sample(120, 5), { quietS: 120, cpuS: 0 });
+  it('measures the CPU over the last half of the silence only, where the machine surely was frozen', () => {
+    const watch = new FreezeWatch({ quietS: 20 });
+    // Silent from the start; busy until 10 s (a heartbeat's worth of live running), then flat.
+    const cpuAt = (t) => Math.min(t, 10);
+    assert.deepEqual(run(watch, 0, 20, cpuAt), { at: 20, quietS: 20, cpuS: 0, windowS: 10 });
+    assert.deepEqual(new FreezeWatch({ quietS: 20 }).sample(20, 5), { quietS: 20, cpuS: 0, windowS: 0 });
+    for (let t = 25; t <= 50; t += 5) watch.sample(t, cpuAt(t));
+    assert.deepEqual(watch.sample(55, cpuAt(55) + 4), { quietS: 55, cpuS: 4, windowS: 10 });
+    assert.equal(watch.lastOutputAt, 0);
   });
 
   it('says in one line that the reference machine froze, not kvm-ts', () => {
-    const message = frozenMessage({ quietS: 60.4, cpuS: 0.03 });
+    const message = frozenMessage({ quietS: 60.4, cpuS: 0.03, windowS: 30 });
     assert.doesNotMatch(message, /\n/);
-    assert.match(message, /^the nested machine froze: QEMU used 0\.03 s of CPU .* for 60 s; .*not kvm-ts$/);
+    assert.match(
+      message,
+      /^the nested machine froze: no console output, not even the guest's heartbeat, for 60 s, QEMU idle \(0\.0 s of CPU in the last 30 s\); .*not kvm-ts$/,
+    );
   });
 });

@@ -146,6 +146,7 @@ async function main(argv) {
         qemu: commands['qemu-system-x86_64'],
         kernel: kernel.vmlinuz,
         initrd,
+        qmpSocket: join(work, 'qmp.sock'),
         timeoutS: options.timeoutS,
         write: (text) => process.stdout.write(text),
         register: (stop) => {
@@ -198,9 +199,12 @@ async function main(argv) {
       const finished = boots.flatMap(({ finished }) => finished);
       log(`suites across boots: ${finished.map(({ name, status }) => `${name}=${status}`).join(' ')}`);
     }
+    const kicks = boots.flatMap(({ kicks }) => kicks);
+    const revived = kicks.filter(({ revivedAfterS }) => revivedAfterS !== null);
     log(
-      `freezes of the nested machine: ${boots.filter(({ frozen }) => frozen !== null).length}; ` +
-        `fresh boots after a freeze: ${retries.length}${retries.length > 0 ? ` (${retries.join('; ')})` : ''}`,
+      `freezes of the nested machine: ${kicks.length} (${revived.length} revived by an NMI, ` +
+        `${boots.filter(({ frozen }) => frozen !== null).length} stopped); fresh boots after a freeze: ` +
+        `${retries.length}${retries.length > 0 ? ` (${retries.join('; ')})` : ''}`,
     );
     log(`total: ${((performance.now() - total) / 1000).toFixed(1)} s`);
     if (options.keep) {
