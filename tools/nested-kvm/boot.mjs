@@ -18,7 +18,7 @@ const KILL_GRACE_S = 5;
 /** Seconds between samples of QEMU's CPU time for the freeze watch. */
 const SAMPLE_EVERY_S = 5;
 /** Seconds a frozen machine gets to print something again after the runner kicked it with an NMI. */
-const KICK_WAIT_S = 30;
+const KICK_WAIT_S = 15;
 /** HMP commands whose output the runner logs when the machine froze: where the vCPU was, its APIC. */
 const FROZEN_STATE_COMMANDS = ['info registers', 'info lapic'];
 
