@@ -42,6 +42,9 @@ const le32 = (v: number) => [v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, (v >
 /** Immediates at the edges of signed and unsigned ranges. */
 const EDGES = [0, 1, -1, 0x7fffffff, 0x80000000, 0xfffffffe];
 
+/** Byte registers the loop body may change: AL, DL, BL, AH, DH, BH. */
+const BYTE_REGS = [0, 2, 3, 4, 6, 7];
+
 /** Registers the loop body may change: EAX, EDX, EBX, EBP, ESI, EDI (ECX counts the loop, ESP is the stack). */
 const REGS = [0, 2, 3, 5, 6, 7];
 
@@ -53,7 +56,7 @@ function piece(pick: (n: number) => number, long: boolean): number[] {
   const cc = pick(16);
   const mem = DATA + 4 * pick(64);
   const w = long && pick(3) === 0 ? [0x48] : [];
-  switch (pick(29)) {
+  switch (pick(31)) {
     case 26:
       // TEST r8, r8 (AH..BH among them) or REX.W TEST r64, r64, then a Jcc; a hint NOP with a memory operand.
       if (pick(3) === 0) return [0x0f, 0x1f, 0x44, 0x00, 0x00];
@@ -84,6 +87,64 @@ function piece(pick: (n: number) => number, long: boolean): number[] {
           return [0x48, 0x63, 0xc0 | (d << 3) | s];
       }
     }
+    case 29: {
+      // Byte ALU between registers (AH..BH among them), on AL with an immediate, with a memory source, CMP m8, r8
+      // and CMP m8, imm8; group 1 on a byte register; TEST r/m8 or r/m32 with an immediate; then a Jcc.
+      // Byte registers written: AL, DL, BL, AH, DH, BH (CL and CH hold the loop count).
+      const byte = () => BYTE_REGS[pick(BYTE_REGS.length)];
+      const kind = pick(8);
+      const alu = [
+        pick(2)
+          ? [kind << 3, 0xc0 | (pick(8) << 3) | byte()]
+          : [(kind << 3) | 2, 0xc0 | (byte() << 3) | pick(8)],
+        [(kind << 3) | 4, pick(256)],
+        [(kind << 3) | 2, 0x04 | (byte() << 3), 0x25, ...le32(mem)],
+        [0x38, 0x04 | (pick(8) << 3), 0x25, ...le32(mem)],
+        [0x80, 0x3c, 0x25, ...le32(mem), pick(256)],
+        [0x80, 0xc0 | (kind << 3) | byte(), pick(256)],
+        [0xf6, 0xc0 | pick(8), pick(256)],
+        [0xf7, 0x04, 0x25, ...le32(mem), ...le32(EDGES[pick(EDGES.length)])],
+      ][pick(8)];
+      return [...alu, 0x70 + cc, 0x02, 0xf7, 0xd0 | d];
+    }
+    case 30:
+      // NEG or NOT (64-bit with REX.W), MOV r/m, imm, MOV m8, r8, and in long mode ADD/CMP with a 64-bit memory
+      // operand, CMP m64, imm8 and MOVSXD r64, m32.
+      switch (pick(long ? 7 : 4)) {
+        case 0:
+          return [
+            ...w,
+            0xf7,
+            0xc0 | ((pick(2) ? 2 : 3) << 3) | d,
+            0x0f,
+            0x90 + cc,
+            0xc0 | [0, 2, 3][pick(3)],
+          ];
+        case 1:
+          return pick(2)
+            ? [...w, 0xc7, 0xc0 | d, ...le32(EDGES[pick(EDGES.length)])]
+            : [0xc6, 0x04, 0x25, ...le32(mem + pick(4)), pick(256)];
+        case 2:
+          return [...w, 0xc7, 0x04, 0x25, ...le32(mem), ...le32(EDGES[pick(EDGES.length)])];
+        case 3:
+          return [0x88, 0x04 | (pick(8) << 3), 0x25, ...le32(mem + pick(4))];
+        case 4:
+          return [
+            0x48,
+            [0x03, 0x2b, 0x3b, 0x39][pick(4)],
+            0x04 | (d << 3),
+            0x25,
+            ...le32(mem),
+            0x70 + cc,
+            0x02,
+            0xf7,
+            0xd0 | d,
+          ];
+        case 5:
+          return [0x48, 0x83, 0x3c, 0x25, ...le32(mem), pick(256), 0x70 + cc, 0x02, 0xf7, 0xd0 | d];
+        default:
+          return [0x48, 0x63, 0x04 | (d << 3), 0x25, ...le32(mem)];
+      }
     case 22:
       // ALU r32, m32 (any of the eight).
       return [(pick(8) << 3) | 3, 0x04 | (d << 3), 0x25, ...le32(mem)];

@@ -336,6 +336,27 @@ class Generator {
         return (i.reg & 7) === 2 || (i.reg & 7) === 3 ? FlagUse.USE : FlagUse.KILL;
       case H.TEST_RM_REG:
         return i.mod === 3 && (op === 0x84 || size === 4 || size === 8) ? FlagUse.KILL : FlagUse.USE;
+      case H.ALU_CLASSIC: {
+        const kind = (op >> 3) & 7;
+        return this.aluRegOnly(i) && kind !== 2 && kind !== 3 ? FlagUse.KILL : FlagUse.USE;
+      }
+      case H.ALU_GROUP1:
+        return size === 1 &&
+          i.mod === 3 &&
+          !(i.flags & InsnFlag.LOCK) &&
+          (i.reg & 7) !== 2 &&
+          (i.reg & 7) !== 3
+          ? FlagUse.KILL
+          : FlagUse.USE;
+      case H.GROUP3:
+        if (i.mod !== 3 || i.flags & InsnFlag.LOCK) return FlagUse.USE;
+        if ((i.reg & 7) < 2) return size === 1 || size === 4 ? FlagUse.KILL : FlagUse.USE;
+        if (size !== 4 && size !== 8) return FlagUse.USE;
+        return (i.reg & 7) === 2 ? FlagUse.PASS : (i.reg & 7) === 3 ? FlagUse.KILL : FlagUse.USE;
+      case H.MOV_RM_IMM:
+        return i.mod === 3 && (i.reg & 7) === 0 && (size === 1 || size === 4 || size === 8)
+          ? FlagUse.PASS
+          : FlagUse.USE;
       case H.IMUL_REG:
         return this.imulForm(i) ? FlagUse.KILL : FlagUse.USE;
       case Fast.SHIFT_R32:
@@ -360,6 +381,18 @@ class Generator {
       default:
         return FlagUse.USE;
     }
+  }
+
+  /**
+   * The register-only forms of the classic ALU opcodes written inline: the accumulator with an immediate (AL,
+   * EAX, RAX) and the byte forms between two registers (the 32- and 64-bit ones are Fast.ALU_RR32/64).
+   */
+  private aluRegOnly(i: Insn): boolean {
+    if (i.flags & InsnFlag.LOCK) return false;
+    const form = i.op & 7;
+    if (form === 4) return true;
+    if (form === 5) return i.osize === 4 || i.osize === 8;
+    return form < 4 && i.osize === 1 && i.mod === 3;
   }
 
   /** IMUL r, r (0F AF) or IMUL r, r, imm (69, 6B) on 32- or 64-bit registers: the forms written inline. */
@@ -459,24 +492,99 @@ class Generator {
         break;
       }
       case H.ALU_CLASSIC: {
-        // ALU r32, m32 (all eight) and CMP m32, r32 (64-bit addressing in 64-bit mode): the load inline, then as the register form.
+        // The accumulator with an immediate and the byte forms between registers (aluRegOnly); ALU r, m (all
+        // eight) and CMP m, r for 32- and 64-bit operands: the load inline, then as the register form.
         const form = op & 7;
         const kind = (op >> 3) & 7;
-        if (i.osize !== 4 || i.mod === 3 || i.flags & InsnFlag.LOCK) return false;
-        if (form === 3) {
-          if (!this.loadOperand(k, 4)) return false;
-          this.alu32(k, kind, i.reg << 1, `m${k}a`);
-        } else if (form === 1 && kind === 7) {
-          if (!this.loadOperand(k, 4)) return false;
-          this.alu32(k, 7, 0, `r[${i.reg << 1}]`, `m${k}a`);
+        if (i.flags & InsnFlag.LOCK) return false;
+        if (this.aluRegOnly(i)) {
+          if (form === 4) this.alu8(k, kind, byteReg(0), `${i.imm & 0xff}`, 0);
+          else if (form === 5 && i.osize === 4) this.alu32(k, kind, 0, `${i.imm | 0}`);
+          else if (form === 5) this.alu64(k, kind, 0, `${i.imm | 0}`, `${i.immHi | 0}`);
+          else if (form === 2) this.alu8(k, kind, byteReg(i.regB), byteReg(i.rmB), i.regB);
+          else this.alu8(k, kind, byteReg(i.rmB), byteReg(i.regB), i.rmB);
+          break;
+        }
+        if (i.mod === 3 || (i.osize !== 4 && i.osize !== 8 && i.osize !== 1)) return false;
+        if (i.osize === 8 && this.mode !== CodeMode.M64) return false;
+        const size = i.osize;
+        if (form === 2 || form === 3) {
+          if (!this.loadOperand(k, size)) return false;
+          if (size === 1) this.alu8(k, kind, byteReg(i.regB), `m${k}a`, i.regB);
+          else if (size === 4) this.alu32(k, kind, i.reg << 1, `m${k}a`);
+          else this.alu64(k, kind, i.reg << 1, `m${k}a`, `mh${k}a`);
+        } else if ((form === 0 || form === 1) && kind === 7) {
+          if (!this.loadOperand(k, size)) return false;
+          const n = i.reg << 1;
+          if (size === 1) this.alu8(k, 7, `m${k}a`, byteReg(i.regB), -1);
+          else if (size === 4) this.alu32(k, 7, 0, `r[${n}]`, `m${k}a`);
+          else this.alu64(k, 7, 0, `r[${n}]`, `r[${n + 1}]`, false, [`m${k}a`, `mh${k}a`]);
         } else return false;
         break;
       }
       case H.ALU_GROUP1: {
-        // CMP m32, imm (81 /7, 83 /7): the load inline.
-        if (i.osize !== 4 || i.mod === 3 || (i.reg & 7) !== 7) return false;
-        if (!this.loadOperand(k, 4)) return false;
-        this.alu32(k, 7, 0, `${i.imm | 0}`, `m${k}a`);
+        // Group 1 on a byte register; CMP m8/m32/m64, imm (80, 81, 83 /7): the load inline.
+        const kind = i.reg & 7;
+        const size = i.osize;
+        if (i.flags & InsnFlag.LOCK) return false;
+        if (size === 1 && i.mod === 3) {
+          this.alu8(k, kind, byteReg(i.rmB), `${i.imm & 0xff}`, i.rmB);
+          break;
+        }
+        if (kind !== 7 || i.mod === 3 || (size !== 1 && size !== 4 && size !== 8)) return false;
+        if (size === 8 && this.mode !== CodeMode.M64) return false;
+        if (!this.loadOperand(k, size)) return false;
+        if (size === 1) this.alu8(k, 7, `m${k}a`, `${i.imm & 0xff}`, -1);
+        else if (size === 4) this.alu32(k, 7, 0, `${i.imm | 0}`, `m${k}a`);
+        else this.alu64(k, 7, 0, `${i.imm | 0}`, `${i.imm >> 31}`, false, [`m${k}a`, `mh${k}a`]);
+        break;
+      }
+      case H.GROUP3: {
+        // TEST r/m8 and r/m32, imm; NOT and NEG of a 32- or 64-bit register (alu.ts's testNotNeg).
+        const kind = i.reg & 7;
+        const size = i.osize;
+        if (i.flags & InsnFlag.LOCK) return false;
+        if (kind < 2 && (size === 1 || size === 4)) {
+          let v: string;
+          if (i.mod === 3) v = size === 1 ? byteReg(i.rmB) : `r[${i.rm << 1}]`;
+          else {
+            if (!this.loadOperand(k, size)) return false;
+            v = `m${k}a`;
+          }
+          if (size === 1) this.test8(k, v, `${i.imm & 0xff}`);
+          else this.alu32(k, 4, 0, `${i.imm | 0}`, v);
+          break;
+        }
+        if ((kind !== 2 && kind !== 3) || i.mod !== 3 || (size !== 4 && size !== 8)) return false;
+        const n = i.rm << 1;
+        if (kind === 2)
+          this.out.push(`r[${n}] = ~r[${n}]; r[${n + 1}] = ${size === 8 ? `~r[${n + 1}]` : '0'};`);
+        else if (size === 4) this.alu32(k, 5, n, `r[${n}]`, '0', true);
+        else this.alu64(k, 5, n, `r[${n}]`, `r[${n + 1}]`, true, ['0', '0']);
+        break;
+      }
+      case H.MOV_RM_REG: {
+        // MOV m8, r8 and MOV m16, r16 (the 32- and 64-bit stores are Fast.MOV_STORE).
+        if (i.mod === 3 || (i.osize !== 1 && i.osize !== 2)) return false;
+        const v = i.osize === 1 ? byteReg(i.regB) : `(r[${i.reg << 1}] & 0xffff)`;
+        if (!this.storeOperand(k, i.osize, v)) return false;
+        break;
+      }
+      case H.MOV_RM_IMM: {
+        // MOV r/m, imm (C6, C7 /0).
+        if ((i.reg & 7) !== 0) return false;
+        const size = i.osize;
+        if (i.mod === 3) {
+          if (size === 1) this.out.push(this.setByte(i.rmB, `${i.imm & 0xff}`));
+          else if (size === 4 || size === 8)
+            this.out.push(
+              `r[${i.rm << 1}] = ${i.imm | 0}; r[${(i.rm << 1) + 1}] = ${size === 8 ? i.immHi | 0 : 0};`,
+            );
+          else return false;
+          break;
+        }
+        const v = size === 1 ? `${i.imm & 0xff}` : size === 2 ? `${i.imm & 0xffff}` : `${i.imm | 0}`;
+        if (!this.storeOperand(k, size, v, `${i.immHi | 0}`)) return false;
         break;
       }
       case H.TEST_RM_REG: {
@@ -532,9 +640,14 @@ class Generator {
         break;
       }
       case H.ARPL_OR_MOVSXD: {
-        // MOVSXD r64, r32 (REX.W 63) between registers in 64-bit mode.
-        if (legacy || i.osize !== 8 || i.mod !== 3) return false;
+        // MOVSXD r64, r/m32 (REX.W 63) in 64-bit mode.
+        if (legacy || i.osize !== 8) return false;
         const n = i.reg << 1;
+        if (i.mod !== 3) {
+          if (!this.loadOperand(k, 4)) return false;
+          this.out.push(`r[${n}] = m${k}a; r[${n + 1}] = m${k}a >> 31;`);
+          break;
+        }
         this.out.push(`{ const x${k} = r[${i.rm << 1}]; r[${n}] = x${k}; r[${n + 1}] = x${k} >> 31; }`);
         break;
       }
@@ -644,7 +757,14 @@ class Generator {
   }
 
   /** A 32-bit ALU operation (ADD, OR, ADC, SBB, AND, SUB, XOR, CMP) of register `dn` and `src`, as fast.ts's alu32. */
-  private alu32(k: number, kind: number, dn: number, src: string, dst: string | null = null): void {
+  private alu32(
+    k: number,
+    kind: number,
+    dn: number,
+    src: string,
+    dst: string | null = null,
+    write = dst === null,
+  ): void {
     const d = `d${k}`;
     const s = `s${k}`;
     const v = `v${k}`;
@@ -684,7 +804,7 @@ class Generator {
     }
     this.known = known;
     this.knownAt = k;
-    if (kind !== 7 && dst === null) lines.push(`r[${dn}] = ${v}; r[${dn + 1}] = 0;`);
+    if (kind !== 7 && write) lines.push(`r[${dn}] = ${v}; r[${dn + 1}] = 0;`);
     if (!this.dead[k])
       lines.push(
         `c.lazyOp = ${lazy}; c.lazySize = 4; c.lazyRes = ${v}; c.lazyDst = ${d}; c.lazySrc = ${s}; c.lazyMask = ${ARITH_FLAGS};`,
@@ -693,9 +813,18 @@ class Generator {
   }
 
   /** A 64-bit ALU operation on register `dn` and `src:srcHi` in 32-bit halves, as fast.ts's alu64. */
-  private alu64(k: number, kind: number, dn: number, src: string, srcHi: string, write = true): void {
+  private alu64(
+    k: number,
+    kind: number,
+    dn: number,
+    src: string,
+    srcHi: string,
+    write = true,
+    dst: [string, string] | null = null,
+  ): void {
+    const [dLo, dHi] = dst ?? [`r[${dn}]`, `r[${dn + 1}]`];
     const lines = [
-      `const d${k} = r[${dn}]; const dh${k} = r[${dn + 1}]; const s${k} = ${src}; const sh${k} = ${srcHi};`,
+      `const d${k} = ${dLo}; const dh${k} = ${dHi}; const s${k} = ${src}; const sh${k} = ${srcHi};`,
     ];
     let lazy: string;
     switch (kind) {
@@ -820,6 +949,69 @@ class Generator {
       );
     }
     this.out.push(lines.join(' '));
+  }
+
+  /** Generated code writing `v` (0..255) to byte register `n` as decode.ts numbers them (16..19: AH..BH). */
+  private setByte(n: number, v: string): string {
+    return n < 16
+      ? `r[${n << 1}] = (r[${n << 1}] & ~0xff) | ${v};`
+      : `r[${(n - 16) << 1}] = (r[${(n - 16) << 1}] & ~0xff00) | (${v} << 8);`;
+  }
+
+  /**
+   * An 8-bit ALU operation of `dst` and `src` (each 0..255) as alu.ts's compute and record do it, the result
+   * written to byte register `target` unless it is -1 or the operation is CMP.
+   */
+  private alu8(k: number, kind: number, dst: string, src: string, target: number): void {
+    const lines = [`const d${k} = ${dst}; const s${k} = ${src};`];
+    let lazy: string;
+    if (kind === 1 || kind === 4 || kind === 6) {
+      lines.push(`const v${k} = d${k} ${kind === 1 ? '|' : kind === 4 ? '&' : '^'} s${k};`);
+      lazy = `${LazyOp.LOGIC}`;
+    } else {
+      const add = kind === 0 || kind === 2;
+      const carry = kind === 2 || kind === 3;
+      if (carry) lines.push(`const cin${k} = ${this.cfExpr()};`);
+      lines.push(
+        `const v${k} = (d${k} ${add ? '+' : '-'} s${k}${carry ? ` ${add ? '+' : '-'} cin${k}` : ''}) & 0xff;`,
+      );
+      lazy = carry
+        ? `cin${k} ? ${add ? LazyOp.ADC1 : LazyOp.SBB1} : ${add ? LazyOp.ADD : LazyOp.SUB}`
+        : `${add ? LazyOp.ADD : LazyOp.SUB}`;
+    }
+    if (kind !== 7 && target >= 0) lines.push(this.setByte(target, `v${k}`));
+    if (!this.dead[k])
+      lines.push(
+        `c.lazyOp = ${lazy}; c.lazySize = 1; c.lazyRes = v${k}; c.lazyDst = d${k}; c.lazySrc = s${k}; c.lazyMask = ${ARITH_FLAGS};`,
+      );
+    this.out.push(lines.join(' '));
+    // Conditions on a byte result: only the logical ones have an inline form (conditionExpr's LOGIC8).
+    this.known = kind === 1 || kind === 4 || kind === 6 ? Known.LOGIC8 : Known.NONE;
+    this.knownAt = k;
+  }
+
+  /** Writes `size` bytes (`lo`, and `hi` for 8) to instruction k's memory operand, as operands.ts's writeRm. */
+  private storeOperand(k: number, size: number, lo: string, hi = '0'): boolean {
+    const i = this.insns[k];
+    let lines: string[];
+    if (this.mode === CodeMode.M64) {
+      if (i.asize !== 8) return false;
+      lines = [
+        `${this.address64(k)} const ea${k} = ${this.canonical64(k)};`,
+        ...this.linear(k, `${k}a`, i.seg, `ea${k}`, size, true),
+        ...this.store(k, `${k}a`, size, lo, hi),
+      ];
+    } else {
+      if (i.flags & InsnFlag.RIPREL || size === 8) return false;
+      lines = [
+        ...this.linear(k, `${k}a`, i.seg, this.effective(i), size, true),
+        ...this.store(k, `${k}a`, size, lo, hi),
+      ];
+    }
+    this.out.push(lines.join('\n'));
+    // A store into a code page ends the block once the instruction is complete (`inline` checks `stop`).
+    this.loaded = true;
+    return true;
   }
 
   /** TEST of two byte operands (`a`, `b`, each 0..255): AND's flags on 8 bits (alu.ts's testRmReg). */
@@ -1212,32 +1404,39 @@ class Generator {
 
   /** Code reading `size` bytes at linear `l{tag}` into `m{tag}`: the TLB hit inline (mmu.ts's read), else `c.read`. */
   private load(k: number, tag: string, size: number): string[] {
+    const at = `c.tlbOff[x${tag}] + o${tag}`;
     const get =
       size === 1
-        ? `c.tlbBytes[x${tag}][c.tlbOff[x${tag}] + o${tag}]`
+        ? `m${tag} = c.tlbBytes[x${tag}][${at}];`
         : size === 2
-          ? `c.tlbView[x${tag}].getUint16(c.tlbOff[x${tag}] + o${tag}, true)`
-          : `c.tlbView[x${tag}].getInt32(c.tlbOff[x${tag}] + o${tag}, true)`;
+          ? `m${tag} = c.tlbView[x${tag}].getUint16(${at}, true);`
+          : size === 4
+            ? `m${tag} = c.tlbView[x${tag}].getInt32(${at}, true);`
+            : `{ const a${tag} = ${at}; m${tag} = c.tlbView[x${tag}].getInt32(a${tag}, true); mh${tag} = c.tlbView[x${tag}].getInt32(a${tag} + 4, true); }`;
+    // An 8-byte value comes back in halves: `m{tag}` low, `mh{tag}` high (mmu.ts's read leaves it in `c.hi`).
     return [
       `const p${tag} = ${this.pageOf(`l${tag}`)}; const x${tag} = p${tag} & 4095; const o${tag} = l${tag} & 4095;`,
-      `let m${tag};`,
-      `if (c.tlbR[x${tag}] === p${tag} && o${tag} <= ${4096 - size}) m${tag} = ${get};`,
-      `else { m${tag} = c.read(l${tag}, ${size}); if ((c.stop & ${Stop.ABORT}) !== 0) ${this.stopInline(k)} }`,
+      size === 8 ? `let m${tag}; let mh${tag} = 0;` : `let m${tag};`,
+      `if (c.tlbR[x${tag}] === p${tag} && o${tag} <= ${4096 - size}) ${get}`,
+      `else { m${tag} = c.read(l${tag}, ${size}); if ((c.stop & ${Stop.ABORT}) !== 0) ${this.stopInline(k)}${size === 8 ? ` mh${tag} = c.hi;` : ''} }`,
     ];
   }
 
   /** Code writing `value` (`size` bytes) at linear `l{tag}`: the TLB hit inline (mmu.ts's write), else `c.write`. */
-  private store(k: number, tag: string, size: number, value: string): string[] {
+  private store(k: number, tag: string, size: number, value: string, hi = '0'): string[] {
+    const at = `c.tlbOff[x${tag}] + o${tag}`;
     const put =
       size === 1
-        ? `c.tlbBytes[x${tag}][c.tlbOff[x${tag}] + o${tag}] = ${value}`
+        ? `c.tlbBytes[x${tag}][${at}] = ${value};`
         : size === 2
-          ? `c.tlbView[x${tag}].setUint16(c.tlbOff[x${tag}] + o${tag}, ${value}, true)`
-          : `c.tlbView[x${tag}].setInt32(c.tlbOff[x${tag}] + o${tag}, ${value}, true)`;
+          ? `c.tlbView[x${tag}].setUint16(${at}, ${value}, true);`
+          : size === 4
+            ? `c.tlbView[x${tag}].setInt32(${at}, ${value}, true);`
+            : `{ const a${tag} = ${at}; c.tlbView[x${tag}].setInt32(a${tag}, ${value}, true); c.tlbView[x${tag}].setInt32(a${tag} + 4, ${hi}, true); }`;
     return [
       `const p${tag} = ${this.pageOf(`l${tag}`)}; const x${tag} = p${tag} & 4095; const o${tag} = l${tag} & 4095;`,
-      `if (c.tlbW[x${tag}] === p${tag} && o${tag} <= ${4096 - size}) ${put};`,
-      `else { c.write(l${tag}, ${size}, ${value}, 0); if ((c.stop & ${Stop.ABORT}) !== 0) ${this.stopInline(k)} }`,
+      `if (c.tlbW[x${tag}] === p${tag} && o${tag} <= ${4096 - size}) ${put}`,
+      `else { c.write(l${tag}, ${size}, ${value}, ${hi}); if ((c.stop & ${Stop.ABORT}) !== 0) ${this.stopInline(k)} }`,
     ];
   }
 
