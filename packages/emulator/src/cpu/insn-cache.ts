@@ -40,9 +40,13 @@ export class CodePage {
     const from = Math.max(offset - (MAX_INSN - 1), 0);
     const to = Math.min(offset + len, 4096);
     const insns = this.insns;
+    const heat = this.heat;
     for (let k = from; k < to; k++) {
       const insn = insns[k];
-      if (insn !== undefined && k + insn.len > offset) insns[k] = undefined;
+      if (insn !== undefined && k + insn.len > offset) {
+        insns[k] = undefined;
+        heat[k] = 0;
+      }
     }
     const list = this.blockList;
     if (list.length === 0) return false;
@@ -52,6 +56,8 @@ export class CodePage {
       const b = list[k];
       if (b.lo < offset + len && offset < b.hi) {
         if (this.blocks[b.entry] === b) this.blocks[b.entry] = undefined;
+        // Counted afresh: the run loop compiles an offset when its count reaches the threshold, exactly.
+        this.heat[b.entry] = 0;
         dropped = true;
       } else list[kept++] = b;
     }
@@ -71,6 +77,7 @@ export class CodePage {
   /** Forgets every instruction and block (the page changed behind the CPU's back). */
   clearCode(): void {
     this.insns.fill(undefined);
+    this.heat.fill(0);
     if (this.blockList.length > 0) {
       this.blocks = NO_BLOCKS;
       this.blockList = [];
