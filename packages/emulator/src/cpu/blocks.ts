@@ -64,17 +64,25 @@ export class Block {
   ) {}
 }
 
-/** Most instructions in one block (a block must fit in the run loop's slice). */
-export const MAX_BLOCK = 64;
+/**
+ * Most instructions in one block (a block must fit in the run loop's slice). Long blocks cost more than they
+ * save: V8 optimizes a block before its side exits and slow paths have run, then deoptimizes it ("insufficient
+ * type feedback") the first time one does and optimizes it again, and each of these compiles grows with the
+ * block. With 64, Linux's decompressor (94 M instructions) took 10.2 s of CPU, half of it in V8's compiler
+ * threads; with 32, 6.8 s; the whole boot to /init took 47.7 s of CPU with 64 and 42.1 s with 32.
+ */
+export const MAX_BLOCK = 32;
 
 /**
  * Visits of a start offset before it is compiled (cold code stays interpreted); -1 turns blocks off; at most
  * 65535 (the pages' visit counters are 16-bit). Compiling costs about a millisecond of V8's time a block (the
- * `new Function` parse, then the lazy compile and optimization of the block on its first runs), which only a
- * few thousand runs earn back: Linux's boot to /init took 89 s with 24 visits, 78 s with 200, 74 s with no
- * blocks at all, 49 s with 8000 and 52 s with 30000 (`pnpm bench:linux`, the cloud kernel).
+ * `new Function` parse, then the lazy compile and optimization of the block on its first runs, and the
+ * re-optimizations above), which only thousands of runs earn back. Linux's boot to /init, 64-instruction blocks:
+ * 89 s with 24 visits, 78 s with 200, 74 s with no blocks at all, 49 s with 8000, 52 s with 30000; 32-instruction
+ * blocks (CPU time, one loaded machine): 54.2 s with 3000, 42.1 s with 8000, 39.6 s with 20000, 41.3 s with
+ * 40000, 37.6 s with 60000, the differences mostly V8's compiler threads.
  */
-export let HOT = 8000;
+export let HOT = 20000;
 
 /**
  * Sets the visits after which a block is compiled (1: at once, as tests use to run everything through blocks;
