@@ -1719,7 +1719,13 @@ export function buildBlock(insns: (Insn | undefined)[], offset: number, mode: nu
     o = next;
   }
   if (list.length === 0) return null;
-  const body = new Generator(mode, list, at).generate();
+  let body: string;
+  try {
+    body = new Generator(mode, list, at).generate();
+  } catch {
+    // A form the flag analysis took for inline code has none (a generator bug): the interpreter runs it.
+    return null;
+  }
   const params = list.map((_, k) => `i${k}`);
   const source = `return function block(c, lim) {\n${body}\n};`;
   let factory = factories.get(source);
