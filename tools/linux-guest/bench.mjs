@@ -9,10 +9,11 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { findCommand } from '../nested-kvm/apt.mjs';
-import { CMDLINE, ensureLinuxGuest, INIT_MARKER } from './guest.mjs';
+import { CMDLINE, ensureLinuxGuest, INIT_MARKER, scriptArgs } from './guest.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const { values: options } = parseArgs({
+  args: scriptArgs(),
   options: { flavour: { type: 'string', default: 'cloud' }, timeout: { type: 'string', default: '600' } },
 });
 const timeoutSeconds = Number(options.timeout);

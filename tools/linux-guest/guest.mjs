@@ -24,6 +24,15 @@ export const FLAVOURS = Object.freeze({
   generic: 'linux-image-amd64',
 });
 
+/**
+ * The script's own arguments: `pnpm <script> -- --flag` hands the `--` on, and `parseArgs` would take
+ * everything after it for positionals.
+ */
+export function scriptArgs() {
+  const args = process.argv.slice(2);
+  return args[0] === '--' ? args.slice(1) : args;
+}
+
 /** What `/init` prints once the kernel has started it: the end of the boot as the bench times it. */
 export const INIT_MARKER = 'KVM-TS-INIT-READY';
 

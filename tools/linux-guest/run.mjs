@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { CMDLINE, ensureLinuxGuest, FLAVOURS } from './guest.mjs';
+import { CMDLINE, ensureLinuxGuest, FLAVOURS, scriptArgs } from './guest.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const usage = `Usage: pnpm linux [-- --flavour cloud|generic] [--backend auto|native|emulator] [--timeout S] [--paths]`;
@@ -15,6 +15,7 @@ const usage = `Usage: pnpm linux [-- --flavour cloud|generic] [--backend auto|na
 let options;
 try {
   ({ values: options } = parseArgs({
+    args: scriptArgs(),
     options: {
       flavour: { type: 'string', default: 'cloud' },
       backend: { type: 'string', default: 'auto' },

@@ -6,10 +6,11 @@ import { spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { ensureLinuxGuest } from './guest.mjs';
+import { ensureLinuxGuest, scriptArgs } from './guest.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const { values: options } = parseArgs({
+  args: scriptArgs(),
   options: {
     backend: { type: 'string', default: 'emulator' },
     flavour: { type: 'string', default: 'cloud' },
