@@ -2,10 +2,12 @@
  * Random byte streams run as guest code in real, protected and long mode: whatever the bytes are, every run
  * must end in an exit (the budget's INTR included) without a JavaScript exception escaping the emulator, and
  * within the instruction budget. Seeded, so a failure reproduces: `FUZZ_TRIALS=20000 FUZZ_SEED=7 npx vitest run
- * test/fuzz.test.ts` runs many more programs locally than CI's default.
+ * test/fuzz.test.ts` runs many more programs locally than CI's default; FUZZ_BLOCK_THRESHOLD=2 compiles code into
+ * blocks at its second visit (setBlockThreshold), so the compiled forms meet random code too.
  */
 import type { KvmExit } from '@kvm-ts/core';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { setBlockThreshold } from '../src/cpu/blocks.js';
 import { backend, type EmulatorVcpu } from '../src/index.js';
 import { machineFor } from './support/listing.js';
 
@@ -22,6 +24,14 @@ function rng(seed: number): () => number {
 
 const TRIALS = Number(process.env.FUZZ_TRIALS ?? 150);
 const SEED = Number(process.env.FUZZ_SEED ?? 0);
+const BLOCK_THRESHOLD = process.env.FUZZ_BLOCK_THRESHOLD;
+let savedThreshold = 0;
+beforeAll(() => {
+  if (BLOCK_THRESHOLD !== undefined) savedThreshold = setBlockThreshold(Number(BLOCK_THRESHOLD));
+});
+afterAll(() => {
+  if (BLOCK_THRESHOLD !== undefined) setBlockThreshold(savedThreshold);
+});
 
 // KVM itself ends a run with INTERNAL_ERROR (suberror EMULATION) for code fetched from MMIO, so the reason is
 // allowed; an exception thrown inside the emulator is not, and the vCPU records it in `lastInternalError`.
