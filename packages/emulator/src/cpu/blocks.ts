@@ -1000,26 +1000,8 @@ class Generator {
 
   /** Writes `size` bytes (`lo`, and `hi` for 8) to instruction k's memory operand, as operands.ts's writeRm. */
   private storeOperand(k: number, size: number, lo: string, hi = '0'): boolean {
-    const i = this.insns[k];
-    let lines: string[];
-    if (this.mode === CodeMode.M64) {
-      if (i.asize !== 8) return false;
-      lines = [
-        `${this.address64(k)} const ea${k} = ${this.canonical64(k)};`,
-        ...this.linear(k, `${k}a`, i.seg, `ea${k}`, size, true),
-        ...this.store(k, `${k}a`, size, lo, hi),
-      ];
-    } else {
-      if (i.flags & InsnFlag.RIPREL || size === 8) return false;
-      lines = [
-        ...this.linear(k, `${k}a`, i.seg, this.effective(i), size, true),
-        ...this.store(k, `${k}a`, size, lo, hi),
-      ];
-    }
-    this.out.push(lines.join('\n'));
-    // A store into a code page ends the block once the instruction is complete (`inline` checks `stop`).
-    this.loaded = true;
-    return true;
+    if (size === 8 && this.mode !== CodeMode.M64) return false;
+    return this.operand(k, size, true, this.store(k, `${k}a`, size, lo, hi));
   }
 
   /** TEST of two byte operands (`a`, `b`, each 0..255): AND's flags on 8 bits (alu.ts's testRmReg). */
@@ -1613,28 +1595,34 @@ class Generator {
    * the form is not handled here.
    */
   private loadOperand(k: number, size: number): boolean {
+    return this.operand(k, size, false, this.load(k, `${k}a`, size));
+  }
+
+  /**
+   * Instruction k's memory operand: its linear address in `l{k}a` (the segment check, or the canonical check in
+   * 64-bit mode with 64-bit addressing only), then `access`, the load or store code. False when the addressing
+   * form is not handled here. A store into a code page, or a page walk's accessed bit written into one, ends the
+   * block once the instruction is complete (`inline` checks `stop`).
+   */
+  private operand(k: number, size: number, write: boolean, access: string[]): boolean {
     const i = this.insns[k];
     let lines: string[];
     if (this.mode === CodeMode.M64) {
       if (i.asize !== 8) return false;
       lines = [
         `${this.address64(k)} const ea${k} = ${this.canonical64(k)};`,
-        ...this.linear(k, `${k}a`, i.seg, `ea${k}`, size, false),
-        ...this.load(k, `${k}a`, size),
+        ...this.linear(k, `${k}a`, i.seg, `ea${k}`, size, write),
       ];
     } else {
       if (i.flags & InsnFlag.RIPREL) return false;
-      lines = [
-        ...this.linear(k, `${k}a`, i.seg, this.effective(i), size, false),
-        ...this.load(k, `${k}a`, size),
-      ];
+      lines = this.linear(k, `${k}a`, i.seg, this.effective(i), size, write);
     }
-    this.out.push(lines.join('\n'));
+    this.out.push([...lines, ...access].join('\n'));
     this.loaded = true;
     return true;
   }
 
-  /** Set by `loadOperand`: the instruction's end must check `stop` (see `inline`). */
+  /** Set by `operand`: the instruction's end must check `stop` (see `inline`). */
   private loaded = false;
 
   /** The effective address of `i`'s memory operand outside 64-bit mode (operands.ts's effectiveAddress). */

@@ -30,16 +30,8 @@ export function mulHighU32(a: number, b: number): number {
 
 /** Unsigned 32x32 -> 64: returns the low half, high half in `mulHi`. */
 function mulu32(a: number, b: number): number {
-  const a0 = a & 0xffff;
-  const a1 = a >>> 16;
-  const b0 = b & 0xffff;
-  const b1 = b >>> 16;
-  const p00 = a0 * b0;
-  const p01 = a0 * b1;
-  const p10 = a1 * b0;
-  const mid = (p00 >>> 16) + (p01 & 0xffff) + (p10 & 0xffff);
-  mulHi = (a1 * b1 + (p01 >>> 16) + (p10 >>> 16) + (mid >>> 16)) | 0;
-  return (p00 & 0xffff) | (mid << 16);
+  mulHi = mulHighU32(a, b);
+  return Math.imul(a, b);
 }
 
 /** 128-bit product words (least significant first) of the last `mul64`. */
