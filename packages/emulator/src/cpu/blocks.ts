@@ -74,6 +74,12 @@ export class Block {
 export const MAX_BLOCK = 32;
 
 /**
+ * Most instructions in a block that loops back to its entry: a loop body up to this long still runs round inside
+ * one function (the multiply loops of Linux's crypto self-tests are 38 instructions).
+ */
+export const MAX_LOOP = 48;
+
+/**
  * Visits of a start offset before it is compiled (cold code stays interpreted); -1 turns blocks off; at most
  * 65535 (the pages' visit counters are 16-bit). Compiling costs about a millisecond of V8's time a block (the
  * `new Function` parse, then the lazy compile and optimization of the block on its first runs, and the
@@ -1686,14 +1692,17 @@ export function buildBlock(insns: (Insn | undefined)[], offset: number, mode: nu
   let o = offset;
   let lo = offset;
   let hi = offset;
-  while (list.length < MAX_BLOCK && o >= 0 && o < 4096) {
+  /** How many instructions the trace holds up to its last branch back to the entry (0: none). */
+  let loopEnd = 0;
+  while (list.length < MAX_LOOP && o >= 0 && o < 4096) {
     const i = insns[o];
     if (i === undefined || i.mode !== mode) break;
     list.push(i);
     at.push(o - offset);
-    lo = Math.min(lo, o);
-    hi = Math.max(hi, o + i.len);
     let next = o + i.len;
+    const jcc = (i.op >= 0x70 && i.op <= 0x7f) || (i.op >= 0x180 && i.op <= 0x18f);
+    if ((jcc || i.op === 0xe9 || i.op === 0xeb) && !(i.flags & InsnFlag.UD) && next + (i.imm | 0) === offset)
+      loopEnd = list.length;
     if ((i.op === 0xe8 || i.op === 0xe9 || i.op === 0xeb) && !(i.flags & InsnFlag.UD)) {
       // A direct JMP or CALL: follow it when the target is on this page (back to the entry: a loop, stop).
       const t = next + (i.imm | 0);
@@ -1707,6 +1716,16 @@ export function buildBlock(insns: (Insn | undefined)[], offset: number, mode: nu
     o = next;
   }
   if (list.length === 0) return null;
+  // Past MAX_BLOCK only to close a loop.
+  if (list.length > MAX_BLOCK) {
+    const keep = Math.max(loopEnd, MAX_BLOCK);
+    list.length = keep;
+    at.length = keep;
+  }
+  for (let k = 0; k < list.length; k++) {
+    lo = Math.min(lo, offset + at[k]);
+    hi = Math.max(hi, offset + at[k] + list[k].len);
+  }
   let body: string;
   try {
     body = new Generator(mode, list, at).generate();
