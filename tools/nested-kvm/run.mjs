@@ -164,7 +164,7 @@ async function main(argv) {
     let boot = await bootWith(options.command);
     const boots = [boot];
     // A frozen machine is the reference machine's fault (see freeze-watch.mjs): the suites it had
-    // not finished get one fresh machine, loudly, and only if nothing failed while it was alive.
+    // not finished get a fresh machine (at most MAX_FREEZE_RETRIES), loudly, and only if nothing failed while it was alive.
     let suites = options.suites;
     const retries = [];
     while (boot.frozen !== null) {
