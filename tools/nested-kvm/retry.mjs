@@ -5,7 +5,7 @@
 
 /**
  * Fresh boots the runner allows after freezes, per run: two, because a Linux boot froze the machine
- * about one time in eight here (5 in 40 L2 boots, two of them in a row), so one retry still lost
+ * about one time in eight here (5 in 41 L2 boots, two of them in a row), so one retry still lost
  * a run now and then; each costs about 75 s plus a boot of the unfinished suites.
  */
 export const MAX_FREEZE_RETRIES = 2;
