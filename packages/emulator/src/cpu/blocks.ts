@@ -21,20 +21,12 @@
  * same bytes anywhere share one compiled factory.
  */
 import { aluClassic, aluGroup1, incDecReg, testRmReg } from './alu.js';
+import { aluRegOnly, deadFlags, FlagUse, flagUse, handlerOf, imulForm, shiftCount } from './block-flags.js';
 import { branch, callRel, retNear } from './control.js';
 import type { Cpu } from './cpu.js';
 import { type Insn, InsnFlag, NO_REG } from './decode.js';
-import { dispatch, H, OP_HANDLER } from './dispatch.js';
-import {
-  aluRegImm64,
-  aluRegReg64,
-  Fast,
-  incDecReg32or64,
-  movLoad,
-  movStore,
-  shiftReg32,
-  specialize,
-} from './fast.js';
+import { dispatch, H } from './dispatch.js';
+import { aluRegImm64, aluRegReg64, Fast, incDecReg32or64, movLoad, movStore, shiftReg32 } from './fast.js';
 import { condition, getCf, LazyOp } from './flags.js';
 import { lea, movExtend, movRegImm, movRegRm, movRmImm, movRmReg, popReg, pushImm, pushReg } from './move.js';
 import { imulReg, mulHighU32 } from './muldiv.js';
@@ -174,13 +166,6 @@ const MAX_FACTORIES = 4096;
 /** False once `new Function` has been refused (a Content-Security-Policy without 'unsafe-eval'). */
 let canCompile = true;
 
-/** The handler id `dispatch` runs for `i` (computed as dispatch does, without caching it). */
-function handlerOf(i: Insn): number {
-  if (i.handler >= 0) return i.handler;
-  const fast = specialize(i);
-  return fast >= 0 ? fast : OP_HANDLER[i.op];
-}
-
 /** Instructions after which the following bytes are unlikely to run next: the block ends there. */
 function endsBlock(i: Insn): boolean {
   if (i.flags & InsnFlag.UD) return true;
@@ -209,14 +194,6 @@ function endsBlock(i: Insn): boolean {
       return false;
   }
 }
-
-/**
- * How an instruction, as the generator writes it, touches the arithmetic flags (for `Generator.deadFlags`):
- * USE reads them or may leave the block (a fault, an exit, a side exit, a handler call, which all need them
- * in the CPU's state), PASS neither reads nor writes them and never leaves, KILL writes all six from its own
- * result without reading any and never leaves.
- */
-const FlagUse = { USE: 0, PASS: 1, KILL: 2 } as const;
 
 /** What the generator knows about the flags the last inline instruction left (for Jcc and INC/DEC's CF). */
 const Known = { NONE: 0, ADD: 1, SUB: 2, LOGIC: 3, RESULT: 4, RESULT64: 5, LOGIC8: 6 } as const;
@@ -296,13 +273,13 @@ class Generator {
 
   generate(): string {
     const n = this.insns.length;
-    this.deadFlags();
+    deadFlags(this.insns, this.mode, this.dead);
     // A branch back to the entry goes round inside the function while the next pass fits under `lim`.
     this.out.push('const r = c.r; const ip0 = c.rip; let r0 = c.retired;', 'for (;;) {');
     for (let k = 0; k < n; k++) {
       if (!this.inline(k)) {
         // The flag analysis took this instruction for inline code that cannot leave the block.
-        if (this.flagUse(this.insns[k]) !== FlagUse.USE)
+        if (flagUse(this.insns[k], this.mode) !== FlagUse.USE)
           throw new Error(`blocks: no inline form for op ${this.insns[k].op}`);
         this.callHandler(k, this.traceNext(k));
         this.known = Known.NONE;
@@ -319,111 +296,6 @@ class Generator {
       hoisted.push(`const ${local} = c.${field};`);
     }
     return `${hoisted.join(' ')}\n${body}`;
-  }
-
-  /**
-   * Marks the instructions whose flags die inside the block, scanning backwards. The block's end counts as a
-   * reader: the run loop, the next block or a fault handler may see the flags there.
-   */
-  private deadFlags(): void {
-    let live = true;
-    for (let k = this.insns.length - 1; k >= 0; k--) {
-      this.dead[k] = !live;
-      const use = this.flagUse(this.insns[k]);
-      if (use === FlagUse.KILL) live = false;
-      else if (use === FlagUse.USE) live = true;
-    }
-  }
-
-  /** How `i` as written inline touches the flags (see FlagUse); must agree with what `inline` accepts. */
-  private flagUse(i: Insn): number {
-    if (i.flags & InsnFlag.UD) return FlagUse.USE;
-    const op = i.op;
-    const size = i.osize;
-    switch (handlerOf(i)) {
-      case Fast.ALU_RR32:
-      case Fast.ALU_RR64:
-        // ADC and SBB read CF.
-        return ((op >> 3) & 7) === 2 || ((op >> 3) & 7) === 3 ? FlagUse.USE : FlagUse.KILL;
-      case Fast.ALU_RI32:
-      case Fast.ALU_RI64:
-        return (i.reg & 7) === 2 || (i.reg & 7) === 3 ? FlagUse.USE : FlagUse.KILL;
-      case H.TEST_RM_REG:
-        return i.mod === 3 && (op === 0x84 || size === 4 || size === 8) ? FlagUse.KILL : FlagUse.USE;
-      case H.ALU_CLASSIC: {
-        const kind = (op >> 3) & 7;
-        return this.aluRegOnly(i) && kind !== 2 && kind !== 3 ? FlagUse.KILL : FlagUse.USE;
-      }
-      case H.ALU_GROUP1:
-        return size === 1 &&
-          i.mod === 3 &&
-          !(i.flags & InsnFlag.LOCK) &&
-          (i.reg & 7) !== 2 &&
-          (i.reg & 7) !== 3
-          ? FlagUse.KILL
-          : FlagUse.USE;
-      case H.GROUP3:
-        if (i.mod !== 3 || i.flags & InsnFlag.LOCK) return FlagUse.USE;
-        if ((i.reg & 7) < 2) return size === 1 || size === 4 ? FlagUse.KILL : FlagUse.USE;
-        if (size !== 4 && size !== 8) return FlagUse.USE;
-        return (i.reg & 7) === 2 ? FlagUse.PASS : (i.reg & 7) === 3 ? FlagUse.KILL : FlagUse.USE;
-      case H.MOV_RM_IMM:
-        return i.mod === 3 && (i.reg & 7) === 0 && (size === 1 || size === 4 || size === 8)
-          ? FlagUse.PASS
-          : FlagUse.USE;
-      case H.IMUL_REG:
-        return this.imulForm(i) ? FlagUse.KILL : FlagUse.USE;
-      case Fast.SHIFT_R32:
-      case H.SHIFT_GROUP: {
-        const count = this.shiftCount(i);
-        return count < 0 ? FlagUse.USE : count === 0 ? FlagUse.PASS : FlagUse.KILL;
-      }
-      case Fast.MOV_RR:
-      case H.NOP:
-        return FlagUse.PASS;
-      case H.MOV_REG_IMM:
-        return op >= 0xb8 && (size === 4 || size === 8) ? FlagUse.PASS : FlagUse.USE;
-      case H.LEA:
-        if (i.mod === 3) return FlagUse.USE;
-        if (this.mode === CodeMode.M64)
-          return i.asize === 8 && (size === 4 || size === 8) ? FlagUse.PASS : FlagUse.USE;
-        return size === 4 ? FlagUse.PASS : FlagUse.USE;
-      case H.MOV_EXTEND:
-        return op !== 0x63 && size === 4 && i.mod === 3 ? FlagUse.PASS : FlagUse.USE;
-      case H.ARPL_OR_MOVSXD:
-        return this.mode === CodeMode.M64 && size === 8 && i.mod === 3 ? FlagUse.PASS : FlagUse.USE;
-      default:
-        return FlagUse.USE;
-    }
-  }
-
-  /**
-   * The register-only forms of the classic ALU opcodes written inline: the accumulator with an immediate (AL,
-   * EAX, RAX) and the byte forms between two registers (the 32- and 64-bit ones are Fast.ALU_RR32/64).
-   */
-  private aluRegOnly(i: Insn): boolean {
-    if (i.flags & InsnFlag.LOCK) return false;
-    const form = i.op & 7;
-    if (form === 4) return true;
-    if (form === 5) return i.osize === 4 || i.osize === 8;
-    return form < 4 && i.osize === 1 && i.mod === 3;
-  }
-
-  /** IMUL r, r (0F AF) or IMUL r, r, imm (69, 6B) on 32- or 64-bit registers: the forms written inline. */
-  private imulForm(i: Insn): boolean {
-    return (
-      i.mod === 3 && (i.osize === 4 || i.osize === 8) && (i.op === 0x1af || i.op === 0x69 || i.op === 0x6b)
-    );
-  }
-
-  /**
-   * The masked count of SHL, SHR, SAL or SAR of a 32- or 64-bit register by an immediate or by 1 (C1, D1), the
-   * forms written inline; -1 for any other group 2 form.
-   */
-  private shiftCount(i: Insn): number {
-    if (i.mod !== 3 || (i.osize !== 4 && i.osize !== 8) || (i.reg & 7) < 4) return -1;
-    if (i.op !== 0xc1 && i.op !== 0xd1) return -1;
-    return (i.op === 0xc1 ? i.imm : 1) & (i.osize === 8 ? 63 : 31);
   }
 
   /**
@@ -511,7 +383,7 @@ class Generator {
         const form = op & 7;
         const kind = (op >> 3) & 7;
         if (i.flags & InsnFlag.LOCK) return false;
-        if (this.aluRegOnly(i)) {
+        if (aluRegOnly(i)) {
           if (form === 4) this.alu8(k, kind, byteReg(0), `${i.imm & 0xff}`, 0);
           else if (form === 5 && i.osize === 4) this.alu32(k, kind, 0, `${i.imm | 0}`);
           else if (form === 5) this.alu64(k, kind, 0, `${i.imm | 0}`, `${i.immHi | 0}`);
@@ -666,12 +538,12 @@ class Generator {
         break;
       }
       case H.IMUL_REG:
-        if (!this.imulForm(i)) return false;
+        if (!imulForm(i)) return false;
         this.imul(k);
         break;
       case Fast.SHIFT_R32:
       case H.SHIFT_GROUP:
-        if (this.shiftCount(i) < 0) return false;
+        if (shiftCount(i) < 0) return false;
         this.shift(k);
         break;
       case H.CMOV: {
@@ -915,7 +787,7 @@ class Generator {
    */
   private shift(k: number): void {
     const i = this.insns[k];
-    const count = this.shiftCount(i);
+    const count = shiftCount(i);
     const n = i.rm << 1;
     const kind = i.reg & 7;
     const left = kind === 4 || kind === 6;
