@@ -1562,8 +1562,6 @@ export function buildBlock(insns: (Insn | undefined)[], offset: number, mode: nu
   /** Return addresses (page offsets) of the CALLs the trace followed. */
   const returns: number[] = [];
   let o = offset;
-  let lo = offset;
-  let hi = offset;
   /** How many instructions the trace holds up to its last branch back to the entry (0: none). */
   let loopEnd = 0;
   while (list.length < MAX_LOOP && o >= 0 && o < 4096) {
@@ -1572,12 +1570,13 @@ export function buildBlock(insns: (Insn | undefined)[], offset: number, mode: nu
     list.push(i);
     at.push(o - offset);
     let next = o + i.len;
-    const jcc = (i.op >= 0x70 && i.op <= 0x7f) || (i.op >= 0x180 && i.op <= 0x18f);
-    if ((jcc || i.op === 0xe9 || i.op === 0xeb) && !(i.flags & InsnFlag.UD) && next + (i.imm | 0) === offset)
+    // The target of a relative branch (meaningful for JMP, CALL and Jcc only).
+    const t = next + (i.imm | 0);
+    const h = handlerOf(i);
+    if ((h === H.JMP_REL || h === H.JCC || h === Fast.JCC_Z) && !(i.flags & InsnFlag.UD) && t === offset)
       loopEnd = list.length;
     if ((i.op === 0xe8 || i.op === 0xe9 || i.op === 0xeb) && !(i.flags & InsnFlag.UD)) {
       // A direct JMP or CALL: follow it when the target is on this page (back to the entry: a loop, stop).
-      const t = next + (i.imm | 0);
       if (t < 0 || t >= 4096 || t === offset) break;
       if (i.op === 0xe8) returns.push(next);
       next = t;
@@ -1594,6 +1593,8 @@ export function buildBlock(insns: (Insn | undefined)[], offset: number, mode: nu
     list.length = keep;
     at.length = keep;
   }
+  let lo = offset;
+  let hi = offset;
   for (let k = 0; k < list.length; k++) {
     lo = Math.min(lo, offset + at[k]);
     hi = Math.max(hi, offset + at[k] + list[k].len);
