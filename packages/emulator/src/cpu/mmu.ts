@@ -15,7 +15,7 @@ import type { Slot, SlotTable } from '../memory/slots.js';
 import { decode, Insn } from './decode.js';
 import { raise, Vector } from './exceptions.js';
 import type { CodeCache, CodePage } from './insn-cache.js';
-import { CpuState, Cr0, Cr4, Efer, Stop } from './state.js';
+import { CpuState, Cr0, Cr4, Efer, holdDoubles, Stop } from './state.js';
 
 /** TLB entries (a power of two). */
 export const TLB_SIZE = 4096;
@@ -103,6 +103,8 @@ export class MmuState extends CpuState {
     readonly code: CodeCache,
   ) {
     super();
+    // 64-bit guest-physical and linear addresses (state.ts's WIDE_FIELDS says why).
+    holdDoubles(this as unknown as { mmioGpa: number; fetchLin: number }, ['mmioGpa', 'fetchLin']);
   }
 
   /** Points the TLB tag arrays at the current privilege level's set. */

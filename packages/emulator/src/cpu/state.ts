@@ -229,4 +229,46 @@ export class CpuState {
   readonly fxI32 = new Int32Array(this.fxBuf);
   readonly fxF32 = new Float32Array(this.fxBuf);
   readonly fxF64 = new Float64Array(this.fxBuf);
+
+  constructor() {
+    holdDoubles(this, WIDE_FIELDS);
+  }
+}
+
+/**
+ * CPU fields that outgrow V8's small integers in a run (addresses, 64-bit halves stored unsigned, counters
+ * past 2^31). Each one that started as a small integer changed its field's representation the first time it
+ * did, which gives the CPU object a new hidden class and throws away every optimized function and compiled
+ * block that had seen the old one: a Linux boot took 13 such changes, each deoptimizing dozens of functions.
+ */
+const WIDE_FIELDS = [
+  'rip',
+  'nextIp',
+  'lazyRes',
+  'lazyDst',
+  'lazySrc',
+  'ea',
+  'gdtBase',
+  'idtBase',
+  'cr0',
+  'cr2',
+  'cr3',
+  'kernelGsBase',
+  'sysenterEsp',
+  'sysenterEip',
+  'retired',
+  'shadowUntil',
+] as const;
+
+/**
+ * Gives the number fields `names` of a freshly built object the double representation from the start (a store
+ * of a non-integer does it; the value is then put back), so no later store changes the object's hidden class.
+ */
+export function holdDoubles<T extends object>(object: T, names: readonly (keyof T & string)[]): void {
+  const fields = object as unknown as Record<string, number>;
+  for (const name of names) {
+    const value = fields[name];
+    fields[name] = 0.5;
+    fields[name] = value;
+  }
 }
