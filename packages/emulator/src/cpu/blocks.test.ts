@@ -423,6 +423,41 @@ describe('compiled blocks behave as the interpreter', () => {
     }
   });
 
+  it('long mode: 64-bit ADD, SUB, CMP and AND then every condition as SETcc and CMOVcc, as the interpreter', () => {
+    // Each value pair, each operation on RDX (a copy of RAX) and RBX, then four conditions read without touching
+    // the flags: SETcc into a hash (LEA) and a CMOVcc. Each group of four ends with an indirect JMP to the next,
+    // so the operation and its readers are always one compiled block (blocks are cut at 32 instructions); R8D
+    // folds the hashes of every operation. The pairs include equal values and carries, borrows and signed
+    // overflow across the 32-bit halves.
+    const values = [0n, 1n, 0xffffffffn, 0x8000000000000000n, 0xffffffffffffffffn];
+    const le64 = (v: bigint) => [...le32(Number(v & 0xffffffffn)), ...le32(Number(v >> 32n))];
+    const body: number[] = [];
+    for (const a of values) {
+      for (const b of values) {
+        body.push(0x48, 0xb8, ...le64(a), 0x48, 0xbb, ...le64(b));
+        for (const op of [0x01, 0x29, 0x39, 0x21]) {
+          for (let group = 0; group < 16; group += 4) {
+            body.push(0x48, 0x89, 0xc2, 0x48, op, 0xda); // MOV RDX, RAX; op RDX, RBX
+            for (let cc = group; cc < group + 4; cc++) {
+              body.push(0x0f, 0x90 + cc, 0xc2, 0x8d, 0x34, 0x72); // SETcc DL; LEA ESI, [RDX + RSI * 2]
+              body.push(0x0f, 0x40 + cc, 0xfe); // CMOVcc EDI, ESI
+            }
+            body.push(0x4c, 0x8d, 0x0d, ...le32(3), 0x41, 0xff, 0xe1); // LEA R9, [RIP + 3]; JMP R9
+          }
+          // XOR R8D, ESI; IMUL R8D, R8D, FNV prime; the same with EDI.
+          body.push(0x41, 0x31, 0xf0, 0x45, 0x69, 0xc0, ...le32(0x01000193));
+          body.push(0x41, 0x31, 0xf8, 0x45, 0x69, 0xc0, ...le32(0x01000193));
+        }
+      }
+    }
+    body.push(0xff, 0xcd); // DEC EBP
+    const code = Uint8Array.from([0xbd, ...le32(6), ...body, 0x0f, 0x85, ...le32(-(body.length + 6)), 0xf4]);
+    expect(ORIGIN + code.length).toBeLessThan(DATA);
+    const plain = run(code, 'long', -1, 20_000_000, 1);
+    expect(plain.exits.at(-1)?.startsWith('hlt')).toBe(true);
+    expect(run(code, 'long', 3, 20_000_000, 1)).toEqual(plain);
+  });
+
   it('real mode: a hot loop of 16- and 32-bit operations, loads and stores ends as the interpreter ends it', () => {
     const code = listing(`
     66B878563412               mov eax, 0x12345678

@@ -196,7 +196,18 @@ function endsBlock(i: Insn): boolean {
 }
 
 /** What the generator knows about the flags the last inline instruction left (for Jcc and INC/DEC's CF). */
-const Known = { NONE: 0, ADD: 1, SUB: 2, LOGIC: 3, RESULT: 4, RESULT64: 5, LOGIC8: 6 } as const;
+const Known = {
+  NONE: 0,
+  ADD: 1,
+  SUB: 2,
+  LOGIC: 3,
+  RESULT: 4,
+  RESULT64: 5,
+  LOGIC8: 6,
+  ADD64: 7,
+  SUB64: 8,
+  LOGIC64: 9,
+} as const;
 
 /** Readonly array fields of the CPU that generated code reads through locals (field, local name). */
 const HOISTED: [string, string][] = [
@@ -718,9 +729,14 @@ class Generator {
       case 2: {
         const cin = kind === 2 ? ` + cin${k}` : '';
         if (kind === 2) lines.push(`const cin${k} = ${this.cfExpr()};`);
+        // The carry out of the low halves in integer compares (no float sum): with a carry in, v <= d.
+        const carry =
+          kind === 2
+            ? `(cin${k} ? (v${k} >>> 0) <= (d${k} >>> 0) : (v${k} >>> 0) < (d${k} >>> 0))`
+            : `(v${k} >>> 0) < (d${k} >>> 0)`;
         lines.push(
-          `const lo${k} = (d${k} >>> 0) + (s${k} >>> 0)${cin};`,
-          `const vh${k} = (dh${k} + sh${k} + (lo${k} >= 4294967296 ? 1 : 0)) | 0; const v${k} = lo${k} | 0;`,
+          `const v${k} = (d${k} + s${k}${cin}) | 0;`,
+          `const vh${k} = (dh${k} + sh${k} + (${carry} ? 1 : 0)) | 0;`,
         );
         lazy = kind === 2 ? `cin${k} ? ${LazyOp.ADC1} : ${LazyOp.ADD}` : `${LazyOp.ADD}`;
         break;
@@ -736,9 +752,14 @@ class Generator {
       default: {
         const cin = kind === 3 ? ` - cin${k}` : '';
         if (kind === 3) lines.push(`const cin${k} = ${this.cfExpr()};`);
+        // The borrow of the low halves: with a borrow in, d <= s.
+        const borrow =
+          kind === 3
+            ? `(cin${k} ? (d${k} >>> 0) <= (s${k} >>> 0) : (d${k} >>> 0) < (s${k} >>> 0))`
+            : `(d${k} >>> 0) < (s${k} >>> 0)`;
         lines.push(
-          `const lo${k} = (d${k} >>> 0) - (s${k} >>> 0)${cin};`,
-          `const vh${k} = (dh${k} - sh${k} - (lo${k} < 0 ? 1 : 0)) | 0; const v${k} = lo${k} | 0;`,
+          `const v${k} = (d${k} - s${k}${cin}) | 0;`,
+          `const vh${k} = (dh${k} - sh${k} - (${borrow} ? 1 : 0)) | 0;`,
         );
         lazy = kind === 3 ? `cin${k} ? ${LazyOp.SBB1} : ${LazyOp.SUB}` : `${LazyOp.SUB}`;
       }
@@ -750,7 +771,14 @@ class Generator {
         `c.lazySrc = s${k}; c.lazySrcHi = sh${k}; c.lazyMask = ${ARITH_FLAGS};`,
       );
     this.out.push(lines.join(' '));
-    this.known = Known.RESULT64;
+    this.known =
+      kind === 0
+        ? Known.ADD64
+        : kind === 5 || kind === 7
+          ? Known.SUB64
+          : kind === 1 || kind === 4 || kind === 6
+            ? Known.LOGIC64
+            : Known.RESULT64;
     this.knownAt = k;
   }
 
@@ -900,11 +928,12 @@ class Generator {
     const n = (opcodeForm ? i.op & 7 : i.rm) << 1;
     const dec = opcodeForm ? (i.op & 8) !== 0 : (i.reg & 1) !== 0;
     this.out.push(
-      `const d${k} = r[${n}]; const dh${k} = r[${n + 1}]; const lo${k} = (d${k} >>> 0) ${dec ? '-' : '+'} 1;`,
+      `const d${k} = r[${n}]; const dh${k} = r[${n + 1}]; const v${k} = (d${k} ${dec ? '-' : '+'} 1) | 0;`,
+      // The low half wraps when DEC starts at 0 or INC ends at 0.
       dec
-        ? `const vh${k} = (dh${k} - (lo${k} < 0 ? 1 : 0)) | 0;`
-        : `const vh${k} = (dh${k} + (lo${k} >= 4294967296 ? 1 : 0)) | 0;`,
-      `const v${k} = lo${k} | 0; r[${n}] = v${k}; r[${n + 1}] = vh${k};`,
+        ? `const vh${k} = (dh${k} - (d${k} === 0 ? 1 : 0)) | 0;`
+        : `const vh${k} = (dh${k} + (v${k} === 0 ? 1 : 0)) | 0;`,
+      `r[${n}] = v${k}; r[${n + 1}] = vh${k};`,
     );
     if (!this.dead[k])
       this.out.push(
@@ -926,9 +955,60 @@ class Generator {
         return `((d${k} >>> 0) < (s${k} >>> 0) ? 1 : 0)`;
       case Known.LOGIC:
       case Known.LOGIC8:
+      case Known.LOGIC64:
         return '0';
+      case Known.ADD64:
+      case Known.SUB64:
+        return `(${this.below64(false)} ? 1 : 0)`;
       default:
         return 'getCf(c)';
+    }
+  }
+
+  /**
+   * After a 64-bit ADD or SUB/CMP in 32-bit halves: CF (the unsigned borrow of d - s, the carry out of d + s,
+   * when the result is below d), or with `orEqual` CF or ZF, the `BE` condition.
+   */
+  private below64(orEqual: boolean): string {
+    const k = this.knownAt;
+    const [a, ah, b, bh] =
+      this.known === Known.SUB64
+        ? [`d${k}`, `dh${k}`, `s${k}`, `sh${k}`]
+        : [`v${k}`, `vh${k}`, `d${k}`, `dh${k}`];
+    if (orEqual && this.known === Known.ADD64) return `(${this.below64(false)} || (v${k} | vh${k}) === 0)`;
+    const low = `(${a} >>> 0) ${orEqual ? '<=' : '<'} (${b} >>> 0)`;
+    return `((${ah} >>> 0) < (${bh} >>> 0) || (${ah} === ${bh} && ${low}))`;
+  }
+
+  /** A 64-bit condition from the last inline 64-bit ALU instruction, or null when it needs the lazy flags. */
+  private condition64(cc: number): string | null {
+    const k = this.knownAt;
+    const kind = this.known;
+    const zf = `(v${k} | vh${k}) === 0`;
+    const sf = `vh${k} < 0`;
+    switch (cc >> 1) {
+      case 0: // O
+        return kind === Known.LOGIC64 ? 'false' : null;
+      case 1: // B
+        return kind === Known.LOGIC64 ? 'false' : this.below64(false);
+      case 2: // Z
+        return zf;
+      case 3: // BE
+        return kind === Known.LOGIC64 ? zf : this.below64(true);
+      case 4: // S
+        return sf;
+      case 6: // L: signed d < s after CMP; SF after a logical operation (OF = 0)
+        if (kind === Known.LOGIC64) return sf;
+        return kind === Known.SUB64
+          ? `(dh${k} < sh${k} || (dh${k} === sh${k} && (d${k} >>> 0) < (s${k} >>> 0)))`
+          : null;
+      case 7: // LE
+        if (kind === Known.LOGIC64) return `(${zf} || ${sf})`;
+        return kind === Known.SUB64
+          ? `(dh${k} < sh${k} || (dh${k} === sh${k} && (d${k} >>> 0) <= (s${k} >>> 0)))`
+          : null;
+      default: // P
+        return null;
     }
   }
 
@@ -966,6 +1046,8 @@ class Generator {
       // A 64-bit result in halves v (low) and vh (high): ZF and SF only.
       if (cc >> 1 === 2) e = `(${v} | vh${k}) === 0`;
       else if (cc >> 1 === 4) e = `vh${k} < 0`;
+    } else if (kind === Known.ADD64 || kind === Known.SUB64 || kind === Known.LOGIC64) {
+      e = this.condition64(cc);
     } else if (kind !== Known.NONE) {
       switch (cc >> 1) {
         case 0:
