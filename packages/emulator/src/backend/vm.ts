@@ -85,6 +85,9 @@ export class EmulatorVm implements Vm {
     this.code.onNewPage = (gpa) => {
       for (const v of this.vcpus.values()) v.cpu.dropWrites(gpa);
     };
+    this.code.onDropPage = (gpa) => {
+      for (const v of this.vcpus.values()) v.cpu.dropCode(gpa);
+    };
   }
 
   private check(op: string): void {

@@ -29,6 +29,8 @@ export class CodePage {
   readonly heat = new Uint16Array(4096);
   /** The blocks in `blocks`, to find those a write overlaps. */
   private blockList: Block[] = [];
+  /** How many entries of `insns` are set (the fetch that caches one counts it). */
+  live = 0;
 
   constructor(readonly gpa: number) {}
 
@@ -46,6 +48,7 @@ export class CodePage {
       if (insn !== undefined && k + insn.len > offset) {
         insns[k] = undefined;
         heat[k] = 0;
+        this.live--;
       }
     }
     const list = this.blockList;
@@ -74,8 +77,14 @@ export class CodePage {
     this.blockList.push(block);
   }
 
+  /** Whether no instruction and no block of this page is cached any more (writes then dropped them all). */
+  isEmpty(): boolean {
+    return this.live === 0 && this.blockList.length === 0;
+  }
+
   /** Forgets every instruction and block (the page changed behind the CPU's back). */
   clearCode(): void {
+    this.live = 0;
     this.insns.fill(undefined);
     this.heat.fill(0);
     if (this.blockList.length > 0) {
@@ -95,6 +104,8 @@ export class CodeCache {
   generation = 0;
   /** Called when a page becomes a code page, so CPUs stop writing it through their fast path. */
   onNewPage: (gpa: number) => void = () => {};
+  /** Called when a page stops being one, so CPUs drop their execute translations that still point at it. */
+  onDropPage: (gpa: number) => void = () => {};
 
   /** The code page at page-aligned `gpa`, creating it (with a snapshot of `bytes` at `offset`). */
   page(gpa: number, bytes: Uint8Array, offset: number): CodePage {
@@ -144,6 +155,19 @@ export class CodeCache {
       this.bits = grown;
     }
     this.bits[n] = 1;
+  }
+
+  /**
+   * Stops treating the page at page-aligned `gpa` as code, once writes have dropped all its cached code: writes
+   * to it take the TLB's fast path again. Memory that held code once (the kernel's decompressor, freed init
+   * code) is often reused for data; a Linux boot wrote one such page 1.07 million times, each write through a
+   * page walk. It becomes a code page again when code runs from it.
+   */
+  drop(gpa: number): void {
+    if (!this.pages.delete(gpa)) return;
+    const n = gpa / 4096;
+    if (n < this.bits.length) this.bits[n] = 0;
+    this.onDropPage(gpa);
   }
 
   /** Forgets everything (the memory map changed). */

@@ -144,6 +144,17 @@ export class MmuState extends CpuState {
     return exec;
   }
 
+  /** Drops the execute translations of the page at `gpa` (it is no longer a code page: CodeCache.drop). */
+  dropCode(gpa: number): void {
+    for (let ix = 0; ix < TLB_SIZE; ix++) {
+      if (this.tlbPhys[ix] === gpa) {
+        this.tlbXS[ix] = Number.NaN;
+        this.tlbXU[ix] = Number.NaN;
+        this.tlbCode[ix] = null as unknown as CodePage;
+      }
+    }
+  }
+
   /** Stops writes to the page at `gpa` going through the fast path (it now holds cached code, or was logged). */
   dropWrites(gpa: number): void {
     for (let ix = 0; ix < TLB_SIZE; ix++) {
@@ -360,6 +371,12 @@ export class MmuState extends CpuState {
     if (page !== undefined) {
       // A compiled block over these bytes may be running: end it so the next fetch sees the new code.
       if (page.invalidate(gpa - pageGpa, len)) this.stop |= Stop.RESYNC;
+      if (page.isEmpty()) {
+        // No code left on it: an ordinary page again (CodeCache.drop); the loop lets go of it at once.
+        this.code.drop(pageGpa);
+        this.stop |= Stop.RESYNC;
+        return;
+      }
       const o = s.offset + pageGpa - s.gpa;
       page.snapshot.set(
         s.memory.bytes.subarray(o + (gpa - pageGpa), o + (gpa - pageGpa) + len),
@@ -613,6 +630,7 @@ export class MmuState extends CpuState {
     const insn = new Insn();
     if (!decode(this.codeMode, this.fetchByte, insn)) return null;
     if (o + insn.len <= 4096) {
+      if (cached === undefined) page.live++;
       page.insns[o] = insn;
       return insn;
     }
