@@ -69,11 +69,6 @@ function guestEnv({ busybox }) {
     KVM_TS_LINUX_BACKEND: 'native',
     // It boots in 35-60 s here; a boot that stalls fails after five minutes instead of holding the run.
     KVM_TS_LINUX_TIMEOUT: '300',
-    // L2 polls instead of halting when idle. QEMU's TCG lost L1's timer interrupt while L1 sat in its own idle
-    // HLT, which it reaches when L2 halts: that froze the whole machine in about one L2 boot in eight (five of
-    // seven in CI's runs on 2026-11-26). With L2 polling, 14 boots in a row and the linux suite ran without a
-    // freeze (README, "When the nested machine freezes").
-    KVM_TS_LINUX_APPEND: 'idle=poll',
   };
 }
 
