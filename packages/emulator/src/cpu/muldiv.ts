@@ -194,6 +194,21 @@ function divAcc(c: Cpu, size: number, s: number, sh: number, signed: boolean): v
     setReg(c, 2, 4, Number(BigInt.asIntN(32, r)), 0);
     return;
   }
+  // RDX zero and both operands below 2^52 (the kernel's do_div and most 64-bit divisions): in doubles, no BigInt.
+  // The floor of the rounded quotient is exact: n / d = k - e with e >= 1 / d rounds up to k only when
+  // n >= 2^53. So is q * d, below n.
+  const ah = c.r[1] >>> 0;
+  if (c.r[4] === 0 && c.r[5] === 0 && ah < 0x100000 && sh >>> 0 < 0x100000) {
+    const n = ah * 4294967296 + (c.r[0] >>> 0);
+    const d = (sh >>> 0) * 4294967296 + (s >>> 0);
+    const q = Math.floor(n / d);
+    const rem = n - q * d;
+    c.r[0] = q | 0;
+    c.r[1] = Math.floor(q / 4294967296);
+    c.r[4] = rem | 0;
+    c.r[5] = Math.floor(rem / 4294967296);
+    return;
+  }
   const hiWord = (BigInt(c.r[5] >>> 0) << 32n) | BigInt(c.r[4] >>> 0);
   const loWord = (BigInt(c.r[1] >>> 0) << 32n) | BigInt(c.r[0] >>> 0);
   let n = (hiWord << 64n) | loWord;

@@ -317,6 +317,27 @@ export function generateCases(seed = 0x5eed, perShape = 24, mode: 32 | 64 = 64):
           }
           add(c);
         }
+        if (size === 8) {
+          // DIV and IDIV r64 with RDX zero and both operands below 2^52 (the emulator divides those as doubles),
+          // half of them a multiple of the divisor less one, the closest a quotient comes to the next integer.
+          for (const signed of [false, true]) {
+            const src = g.reg([0, 2]);
+            const c = baseCase(
+              g,
+              `${signed ? 'idiv' : 'div'}8 small`,
+              encode(8, [0xf7], signed ? 7 : 6, src, 'reg', 0),
+              DF,
+            );
+            const d = (g.u64() >> BigInt(12 + g.int(52))) | 1n;
+            let n = g.u64() >> 12n;
+            if (g.int(2)) n = (n / d) * d - 1n;
+            if (n < 0n) n = 0n;
+            c.regs[src] = d;
+            c.regs[0] = n;
+            c.regs[2] = 0n;
+            add(c);
+          }
+        }
       }
       if (size === 1) continue;
       // Two- and three-operand IMUL.
