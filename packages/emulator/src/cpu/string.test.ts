@@ -1,7 +1,7 @@
 /**
- * REP MOVS moves whole in-page spans at once (string.ts `bulkMove32`); these check it against an
- * element-by-element model: overlapping spans (a repeating pattern, not memmove), a source that crosses a
- * page, and a destination that is not element-aligned.
+ * REP MOVS and REP STOS move whole in-page spans at once (string.ts `bulkMove32`, and `bulkString64` in 64-bit
+ * mode); these check them against an element-by-element model: overlapping spans (a repeating pattern, not
+ * memmove), spans that cross a page, and destinations that are not element-aligned.
  */
 import type { Kvm } from '@kvm-ts/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -53,5 +53,47 @@ describe('REP MOVS', () => {
     expect([...m.ram.subarray(0x3000, 0x3011)]).toEqual(new Array(17).fill(m.ram[0x3000]));
     const regs = m.vcpu.getRegs();
     expect([regs.rsi, regs.rdi, regs.rcx]).toEqual([0x7000n + 2000n, 0x8002n + 2000n, 0n]);
+  });
+
+  it('in 64-bit mode, REP STOS and REP MOVS match the element-by-element model', () => {
+    const code = listing(`
+    FC                         cld
+    48B88877665544332211       mov rax, 0x1122334455667788
+    BF08000200                 mov edi, 0x20008
+    B958020000                 mov ecx, 600
+    F348AB                     rep stosq
+    B0A5                       mov al, 0xa5
+    BF03200200                 mov edi, 0x22003
+    B988130000                 mov ecx, 5000
+    F3AA                       rep stosb
+    31C0                       xor eax, eax
+    BF00400200                 mov edi, 0x24000
+    B900020000                 mov ecx, 512
+    F348AB                     rep stosq
+    BE00600200                 mov esi, 0x26000
+    BF01600200                 mov edi, 0x26001
+    B9B80B0000                 mov ecx, 3000
+    F3A4                       rep movsb
+    BE04800200                 mov esi, 0x28004
+    BF00A00200                 mov edi, 0x2a000
+    B9BC020000                 mov ecx, 700
+    F348A5                     rep movsq
+    F4                         hlt
+    `);
+    using m = machineFor(kvm, 'long', code);
+    for (let a = 0x20000; a < 0x2c000; a++) m.ram[a] = (a * 13 + (a >> 8)) & 0xff;
+    const expected = m.ram.slice();
+    const quad = [0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11];
+    for (let k = 0; k < 600 * 8; k++) expected[0x20008 + k] = quad[k % 8];
+    expected.fill(0xa5, 0x22003, 0x22003 + 5000);
+    expected.fill(0, 0x24000, 0x24000 + 4096);
+    model(expected, 0x26000, 0x26001, 3000, 1);
+    model(expected, 0x28004, 0x2a000, 700, 8);
+    expectExit(m.vcpu, 'hlt');
+    expect(
+      Buffer.from(m.ram.subarray(0x20000, 0x2c000)).equals(Buffer.from(expected.subarray(0x20000, 0x2c000))),
+    ).toBe(true);
+    const regs = m.vcpu.getRegs();
+    expect([regs.rsi, regs.rdi, regs.rcx]).toEqual([0x28004n + 5600n, 0x2a000n + 5600n, 0n]);
   });
 });

@@ -62,8 +62,10 @@ export function stringMove(c: Cpu, i: Insn): void {
   let n = rep ? REP_CHUNK : 1;
   // Whole in-page spans at once where possible; the first element of a page goes one by one and fills the
   // TLB entries the span needs.
-  const bulk = rep && op === 0xa4 && asize === 4 && delta > 0 && !c.long64;
-  if (bulk) n -= bulkMove32(c, src, size, n);
+  const bulk32 = rep && op === 0xa4 && asize === 4 && delta > 0 && !c.long64;
+  const bulk64 = rep && op !== 0xac && asize === 8 && delta > 0 && c.long64;
+  const bulk = bulk32 || bulk64;
+  if (bulk) n -= bulk32 ? bulkMove32(c, src, size, n) : bulkString64(c, op, src, size, n);
   while (n-- > 0) {
     if (rep && countIsZero(c, asize)) return;
     if (op === 0xa4) {
@@ -94,7 +96,7 @@ export function stringMove(c: Cpu, i: Insn): void {
     }
     if (rep) decCount(c, asize);
     if (c.stop & Stop.EXIT) break;
-    if (bulk && n > 0) n -= bulkMove32(c, src, size, n);
+    if (bulk && n > 0) n -= bulk32 ? bulkMove32(c, src, size, n) : bulkString64(c, op, src, size, n);
   }
   if (rep && !countIsZero(c, asize)) c.nextIp = c.rip;
 }
@@ -148,6 +150,61 @@ function bulkMove32(c: Cpu, src: number, size: number, limit: number): number {
   c.r[2] = (count - n) | 0;
   c.r[3] = 0;
   return n;
+}
+
+/**
+ * REP MOVS (`op` A4) and REP STOS (AA) forward in 64-bit mode with 64-bit addresses, as `bulkMove32`: the
+ * elements that stay inside the current destination page (and source page) at once, when the TLB has those
+ * pages for plain writes (and reads) and the spans are canonical. Linux clears and copies pages this way
+ * (`rep stosq`, `rep movsb`). Moves at most `limit` elements, updates RSI, RDI and RCX as the element loop would
+ * and returns how many it moved; 0 leaves everything to the element loop.
+ */
+function bulkString64(c: Cpu, op: number, src: number, size: number, limit: number): number {
+  const r = c.r;
+  const dLin = indexOf(c, 7, 8);
+  const dO = dLin & 4095;
+  let n = Math.min(r[3] !== 0 ? limit : Math.min(r[2] >>> 0, limit), Math.floor((4096 - dO) / size));
+  const moves = op === 0xa4;
+  const sLin = moves ? (src >= Seg.FS ? c.segBase[src] : 0) + indexOf(c, 6, 8) : 0;
+  const so = sLin & 4095;
+  if (moves) n = Math.min(n, Math.floor((4096 - so) / size));
+  if (n < 2) return 0;
+  const len = n * size;
+  if (dLin < -CANON || dLin + len > CANON || sLin < -CANON || sLin + len > CANON) return 0;
+  const dPage = Math.floor(dLin / 4096);
+  const dIx = dPage & (TLB_SIZE - 1);
+  if (c.tlbW[dIx] !== dPage) return 0;
+  const dAt = c.tlbOff[dIx] + dO;
+  if (moves) {
+    const sPage = Math.floor(sLin / 4096);
+    const sIx = sPage & (TLB_SIZE - 1);
+    if (c.tlbR[sIx] !== sPage) return 0;
+    copyElements(c, sIx, c.tlbOff[sIx] + so, dIx, dAt, n, size);
+    stepIndex(c, 6, 8, len);
+  } else fillElements(c, dIx, dAt, n, size);
+  stepIndex(c, 7, 8, len);
+  const left = (r[2] >>> 0) - n;
+  r[2] = left | 0;
+  if (left < 0) r[3] = (r[3] - 1) | 0;
+  return n;
+}
+
+/** Writes `count` elements of `size` bytes of RAX at `dAt` in TLB entry `dIx` (STOS's element loop, at once). */
+function fillElements(c: Cpu, dIx: number, dAt: number, count: number, size: number): void {
+  const lo = c.r[0];
+  const hi = c.r[1];
+  if (size === 1 || (size === 8 && (lo | hi) === 0) || ((size === 4 || size === 2) && lo === 0)) {
+    c.tlbBytes[dIx].fill(lo & 0xff, dAt, dAt + count * size);
+    return;
+  }
+  const to = c.tlbView[dIx];
+  for (let k = 0; k < count; k++, dAt += size) {
+    if (size === 8) {
+      to.setInt32(dAt, lo, true);
+      to.setInt32(dAt + 4, hi, true);
+    } else if (size === 4) to.setInt32(dAt, lo, true);
+    else to.setUint16(dAt, lo & 0xffff, true);
+  }
 }
 
 /**
