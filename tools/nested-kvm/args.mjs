@@ -69,7 +69,8 @@ Boots Debian's kernel with kvm_amd under QEMU's software CPU (the reference KVM)
 that nested /dev/kvm, the native backend's tests, the examples, the kvm-ts command on native and
 the Linux boot test (the same Debian kernel through \`kvm-ts run\`). Exits with the guest's status.
 Expects a built workspace (pnpm build); installs qemu-system-x86 and busybox-static if missing
-(root), and caches the kernel and image parts in .cache/nested-kvm/.
+(root), boots with QEMU 10 from bookworm-backports (unpacked into the cache, the system's QEMU
+when that fails), and caches it, the kernel and image parts in .cache/nested-kvm/.
 
 Options:
   --command <shell command>  run this instead, from the repo root inside the guest
@@ -78,7 +79,8 @@ Options:
   --timeout <seconds>        kill the guest after this long (default ${DEFAULT_TIMEOUT_S})
   --full-node-modules        put the whole root node_modules in the guest, not only what the
                              workspace packages and vitest resolve
-  --cache-dir <path>         keep the kernel and image parts there, not in .cache/nested-kvm/
+  --cache-dir <path>         keep the kernel, QEMU and image parts there, not in .cache/nested-kvm/
+  --system-qemu              boot with the system's QEMU, not QEMU 10 from bookworm-backports
   --keep                     keep the built initramfs and print how to boot it again
   --help                     show this help`;
 
@@ -95,6 +97,7 @@ export function parseArgs(argv) {
     keep: false,
     fullNodeModules: false,
     cacheDir: null,
+    systemQemu: false,
     help: false,
   };
   for (let i = 0; i < argv.length; i++) {
@@ -151,6 +154,9 @@ export function parseArgs(argv) {
         break;
       case '--full-node-modules':
         options.fullNodeModules = flag();
+        break;
+      case '--system-qemu':
+        options.systemQemu = flag();
         break;
       case '--help':
       case '-h':

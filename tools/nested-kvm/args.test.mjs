@@ -16,6 +16,7 @@ describe('parseArgs', () => {
       keep: false,
       fullNodeModules: false,
       cacheDir: null,
+      systemQemu: false,
       help: false,
     });
   });
@@ -28,12 +29,14 @@ describe('parseArgs', () => {
       '--timeout=30',
       '--keep',
       '--full-node-modules',
+      '--system-qemu',
     ]);
     assert.equal(options.command, 'echo a=b');
     assert.equal(options.suites, null);
     assert.equal(options.timeoutS, 30);
     assert.equal(options.keep, true);
     assert.equal(options.fullNodeModules, true);
+    assert.equal(options.systemQemu, true);
     assert.equal(parseArgs(['--command=node -e "x=1"']).command, 'node -e "x=1"');
     assert.equal(parseArgs(['-h']).help, true);
   });
@@ -46,6 +49,7 @@ describe('parseArgs', () => {
       assert.throws(() => parseArgs(['--timeout', bad]), /--timeout wants a positive number/, bad);
     }
     assert.throws(() => parseArgs(['--keep=yes']), /--keep takes no value/);
+    assert.throws(() => parseArgs(['--system-qemu=1']), /--system-qemu takes no value/);
     assert.throws(
       () => parseArgs(['--suites', 'cli,bogus']),
       /--suites wants names from native, .*got "bogus"/,

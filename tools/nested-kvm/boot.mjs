@@ -27,9 +27,12 @@ const FROZEN_STATE_COMMANDS = ['info registers', 'info lapic'];
  * paging, which kvm_amd needs), one vCPU, no default devices, the serial port on stdio, and a
  * kernel that reboots at once on panic, which `-no-reboot` turns into QEMU exiting. With `qmpSocket`,
  * QEMU also listens there for QMP (the freeze watch's way to look at, and kick, a frozen machine).
+ * With `dataDir` (an unpacked QEMU's `usr/share/qemu`, see qemu.mjs), QEMU takes its option ROMs
+ * (linuxboot_dma.bin, kvmvapic.bin) from there before its built-in folders, so they match its version.
  */
-export function qemuArgs({ kernel, initrd, memoryMiB = 2048, qmpSocket = null }) {
+export function qemuArgs({ kernel, initrd, memoryMiB = 2048, qmpSocket = null, dataDir = null }) {
   return [
+    ...(dataDir === null ? [] : ['-L', dataDir]),
     ...(qmpSocket === null ? [] : ['-qmp', `unix:${qmpSocket},server=on,wait=off`]),
     ...['-accel', 'tcg', '-cpu', 'max', '-m', String(memoryMiB), '-smp', '1'],
     ...['-nodefaults', '-no-user-config', '-display', 'none', '-serial', 'stdio', '-no-reboot'],
@@ -48,10 +51,14 @@ export function qemuArgs({ kernel, initrd, memoryMiB = 2048, qmpSocket = null })
  * froze (`frozen` is then the verdict of freeze-watch.mjs). Before giving up on a frozen machine it
  * logs the vCPU's state and kicks it with an NMI through QMP at `qmpSocket`; `kicks` lists
  * `{ at, revivedAfterS }` (null when it stayed frozen). `register(stop)` receives a function that
- * stops QEMU (for signal handlers). `freezeWatch` overrides the watch's thresholds.
+ * stops QEMU (for signal handlers). `freezeWatch` overrides the watch's thresholds. `dataDir` goes to
+ * `qemuArgs`; `moduleDir` (an unpacked QEMU's module folder) to `QEMU_MODULE_DIR`, so that QEMU never
+ * loads the system QEMU's modules, built for another version.
  */
 export function bootGuest({
   qemu,
+  dataDir = null,
+  moduleDir = null,
   kernel,
   initrd,
   qmpSocket = null,
@@ -63,7 +70,11 @@ export function bootGuest({
   return new Promise((resolve, reject) => {
     const started = performance.now();
     const elapsed = () => (performance.now() - started) / 1000;
-    const child = spawn(qemu, qemuArgs({ kernel, initrd, qmpSocket }), { stdio: ['ignore', 'pipe', 'pipe'] });
+    const env = moduleDir === null ? process.env : { ...process.env, QEMU_MODULE_DIR: moduleDir };
+    const child = spawn(qemu, qemuArgs({ kernel, initrd, qmpSocket, dataDir }), {
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const lines = new LineSplitter();
     let result = null;
     const totals = [];

@@ -12,6 +12,7 @@ import { frozenMessage } from './freeze-watch.mjs';
 import { buildInitramfs, GUEST_KERNEL } from './image.mjs';
 import { ensureKernel } from './kernel.mjs';
 import { SETUP_FAILURE_STATUS } from './marker.mjs';
+import { chooseQemu, ensureNestedQemu, qemuVersionOf } from './qemu.mjs';
 import { MAX_FREEZE_RETRIES, planRetryAfterFreeze } from './retry.mjs';
 import { checkBuilt, workspacePackageDirs } from './workspace.mjs';
 
@@ -105,6 +106,15 @@ async function main(argv) {
   const commands = await step('host packages', () => apt.ensureCommands());
   const kernel = await step('kernel', () => ensureKernel(apt, cacheDir, log));
   log(`kernel: ${kernel.label}`);
+  const qemu = await step('QEMU', () =>
+    chooseQemu({
+      forceSystem: options.systemQemu,
+      fetchNested: () => ensureNestedQemu({ cacheDir, log }),
+      systemBinary: commands['qemu-system-x86_64'],
+      systemVersion: (binary) => qemuVersionOf(binary),
+      log,
+    }),
+  );
 
   const work = mkdtempSync(join(tmpdir(), 'kvm-ts-nested-'));
   let stopQemu = () => {};
@@ -141,9 +151,11 @@ async function main(argv) {
         );
       }
       log(`  initramfs: ${megabytes(image.bytes)} (${image.bytes} bytes)`);
-      log(`booting: timeout ${options.timeoutS} s, command: ${command}`);
+      log(`booting with ${qemu.label}: timeout ${options.timeoutS} s, command: ${command}`);
       const boot = await bootGuest({
-        qemu: commands['qemu-system-x86_64'],
+        qemu: qemu.binary,
+        dataDir: qemu.dataDir,
+        moduleDir: qemu.moduleDir,
         kernel: kernel.vmlinuz,
         initrd,
         qmpSocket: join(work, 'qmp.sock'),
@@ -202,16 +214,17 @@ async function main(argv) {
     const kicks = boots.flatMap(({ kicks }) => kicks);
     const revived = kicks.filter(({ revivedAfterS }) => revivedAfterS !== null);
     log(
-      `freezes of the nested machine: ${kicks.length} (${revived.length} revived by an NMI, ` +
+      `freezes of the nested machine (${qemu.label}): ${kicks.length} (${revived.length} revived by an NMI, ` +
         `${boots.filter(({ frozen }) => frozen !== null).length} stopped); fresh boots after a freeze: ` +
         `${retries.length}${retries.length > 0 ? ` (${retries.join('; ')})` : ''}`,
     );
     log(`total: ${((performance.now() - total) / 1000).toFixed(1)} s`);
     if (options.keep) {
-      const args = qemuArgs({ kernel: kernel.vmlinuz, initrd }).map((arg) =>
+      const args = qemuArgs({ kernel: kernel.vmlinuz, initrd, dataDir: qemu.dataDir }).map((arg) =>
         /\s/.test(arg) ? `"${arg}"` : arg,
       );
-      log(`kept ${initrd}; boot it again with:\n  ${commands['qemu-system-x86_64']} ${args.join(' ')}`);
+      const env = qemu.moduleDir === null ? '' : `QEMU_MODULE_DIR=${qemu.moduleDir} `;
+      log(`kept ${initrd}; boot it again with:\n  ${env}${qemu.binary} ${args.join(' ')}`);
     }
 
     if (boot.frozen !== null) {
