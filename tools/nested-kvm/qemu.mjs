@@ -273,24 +273,41 @@ export function ensureNestedQemu({
   const aptOptions = privateAptOptions(paths);
   const cached = cachedVersions(paths);
 
-  if (!listsAreFresh(modifiedMs(paths.updatedStamp), now)) {
+  const candidate = () => {
+    const policy = exec('apt-cache', [...aptOptions, 'policy', QEMU_PACKAGES[0]]);
+    return policy.status === 0 ? parseCandidate(policy.stdout) : null;
+  };
+  /** Refreshes the lists; the reason when that failed (apt-get update exits 0 on a failed fetch unless told). */
+  const update = () => {
     log(`QEMU: apt-get update (${BACKPORTS_SUITE} only, lists in ${paths.lists})`);
-    const update = exec('apt-get', [...aptOptions, 'update']);
-    if (update.status !== 0) {
-      const why = `apt-get update failed (status ${update.status}): ${lastLine(update.stderr)}`;
+    const result = exec('apt-get', [...aptOptions, 'update', '--error-on=any']);
+    return result.status === 0
+      ? null
+      : `apt-get update failed (status ${result.status}): ${lastLine(result.stderr)}`;
+  };
+
+  let updated = false;
+  let debianVersion = null;
+  // Fresh lists that somehow lack the package get one update too.
+  if (listsAreFresh(modifiedMs(paths.updatedStamp), now)) debianVersion = candidate();
+  if (debianVersion === null) {
+    const why = update();
+    if (why !== null) {
       if (cached.length === 0) throw new Error(why);
-      const debianVersion = cached.sort().at(-1);
-      log(`QEMU: ${why}; using the unpacked ${debianVersion}`);
-      const found = layout(paths, debianVersion);
-      return { ...found, ...verify(found, exec, firmwareDirs), debianVersion, fetched: false };
+      const newest = cached.sort().at(-1);
+      log(`QEMU: ${why}; using the unpacked ${newest}`);
+      const found = layout(paths, newest);
+      return { ...found, ...verify(found, exec, firmwareDirs), debianVersion: newest, fetched: false };
     }
+    updated = true;
+    debianVersion = candidate();
+  }
+  if (debianVersion === null) throw new Error(`${BACKPORTS_SUITE} offers no ${QEMU_PACKAGES[0]}`);
+  // Only lists that gave a candidate count as fresh.
+  if (updated) {
     writeFileSync(paths.updatedStamp, '');
     utimesSync(paths.updatedStamp, now / 1000, now / 1000);
   }
-
-  const policy = exec('apt-cache', [...aptOptions, 'policy', QEMU_PACKAGES[0]]);
-  const debianVersion = policy.status === 0 ? parseCandidate(policy.stdout) : null;
-  if (debianVersion === null) throw new Error(`${BACKPORTS_SUITE} offers no ${QEMU_PACKAGES[0]}`);
   const fetched = !cached.includes(debianVersion);
   if (fetched) fetchVersion(paths, debianVersion, { exec, aptOptions, log });
   const found = layout(paths, debianVersion);

@@ -98,7 +98,12 @@ describe('parsers', () => {
  * A fake machine for ensureNestedQemu: apt, dpkg, ldd and the unpacked QEMU as functions that
  * record their calls; `download` writes .deb files, `dpkg -x` the binary they would unpack.
  */
-function fakeMachine({ updateFails = false, lddMissing = [], versionText = VERSION_10 } = {}) {
+function fakeMachine({
+  updateFails = false,
+  noCandidate = false,
+  lddMissing = [],
+  versionText = VERSION_10,
+} = {}) {
   const calls = [];
   const exec = (command, args, { cwd } = {}) => {
     const verb =
@@ -120,6 +125,8 @@ function fakeMachine({ updateFails = false, lddMissing = [], versionText = VERSI
           }
         : { status: 0, stdout: '', stderr: '' };
     }
+    if (command === 'apt-cache' && noCandidate)
+      return { status: 0, stdout: 'qemu-system-x86:\n  Candidate: (none)\n', stderr: '' };
     if (command === 'apt-cache')
       return { status: 0, stdout: `qemu-system-x86:\n  Candidate: ${DEBIAN_VERSION}\n`, stderr: '' };
     if (command === 'apt-get' && verb === 'download') {
@@ -226,6 +233,19 @@ describe('ensureNestedQemu', () => {
       lines.at(-1),
       /apt-get update failed .*Temporary failure resolving.*; using the unpacked 1:10\.0\.2/,
     );
+  });
+
+  it('does not count lists that gave no candidate (a fetch apt only warned about) as fresh', () => {
+    const base = setup();
+    const empty = fakeMachine({ noCandidate: true });
+    assert.throws(
+      () => ensureNestedQemu({ ...base, exec: empty.exec, now: start }),
+      /bookworm-backports offers no qemu-system-x86/,
+    );
+    assert.deepEqual(empty.calls, ['apt-get update', 'apt-cache policy']);
+    const again = fakeMachine();
+    ensureNestedQemu({ ...base, exec: again.exec, now: start + HOUR_MS });
+    assert.deepEqual(again.calls.slice(0, 3), ['apt-get update', 'apt-cache policy', 'apt-get download']);
   });
 
   it('throws with the reason: no network and nothing unpacked, a missing library, an old QEMU, no BIOS, not bookworm', () => {
