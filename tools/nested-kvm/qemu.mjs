@@ -125,15 +125,16 @@ function runCommand(command, args, { cwd } = {}) {
   return { status: result.status, stdout: result.stdout ?? '', stderr: result.stderr ?? '' };
 }
 
-/** The last line of a failed command's error output, for a one-line reason. */
-function lastLine(text) {
-  return (
-    text
-      .split('\n')
-      .map((line) => line.trim())
-      .filter(Boolean)
-      .at(-1) ?? ''
-  );
+/**
+ * A failed command's reason in one line: its first error (`E:` from apt; the first says what
+ * failed to fetch and why, the last only that something did), else its last line.
+ */
+export function failureReason(stderr) {
+  const lines = stderr
+    .split('\n')
+    .map((line) => line.trim())
+    .filter(Boolean);
+  return lines.find((line) => line.startsWith('E: ')) ?? lines.at(-1) ?? '';
 }
 
 function modifiedMs(path) {
@@ -192,7 +193,9 @@ function verify(found, exec, firmwareDirs) {
   const printed = exec(found.binary, ['-L', found.dataDir, '--version']);
   const parsed = parseQemuVersion(printed.stdout);
   if (printed.status !== 0 || parsed === null)
-    throw new Error(`${found.binary} --version failed: ${lastLine(printed.stderr) || printed.stdout.trim()}`);
+    throw new Error(
+      `${found.binary} --version failed: ${failureReason(printed.stderr) || printed.stdout.trim()}`,
+    );
   if (parsed.major < MIN_QEMU_MAJOR)
     throw new Error(`${BACKPORTS_SUITE} gave QEMU ${parsed.version}, older than ${MIN_QEMU_MAJOR}`);
   const bios = [found.dataDir, ...firmwareDirs].some((dir) => existsSync(join(dir, BIOS_IMAGE)));
@@ -212,7 +215,9 @@ function fetchVersion(paths, debianVersion, { exec, aptOptions, log }) {
     log(`QEMU: apt-get download ${specs.join(' ')}`);
     const download = exec('apt-get', [...aptOptions, 'download', ...specs], { cwd: work });
     if (download.status !== 0)
-      throw new Error(`apt-get download failed (status ${download.status}): ${lastLine(download.stderr)}`);
+      throw new Error(
+        `apt-get download failed (status ${download.status}): ${failureReason(download.stderr)}`,
+      );
     const debs = readdirSync(work).filter((name) => name.endsWith('.deb'));
     if (debs.length !== QEMU_PACKAGES.length)
       throw new Error(`apt-get download left ${debs.length} .deb files, wanted ${QEMU_PACKAGES.length}`);
@@ -221,7 +226,7 @@ function fetchVersion(paths, debianVersion, { exec, aptOptions, log }) {
     mkdirSync(join(staging, 'root'), { recursive: true });
     for (const deb of debs) {
       const unpack = exec('dpkg', ['-x', join(work, deb), join(staging, 'root')]);
-      if (unpack.status !== 0) throw new Error(`dpkg -x ${deb} failed: ${lastLine(unpack.stderr)}`);
+      if (unpack.status !== 0) throw new Error(`dpkg -x ${deb} failed: ${failureReason(unpack.stderr)}`);
     }
     writeFileSync(join(staging, READY_STAMP), `${debianVersion}\n${debs.join('\n')}\n`);
     const { dir } = layout(paths, debianVersion);
@@ -283,7 +288,7 @@ export function ensureNestedQemu({
     const result = exec('apt-get', [...aptOptions, 'update', '--error-on=any']);
     return result.status === 0
       ? null
-      : `apt-get update failed (status ${result.status}): ${lastLine(result.stderr)}`;
+      : `apt-get update failed (status ${result.status}): ${failureReason(result.stderr)}`;
   };
 
   let updated = false;

@@ -7,6 +7,7 @@ import { after, describe, it } from 'node:test';
 import {
   chooseQemu,
   ensureNestedQemu,
+  failureReason,
   LISTS_MAX_AGE_S,
   listsAreFresh,
   missingLibraries,
@@ -85,6 +86,19 @@ describe('parsers', () => {
     ].join('\n');
     assert.deepEqual(missingLibraries(ldd), ['libslirp.so.0', 'libfdt.so.1']);
     assert.deepEqual(missingLibraries(ldd.replaceAll('not found', '/lib/x.so (0x1)')), []);
+  });
+
+  it('takes the first apt error as the reason, else the last line', () => {
+    const apt = [
+      "E: Failed to fetch http://deb.debian.org/debian/dists/bookworm-backports/InRelease  Temporary failure resolving 'deb.debian.org'",
+      'E: Some index files failed to download. They have been ignored, or old ones used instead.',
+    ].join('\n');
+    assert.match(failureReason(apt), /^E: Failed to fetch .*Temporary failure resolving/);
+    assert.equal(
+      failureReason('dpkg-deb: warning: x\ndpkg-deb: error: tar failed\n\n'),
+      'dpkg-deb: error: tar failed',
+    );
+    assert.equal(failureReason(''), '');
   });
 
   it('reads the codename from os-release', () => {
