@@ -1,4 +1,5 @@
 // Command-line options of `pnpm test:kvm`.
+import { MAX_FREEZE_RETRIES } from './retry.mjs';
 
 /**
  * Seconds the guest may run, from QEMU's start to the result marker, before it is killed: the
@@ -81,6 +82,10 @@ Options:
                              workspace packages and vitest resolve
   --cache-dir <path>         keep the kernel, QEMU and image parts there, not in .cache/nested-kvm/
   --system-qemu              boot with the system's QEMU, not QEMU 10 from bookworm-backports
+  --freeze-retries <n>       fresh machines after freezes of the nested machine, 0-${MAX_FREEZE_RETRIES}
+                             (default ${MAX_FREEZE_RETRIES}); each costs about 3 minutes
+  --may-skip <a,b,...>       suites a freeze may leave unfinished once the retries are spent:
+                             they end as skipped, loudly, instead of failing the run (CI: linux)
   --keep                     keep the built initramfs and print how to boot it again
   --help                     show this help`;
 
@@ -98,6 +103,8 @@ export function parseArgs(argv) {
     fullNodeModules: false,
     cacheDir: null,
     systemQemu: false,
+    freezeRetries: MAX_FREEZE_RETRIES,
+    maySkip: [],
     help: false,
   };
   for (let i = 0; i < argv.length; i++) {
@@ -115,16 +122,22 @@ export function parseArgs(argv) {
     };
     switch (name) {
       case '--suites': {
-        const names = value()
-          .split(',')
-          .map((name) => name.trim())
-          .filter((name) => name !== '');
-        const unknown = names.filter((name) => !SUITE_NAMES.includes(name));
-        if (names.length === 0 || unknown.length > 0) {
-          throw new Error(`--suites wants names from ${SUITE_NAMES.join(', ')}, got "${unknown.join(',')}"`);
-        }
+        const names = suiteNames(name, value());
         options.suites = DEFAULT_SUITES.filter(({ name }) => names.includes(name));
         options.command = suitesCommand(options.suites);
+        break;
+      }
+      case '--may-skip':
+        options.maySkip = suiteNames(name, value());
+        break;
+      case '--freeze-retries': {
+        const text = value();
+        if (!/^\d+$/.test(text) || Number(text) > MAX_FREEZE_RETRIES) {
+          throw new Error(
+            `--freeze-retries wants a whole number from 0 to ${MAX_FREEZE_RETRIES}, got "${text}"`,
+          );
+        }
+        options.freezeRetries = Number(text);
         break;
       }
       case '--command': {
@@ -167,6 +180,19 @@ export function parseArgs(argv) {
     }
   }
   return options;
+}
+
+/** The comma-separated suite names of option `option`; throws on an empty list or an unknown name. */
+function suiteNames(option, text) {
+  const names = text
+    .split(',')
+    .map((name) => name.trim())
+    .filter((name) => name !== '');
+  const unknown = names.filter((name) => !SUITE_NAMES.includes(name));
+  if (names.length === 0 || unknown.length > 0) {
+    throw new Error(`${option} wants names from ${SUITE_NAMES.join(', ')}, got "${unknown.join(',')}"`);
+  }
+  return names;
 }
 
 function splitOnce(arg) {

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { DEFAULT_COMMAND, DEFAULT_SUITES, DEFAULT_TIMEOUT_S, parseArgs, suitesCommand } from './args.mjs';
+import { MAX_FREEZE_RETRIES } from './retry.mjs';
 
 describe('parseArgs', () => {
   it('gives the native tests and the default timeout without arguments', () => {
@@ -17,8 +18,21 @@ describe('parseArgs', () => {
       fullNodeModules: false,
       cacheDir: null,
       systemQemu: false,
+      freezeRetries: MAX_FREEZE_RETRIES,
+      maySkip: [],
       help: false,
     });
+  });
+
+  it('reads --freeze-retries and --may-skip, and refuses counts past the limit and unknown suites', () => {
+    const options = parseArgs(['--freeze-retries', '2', '--may-skip=linux']);
+    assert.equal(options.freezeRetries, 2);
+    assert.deepEqual(options.maySkip, ['linux']);
+    assert.equal(parseArgs(['--freeze-retries=0']).freezeRetries, 0);
+    assert.throws(() => parseArgs(['--freeze-retries', String(MAX_FREEZE_RETRIES + 1)]), /0 to 4/);
+    assert.throws(() => parseArgs(['--freeze-retries', '1.5']), /whole number/);
+    assert.throws(() => parseArgs(['--may-skip', 'linux,qemu']), /--may-skip wants names .*"qemu"/);
+    assert.throws(() => parseArgs(['--may-skip', '']), /--may-skip wants names/);
   });
 
   it('reads --command, --timeout and flags in both spellings, ignoring the -- pnpm passes on', () => {

@@ -2,7 +2,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { DEFAULT_SUITES } from './args.mjs';
-import { isTestFailureLine, MAX_FREEZE_RETRIES, planRetryAfterFreeze } from './retry.mjs';
+import {
+  isTestFailureLine,
+  MAX_FREEZE_RETRIES,
+  planRetryAfterFreeze,
+  skippableAfterFreeze,
+} from './retry.mjs';
 
 const names = (plan) => plan.suites?.map(({ name }) => name) ?? null;
 
@@ -79,5 +84,55 @@ describe('isTestFailureLine', () => {
     assert.equal(isTestFailureLine('   ↓ skipped test'), false);
     assert.equal(isTestFailureLine('[guest] heartbeat 12.3 s'), false);
     assert.equal(isTestFailureLine('FAILED to do something'), false);
+  });
+});
+
+describe('planRetryAfterFreeze with --freeze-retries', () => {
+  it('stops at the run’s own limit', () => {
+    const at = (retriesDone, maxRetries) =>
+      planRetryAfterFreeze({
+        suites: DEFAULT_SUITES,
+        finished: [],
+        failureSeen: false,
+        retriesDone,
+        maxRetries,
+      });
+    assert.deepEqual(names(at(1, 2)), ['native', 'examples', 'cli', 'linux']);
+    assert.equal(at(2, 2).suites, null);
+    assert.match(at(2, 2).why, /already booted 2/);
+    assert.equal(at(0, 0).suites, null);
+  });
+});
+
+describe('skippableAfterFreeze', () => {
+  const passed = (...list) => list.map((name) => ({ name, status: 0 }));
+  const linuxOnly = DEFAULT_SUITES.filter(({ name }) => name === 'linux');
+
+  it('lets the suites --may-skip names end unfinished when nothing failed', () => {
+    const last = { suites: linuxOnly, finished: [], failureSeen: false, maySkip: ['linux'] };
+    assert.deepEqual(skippableAfterFreeze(last), ['linux']);
+    const whole = { suites: DEFAULT_SUITES, finished: passed('native', 'examples', 'cli') };
+    assert.deepEqual(skippableAfterFreeze({ ...whole, failureSeen: false, maySkip: ['linux'] }), ['linux']);
+  });
+
+  it('fails the run when another suite is unfinished, anything failed, or nothing may be skipped', () => {
+    const base = { suites: DEFAULT_SUITES, failureSeen: false, maySkip: ['linux'] };
+    assert.equal(skippableAfterFreeze({ ...base, finished: passed('native', 'examples') }), null);
+    assert.equal(
+      skippableAfterFreeze({
+        ...base,
+        finished: [...passed('native', 'examples'), { name: 'cli', status: 1 }],
+      }),
+      null,
+    );
+    assert.equal(
+      skippableAfterFreeze({ ...base, finished: passed('native', 'examples', 'cli'), failureSeen: true }),
+      null,
+    );
+    assert.equal(
+      skippableAfterFreeze({ ...base, finished: passed('native', 'examples', 'cli'), maySkip: [] }),
+      null,
+    );
+    assert.equal(skippableAfterFreeze({ ...base, suites: null, finished: [] }), null);
   });
 });
