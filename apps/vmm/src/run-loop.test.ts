@@ -213,6 +213,10 @@ function threadedVcpu(id: number, exits: (KvmExit | Error)[]) {
   return {
     vcpu,
     state,
+    /** Whether a run is in flight, waiting for `step`. */
+    get waiting() {
+      return pending !== null;
+    },
     /** Lets the pending run return the next scripted exit (or fail with the scripted error). */
     step() {
       const next = queue.shift();
@@ -227,6 +231,15 @@ function threadedVcpu(id: number, exits: (KvmExit | Error)[]) {
 
 const tick = () => new Promise<void>((resolve) => setImmediate(resolve));
 
+/**
+ * Turns of the event loop until `ready()` holds. A vCPU's loop may yield (setImmediate) between an exit and its
+ * next run when a slice has passed, which on a slow machine takes more than one turn.
+ */
+async function until(ready: () => boolean): Promise<void> {
+  for (let k = 0; k < 1000 && !ready(); k++) await tick();
+  expect(ready()).toBe(true);
+}
+
 describe('RunLoop with several vCPUs', () => {
   it('awaits every vCPU at once when they have runAsync, all exits to the same buses', async () => {
     const ports = new Bus('port');
@@ -237,15 +250,15 @@ describe('RunLoop with several vCPUs', () => {
     const lines: string[] = [];
     const loop = new RunLoop([a.vcpu, b.vcpu], ports, new Bus('mmio'), { trace: (l) => lines.push(l) });
     const running = loop.run();
-    await tick();
+    await until(() => a.waiting && b.waiting);
     // Both runs are in flight at once: vCPU 1 exits while vCPU 0 is still in its first run.
     expect([a.state.runs, b.state.runs]).toEqual([1, 1]);
     b.step();
-    await tick();
+    await until(() => b.waiting);
     a.step();
-    await tick();
+    await until(() => a.waiting);
     a.step();
-    await tick();
+    await until(() => a.waiting);
     // A triple fault on vCPU 1 ends the run and kicks vCPU 0 out of its pending run.
     b.step();
     const result = await running;
@@ -262,10 +275,9 @@ describe('RunLoop with several vCPUs', () => {
     const b = threadedVcpu(1, [new KvmError('KVM_RUN', Errno.EAGAIN, 'the AP took INIT and SIPI')]);
     const loop = new RunLoop([a.vcpu, b.vcpu], new Bus('port'), new Bus('mmio'));
     const running = loop.run();
-    await tick();
+    await until(() => b.waiting);
     b.step();
-    await tick();
-    expect(b.state.runs).toBe(2);
+    await until(() => b.state.runs === 2);
     loop.finish({ kind: 'stopped', by: 'SIGINT' });
     const result = await running;
     expect(result.outcome).toEqual({ kind: 'stopped', by: 'SIGINT' });
@@ -276,7 +288,7 @@ describe('RunLoop with several vCPUs', () => {
     const a = threadedVcpu(0, []);
     const b = threadedVcpu(1, [new KvmError('KVM_RUN', Errno.EFAULT, 'bad address')]);
     const running = new RunLoop([a.vcpu, b.vcpu], new Bus('port'), new Bus('mmio')).run();
-    await tick();
+    await until(() => b.waiting);
     b.step();
     await expect(running).rejects.toThrow(/KVM_RUN: EFAULT/);
     expect(a.state.immediateExit).toBe(true);
