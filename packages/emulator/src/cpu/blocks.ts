@@ -21,6 +21,7 @@
  * same bytes anywhere share one compiled factory.
  */
 import { aluClassic, aluGroup1, incDecReg, testRmReg } from './alu.js';
+import { carryExpr, conditionExpr, Known } from './block-conditions.js';
 import { aluRegOnly, deadFlags, FlagUse, flagUse, handlerOf, imulForm, shiftCount } from './block-flags.js';
 import { branch, callRel, retNear } from './control.js';
 import type { Cpu } from './cpu.js';
@@ -194,20 +195,6 @@ function endsBlock(i: Insn): boolean {
       return false;
   }
 }
-
-/** What the generator knows about the flags the last inline instruction left (for Jcc and INC/DEC's CF). */
-const Known = {
-  NONE: 0,
-  ADD: 1,
-  SUB: 2,
-  LOGIC: 3,
-  RESULT: 4,
-  RESULT64: 5,
-  LOGIC8: 6,
-  ADD64: 7,
-  SUB64: 8,
-  LOGIC64: 9,
-} as const;
 
 /** Readonly array fields of the CPU that generated code reads through locals (field, local name). */
 const HOISTED: [string, string][] = [
@@ -945,143 +932,14 @@ class Generator {
     this.knownAt = k;
   }
 
-  /** CF as 0 or 1 from the last inline instruction when the generator knows its kind, else from the CPU. */
+  /** CF as 0 or 1 from the last inline instruction (block-conditions.ts). */
   private cfExpr(): string {
-    const k = this.knownAt;
-    switch (this.known) {
-      case Known.ADD:
-        return `((v${k} >>> 0) < (d${k} >>> 0) ? 1 : 0)`;
-      case Known.SUB:
-        return `((d${k} >>> 0) < (s${k} >>> 0) ? 1 : 0)`;
-      case Known.LOGIC:
-      case Known.LOGIC8:
-      case Known.LOGIC64:
-        return '0';
-      case Known.ADD64:
-      case Known.SUB64:
-        return `(${this.below64(false)} ? 1 : 0)`;
-      default:
-        return 'getCf(c)';
-    }
+    return carryExpr(this.known, this.knownAt);
   }
 
-  /**
-   * After a 64-bit ADD or SUB/CMP in 32-bit halves: CF (the unsigned borrow of d - s, the carry out of d + s,
-   * when the result is below d), or with `orEqual` CF or ZF, the `BE` condition.
-   */
-  private below64(orEqual: boolean): string {
-    const k = this.knownAt;
-    const [a, ah, b, bh] =
-      this.known === Known.SUB64
-        ? [`d${k}`, `dh${k}`, `s${k}`, `sh${k}`]
-        : [`v${k}`, `vh${k}`, `d${k}`, `dh${k}`];
-    if (orEqual && this.known === Known.ADD64) return `(${this.below64(false)} || (v${k} | vh${k}) === 0)`;
-    const low = `(${a} >>> 0) ${orEqual ? '<=' : '<'} (${b} >>> 0)`;
-    return `((${ah} >>> 0) < (${bh} >>> 0) || (${ah} === ${bh} && ${low}))`;
-  }
-
-  /** A 64-bit condition from the last inline 64-bit ALU instruction, or null when it needs the lazy flags. */
-  private condition64(cc: number): string | null {
-    const k = this.knownAt;
-    const kind = this.known;
-    const zf = `(v${k} | vh${k}) === 0`;
-    const sf = `vh${k} < 0`;
-    switch (cc >> 1) {
-      case 0: // O
-        return kind === Known.LOGIC64 ? 'false' : null;
-      case 1: // B
-        return kind === Known.LOGIC64 ? 'false' : this.below64(false);
-      case 2: // Z
-        return zf;
-      case 3: // BE
-        return kind === Known.LOGIC64 ? zf : this.below64(true);
-      case 4: // S
-        return sf;
-      case 6: // L: signed d < s after CMP; SF after a logical operation (OF = 0)
-        if (kind === Known.LOGIC64) return sf;
-        return kind === Known.SUB64
-          ? `(dh${k} < sh${k} || (dh${k} === sh${k} && (d${k} >>> 0) < (s${k} >>> 0)))`
-          : null;
-      case 7: // LE
-        if (kind === Known.LOGIC64) return `(${zf} || ${sf})`;
-        return kind === Known.SUB64
-          ? `(dh${k} < sh${k} || (dh${k} === sh${k} && (d${k} >>> 0) <= (s${k} >>> 0)))`
-          : null;
-      default: // P
-        return null;
-    }
-  }
-
-  /** Condition `cc` (SDM Vol. 1 Appendix B) as a JavaScript boolean expression. */
+  /** Condition `cc` after the last inline instruction (block-conditions.ts). */
   private conditionExpr(cc: number): string {
-    const k = this.knownAt;
-    const v = `v${k}`;
-    const d = `d${k}`;
-    const s = `s${k}`;
-    let e: string | null = null;
-    const kind = this.known;
-    if (kind === Known.LOGIC8) {
-      // An 8-bit AND result (0..255): CF = OF = 0, SF is bit 7.
-      const sf = `(${v} & 128) !== 0`;
-      switch (cc >> 1) {
-        case 0:
-        case 1:
-          e = 'false';
-          break;
-        case 2:
-        case 3:
-          e = `${v} === 0`;
-          break;
-        case 4:
-        case 6:
-          e = sf;
-          break;
-        case 7:
-          e = `${v} === 0 || ${sf}`;
-          break;
-        default:
-          break;
-      }
-    } else if (kind === Known.RESULT64) {
-      // A 64-bit result in halves v (low) and vh (high): ZF and SF only.
-      if (cc >> 1 === 2) e = `(${v} | vh${k}) === 0`;
-      else if (cc >> 1 === 4) e = `vh${k} < 0`;
-    } else if (kind === Known.ADD64 || kind === Known.SUB64 || kind === Known.LOGIC64) {
-      e = this.condition64(cc);
-    } else if (kind !== Known.NONE) {
-      switch (cc >> 1) {
-        case 0:
-          if (kind === Known.LOGIC) e = 'false';
-          break;
-        case 1:
-          if (kind === Known.SUB) e = `(${d} >>> 0) < (${s} >>> 0)`;
-          else if (kind === Known.ADD) e = `(${v} >>> 0) < (${d} >>> 0)`;
-          else if (kind === Known.LOGIC) e = 'false';
-          break;
-        case 2:
-          e = `${v} === 0`;
-          break;
-        case 3:
-          if (kind === Known.SUB) e = `(${d} >>> 0) <= (${s} >>> 0)`;
-          else if (kind === Known.LOGIC) e = `${v} === 0`;
-          break;
-        case 4:
-          e = `${v} < 0`;
-          break;
-        case 6:
-          if (kind === Known.SUB) e = `${d} < ${s}`;
-          else if (kind === Known.LOGIC) e = `${v} < 0`;
-          break;
-        case 7:
-          if (kind === Known.SUB) e = `${d} <= ${s}`;
-          else if (kind === Known.LOGIC) e = `${v} <= 0`;
-          break;
-        default:
-          break;
-      }
-    }
-    if (e === null) return `condition(c, ${cc})`;
-    return cc & 1 ? `!(${e})` : `(${e})`;
+    return conditionExpr(this.known, this.knownAt, cc);
   }
 
   /** The branch target of relative instruction k (JMP, CALL, Jcc) truncated to its operand size. */

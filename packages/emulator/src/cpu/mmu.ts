@@ -162,19 +162,28 @@ export class MmuState extends CpuState {
 
   /** Drops the execute translations of the page at `gpa` (it is no longer a code page: CodeCache.drop). */
   dropCode(gpa: number): void {
-    for (let ix = 0; ix < TLB_SIZE; ix++) {
-      if (this.tlbPhys[ix] === gpa) {
-        this.tlbXS[ix] = Number.NaN;
-        this.tlbXU[ix] = Number.NaN;
-        this.tlbCode[ix] = null as unknown as CodePage;
-      }
-    }
+    this.dropTagsOf(gpa, true);
   }
 
   /** Stops writes to the page at `gpa` going through the fast path (it now holds cached code, or was logged). */
   dropWrites(gpa: number): void {
-    for (let ix = 0; ix < TLB_SIZE; ix++) {
-      if (this.tlbPhys[ix] === gpa) {
+    this.dropTagsOf(gpa, false);
+  }
+
+  /**
+   * Clears the write tags, or with `execute` the execute tags and code page, of the entries that map
+   * guest-physical page `gpa`: only filled entries (`filledIx`) can map one.
+   */
+  private dropTagsOf(gpa: number, execute: boolean): void {
+    const list = this.filledIx;
+    for (let k = 0; k < this.filledCount; k++) {
+      const ix = list[k];
+      if (this.tlbPhys[ix] !== gpa) continue;
+      if (execute) {
+        this.tlbXS[ix] = Number.NaN;
+        this.tlbXU[ix] = Number.NaN;
+        this.tlbCode[ix] = null as unknown as CodePage;
+      } else {
         this.tlbWS[ix] = Number.NaN;
         this.tlbWU[ix] = Number.NaN;
       }

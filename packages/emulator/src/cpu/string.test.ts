@@ -21,6 +21,16 @@ function model(ram: Uint8Array, src: number, dst: number, count: number, size: n
   }
 }
 
+/** Fills `ram[from..to)` with a byte pattern that differs from page to page. */
+function scramble(ram: Uint8Array, from: number, to: number, factor: number): void {
+  for (let a = from; a < to; a++) ram[a] = (a * factor + (a >> 8)) & 0xff;
+}
+
+/** Expects `ram[from..to)` to hold the bytes of `expected` there (compared whole: one message, not 40 K). */
+function expectBytes(ram: Uint8Array, expected: Uint8Array, from: number, to: number): void {
+  expect(Buffer.from(ram.subarray(from, to)).equals(Buffer.from(expected.subarray(from, to)))).toBe(true);
+}
+
 describe('REP MOVS', () => {
   it('matches an element-by-element copy: overlap, page crossing, unaligned destination', () => {
     const code = listing(`
@@ -40,15 +50,13 @@ describe('REP MOVS', () => {
     F4                         hlt
     `);
     using m = machineFor(kvm, 'protected', code);
-    for (let a = 0x3000; a < 0x9000; a++) m.ram[a] = (a * 7 + (a >> 8)) & 0xff;
+    scramble(m.ram, 0x3000, 0x9000, 7);
     const expected = m.ram.slice();
     model(expected, 0x3000, 0x3001, 16, 1);
     model(expected, 0x4ff0, 0x6000, 12, 4);
     model(expected, 0x7000, 0x8002, 1000, 2);
     expectExit(m.vcpu, 'hlt');
-    expect(
-      Buffer.from(m.ram.subarray(0x3000, 0x9800)).equals(Buffer.from(expected.subarray(0x3000, 0x9800))),
-    ).toBe(true);
+    expectBytes(m.ram, expected, 0x3000, 0x9800);
     // The overlapping copy repeats the first byte.
     expect([...m.ram.subarray(0x3000, 0x3011)]).toEqual(new Array(17).fill(m.ram[0x3000]));
     const regs = m.vcpu.getRegs();
@@ -81,7 +89,7 @@ describe('REP MOVS', () => {
     F4                         hlt
     `);
     using m = machineFor(kvm, 'long', code);
-    for (let a = 0x20000; a < 0x2c000; a++) m.ram[a] = (a * 13 + (a >> 8)) & 0xff;
+    scramble(m.ram, 0x20000, 0x2c000, 13);
     const expected = m.ram.slice();
     const quad = [0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11];
     for (let k = 0; k < 600 * 8; k++) expected[0x20008 + k] = quad[k % 8];
@@ -90,9 +98,7 @@ describe('REP MOVS', () => {
     model(expected, 0x26000, 0x26001, 3000, 1);
     model(expected, 0x28004, 0x2a000, 700, 8);
     expectExit(m.vcpu, 'hlt');
-    expect(
-      Buffer.from(m.ram.subarray(0x20000, 0x2c000)).equals(Buffer.from(expected.subarray(0x20000, 0x2c000))),
-    ).toBe(true);
+    expectBytes(m.ram, expected, 0x20000, 0x2c000);
     const regs = m.vcpu.getRegs();
     expect([regs.rsi, regs.rdi, regs.rcx]).toEqual([0x28004n + 5600n, 0x2a000n + 5600n, 0n]);
   });

@@ -168,7 +168,7 @@ function bulkString64(c: Cpu, op: number, src: number, size: number, limit: numb
   const sLin = moves ? (src >= Seg.FS ? c.segBase[src] : 0) + indexOf(c, 6, 8) : 0;
   const so = sLin & 4095;
   if (moves) n = Math.min(n, Math.floor((4096 - so) / size));
-  if (n < 2) return 0;
+  if (n === 0) return 0;
   const len = n * size;
   if (dLin < -CANON || dLin + len > CANON || sLin < -CANON || sLin + len > CANON) return 0;
   const dPage = Math.floor(dLin / 4096);
@@ -183,9 +183,7 @@ function bulkString64(c: Cpu, op: number, src: number, size: number, limit: numb
     stepIndex(c, 6, 8, len);
   } else fillElements(c, dIx, dAt, n, size);
   stepIndex(c, 7, 8, len);
-  const left = (r[2] >>> 0) - n;
-  r[2] = left | 0;
-  if (left < 0) r[3] = (r[3] - 1) | 0;
+  stepIndex(c, 1, 8, -n);
   return n;
 }
 
@@ -276,30 +274,14 @@ export function repMoveAll32(c: Cpu, src: number, size: number): boolean {
 
 /**
  * `repMoveAll32` for 64-bit mode with 64-bit addresses: the whole REP MOVS at once when RCX is at most 1024,
- * DF is clear, both spans are canonical (linearOf's check, element by element the same) and inside one page
- * each that the TLB has for plain reads and writes. Returns false, having changed nothing, otherwise.
+ * DF is clear, and `bulkString64` can move it all (both spans canonical and inside one page each that the TLB
+ * has for plain reads and writes). Returns false otherwise, having moved at most what fits in the first pages,
+ * with RSI, RDI and RCX where the element loop would have left them: `stringMove` goes on from there.
  */
 export function repMoveAll64(c: Cpu, src: number, size: number): boolean {
-  const r = c.r;
-  const count = r[2] >>> 0;
-  if (r[3] !== 0 || count === 0 || count > 1024 || c.flags & Flag.DF) return false;
-  const len = count * size;
-  const sLin = (src >= Seg.FS ? c.segBase[src] : 0) + indexOf(c, 6, 8);
-  const dLin = indexOf(c, 7, 8);
-  if (sLin < -CANON || sLin + len > CANON || dLin < -CANON || dLin + len > CANON) return false;
-  const so = sLin & 4095;
-  const dO = dLin & 4095;
-  if (so + len > 4096 || dO + len > 4096) return false;
-  const sPage = Math.floor(sLin / 4096);
-  const dPage = Math.floor(dLin / 4096);
-  const sIx = sPage & (TLB_SIZE - 1);
-  const dIx = dPage & (TLB_SIZE - 1);
-  if (c.tlbR[sIx] !== sPage || c.tlbW[dIx] !== dPage) return false;
-  copyElements(c, sIx, c.tlbOff[sIx] + so, dIx, c.tlbOff[dIx] + dO, count, size);
-  stepIndex(c, 6, 8, len);
-  stepIndex(c, 7, 8, len);
-  r[2] = 0;
-  return true;
+  const count = c.r[2] >>> 0;
+  if (c.r[3] !== 0 || count === 0 || count > 1024 || c.flags & Flag.DF) return false;
+  return bulkString64(c, 0xa4, src, size, count) === count;
 }
 
 /** CMPS, SCAS (A6, A7, AE, AF) with REPE/REPNE. */
