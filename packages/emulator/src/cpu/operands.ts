@@ -226,7 +226,24 @@ function wrapSp(c: Cpu, v: number): number {
 
 /** Pushes `size` bytes; returns false when it faulted (RSP unchanged). */
 export function push(c: Cpu, size: number, lo: number, hi: number): boolean {
-  if (!c.long64 && c.segAttr[Seg.SS] & SegAttr.DB) {
+  if (c.long64) {
+    if (size !== 8) return pushWidth(c, size, lo, hi);
+    // The 64-bit stack, in RSP's halves (no width dispatch, no float split): SS has no base or limit here.
+    const r = c.r;
+    const spLo = (r[8] >>> 0) - 8;
+    const spHi = spLo < 0 ? (r[9] - 1) | 0 : r[9];
+    const lin = spHi * TWO32 + (spLo >>> 0);
+    if (lin < -CANON || lin + 8 > CANON) {
+      raise(c, Vector.SS, 0);
+      return false;
+    }
+    c.write(lin, 8, lo, hi);
+    if (c.stop & Stop.ABORT) return false;
+    r[8] = spLo | 0;
+    r[9] = spHi;
+    return true;
+  }
+  if (c.segAttr[Seg.SS] & SegAttr.DB) {
     // The common 32-bit stack, without the width dispatch of getSp/wrapSp/setSp (same result).
     const sp = ((c.r[8] >>> 0) - size) >>> 0;
     const lin = linearOf(c, Seg.SS, sp, size, true);
@@ -237,6 +254,11 @@ export function push(c: Cpu, size: number, lo: number, hi: number): boolean {
     c.r[9] = 0;
     return true;
   }
+  return pushWidth(c, size, lo, hi);
+}
+
+/** `push` for any stack width (16-bit stacks, 2-byte pushes). */
+function pushWidth(c: Cpu, size: number, lo: number, hi: number): boolean {
   const sp = wrapSp(c, getSp(c) - size);
   const lin = linearOf(c, Seg.SS, sp, size, true);
   if (c.stop & Stop.ABORT) return false;
@@ -255,7 +277,25 @@ export function peek(c: Cpu, offset: number, size: number): number {
 
 /** Pops `size` bytes (high half of 8 in `c.hi`); on a fault RSP is unchanged. */
 export function pop(c: Cpu, size: number): number {
-  if (!c.long64 && c.segAttr[Seg.SS] & SegAttr.DB) {
+  if (c.long64) {
+    if (size !== 8) return popWidth(c, size);
+    // The 64-bit stack, as `push`.
+    const r = c.r;
+    const spLo = r[8] >>> 0;
+    const spHi = r[9];
+    const lin = spHi * TWO32 + spLo;
+    if (lin < -CANON || lin + 8 > CANON) {
+      raise(c, Vector.SS, 0);
+      return 0;
+    }
+    const v = c.read(lin, 8);
+    if (c.stop & Stop.ABORT) return 0;
+    const next = spLo + 8;
+    r[8] = next | 0;
+    r[9] = next >= TWO32 ? (spHi + 1) | 0 : spHi;
+    return v;
+  }
+  if (c.segAttr[Seg.SS] & SegAttr.DB) {
     // The common 32-bit stack, as `push`.
     const sp = c.r[8] >>> 0;
     const lin = linearOf(c, Seg.SS, sp, size, false);
@@ -266,6 +306,11 @@ export function pop(c: Cpu, size: number): number {
     c.r[9] = 0;
     return v;
   }
+  return popWidth(c, size);
+}
+
+/** `pop` for any stack width. */
+function popWidth(c: Cpu, size: number): number {
   const sp = getSp(c);
   const lin = linearOf(c, Seg.SS, sp, size, false);
   if (c.stop & Stop.ABORT) return 0;
