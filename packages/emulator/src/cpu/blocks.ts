@@ -62,9 +62,12 @@ export class Block {
  * save: V8 optimizes a block before its side exits and slow paths have run, then deoptimizes it ("insufficient
  * type feedback") the first time one does and optimizes it again, and each of these compiles grows with the
  * block. With 64, Linux's decompressor (94 M instructions) took 10.2 s of CPU, half of it in V8's compiler
- * threads; with 32, 6.8 s; the whole boot to /init took 47.7 s of CPU with 64 and 42.1 s with 32.
+ * threads; with 32, 6.8 s; the whole boot to /init took 47.7 s of CPU with 64 and 42.1 s with 32. 16 against 32,
+ * eight A/B pairs of boots to /init on a noisy shared machine: less process CPU in six pairs, the median pair 2.5 s
+ * (6%) less, mostly V8's compiler threads (its optimizing compiler took about 15 ms a 32-instruction block, and
+ * a third of its block compiles were thrown away by such deoptimizations); 10 was no better than 16.
  */
-export const MAX_BLOCK = 32;
+export const MAX_BLOCK = 16;
 
 /**
  * Most instructions in a block that loops back to its entry: a loop body up to this long still runs round inside
