@@ -426,7 +426,8 @@ describe('compiled blocks behave as the interpreter', () => {
   it('long mode: 64-bit ADD, SUB, CMP and AND then every condition as SETcc and CMOVcc, as the interpreter', () => {
     // Each value pair, each operation on RDX (a copy of RAX) and RBX, then four conditions read without touching
     // the flags: SETcc into a hash (LEA) and a CMOVcc. Each group of four ends with an indirect JMP to the next,
-    // so the operation and its readers are always one compiled block (blocks are cut at 32 instructions); R8D
+    // so the operation and its readers are always one compiled block (a group is 16 instructions, a block's most
+    // outside a loop; a block ends at the JMP anyway); R8D
     // folds the hashes of every operation. The pairs include equal values and carries, borrows and signed
     // overflow across the 32-bit halves.
     const values = [0n, 1n, 0xffffffffn, 0x8000000000000000n, 0xffffffffffffffffn];
