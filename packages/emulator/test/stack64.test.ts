@@ -2,14 +2,18 @@
  * The 64-bit stack as PUSH, POP, CALL and RET move it (operands.ts's 64-bit fast path works on RSP's two 32-bit
  * halves): the borrow and the carry across 4 GiB, #SS(0) for a stack address that is not canonical and #PF for
  * an unmapped stack page, each with RSP and the destination register left as they were (SDM Vol. 1 6.2.3 and
- * 3.3.7.1, Vol. 3A 6.15). The faults are delivered through IST1, so a bad RSP cannot turn them into a double
- * fault. Every case runs in the run loop and in compiled blocks.
+ * 3.3.7.1, Vol. 3A 6.15). The faults are delivered through IST1 (support/long-faults.ts), so a bad RSP cannot
+ * turn them into a double fault. Every case runs in the run loop and in compiled blocks.
  */
 import type { Kvm } from '@kvm-ts/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { setBlockThreshold } from '../src/cpu/blocks.js';
 import { backend } from '../src/index.js';
 import { machineFor } from './support/listing.js';
+import { faultFrame, installFaultHandlers } from './support/long-faults.js';
+
+/** #SS and #PF. */
+const VECTORS = [12, 14];
 
 let kvm: Kvm;
 beforeEach(() => {
@@ -18,12 +22,6 @@ beforeEach(() => {
 afterEach(() => kvm.close());
 
 const CODE = 0x1000;
-const GDT = 0x500;
-const IDT = 0x600;
-const TSS = 0x7000;
-const IST_TOP = 0x27000;
-const SS_HANDLER = 0x3000;
-const PF_HANDLER = 0x3010;
 /** Page tables for the two stack pages either side of 4 GiB (free RAM above the machine's own tables). */
 const PD_LOW = 0x20000;
 const PT_LOW = 0x21000;
@@ -58,28 +56,7 @@ function run(code: number[], rsp: bigint, threshold: number): Outcome {
     view.setBigUint64(pdpt + 4 * 8, BigInt(PD_HIGH) | 3n, true);
     view.setBigUint64(PD_HIGH, BigInt(PT_HIGH) | 3n, true);
     view.setBigUint64(PT_HIGH, BigInt(ABOVE_4G) | 3n, true);
-    // GDT: null, 64-bit code at 08h, data at 10h; a 64-bit TSS whose IST1 is a good stack.
-    view.setBigUint64(GDT + 8, 0x00209a0000000000n, true);
-    view.setBigUint64(GDT + 16, 0x0000920000000000n, true);
-    view.setBigUint64(TSS + 0x24, BigInt(IST_TOP), true);
-    for (const [vector, handler] of [
-      [12, SS_HANDLER],
-      [14, PF_HANDLER],
-    ]) {
-      const gate = IDT + vector * 16;
-      view.setUint16(gate, handler & 0xffff, true);
-      view.setUint16(gate + 2, 0x08, true);
-      view.setUint8(gate + 4, 1); // IST1
-      view.setUint8(gate + 5, 0x8e);
-      view.setUint16(gate + 6, handler >>> 16, true);
-      m.ram[handler] = 0xf4;
-    }
-    m.vcpu.setSregs({
-      ...sregs,
-      gdt: { base: BigInt(GDT), limit: 23 },
-      idt: { base: BigInt(IDT), limit: 0xfff },
-      tr: { ...sregs.tr, base: BigInt(TSS), limit: 0x67, selector: 0x18, type: 11, present: 1, s: 0 },
-    });
+    installFaultHandlers(m, VECTORS);
     m.vcpu.setRegs({
       ...m.vcpu.getRegs(),
       rip: BigInt(CODE),
@@ -95,19 +72,15 @@ function run(code: number[], rsp: bigint, threshold: number): Outcome {
     for (let k = 0; k < 100 && exit.reason === 'intr'; k++) exit = m.vcpu.run();
     expect(exit.reason).toBe('hlt');
     const r = m.vcpu.getRegs();
-    const vector = r.rip === BigInt(SS_HANDLER + 1) ? 'SS' : r.rip === BigInt(PF_HANDLER + 1) ? 'PF' : 'none';
-    const frame = IST_TOP - 48;
+    const fault = faultFrame(m, VECTORS);
+    const vector = fault.vector === 12 ? 'SS' : fault.vector === 14 ? 'PF' : 'none';
     const words: bigint[] = [];
     for (let k = 0; k < 4; k++) words.push(view.getBigUint64(BELOW_4G + 4096 - 32 + 8 * k, true));
     for (let k = 0; k < 2; k++) words.push(view.getBigUint64(ABOVE_4G + 8 * k, true));
     return {
       vector,
       regs: { rax: r.rax, rbx: r.rbx, rcx: r.rcx, rdx: r.rdx, rsi: r.rsi, rsp: r.rsp, rip: r.rip },
-      frame: {
-        error: view.getBigUint64(frame, true),
-        rip: view.getBigUint64(frame + 8, true),
-        rsp: view.getBigUint64(frame + 32, true),
-      },
+      frame: { error: fault.error, rip: fault.rip, rsp: fault.rsp },
       cr2: m.vcpu.getSregs().cr2,
       words,
     };

@@ -6,6 +6,7 @@
  */
 import type { Cpu } from './cpu.js';
 import type { Insn } from './decode.js';
+import { divided, divideU128 } from './divide128.js';
 import { raise, Vector } from './exceptions.js';
 import { LazyOp, setEager, setLazy, setLazy64 } from './flags.js';
 import { getReg, readRegOp, readRm, setReg, writeRegOp } from './operands.js';
@@ -209,17 +210,32 @@ function divAcc(c: Cpu, size: number, s: number, sh: number, signed: boolean): v
     c.r[5] = Math.floor(rem / 4294967296);
     return;
   }
+  if (!signed) {
+    // RDX:RAX / r/m64 in base-2^16 digits (divide128.ts): Linux's multi-precision code divides this way about a
+    // million times a boot. The quotient fits 64 bits exactly when RDX is below the divisor; else #DE.
+    const n3 = c.r[5] >>> 0;
+    const n2 = c.r[4] >>> 0;
+    const d1 = sh >>> 0;
+    const d0 = s >>> 0;
+    if (n3 > d1 || (n3 === d1 && n2 >= d0)) {
+      raise(c, Vector.DE, -1);
+      return;
+    }
+    divideU128(n3, n2, c.r[1] >>> 0, c.r[0] >>> 0, d1, d0);
+    c.r[0] = divided[0];
+    c.r[1] = divided[1];
+    c.r[4] = divided[2];
+    c.r[5] = divided[3];
+    return;
+  }
+  // IDIV r/m64: BigInt, truncating toward zero as IDIV does.
   const hiWord = (BigInt(c.r[5] >>> 0) << 32n) | BigInt(c.r[4] >>> 0);
   const loWord = (BigInt(c.r[1] >>> 0) << 32n) | BigInt(c.r[0] >>> 0);
-  let n = (hiWord << 64n) | loWord;
-  let d = (BigInt(sh >>> 0) << 32n) | BigInt(s >>> 0);
-  if (signed) {
-    n = BigInt.asIntN(128, n);
-    d = BigInt.asIntN(64, d);
-  }
+  const n = BigInt.asIntN(128, (hiWord << 64n) | loWord);
+  const d = BigInt.asIntN(64, (BigInt(sh >>> 0) << 32n) | BigInt(s >>> 0));
   const q = n / d;
   const r = n % d;
-  if (signed ? q > 0x7fffffffffffffffn || q < -0x8000000000000000n : q > 0xffffffffffffffffn) {
+  if (q > 0x7fffffffffffffffn || q < -0x8000000000000000n) {
     raise(c, Vector.DE, -1);
     return;
   }
