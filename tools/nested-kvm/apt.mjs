@@ -11,7 +11,8 @@ export const REQUIRED_COMMANDS = Object.freeze([
   { command: 'busybox', debianPackage: 'busybox-static' },
 ]);
 
-const APT_ENV = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+/** apt without questions, and in the C locale so that the output the tools parse (`Candidate:`) is English. */
+const APT_ENV = { ...process.env, DEBIAN_FRONTEND: 'noninteractive', LC_ALL: 'C' };
 /** Waits for another apt or dpkg run on the machine instead of failing at once. */
 const LOCK_WAIT = ['-o', 'DPkg::Lock::Timeout=300'];
 
@@ -29,15 +30,26 @@ export function findCommand(command) {
   return null;
 }
 
-function run(command, args, { cwd, capture = false } = {}) {
+/**
+ * Runs a package tool (or any command) in apt's environment: its output on the terminal, or with `capture`
+ * returned as text in `{ status, stdout, stderr }`. Throws when the command cannot be started.
+ */
+export function run(command, args, { cwd, capture = false } = {}) {
   const result = spawnSync(command, args, {
     cwd,
     env: APT_ENV,
     encoding: 'utf8',
     stdio: ['ignore', capture ? 'pipe' : 'inherit', capture ? 'pipe' : 'inherit'],
+    maxBuffer: 64 << 20,
   });
-  if (result.error) throw result.error;
+  if (result.error) throw new Error(`cannot run ${command}: ${result.error.message}`);
   return result;
+}
+
+/** The candidate version in `apt-cache policy` output, or null when there is none. */
+export function parseCandidate(policyOutput) {
+  const version = /^\s*Candidate:\s*(\S+)/m.exec(policyOutput)?.[1];
+  return version && version !== '(none)' ? version : null;
 }
 
 /** Runs apt on the runner's behalf, remembering whether the package lists were refreshed. */
@@ -94,9 +106,8 @@ export class Apt {
     if (depends === null) return null;
     if (depends.version !== null) return depends;
     const policy = run('apt-cache', ['policy', depends.name], { capture: true });
-    const version = /Candidate:\s*(\S+)/.exec(policy.stdout ?? '')?.[1];
-    if (!version || version === '(none)') return null;
-    return { name: depends.name, version };
+    const version = parseCandidate(policy.stdout ?? '');
+    return version === null ? null : { name: depends.name, version };
   }
 
   /** Downloads `name=version` as a .deb into `dir` (no install); false when the archive refuses. */

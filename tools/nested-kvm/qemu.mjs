@@ -2,7 +2,6 @@
 // private apt configuration (nothing under /etc/apt or /var/lib/apt changes) and unpacked into
 // the cache, or, when that cannot be had, the system's QEMU (bookworm's 7.2, whose nested SVM
 // freezes the machine now and then: README "When the nested machine freezes").
-import { spawnSync } from 'node:child_process';
 import {
   existsSync,
   mkdirSync,
@@ -16,6 +15,8 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { parseCandidate, run } from './apt.mjs';
+import { parseLddOutput } from './host-files.mjs';
 
 /** The Debian suite the nested QEMU comes from. */
 export const BACKPORTS_SUITE = 'bookworm-backports';
@@ -84,22 +85,11 @@ export function listsAreFresh(updatedMs, nowMs) {
   return updatedMs !== null && nowMs - updatedMs >= 0 && nowMs - updatedMs < LISTS_MAX_AGE_S * 1000;
 }
 
-/** The candidate version in `apt-cache policy` output, or null when there is none. */
-export function parseCandidate(policyOutput) {
-  const version = /^\s*Candidate:\s*(\S+)/m.exec(policyOutput)?.[1];
-  return version && version !== '(none)' ? version : null;
-}
-
 /** `{ version, major }` from `qemu-system-x86_64 --version` (`QEMU emulator version 10.0.2 (...)`), or null. */
 export function parseQemuVersion(text) {
   const match = /^QEMU emulator version (\d+)\.(\d+)(?:\.(\d+))?/m.exec(text);
   if (!match) return null;
   return { version: match.slice(1).filter(Boolean).join('.'), major: Number(match[1]) };
-}
-
-/** The libraries `ldd` reports as `not found`. */
-export function missingLibraries(lddOutput) {
-  return [...lddOutput.matchAll(/^\s*(\S+)\s+=>\s+not found/gm)].map((match) => match[1]);
 }
 
 /** `VERSION_CODENAME` from /etc/os-release text, or null. */
@@ -112,17 +102,9 @@ export function versionDirName(debianVersion) {
   return debianVersion.replaceAll(':', '_');
 }
 
-/** Runs a command and returns `{ status, stdout, stderr }`; throws when it cannot be started. */
+/** Runs a command with its output captured as `{ status, stdout, stderr }` (apt.mjs's `run`). */
 function runCommand(command, args, { cwd } = {}) {
-  const result = spawnSync(command, args, {
-    cwd,
-    encoding: 'utf8',
-    env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive', LC_ALL: 'C' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-    maxBuffer: 64 << 20,
-  });
-  if (result.error) throw new Error(`cannot run ${command}: ${result.error.message}`);
-  return { status: result.status, stdout: result.stdout ?? '', stderr: result.stderr ?? '' };
+  return run(command, args, { cwd, capture: true });
 }
 
 /**
@@ -187,7 +169,7 @@ function writeAptConfig(paths) {
 function verify(found, exec, firmwareDirs) {
   if (!existsSync(found.binary)) throw new Error(`${found.binary} is missing from the extraction`);
   const ldd = exec('ldd', [found.binary]);
-  const missing = missingLibraries(ldd.stdout);
+  const { missing } = parseLddOutput(ldd.stdout);
   if (missing.length > 0)
     throw new Error(`QEMU from ${BACKPORTS_SUITE} needs ${missing.join(', ')}, which this machine lacks`);
   const printed = exec(found.binary, ['-L', found.dataDir, '--version']);

@@ -4,14 +4,14 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { parseCandidate } from './apt.mjs';
+import { parseLddOutput } from './host-files.mjs';
 import {
   chooseQemu,
   ensureNestedQemu,
   failureReason,
   LISTS_MAX_AGE_S,
   listsAreFresh,
-  missingLibraries,
-  parseCandidate,
   parseCodename,
   parseQemuVersion,
   privateAptOptions,
@@ -84,8 +84,8 @@ describe('parsers', () => {
       '\tlibfdt.so.1 => not found',
       '\t/lib64/ld-linux-x86-64.so.2 (0x00007f2)',
     ].join('\n');
-    assert.deepEqual(missingLibraries(ldd), ['libslirp.so.0', 'libfdt.so.1']);
-    assert.deepEqual(missingLibraries(ldd.replaceAll('not found', '/lib/x.so (0x1)')), []);
+    assert.deepEqual(parseLddOutput(ldd).missing, ['libslirp.so.0', 'libfdt.so.1']);
+    assert.deepEqual(parseLddOutput(ldd.replaceAll('not found', '/lib/x.so (0x1)')).missing, []);
   });
 
   it('takes the first apt error as the reason, else the last line', () => {

@@ -42,8 +42,7 @@ export function planRetryAfterFreeze({
     const which = failed.map(({ name, status }) => `${name} (status ${status})`).join(', ');
     return { suites: null, why: `suites failed while the machine was alive: ${which}` };
   }
-  const done = new Set(finished.map(({ name }) => name));
-  const remaining = suites.filter(({ name }) => !done.has(name));
+  const remaining = unfinished(suites, finished);
   if (failureSeen) {
     return { suites: null, why: `a test of suite ${remaining[0]?.name} failed before the freeze` };
   }
@@ -60,8 +59,13 @@ export function planRetryAfterFreeze({
  */
 export function skippableAfterFreeze({ suites, finished, failureSeen, maySkip }) {
   if (suites === null || failureSeen || finished.some(({ status }) => status !== 0)) return null;
-  const done = new Set(finished.map(({ name }) => name));
-  const remaining = suites.filter(({ name }) => !done.has(name)).map(({ name }) => name);
+  const remaining = unfinished(suites, finished).map(({ name }) => name);
   if (remaining.length === 0 || !remaining.every((name) => maySkip.includes(name))) return null;
   return remaining;
+}
+
+/** The suites of `suites` with no entry in `finished`: the one the machine froze in and those after it. */
+function unfinished(suites, finished) {
+  const done = new Set(finished.map(({ name }) => name));
+  return suites.filter(({ name }) => !done.has(name));
 }

@@ -4,13 +4,17 @@
  * from such a page afterwards is its new bytes, through the interpreter and through compiled blocks.
  */
 import type { Kvm } from '@kvm-ts/core';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { setBlockThreshold } from '../src/cpu/blocks.js';
 import type { Cpu } from '../src/cpu/cpu.js';
 import { backend } from '../src/index.js';
 import { expectExit, expectOut, listing, machineFor } from './support/listing.js';
 
-const kvm: Kvm = backend.open('/dev/kvm');
+let kvm: Kvm;
+beforeEach(() => {
+  kvm = backend.open('code page tests');
+});
+afterEach(() => kvm.close());
 const PATCH_PAGE = 0x9000;
 
 // Calls `mov eax, 1; ret` at 0x9000, overwrites both instructions 100 times, writes `mov eax, 2; ret` there and

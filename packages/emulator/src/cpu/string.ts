@@ -63,7 +63,7 @@ export function stringMove(c: Cpu, i: Insn): void {
   // Whole in-page spans at once where possible; the first element of a page goes one by one and fills the
   // TLB entries the span needs.
   const bulk32 = rep && op === 0xa4 && asize === 4 && delta > 0 && !c.long64;
-  const bulk64 = rep && op !== 0xac && asize === 8 && delta > 0 && c.long64;
+  const bulk64 = rep && (op === 0xa4 || op === 0xaa) && asize === 8 && delta > 0 && c.long64;
   const bulk = bulk32 || bulk64;
   if (bulk) n -= bulk32 ? bulkMove32(c, src, size, n) : bulkString64(c, op, src, size, n);
   while (n-- > 0) {
