@@ -368,7 +368,7 @@ describe('memory', () => {
     `);
     using m = machineFor(kvm, 'protected', code);
     const rom = m.vm.createMemory(0x1000);
-    new DataView(rom.bytes.buffer).setUint32(0x10, 0x1234abcd, true);
+    new DataView(rom.bytes.buffer, rom.bytes.byteOffset).setUint32(0x10, 0x1234abcd, true);
     m.vm.setUserMemoryRegion({
       slot: 1,
       flags: MemFlag.READONLY,
@@ -407,6 +407,6 @@ describe('memory', () => {
     expectExit(m.vcpu, 'hlt');
     expect(m.vm.getDirtyLog(1)[0]).toBe(0x01);
     expect(m.vm.getDirtyLog(1)[0]).toBe(0);
-    expect(new DataView(extra.bytes.buffer).getUint32(0x3004, true)).toBe(2);
+    expect(new DataView(extra.bytes.buffer, extra.bytes.byteOffset).getUint32(0x3004, true)).toBe(2);
   });
 });

@@ -206,7 +206,7 @@ describe('in-kernel PIC and PIT', () => {
     (m.vm as EmulatorVm).idleTime = 'skip';
     // The PIC's and PIT's ports never exit: the first exit is the guest's report.
     const delta = expectOut(m.vcpu, 0xe1);
-    expect(new DataView(m.ram.buffer).getUint16(COUNT, true)).toBe(5);
+    expect(new DataView(m.ram.buffer, m.ram.byteOffset).getUint16(COUNT, true)).toBe(5);
     // Four PIT periods between the first and the fifth tick, measured with the TSC.
     expect(Math.abs(delta - pitNs(4 * DIVISOR))).toBeLessThan(50);
     // The final HLT runs with IF clear: the vCPU stays HALTED inside KVM_RUN, which returns INTR.
@@ -265,7 +265,7 @@ describe('in-kernel IOAPIC and local APIC', () => {
     (m.vm as EmulatorVm).idleTime = 'skip';
     writeGate32(m.ram, 0xa000, 0x30, 0x08, ioapicPit.labels.isr);
     const delta = expectOut(m.vcpu, 0xe1);
-    expect(new DataView(m.ram.buffer).getUint32(COUNT, true)).toBe(5);
+    expect(new DataView(m.ram.buffer, m.ram.byteOffset).getUint32(COUNT, true)).toBe(5);
     expect(Math.abs(delta - pitNs(4 * DIVISOR))).toBeLessThan(50);
     // Inside the handler vector 0x30 was in service: ISR bit 0x30 is bit 16 of the register at 0x110.
     expect(expectOut(m.vcpu, 0xe2)).toBe(1 << 16);
@@ -282,7 +282,7 @@ describe('in-kernel IOAPIC and local APIC', () => {
     (m.vm as EmulatorVm).idleTime = 'skip';
     writeGate32(m.ram, 0xa000, 0x40, 0x08, lapicTimer.labels.isr);
     const delta = expectOut(m.vcpu, 0xe1);
-    expect(new DataView(m.ram.buffer).getUint32(COUNT, true)).toBe(5);
+    expect(new DataView(m.ram.buffer, m.ram.byteOffset).getUint32(COUNT, true)).toBe(5);
     expect(Math.abs(delta - 4_000_000)).toBeLessThan(50);
     const regs = new DataView(m.vcpu.getLapic().regs.buffer);
     expect(regs.getUint32(0x320, true)).toBe(0x20040);

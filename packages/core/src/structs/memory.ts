@@ -6,7 +6,10 @@
  * On the native backend this is anonymous `mmap` memory whose address is the slot's `userspace_addr`.
  */
 export interface GuestMemory extends Disposable {
-  /** The whole block, zero-copy. */
+  /**
+   * The whole block, zero-copy. It may be a view into a larger buffer (the emulator keeps a VM's RAM in one
+   * WebAssembly memory), so address the buffer through `bytes` itself or add `bytes.byteOffset`.
+   */
   readonly bytes: Uint8Array;
   /** Size in bytes; a multiple of 4 KiB. */
   readonly size: number;

@@ -44,8 +44,10 @@ import type { CodeCache } from '../cpu/insn-cache.js';
 import { Access, CpuExit } from '../cpu/mmu.js';
 import { readMsr, writeMsr } from '../cpu/msr.js';
 import { Flag } from '../cpu/state.js';
+import { CpuArea } from '../cpu/wasm/layout.js';
 import type { Lapic } from '../devices/lapic.js';
 import type { SlotTable } from '../memory/slots.js';
+import type { WasmArena } from '../memory/wasm-arena.js';
 import { VcpuDevices, type VmDevices } from './in-kernel-devices.js';
 import {
   checkXsave,
@@ -90,6 +92,8 @@ const GUEST_DEBUG_VALID =
 export interface VcpuHost {
   readonly slots: SlotTable;
   readonly code: CodeCache;
+  /** The VM's WebAssembly memory, where the vCPU's state for WebAssembly blocks goes (null: none). */
+  readonly arena: WasmArena | null;
   readonly devices: VmDevices;
   readonly hasIrqchip: () => boolean;
   readonly isClosed: () => boolean;
@@ -173,7 +177,7 @@ export class EmulatorVcpu implements Vcpu {
     readonly id: number,
     private readonly host: VcpuHost,
   ) {
-    this.cpu = new Cpu(host.slots, host.code);
+    this.cpu = new Cpu(host.slots, host.code, CpuArea.create(host.arena));
     this.cpu.apicBase = id === 0 ? 0xfee00900n : 0xfee00800n;
     this.apicBase = this.cpu.apicBase;
     this.cpu.r[4] = 0x600; // EDX at reset: the processor signature (KVM: 0x600 until CPUID is set).

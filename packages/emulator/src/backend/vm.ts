@@ -22,10 +22,13 @@ import {
   type Vm,
 } from '@kvm-ts/core';
 import { CodeCache } from '../cpu/insn-cache.js';
+import { BlockDirectories } from '../cpu/wasm/directories.js';
+import { wasmTierOn } from '../cpu/wasm/tier.js';
 import { InKernelIrqchip } from '../devices/irqchip.js';
 import { Pit } from '../devices/pit.js';
 import { ArrayGuestMemory } from '../memory/guest-memory.js';
 import { SlotTable } from '../memory/slots.js';
+import { WasmArena } from '../memory/wasm-arena.js';
 import { checkCapability } from './capabilities.js';
 import { type IdleTime, VmDevices } from './in-kernel-devices.js';
 import { EmulatorVcpu } from './vcpu.js';
@@ -75,6 +78,7 @@ export class EmulatorVm implements Vm {
   private tssAddr = -1;
   private identityMapAddr = 0xfffbc000n;
   private gsiRoutes: KvmIrqRoutingEntry[] | null = null;
+  private wasmArena: WasmArena | null = null;
 
   constructor() {
     this.clockOffset = -nowNs();
@@ -101,7 +105,19 @@ export class EmulatorVm implements Vm {
 
   createMemory(size: number): GuestMemory {
     this.check('createMemory');
-    return new ArrayGuestMemory(size);
+    return new ArrayGuestMemory(size, this.arena());
+  }
+
+  /**
+   * @internal The VM's WebAssembly memory for guest RAM and vCPU state, made at the first need while the
+   * WebAssembly tier is on (null when it is off: then nothing is reserved).
+   */
+  arena(): WasmArena | null {
+    if (this.wasmArena === null && wasmTierOn()) {
+      this.wasmArena = new WasmArena();
+      if (this.wasmArena.memory !== null) this.code.directories = new BlockDirectories(this.wasmArena);
+    }
+    return this.wasmArena;
   }
 
   setUserMemoryRegion(region: KvmUserspaceMemoryRegion): void {
@@ -120,6 +136,7 @@ export class EmulatorVm implements Vm {
     const vcpu = new EmulatorVcpu(id, {
       slots: this.slots,
       code: this.code,
+      arena: this.arena(),
       devices: this.devices,
       hasIrqchip: () => this.devices.irqchip !== null,
       isClosed: () => this.closed,

@@ -54,6 +54,8 @@ export class Block {
     readonly reach: number,
     /** Runs the block; `lim` is the retired count a pass round a loop back to the entry must not pass. */
     readonly run: (c: Cpu, lim: number) => void,
+    /** Its function's entry in the WebAssembly blocks' table (wasm/wasm-block.ts); 0 for a JavaScript block. */
+    readonly wasm = 0,
   ) {}
 }
 

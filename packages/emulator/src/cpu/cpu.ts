@@ -15,6 +15,9 @@ import type { CodeCache, CodePage } from './insn-cache.js';
 import { CpuExit, MmuState } from './mmu.js';
 import { syncMode } from './segments.js';
 import { CodeMode, Flag, Seg, Stop } from './state.js';
+import type { CpuArea } from './wasm/layout.js';
+import { WASM_HOT } from './wasm/tier.js';
+import { buildWasmBlock } from './wasm/wasm-block.js';
 
 /** Milliseconds on a monotonic clock (`performance` exists in Node and browsers; no node: import). */
 export function hostNow(): number {
@@ -92,8 +95,8 @@ export class Cpu extends MmuState {
   /** The in-kernel devices (set by the backend; null on a bare CPU). */
   devices: CpuDevices | null = null;
 
-  constructor(mem: SlotTable, code: CodeCache) {
-    super(mem, code);
+  constructor(mem: SlotTable, code: CodeCache, area: CpuArea | null = null) {
+    super(mem, code, area);
     syncMode(this);
   }
 
@@ -298,11 +301,20 @@ export class Cpu extends MmuState {
               // last instructions run one by one).
               if (end - this.retired - this.faultsDelivered > slice) break;
             }
-          } else if (++curPage.heat[o] === HOT) {
-            const built = buildBlock(curInsns, o, mode);
-            if (built !== null) {
-              curPage.addBlock(built);
-              continue;
+          } else {
+            const heat = ++curPage.heat[o];
+            if (heat === HOT || heat === WASM_HOT) {
+              // WebAssembly first, for 64-bit code with an area (far fewer visits); JavaScript at HOT.
+              const built =
+                heat === WASM_HOT
+                  ? mode === CodeMode.M64 && this.area !== null
+                    ? buildWasmBlock(curInsns, o, this)
+                    : null
+                  : buildBlock(curInsns, o, mode);
+              if (built !== null) {
+                curPage.addBlock(built);
+                continue;
+              }
             }
           }
         }

@@ -7,6 +7,7 @@
  */
 import type { Block } from './blocks.js';
 import type { Insn } from './decode.js';
+import type { BlockDirectories } from './wasm/directories.js';
 
 /** Longest x86 instruction: a write at byte n can change instructions starting up to 14 bytes before it. */
 const MAX_INSN = 15;
@@ -31,8 +32,17 @@ export class CodePage {
   private blockList: Block[] = [];
   /** How many entries of `insns` are set (the fetch that caches one counts it). */
   live = 0;
+  /** The view of `directory`: per offset, the table entry of the WebAssembly block there (0: none). */
+  readonly entries: Int32Array | null;
 
-  constructor(readonly gpa: number) {}
+  constructor(
+    readonly gpa: number,
+    /** Where its block directory is in the VM's WebAssembly memory (wasm/directories.ts; 0: none). */
+    readonly directory = 0,
+    directories: BlockDirectories | null = null,
+  ) {
+    this.entries = directory !== 0 && directories !== null ? directories.view(directory) : null;
+  }
 
   /**
    * Drops cached instructions and blocks that overlap `[offset, offset + len)`. Returns true when a block was
@@ -58,7 +68,10 @@ export class CodePage {
     for (let k = 0; k < list.length; k++) {
       const b = list[k];
       if (b.lo < offset + len && offset < b.hi) {
-        if (this.blocks[b.entry] === b) this.blocks[b.entry] = undefined;
+        if (this.blocks[b.entry] === b) {
+          this.blocks[b.entry] = undefined;
+          if (this.entries !== null) this.entries[b.entry] = 0;
+        }
         // Counted afresh: the run loop compiles an offset when its count reaches the threshold, exactly.
         this.heat[b.entry] = 0;
         dropped = true;
@@ -75,6 +88,7 @@ export class CodePage {
     if (old !== undefined) this.blockList.splice(this.blockList.indexOf(old), 1);
     this.blocks[block.entry] = block;
     this.blockList.push(block);
+    if (this.entries !== null) this.entries[block.entry] = block.wasm;
   }
 
   /** Whether no instruction and no block of this page is cached any more (writes then dropped them all). */
@@ -90,6 +104,7 @@ export class CodePage {
     if (this.blockList.length > 0) {
       this.blocks = NO_BLOCKS;
       this.blockList = [];
+      this.entries?.fill(0);
     }
   }
 }
@@ -106,12 +121,14 @@ export class CodeCache {
   onNewPage: (gpa: number) => void = () => {};
   /** Called when a page stops being one, so CPUs drop their execute translations that still point at it. */
   onDropPage: (gpa: number) => void = () => {};
+  /** Where pages get their WebAssembly block directories (null: no WebAssembly memory, no directories). */
+  directories: BlockDirectories | null = null;
 
   /** The code page at page-aligned `gpa`, creating it (with a snapshot of `bytes` at `offset`). */
   page(gpa: number, bytes: Uint8Array, offset: number): CodePage {
     let page = this.pages.get(gpa);
     if (!page) {
-      page = new CodePage(gpa);
+      page = new CodePage(gpa, this.directories?.take() ?? 0, this.directories);
       page.snapshot.set(bytes.subarray(offset, offset + 4096));
       page.verified = this.generation;
       this.pages.set(gpa, page);
@@ -143,6 +160,10 @@ export class CodeCache {
     return n >= BITS_LIMIT && this.pages.has(gpa);
   }
 
+  private release(page: CodePage): void {
+    if (page.entries !== null) this.directories?.give(page.directory, page.entries);
+  }
+
   /** One byte per guest-physical page below 4 GiB, grown as code pages appear: 1 where `pages` has one. */
   private bits = new Uint8Array(0);
 
@@ -164,7 +185,10 @@ export class CodeCache {
    * page walk. It becomes a code page again when code runs from it.
    */
   drop(gpa: number): void {
-    if (!this.pages.delete(gpa)) return;
+    const page = this.pages.get(gpa);
+    if (page === undefined) return;
+    this.pages.delete(gpa);
+    this.release(page);
     const n = gpa / 4096;
     if (n < this.bits.length) this.bits[n] = 0;
     this.onDropPage(gpa);
@@ -172,6 +196,7 @@ export class CodeCache {
 
   /** Forgets everything (the memory map changed). */
   clear(): void {
+    for (const page of this.pages.values()) this.release(page);
     this.pages.clear();
     this.bits.fill(0);
   }

@@ -16,9 +16,10 @@ import { decode, Insn } from './decode.js';
 import { raise, Vector } from './exceptions.js';
 import type { CodeCache, CodePage } from './insn-cache.js';
 import { CpuState, Cr0, Cr4, Efer, holdDoubles, Stop } from './state.js';
+import { Area, type CpuArea, TLB_ENTRIES } from './wasm/layout.js';
 
 /** TLB entries (a power of two). */
-export const TLB_SIZE = 4096;
+export const TLB_SIZE = TLB_ENTRIES;
 const TLB_MASK = TLB_SIZE - 1;
 
 /** Access kinds of a translation. */
@@ -55,25 +56,33 @@ interface MmioWrite {
   data: Uint8Array;
 }
 
-function tagArray(): Float64Array {
-  return new Float64Array(TLB_SIZE).fill(Number.NaN);
+/** A TLB tag array with no entries: in the vCPU's WebAssembly area at `at` when it has one. */
+function tagArray(area: CpuArea | null, at: number): Float64Array {
+  return (area === null ? new Float64Array(TLB_SIZE) : area.float64s(at, TLB_SIZE)).fill(Number.NaN);
 }
 
 /** The MMU's part of the CPU: TLB, memory map, code cache, and the MMIO exit being built. */
 export class MmuState extends CpuState {
-  readonly tlbRS = tagArray();
-  readonly tlbWS = tagArray();
-  readonly tlbXS = tagArray();
-  readonly tlbRU = tagArray();
-  readonly tlbWU = tagArray();
-  readonly tlbXU = tagArray();
+  readonly tlbRS: Float64Array;
+  readonly tlbWS: Float64Array;
+  readonly tlbXS: Float64Array;
+  readonly tlbRU: Float64Array;
+  readonly tlbWU: Float64Array;
+  readonly tlbXU: Float64Array;
   /** The tag arrays for the current privilege (switched by `syncPrivilege`). */
-  tlbR = this.tlbRS;
-  tlbW = this.tlbWS;
-  tlbX = this.tlbXS;
+  tlbR: Float64Array;
+  tlbW: Float64Array;
+  tlbX: Float64Array;
   readonly tlbView: DataView[] = new Array(TLB_SIZE).fill(null);
   readonly tlbBytes: Uint8Array[] = new Array(TLB_SIZE).fill(null);
   readonly tlbOff = new Int32Array(TLB_SIZE);
+  /**
+   * Where each entry's page starts in the VM's WebAssembly memory, for compiled WebAssembly blocks; -1 when the
+   * page is not in it (memory outside the arena) or the CPU has no area (an array of its own, unused).
+   */
+  readonly tlbAbs: Int32Array;
+  /** Per entry, the block directory of its code page in the WebAssembly memory (0: none; wasm/directories.ts). */
+  readonly tlbDir: Int32Array;
   readonly tlbPhys = new Float64Array(TLB_SIZE).fill(-1);
   readonly tlbGlobal = new Uint8Array(TLB_SIZE);
   readonly tlbCode: CodePage[] = new Array(TLB_SIZE).fill(null);
@@ -101,8 +110,22 @@ export class MmuState extends CpuState {
   constructor(
     readonly mem: SlotTable,
     readonly code: CodeCache,
+    area: CpuArea | null = null,
   ) {
-    super();
+    super(area);
+    this.tlbRS = tagArray(area, Area.TLB_RS);
+    this.tlbWS = tagArray(area, Area.TLB_WS);
+    this.tlbXS = tagArray(area, Area.TLB_XS);
+    this.tlbRU = tagArray(area, Area.TLB_RU);
+    this.tlbWU = tagArray(area, Area.TLB_WU);
+    this.tlbXU = tagArray(area, Area.TLB_XU);
+    this.tlbR = this.tlbRS;
+    this.tlbW = this.tlbWS;
+    this.tlbX = this.tlbXS;
+    this.tlbAbs = (area === null ? new Int32Array(TLB_ENTRIES) : area.int32s(Area.TLB_ABS, TLB_ENTRIES)).fill(
+      -1,
+    );
+    this.tlbDir = area === null ? new Int32Array(TLB_ENTRIES) : area.int32s(Area.TLB_DIR, TLB_ENTRIES);
     // 64-bit guest-physical and linear addresses (state.ts's WIDE_FIELDS says why).
     holdDoubles(this as unknown as { mmioGpa: number; fetchLin: number }, ['mmioGpa', 'fetchLin']);
   }
@@ -431,6 +454,10 @@ export class MmuState extends CpuState {
       this.tlbView[ix] = slot.memory.view;
       this.tlbBytes[ix] = slot.memory.bytes;
       this.tlbOff[ix] = slot.offset + page - slot.gpa;
+      this.tlbAbs[ix] =
+        slot.memory.arena !== null && slot.memory.arena === this.arena
+          ? slot.memory.arenaOffset + this.tlbOff[ix]
+          : -1;
       this.tlbCode[ix] = null as unknown as CodePage;
     }
     this.tlbGlobal[ix] = this.walkGlobal ? 1 : 0;
@@ -645,6 +672,7 @@ export class MmuState extends CpuState {
     const ix = lpn & TLB_MASK;
     const page = this.code.page(pageGpa, s.memory.bytes, s.offset + pageGpa - s.gpa);
     this.tlbCode[ix] = page;
+    this.tlbDir[ix] = page.directory;
     if (this.cpl === 3) {
       if (this.walkUser && !this.walkNx) this.tlbXU[ix] = lpn;
     } else if (!this.walkNx) this.tlbXS[ix] = lpn;

@@ -6,6 +6,9 @@
  * which a double holds exactly (Intel SDM Vol. 1 3.3.7.1).
  */
 
+import type { WasmArena } from '../memory/wasm-arena.js';
+import { Area, type CpuArea } from './wasm/layout.js';
+
 /** Segment register numbers as instructions encode them (SDM Vol. 2 2.1.3), then LDTR and TR. */
 export const Seg = { ES: 0, CS: 1, SS: 2, DS: 3, FS: 4, GS: 5, LDTR: 6, TR: 7 } as const;
 
@@ -119,8 +122,11 @@ export const Stop = {
 
 /** The register file and the control state of one vCPU. */
 export class CpuState {
-  /** General-purpose registers RAX..R15 as 32-bit halves: `r[2n]` low, `r[2n + 1]` high. */
-  readonly r = new Int32Array(32);
+  /**
+   * General-purpose registers RAX..R15 as 32-bit halves: `r[2n]` low, `r[2n + 1]` high (in the vCPU's
+   * WebAssembly area, wasm/layout.ts, when it has one: there they are the 64-bit words blocks use).
+   */
+  readonly r: Int32Array;
   /** RIP: a canonical address as a sign-extended number in 64-bit mode, else a 32-bit unsigned value. */
   rip = 0xfff0;
   /** Where the current instruction goes next (the loop commits it to `rip` when the instruction retires). */
@@ -141,8 +147,8 @@ export class CpuState {
 
   /** Segment selectors (Seg order). */
   readonly segSel = new Int32Array(8);
-  /** Segment bases (sign-extended canonical numbers). */
-  readonly segBase = new Float64Array(8);
+  /** Segment bases (sign-extended canonical numbers; in the WebAssembly area when there is one). */
+  readonly segBase: Float64Array;
   /** Segment limits in bytes, expanded by the G bit. */
   readonly segLimit = new Float64Array(8);
   /** Packed attributes (SegAttr). */
@@ -230,7 +236,13 @@ export class CpuState {
   readonly fxF32 = new Float32Array(this.fxBuf);
   readonly fxF64 = new Float64Array(this.fxBuf);
 
-  constructor() {
+  /** The WebAssembly memory this vCPU's area is in (null: no area, JavaScript blocks only). */
+  readonly arena: WasmArena | null;
+
+  constructor(readonly area: CpuArea | null = null) {
+    this.r = area === null ? new Int32Array(32) : area.int32s(Area.REGS, 32);
+    this.segBase = area === null ? new Float64Array(8) : area.float64s(Area.SEG_BASE, 8);
+    this.arena = area === null ? null : area.arena;
     holdDoubles(this, WIDE_FIELDS);
   }
 }

@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { createMachine } from '@kvm-ts/conformance';
 import { expect } from 'vitest';
 import { setBlockThreshold } from '../../src/cpu/blocks.js';
+import { setWasmThreshold } from '../../src/cpu/wasm/tier.js';
 import { backend } from '../../src/index.js';
 import { CODE_ADDR, DATA_ADDR, DATA_SIZE, type DiffCase } from './cases.js';
 
@@ -201,8 +202,24 @@ function runEmulatedAsBlocks(cases: DiffCase[], mode: 32 | 64): Outcome[] {
 }
 
 /**
- * Runs `cases` on the host and on the emulator in `mode`, in the interpreter and (one case in BLOCK_SAMPLE) as
- * compiled blocks, prints how many agree (and the disagreeing case names with their counts), and fails with the
+ * Runs `cases` on the emulator with each snippet compiled into a WebAssembly block, JavaScript blocks off (the
+ * lead-in's JMP is followed into the snippet, which runs in the block up to its first form the tier does not
+ * compile).
+ */
+function runEmulatedAsWasm(cases: DiffCase[], mode: 32 | 64): Outcome[] {
+  const savedJs = setBlockThreshold(-1);
+  const savedWasm = setWasmThreshold(2);
+  try {
+    return runEmulated(cases, mode, true);
+  } finally {
+    setBlockThreshold(savedJs);
+    setWasmThreshold(savedWasm);
+  }
+}
+
+/**
+ * Runs `cases` on the host and on the emulator in `mode`, in the interpreter, (one case in BLOCK_SAMPLE) as
+ * compiled blocks, and in 64-bit mode every case as a WebAssembly block, prints how many agree (and the disagreeing case names with their counts), and fails with the
  * first `DIFF_SHOW` (default 20) disagreements.
  */
 export function expectAgreement(runner: NativeRunner, label: string, cases: DiffCase[], mode: 32 | 64): void {
@@ -215,10 +232,14 @@ export function expectAgreement(runner: NativeRunner, label: string, cases: Diff
       native.filter((_, k) => k % BLOCK_SAMPLE === 0),
       runEmulatedAsBlocks(sampled, mode),
     ).map((f) => `compiled block: ${f}`),
+    ...(mode === 64
+      ? compare(cases, native, runEmulatedAsWasm(cases, mode)).map((f) => `wasm block: ${f}`)
+      : []),
   ];
-  const total = cases.length + sampled.length;
+  const wasmRuns = mode === 64 ? cases.length : 0;
+  const total = cases.length + sampled.length + wasmRuns;
   console.log(
-    `[${label}] ${cases.length} cases, ${sampled.length} of them again as compiled blocks: ${total - failures.length} of ${total} runs agree`,
+    `[${label}] ${cases.length} cases, ${sampled.length} of them again as compiled blocks, ${wasmRuns} as WebAssembly blocks: ${total - failures.length} of ${total} runs agree`,
   );
   if (failures.length) {
     const byName = new Map<string, number>();

@@ -1,0 +1,886 @@
+/**
+ * Compiles a trace of 64-bit code to one WebAssembly function: the second tier after the interpreter for the
+ * common integer forms (MOV, LEA, MOVZX/MOVSX/MOVSXD, ADD/OR/AND/SUB/XOR/CMP/TEST, PUSH/POP, CALL/RET near,
+ * JMP and Jcc, NOP), which V8 compiles in microseconds where a JavaScript block (blocks.ts) costs milliseconds,
+ * so code is compiled after far fewer visits.
+ *
+ * A WebAssembly block is a fast path that never does anything the interpreter would do differently: before any
+ * instruction whose memory access misses the TLB, crosses a page, is not canonical, or leaves the arena (MMIO, a
+ * page holding code, a dirty-logged page: their write tags are never set), and before a branch to a
+ * non-canonical target, it stops with everything before that instruction done (a side exit), and the glue
+ * (wasm-block.ts) runs that one instruction through the interpreter's handler, faults and exits included.
+ *
+ * The trace is the longest run of supported instructions from the entry: straight on through conditional
+ * branches (which leave when taken), into direct JMP and CALL targets on the same page, back after a RET whose
+ * popped address is the one after the CALL it followed; a branch back to the entry goes round again while the
+ * next pass fits in the run loop's slice. A flag-reading instruction is supported only after an instruction of
+ * the trace set the flags, so conditions are computed from operands the block holds; flags a block sets are left
+ * in the CPU's lazy-flags record (flags.ts) exactly as the interpreter leaves them.
+ *
+ * Function: `run(base, rip, room, user) -> retired << 7 | flagsWritten << 6 | exit`, with `base` the vCPU's area
+ * (layout.ts), `rip` the entry RIP, `room` the instructions it may retire (it does not run when it holds more;
+ * a loop goes round while a pass fits), `user` 1 at CPL 3. The next RIP is left at Area.NEXT_RIP; `exit` is 0
+ * for an ordinary end, SIDE_EXIT when the instruction there is for the handler.
+ */
+import type { Insn } from '../decode.js';
+import { InsnFlag, NO_REG } from '../decode.js';
+import { LazyOp } from '../flags.js';
+import { ARITH_FLAGS, CodeMode, Seg } from '../state.js';
+import { blockModule, Code, Op, T, VOID } from './encoder.js';
+import { Area, LazySlot } from './layout.js';
+
+/** The exit code of a side exit (0 is an ordinary end). */
+export const SIDE_EXIT = 1;
+
+/** Most instructions in a trace (loops included). */
+export const MAX_TRACE = 48;
+
+// Locals: the four parameters, then these.
+const BASE = 0;
+const RIP_F = 1;
+const ROOM = 2;
+const USER = 3;
+const RIP0 = 4;
+const N = 5;
+const LOP = 6;
+const LSIZE = 7;
+const LRES = 8;
+const LDST = 9;
+const LSRC = 10;
+const FW = 11;
+const EXIT = 12;
+const RET = 13;
+const TAG_R = 14;
+const TAG_W = 15;
+const LIN = 16;
+const ADDR = 17;
+const A = 18;
+const B = 19;
+const V = 20;
+const IX = 21;
+/** The page number in `probe` (A and B may hold operands there). */
+const PN = 22;
+const LOCALS = [
+  T.I64, // RIP0
+  T.I32, // N
+  T.I32, // LOP
+  T.I32, // LSIZE
+  T.I64, // LRES
+  T.I64, // LDST
+  T.I64, // LSRC
+  T.I32, // FW
+  T.I32, // EXIT
+  T.I32, // RET
+  T.I32, // TAG_R
+  T.I32, // TAG_W
+  T.I64, // LIN
+  T.I32, // ADDR
+  T.I64, // A
+  T.I64, // B
+  T.I64, // V
+  T.I32, // IX
+  T.I64, // PN
+];
+
+const MASK32 = 0xffffffffn;
+const TWO47 = 1n << 47n;
+const TWO48 = 1n << 48n;
+
+/** What a trace instruction is, for the compiler (kinds of `classify`). */
+const K = {
+  NONE: 0,
+  NOP: 1,
+  MOV_RM_R: 2,
+  MOV_R_RM: 3,
+  MOV_R_IMM: 4,
+  MOV_RM_IMM: 5,
+  LEA: 6,
+  EXTEND: 7,
+  ALU_RM_R: 8,
+  ALU_R_RM: 9,
+  ALU_RM_IMM: 10,
+  ALU_ACC_IMM: 11,
+  TEST_RM_R: 12,
+  TEST_RM_IMM: 13,
+  TEST_ACC_IMM: 14,
+  PUSH: 15,
+  POP: 16,
+  CALL: 17,
+  RET: 18,
+  JMP: 19,
+  JCC: 20,
+} as const;
+
+/** ALU kinds (ModRM reg / opcode bits 5:3) the tier compiles: ADD, OR, AND, SUB, XOR, CMP (not ADC/SBB). */
+function aluKindOk(kind: number): boolean {
+  return kind !== 2 && kind !== 3;
+}
+
+/** The compiler's kind for `i` in 64-bit mode, or K.NONE when the tier does not compile it. */
+export function classify(i: Insn): number {
+  if (i.flags & (InsnFlag.UD | InsnFlag.LOCK)) return K.NONE;
+  const op = i.op;
+  const size = i.osize;
+  const wide = size === 4 || size === 8;
+  const mem = i.mod !== 3;
+  // Memory operands: 64-bit addressing only (67 prefixes are rare and wrap at 4 GiB).
+  if (mem && i.asize !== 8 && op !== 0x8d) return K.NONE;
+  if (op === 0x90) return i.flags & (InsnFlag.REP | InsnFlag.REPNE) || i.rm & 8 ? K.NONE : K.NOP;
+  if (op === 0x11f) return K.NOP;
+  if (op === 0x89) return wide ? K.MOV_RM_R : K.NONE;
+  if (op === 0x8b) return wide ? K.MOV_R_RM : K.NONE;
+  if (op >= 0xb8 && op <= 0xbf) return wide ? K.MOV_R_IMM : K.NONE;
+  if (op === 0xc7) return wide && (i.reg & 7) === 0 ? K.MOV_RM_IMM : K.NONE;
+  if (op === 0x8d) return wide && mem && i.asize === 8 ? K.LEA : K.NONE;
+  if (op === 0x1b6 || op === 0x1b7 || op === 0x1be || op === 0x1bf) return wide ? K.EXTEND : K.NONE;
+  if (op === 0x63) return size === 8 ? K.EXTEND : K.NONE;
+  if (op < 0x40 && aluKindOk((op >> 3) & 7) && wide) {
+    if ((op & 7) === 1) return K.ALU_RM_R;
+    if ((op & 7) === 3) return K.ALU_R_RM;
+    if ((op & 7) === 5) return K.ALU_ACC_IMM;
+  }
+  if ((op === 0x81 || op === 0x83) && wide && aluKindOk(i.reg & 7)) return K.ALU_RM_IMM;
+  if (op === 0x85) return wide ? K.TEST_RM_R : K.NONE;
+  if (op === 0xa9) return wide ? K.TEST_ACC_IMM : K.NONE;
+  if (op === 0xf7) return wide && (i.reg & 7) === 0 ? K.TEST_RM_IMM : K.NONE;
+  if (op >= 0x50 && op <= 0x57) return size === 8 ? K.PUSH : K.NONE;
+  if (op >= 0x58 && op <= 0x5f) return size === 8 ? K.POP : K.NONE;
+  if (op === 0xe8) return size === 8 ? K.CALL : K.NONE;
+  if (op === 0xc3) return size === 8 ? K.RET : K.NONE;
+  if (op === 0xe9 || op === 0xeb) return K.JMP;
+  // Jcc, except JP/JNP (parity is not worth computing here).
+  if ((op >= 0x70 && op <= 0x7f) || (op >= 0x180 && op <= 0x18f)) return (op & 0xe) === 0xa ? K.NONE : K.JCC;
+  return K.NONE;
+}
+
+/** Whether kind `k` sets the arithmetic flags. */
+function setsFlags(k: number): boolean {
+  return k >= K.ALU_RM_R && k <= K.TEST_ACC_IMM;
+}
+
+/** A trace ready to compile: its instructions and their offsets from the entry. */
+export interface Trace {
+  /** The page offset of the first instruction. */
+  readonly entry: number;
+  readonly insns: Insn[];
+  readonly at: number[];
+  /** Per instruction: the page offset a followed RET must return to (-1: not a followed RET). */
+  readonly expect: number[];
+  /** Per instruction: whether a CALL or JMP is followed into its target (the next instruction). */
+  readonly follow: boolean[];
+}
+
+/**
+ * The trace from page offset `offset` over the page's cached instructions `insns` (64-bit mode), or null when
+ * its first instruction is not compiled by this tier.
+ */
+export function traceAt(insns: readonly (Insn | undefined)[], offset: number): Trace | null {
+  const list: Insn[] = [];
+  const at: number[] = [];
+  const expect: number[] = [];
+  const follow: boolean[] = [];
+  const returns: number[] = [];
+  let flagsKnown = false;
+  let o = offset;
+  while (list.length < MAX_TRACE && o >= 0 && o < 4096) {
+    const i = insns[o];
+    if (i === undefined || i.mode !== CodeMode.M64) break;
+    const kind = classify(i);
+    if (kind === K.NONE || (kind === K.JCC && !flagsKnown)) break;
+    if (setsFlags(kind)) flagsKnown = true;
+    list.push(i);
+    at.push(o - offset);
+    expect.push(-1);
+    follow.push(false);
+    let next = o + i.len;
+    const target = next + (i.imm | 0);
+    if (kind === K.JMP || kind === K.CALL) {
+      if (target < 0 || target >= 4096 || target === offset) break;
+      if (kind === K.CALL) returns.push(next);
+      follow[follow.length - 1] = true;
+      next = target;
+    } else if (kind === K.RET) {
+      const back = returns.pop();
+      if (back === undefined) break;
+      expect[expect.length - 1] = back;
+      next = back;
+    }
+    o = next;
+  }
+  return list.length === 0 ? null : { entry: offset, insns: list, at, expect, follow };
+}
+
+/** Writes the WebAssembly function of one trace. */
+class Compiler {
+  private readonly c = new Code();
+  /** Blocks open inside the outer exit block (the `br` depth that leaves to the exit tail). */
+  private depth = 0;
+  /** The flag-setting kind of the last instruction so far that set flags: LazyOp, and its size. */
+  private lastOp = 0;
+  private lastSize = 0;
+
+  constructor(private readonly t: Trace) {}
+
+  compile(): Uint8Array {
+    const c = this.c;
+    const n = this.t.insns.length;
+    // A block the dispatcher reached that does not fit in `room` does not run (blocks.ts's contract).
+    c.get(ROOM).i32(n).op(Op.I32_LT_S);
+    c.op(Op.IF).byte(VOID);
+    c.get(BASE).get(RIP_F).mem(Op.F64_STORE, 3, Area.NEXT_RIP);
+    c.i32(0).op(Op.RETURN);
+    c.op(Op.END);
+    // RIP0 from the float RIP; the tag arrays for the privilege; no pass done yet.
+    c.get(RIP_F).op(Op.I64_TRUNC_F64_S).set(RIP0);
+    this.tagBase(TAG_R, Area.TLB_RS, Area.TLB_RU);
+    this.tagBase(TAG_W, Area.TLB_WS, Area.TLB_WU);
+    c.op(Op.BLOCK).byte(VOID);
+    c.op(Op.LOOP).byte(VOID);
+    this.depth = 1;
+    for (let k = 0; k < n; k++) this.insn(k);
+    // Fell off the end: the next RIP is after the last instruction (or a followed target).
+    this.exitTo(n - 1, () => this.ripAt(this.nextOffset(n - 1)));
+    c.op(Op.END); // loop
+    c.op(Op.END); // block
+    // Exit tail: the lazy-flags record when this run set flags, then the packed result.
+    c.get(FW);
+    c.op(Op.IF).byte(VOID);
+    this.storeLazy(LazySlot.OP, () => c.get(LOP));
+    this.storeLazy(LazySlot.SIZE, () => c.get(LSIZE));
+    this.storeLazy(LazySlot.RES, () => c.get(LRES).op(Op.I32_WRAP_I64));
+    this.storeLazy(LazySlot.RES_HI, () => c.get(LRES).i64(32n).op(Op.I64_SHR_U).op(Op.I32_WRAP_I64));
+    this.storeLazy(LazySlot.DST, () => c.get(LDST).op(Op.I32_WRAP_I64));
+    this.storeLazy(LazySlot.DST_HI, () => c.get(LDST).i64(32n).op(Op.I64_SHR_U).op(Op.I32_WRAP_I64));
+    this.storeLazy(LazySlot.SRC, () => c.get(LSRC).op(Op.I32_WRAP_I64));
+    this.storeLazy(LazySlot.SRC_HI, () => c.get(LSRC).i64(32n).op(Op.I64_SHR_U).op(Op.I32_WRAP_I64));
+    this.storeLazy(LazySlot.MASK, () => c.i32(ARITH_FLAGS));
+    c.op(Op.END);
+    c.get(RET).i32(7).op(Op.I32_SHL);
+    c.get(FW).i32(6).op(Op.I32_SHL).op(Op.I32_OR);
+    c.get(EXIT).op(Op.I32_OR);
+    return blockModule(LOCALS, c.finish());
+  }
+
+  private tagBase(local: number, supervisor: number, user: number): void {
+    const c = this.c;
+    c.get(BASE).i32(user).op(Op.I32_ADD);
+    c.get(BASE).i32(supervisor).op(Op.I32_ADD);
+    c.get(USER).byte(0x1b); // select: the first when USER is not 0
+    c.set(local);
+  }
+
+  private storeLazy(slot: number, value: () => void): void {
+    this.c.get(BASE);
+    value();
+    this.c.mem(Op.I32_STORE, 2, Area.LAZY + slot * 4);
+  }
+
+  // ---- Exits --------------------------------------------------------------------------------------------
+
+  /** Leaves to the exit tail with `exit` and `retired` (N + `done`) set. */
+  private leave(exit: number, done: number): void {
+    const c = this.c;
+    c.i32(exit).set(EXIT);
+    c.get(N).i32(done).op(Op.I32_ADD).set(RET);
+    c.br(this.depth);
+  }
+
+  /** Stops before instruction k, its RIP as the next: the glue runs it through its handler. */
+  private side(k: number): void {
+    const c = this.c;
+    c.get(BASE);
+    this.ripAt(this.t.at[k]);
+    c.op(Op.F64_CONVERT_I64_S).mem(Op.F64_STORE, 3, Area.NEXT_RIP);
+    this.leave(SIDE_EXIT, k);
+  }
+
+  /** `if (cond on the stack) side(k)`. */
+  private sideIf(k: number): void {
+    this.c.op(Op.IF).byte(VOID);
+    this.depth++;
+    this.side(k);
+    this.depth--;
+    this.c.op(Op.END);
+  }
+
+  /** Ends after instruction k with the next RIP `rip` (an i64 the callback pushes). */
+  private exitTo(k: number, rip: () => void): void {
+    const c = this.c;
+    c.get(BASE);
+    rip();
+    c.op(Op.F64_CONVERT_I64_S).mem(Op.F64_STORE, 3, Area.NEXT_RIP);
+    this.leave(0, k + 1);
+  }
+
+  /** Pushes the RIP at offset `off` from the entry. */
+  private ripAt(off: number): void {
+    this.c.get(RIP0).i64(BigInt(off)).op(Op.I64_ADD);
+  }
+
+  /** Where the trace goes after instruction k (its fall-through, or a followed target). */
+  private nextOffset(k: number): number {
+    const { insns, at, follow, expect } = this.t;
+    const i = insns[k];
+    const fall = at[k] + i.len;
+    if (follow[k]) return fall + (i.imm | 0);
+    if (expect[k] >= 0) return expect[k] - this.t.entry;
+    return fall;
+  }
+
+  /**
+   * Side exit at k unless the i64 in local `v` is canonical (SDM Vol. 1 3.3.7.1), as branch targets must be:
+   * a branch to a non-canonical address raises #GP in its handler.
+   */
+  private canonicalOrSide(k: number, v: number): void {
+    const c = this.c;
+    c.get(v).i64(TWO47).op(Op.I64_ADD).i64(TWO48).op(Op.I64_GE_U);
+    this.sideIf(k);
+  }
+
+  // ---- Registers ----------------------------------------------------------------------------------------
+
+  private reg(n: number): void {
+    this.c.get(BASE).mem(Op.I64_LOAD, 3, Area.REGS + n * 8);
+  }
+
+  /** Stores the i64 the callback pushes into register n, zero-extending a 32-bit value (SDM Vol. 1 3.4.1.1). */
+  private setReg(n: number, size: number, value: () => void): void {
+    const c = this.c;
+    c.get(BASE);
+    value();
+    if (size === 4) c.i64(MASK32).op(Op.I64_AND);
+    c.mem(Op.I64_STORE, 3, Area.REGS + n * 8);
+  }
+
+  /** Pushes register n at `size` (4: zero-extended low half). */
+  private regAt(n: number, size: number): void {
+    this.reg(n);
+    if (size === 4) this.c.i64(MASK32).op(Op.I64_AND);
+  }
+
+  /** Pushes the immediate of `i` at `size`: sign-extended to 64 bits, or the 32-bit value. */
+  private imm(i: Insn, size: number): void {
+    this.c.i64(size === 8 ? BigInt(i.imm | 0) : BigInt(i.imm >>> 0));
+  }
+
+  // ---- Memory -------------------------------------------------------------------------------------------
+
+  /** Pushes instruction k's effective address (SDM Vol. 2 2.2.1.6 for RIP-relative), modulo 2^64. */
+  private effective(k: number): void {
+    const c = this.c;
+    const i = this.t.insns[k];
+    c.i64(BigInt(i.disp | 0));
+    if (i.flags & InsnFlag.RIPREL) {
+      this.ripAt(this.t.at[k] + i.len);
+      c.op(Op.I64_ADD);
+    }
+    if (i.base !== NO_REG) {
+      this.reg(i.base);
+      c.op(Op.I64_ADD);
+    }
+    if (i.index !== NO_REG) {
+      this.reg(i.index);
+      if (i.scale) c.i64(BigInt(i.scale)).op(Op.I64_SHL);
+      c.op(Op.I64_ADD);
+    }
+  }
+
+  /**
+   * Leaves in ADDR where the `size` bytes at linear address LIN are in the WebAssembly memory, or side-exits at
+   * k: the canonical check (as operands.ts's linearOf and the stack's), then mmu.ts's TLB probe with the read or
+   * write tags of the privilege, within one page, in the arena.
+   */
+  private probe(k: number, size: number, write: boolean): void {
+    const c = this.c;
+    // lin in [-2^47, 2^47 - size].
+    c.get(LIN)
+      .i64(TWO47)
+      .op(Op.I64_ADD)
+      .i64(TWO48 - BigInt(size))
+      .op(Op.I64_GT_U);
+    this.sideIf(k);
+    // The tag of the page number's entry must equal it.
+    c.get(LIN).i64(12n).op(Op.I64_SHR_S).tee(PN);
+    c.op(Op.I32_WRAP_I64).i32(4095).op(Op.I32_AND).tee(IX);
+    c.i32(3)
+      .op(Op.I32_SHL)
+      .get(write ? TAG_W : TAG_R)
+      .op(Op.I32_ADD)
+      .mem(Op.F64_LOAD, 3, 0);
+    c.get(PN).op(Op.F64_CONVERT_I64_S).op(Op.F64_NE);
+    this.sideIf(k);
+    // Within the page.
+    c.get(LIN).op(Op.I32_WRAP_I64).i32(4095).op(Op.I32_AND).tee(ADDR);
+    c.i32(4096 - size).op(Op.I32_GT_U);
+    this.sideIf(k);
+    // In the arena.
+    c.get(IX).i32(2).op(Op.I32_SHL).get(BASE).op(Op.I32_ADD).mem(Op.I32_LOAD, 2, Area.TLB_ABS).tee(IX);
+    c.i32(0).op(Op.I32_LT_S);
+    this.sideIf(k);
+    c.get(IX).get(ADDR).op(Op.I32_ADD).set(ADDR);
+  }
+
+  /**
+   * Instruction k's memory operand: LIN from the effective address (which must be within ±2^48, as the
+   * interpreter's sum is exact only there) plus an FS or GS base, then `probe`.
+   */
+  private operand(k: number, size: number, write: boolean): void {
+    const c = this.c;
+    const i = this.t.insns[k];
+    this.effective(k);
+    c.tee(LIN)
+      .i64(TWO48)
+      .op(Op.I64_ADD)
+      .i64(TWO48 * 2n)
+      .op(Op.I64_GE_U);
+    this.sideIf(k);
+    if (i.seg === Seg.FS || i.seg === Seg.GS) {
+      c.get(LIN)
+        .get(BASE)
+        .mem(Op.F64_LOAD, 3, Area.SEG_BASE + i.seg * 8)
+        .op(Op.I64_TRUNC_F64_S);
+      c.op(Op.I64_ADD).set(LIN);
+    }
+    this.probe(k, size, write);
+  }
+
+  /** Pushes the `size` bytes at ADDR, zero-extended (sign-extended with `signed`). */
+  private load(size: number, signed = false): void {
+    const c = this.c;
+    c.get(ADDR);
+    if (size === 8) c.mem(Op.I64_LOAD, 0, 0);
+    else if (size === 4) c.mem(signed ? Op.I64_LOAD32_S : Op.I64_LOAD32_U, 0, 0);
+    else if (size === 2) c.mem(signed ? Op.I64_LOAD16_S : Op.I64_LOAD16_U, 0, 0);
+    else c.mem(signed ? Op.I64_LOAD8_S : Op.I64_LOAD8_U, 0, 0);
+  }
+
+  /** Stores the i64 the callback pushes at ADDR (`size` 4 or 8). */
+  private store(size: number, value: () => void): void {
+    this.c.get(ADDR);
+    value();
+    this.c.mem(size === 8 ? Op.I64_STORE : Op.I64_STORE32, 0, 0);
+  }
+
+  // ---- Flags --------------------------------------------------------------------------------------------
+
+  /** Records a flag-setting operation: its kind and size, operands in A and B, result in V (flags.ts). */
+  private record(lazy: number, size: number): void {
+    const c = this.c;
+    c.i32(lazy).set(LOP);
+    c.i32(size).set(LSIZE);
+    c.get(V).set(LRES);
+    c.get(A).set(LDST);
+    c.get(B).set(LSRC);
+    c.i32(1).set(FW);
+    this.lastOp = lazy;
+    this.lastSize = size;
+  }
+
+  /** Pushes bit `size * 8 - 1` of local `v` as an i32. */
+  private sign(v: number): void {
+    this.c
+      .get(v)
+      .i64(BigInt(this.lastSize * 8 - 1))
+      .op(Op.I64_SHR_U)
+      .op(Op.I32_WRAP_I64)
+      .i32(1)
+      .op(Op.I32_AND);
+  }
+
+  private zf(): void {
+    this.c.get(LRES).op(Op.I64_EQZ);
+  }
+
+  private sf(): void {
+    this.sign(LRES);
+  }
+
+  private cf(): void {
+    const c = this.c;
+    if (this.lastOp === LazyOp.ADD) c.get(LRES).get(LDST).op(Op.I64_LT_U);
+    else if (this.lastOp === LazyOp.SUB) c.get(LDST).get(LSRC).op(Op.I64_LT_U);
+    else c.i32(0);
+  }
+
+  private of(): void {
+    const c = this.c;
+    if (this.lastOp === LazyOp.LOGIC) {
+      c.i32(0);
+      return;
+    }
+    // ADD: dst and src agree in sign and the result does not; SUB: dst and src differ and the result left dst.
+    if (this.lastOp === LazyOp.ADD) c.get(LDST).get(LRES).op(Op.I64_XOR).get(LSRC).get(LRES).op(Op.I64_XOR);
+    else c.get(LDST).get(LSRC).op(Op.I64_XOR).get(LDST).get(LRES).op(Op.I64_XOR);
+    c.op(Op.I64_AND).set(V);
+    this.sign(V);
+  }
+
+  /** Pushes condition `cc` (SDM Vol. 1 Appendix B) as an i32 0 or 1, from the last recorded operation. */
+  private condition(cc: number): void {
+    const c = this.c;
+    const sub = this.lastOp === LazyOp.SUB;
+    const size = this.lastSize;
+    switch (cc >> 1) {
+      case 0:
+        this.of();
+        break;
+      case 1:
+        this.cf();
+        break;
+      case 2:
+        this.zf();
+        break;
+      case 3:
+        if (sub) c.get(LDST).get(LSRC).op(Op.I64_LE_U);
+        else {
+          this.cf();
+          this.zf();
+          c.op(Op.I32_OR);
+        }
+        break;
+      case 4:
+        this.sf();
+        break;
+      case 6:
+      case 7:
+        if (sub) {
+          // dst < src (L) or <= (LE), signed at the operand size.
+          const le = cc >> 1 === 7;
+          if (size === 8)
+            c.get(LDST)
+              .get(LSRC)
+              .op(le ? Op.I64_LE_S : Op.I64_LT_S);
+          else {
+            c.get(LDST).op(Op.I32_WRAP_I64).get(LSRC).op(Op.I32_WRAP_I64);
+            c.op(le ? Op.I32_LE_S : Op.I32_LT_S);
+          }
+        } else {
+          this.sf();
+          this.of();
+          c.op(Op.I32_NE);
+          if (cc >> 1 === 7) {
+            this.zf();
+            c.op(Op.I32_OR);
+          }
+        }
+        break;
+      default:
+        throw new Error(`wasm blocks: condition ${cc} is not compiled`);
+    }
+    if (cc & 1) c.op(Op.I32_EQZ);
+  }
+
+  // ---- Instructions -------------------------------------------------------------------------------------
+
+  private insn(k: number): void {
+    const i = this.t.insns[k];
+    const kind = classify(i);
+    const size = i.osize;
+    const c = this.c;
+    const mem = i.mod !== 3;
+    switch (kind) {
+      case K.NOP:
+        break;
+      case K.MOV_RM_R:
+        if (mem) {
+          this.operand(k, size, true);
+          this.store(size, () => this.reg(i.reg));
+        } else this.setReg(i.rm, size, () => this.reg(i.reg));
+        break;
+      case K.MOV_R_RM:
+        if (mem) {
+          this.operand(k, size, false);
+          this.load(size);
+          c.set(V);
+          this.setReg(i.reg, size, () => c.get(V));
+        } else this.setReg(i.reg, size, () => this.reg(i.rm));
+        break;
+      case K.MOV_R_IMM: {
+        const value =
+          size === 8 ? BigInt.asIntN(64, (BigInt(i.immHi >>> 0) << 32n) | BigInt(i.imm >>> 0)) : 0n;
+        this.setReg((i.op & 7) | (i.rm & 8), size, () =>
+          size === 8 ? c.i64(value) : c.i64(BigInt(i.imm >>> 0)),
+        );
+        break;
+      }
+      case K.MOV_RM_IMM:
+        if (mem) {
+          this.operand(k, size, true);
+          this.store(size, () => this.imm(i, size));
+        } else this.setReg(i.rm, size, () => this.imm(i, size));
+        break;
+      case K.LEA:
+        this.setReg(i.reg, size, () => this.effective(k));
+        break;
+      case K.EXTEND:
+        this.extend(k);
+        break;
+      case K.ALU_RM_R:
+      case K.ALU_R_RM:
+      case K.ALU_RM_IMM:
+      case K.ALU_ACC_IMM:
+        this.alu(k, kind);
+        break;
+      case K.TEST_RM_R:
+      case K.TEST_RM_IMM:
+      case K.TEST_ACC_IMM:
+        this.test(k, kind);
+        break;
+      case K.PUSH:
+        this.push(k, () => this.reg((i.op & 7) | (i.rm & 8)));
+        break;
+      case K.POP:
+        this.pop(k, (i.op & 7) | (i.rm & 8));
+        break;
+      case K.CALL:
+        this.call(k);
+        break;
+      case K.RET:
+        this.ret(k);
+        break;
+      case K.JMP:
+        this.jump(k);
+        break;
+      case K.JCC:
+        this.jcc(k);
+        break;
+      default:
+        throw new Error(`wasm blocks: op ${i.op} is not compiled`);
+    }
+  }
+
+  /** MOVZX, MOVSX (0F B6, B7, BE, BF) and MOVSXD (63). */
+  private extend(k: number): void {
+    const i = this.t.insns[k];
+    const c = this.c;
+    const from = i.op === 0x63 ? 4 : i.op & 1 ? 2 : 1;
+    const signed = i.op === 0x63 || i.op >= 0x1be;
+    if (i.mod !== 3) {
+      this.operand(k, from, false);
+      this.load(from, signed);
+    } else {
+      // A byte register 16-19 is AH..BH, bits 15:8 of RAX..RBX.
+      const src = from === 1 ? i.rmB : i.rm;
+      if (src >= 16) this.reg(src - 16);
+      else this.reg(src);
+      if (src >= 16) c.i64(8n).op(Op.I64_SHR_U);
+      const bits = BigInt(from * 8);
+      if (signed)
+        c.i64(64n - bits)
+          .op(Op.I64_SHL)
+          .i64(64n - bits)
+          .op(Op.I64_SHR_S);
+      else c.i64((1n << bits) - 1n).op(Op.I64_AND);
+    }
+    c.set(V);
+    this.setReg(i.reg, i.osize, () => c.get(V));
+  }
+
+  /** Loads the destination of an ALU or TEST form into A (and ADDR for memory), the source into B. */
+  private aluOperands(k: number, kind: number, write: boolean): void {
+    const i = this.t.insns[k];
+    const c = this.c;
+    const size = i.osize;
+    const mem = i.mod !== 3;
+    if (kind === K.ALU_ACC_IMM || kind === K.TEST_ACC_IMM) {
+      this.regAt(0, size);
+      c.set(A);
+      this.imm(i, size);
+      c.set(B);
+      return;
+    }
+    if (kind === K.ALU_R_RM) {
+      this.regAt(i.reg, size);
+      c.set(A);
+      if (mem) {
+        this.operand(k, size, false);
+        this.load(size);
+      } else this.regAt(i.rm, size);
+      c.set(B);
+      return;
+    }
+    if (mem) {
+      this.operand(k, size, write);
+      this.load(size);
+    } else this.regAt(i.rm, size);
+    c.set(A);
+    if (kind === K.ALU_RM_IMM || kind === K.TEST_RM_IMM) this.imm(i, size);
+    else this.regAt(i.reg, size);
+    c.set(B);
+  }
+
+  /** ADD, OR, AND, SUB, XOR, CMP in their register, memory and immediate forms (fast.ts's alu32/alu64). */
+  private alu(k: number, kind: number): void {
+    const i = this.t.insns[k];
+    const c = this.c;
+    const size = i.osize;
+    const op = kind === K.ALU_RM_IMM ? i.reg & 7 : (i.op >> 3) & 7;
+    const writes = op !== 7;
+    // A memory destination needs its write tag before anything changes.
+    this.aluOperands(k, kind, writes && kind !== K.ALU_R_RM);
+    c.get(A).get(B);
+    let lazy: number;
+    switch (op) {
+      case 0:
+        c.op(Op.I64_ADD);
+        lazy = LazyOp.ADD;
+        break;
+      case 1:
+        c.op(Op.I64_OR);
+        lazy = LazyOp.LOGIC;
+        break;
+      case 4:
+        c.op(Op.I64_AND);
+        lazy = LazyOp.LOGIC;
+        break;
+      case 6:
+        c.op(Op.I64_XOR);
+        lazy = LazyOp.LOGIC;
+        break;
+      default:
+        c.op(Op.I64_SUB);
+        lazy = LazyOp.SUB;
+    }
+    if (size === 4) c.i64(MASK32).op(Op.I64_AND);
+    c.set(V);
+    if (writes) {
+      if (kind === K.ALU_R_RM || kind === K.ALU_ACC_IMM)
+        this.setReg(kind === K.ALU_R_RM ? i.reg : 0, size, () => c.get(V));
+      else if (i.mod !== 3) this.store(size, () => c.get(V));
+      else this.setReg(i.rm, size, () => c.get(V));
+    }
+    this.record(lazy, size);
+  }
+
+  /** TEST (85, A9, F7 /0): AND for the flags only. */
+  private test(k: number, kind: number): void {
+    const c = this.c;
+    this.aluOperands(k, kind, false);
+    c.get(A).get(B).op(Op.I64_AND).set(V);
+    this.record(LazyOp.LOGIC, this.t.insns[k].osize);
+  }
+
+  /** PUSH of the i64 the callback pushes (operands.ts's 64-bit `push`): #SS and #PF leave RSP unchanged. */
+  private push(k: number, value: () => void): void {
+    const c = this.c;
+    // The value first: PUSH RSP pushes RSP as it was.
+    value();
+    c.set(V);
+    this.reg(4);
+    c.i64(8n).op(Op.I64_SUB).set(LIN);
+    this.probe(k, 8, true);
+    this.store(8, () => c.get(V));
+    this.setReg(4, 8, () => c.get(LIN));
+  }
+
+  /** POP r64: RSP moves before the register is written, so POP RSP loads the popped value. */
+  private pop(k: number, n: number): void {
+    const c = this.c;
+    this.reg(4);
+    c.set(LIN);
+    this.probe(k, 8, false);
+    this.load(8);
+    c.set(V);
+    this.setReg(4, 8, () => c.get(LIN).i64(8n).op(Op.I64_ADD));
+    this.setReg(n, 8, () => c.get(V));
+  }
+
+  /** CALL rel32: the target's canonical check, the push of the return address, then the target. */
+  private call(k: number): void {
+    const { insns, at, follow } = this.t;
+    const i = insns[k];
+    const c = this.c;
+    const fall = at[k] + i.len;
+    const target = fall + (i.imm | 0);
+    this.ripAt(target);
+    c.set(B);
+    this.canonicalOrSide(k, B);
+    this.push(k, () => this.ripAt(fall));
+    if (!follow[k]) this.exitTo(k, () => c.get(B));
+  }
+
+  /** RET: pop, the canonical check of the target (#GP leaves RSP as it was), then on or out. */
+  private ret(k: number): void {
+    const c = this.c;
+    const expect = this.t.expect[k];
+    this.reg(4);
+    c.set(LIN);
+    this.probe(k, 8, false);
+    this.load(8);
+    c.set(B);
+    this.canonicalOrSide(k, B);
+    this.setReg(4, 8, () => c.get(LIN).i64(8n).op(Op.I64_ADD));
+    if (expect < 0) {
+      this.exitTo(k, () => c.get(B));
+      return;
+    }
+    // Back after the CALL this trace followed, or out to wherever the stack said.
+    this.ripAt(expect - this.t.entry);
+    c.get(B).op(Op.I64_NE);
+    c.op(Op.IF).byte(VOID);
+    this.depth++;
+    this.exitTo(k, () => c.get(B));
+    this.depth--;
+    c.op(Op.END);
+  }
+
+  /** JMP rel: followed (nothing to do), back to the entry (the loop), or out. */
+  private jump(k: number): void {
+    const { insns, at, follow } = this.t;
+    const i = insns[k];
+    const target = at[k] + i.len + (i.imm | 0);
+    if (follow[k]) return;
+    if (target === 0) {
+      this.loopBack(k);
+      return;
+    }
+    this.ripAt(target);
+    this.c.set(B);
+    this.canonicalOrSide(k, B);
+    this.exitTo(k, () => this.c.get(B));
+  }
+
+  /** A branch back to the entry after instruction k: another pass while it fits in `room`, else out. */
+  private loopBack(k: number): void {
+    const c = this.c;
+    const n = this.t.insns.length;
+    c.get(N)
+      .i32(k + 1)
+      .op(Op.I32_ADD)
+      .tee(N);
+    c.i32(n).op(Op.I32_ADD).get(ROOM).op(Op.I32_LE_S);
+    // br_if to the loop: the loop label is one inside the exit block.
+    c.brIf(this.depth - 1);
+    // Out at the entry; N already counts this pass.
+    c.get(BASE);
+    c.get(RIP0).op(Op.F64_CONVERT_I64_S).mem(Op.F64_STORE, 3, Area.NEXT_RIP);
+    c.i32(0).set(EXIT);
+    c.get(N).set(RET);
+    c.br(this.depth);
+  }
+
+  /** Jcc: taken to the entry loops, taken elsewhere leaves; not taken goes on. */
+  private jcc(k: number): void {
+    const { insns, at } = this.t;
+    const i = insns[k];
+    const c = this.c;
+    const target = at[k] + i.len + (i.imm | 0);
+    this.condition(i.op & 0xf);
+    c.op(Op.IF).byte(VOID);
+    this.depth++;
+    if (target === 0) this.loopBack(k);
+    else {
+      this.ripAt(target);
+      c.set(B);
+      this.canonicalOrSide(k, B);
+      this.exitTo(k, () => c.get(B));
+    }
+    this.depth--;
+    c.op(Op.END);
+  }
+}
+
+/** The WebAssembly module of `trace`. */
+export function compileTrace(trace: Trace): Uint8Array {
+  return new Compiler(trace).compile();
+}

@@ -1,0 +1,325 @@
+/**
+ * Writes WebAssembly binary code (the WebAssembly Core Specification, section 5 "Binary Format"): the
+ * instruction bytes of one function body, and the module around it that block-compiler.ts needs: one function
+ * of type (i32, f64, i32, i32) -> i32 exported as `run`, using the VM's shared memory imported as `env.mem`.
+ */
+
+/** Value types (spec 5.3.1). */
+export const T = { I32: 0x7f, I64: 0x7e, F64: 0x7c } as const;
+
+/** Opcodes used (spec 5.4). */
+export const Op = {
+  BLOCK: 0x02,
+  LOOP: 0x03,
+  IF: 0x04,
+  ELSE: 0x05,
+  END: 0x0b,
+  BR: 0x0c,
+  BR_IF: 0x0d,
+  RETURN: 0x0f,
+  LOCAL_GET: 0x20,
+  LOCAL_SET: 0x21,
+  LOCAL_TEE: 0x22,
+  I32_LOAD: 0x28,
+  I64_LOAD: 0x29,
+  F64_LOAD: 0x2b,
+  I64_LOAD8_S: 0x30,
+  I64_LOAD8_U: 0x31,
+  I64_LOAD16_S: 0x32,
+  I64_LOAD16_U: 0x33,
+  I64_LOAD32_S: 0x34,
+  I64_LOAD32_U: 0x35,
+  I32_STORE: 0x36,
+  I64_STORE: 0x37,
+  F64_STORE: 0x39,
+  I64_STORE32: 0x3e,
+  I32_CONST: 0x41,
+  I64_CONST: 0x42,
+  I32_EQZ: 0x45,
+  I32_EQ: 0x46,
+  I32_NE: 0x47,
+  I32_LT_S: 0x48,
+  I32_LT_U: 0x49,
+  I32_GT_U: 0x4b,
+  I32_LE_S: 0x4c,
+  I32_LE_U: 0x4d,
+  I64_EQZ: 0x50,
+  I64_EQ: 0x51,
+  I64_NE: 0x52,
+  I64_LT_S: 0x53,
+  I64_LT_U: 0x54,
+  I64_GT_S: 0x55,
+  I64_GT_U: 0x56,
+  I64_LE_S: 0x57,
+  I64_LE_U: 0x58,
+  I64_GE_S: 0x59,
+  I64_GE_U: 0x5a,
+  F64_NE: 0x62,
+  I32_ADD: 0x6a,
+  I32_SUB: 0x6b,
+  I32_MUL: 0x6c,
+  I32_AND: 0x71,
+  I32_OR: 0x72,
+  I32_XOR: 0x73,
+  I32_SHL: 0x74,
+  I32_SHR_U: 0x76,
+  I64_ADD: 0x7c,
+  I64_SUB: 0x7d,
+  I64_AND: 0x83,
+  I64_OR: 0x84,
+  I64_XOR: 0x85,
+  I64_SHL: 0x86,
+  I64_SHR_S: 0x87,
+  I64_SHR_U: 0x88,
+  I32_WRAP_I64: 0xa7,
+  I64_EXTEND_I32_S: 0xac,
+  I64_EXTEND_I32_U: 0xad,
+  F64_CONVERT_I64_S: 0xb9,
+  I64_TRUNC_F64_S: 0xb0,
+} as const;
+
+/** A block type with no result (spec 5.4.1). */
+export const VOID = 0x40;
+
+/** A growing byte buffer with the LEB128 encodings of spec 5.2.2. */
+export class ByteWriter {
+  private buf = new Uint8Array(1024);
+  length = 0;
+
+  byte(b: number): this {
+    if (this.length === this.buf.length) {
+      const bigger = new Uint8Array(this.buf.length * 2);
+      bigger.set(this.buf);
+      this.buf = bigger;
+    }
+    this.buf[this.length++] = b;
+    return this;
+  }
+
+  bytes(bs: ArrayLike<number>): this {
+    for (let k = 0; k < bs.length; k++) this.byte(bs[k]);
+    return this;
+  }
+
+  /** Unsigned LEB128 of a non-negative integer below 2^32. */
+  uleb(n: number): this {
+    let v = n >>> 0;
+    do {
+      const b = v & 0x7f;
+      v >>>= 7;
+      this.byte(v !== 0 ? b | 0x80 : b);
+    } while (v !== 0);
+    return this;
+  }
+
+  /** Signed LEB128 of a 64-bit integer. */
+  sleb(n: bigint): this {
+    let v = BigInt.asIntN(64, n);
+    for (;;) {
+      const b = Number(v & 0x7fn);
+      v >>= 7n;
+      if ((v === 0n && (b & 0x40) === 0) || (v === -1n && (b & 0x40) !== 0)) {
+        this.byte(b);
+        return this;
+      }
+      this.byte(b | 0x80);
+    }
+  }
+
+  /** The bytes written so far. */
+  finish(): Uint8Array {
+    return this.buf.slice(0, this.length);
+  }
+}
+
+/** One function body's code, with helpers named after the instructions they write. */
+export class Code extends ByteWriter {
+  op(o: number): this {
+    return this.byte(o);
+  }
+
+  i32(n: number): this {
+    return this.byte(Op.I32_CONST).sleb(BigInt(n | 0));
+  }
+
+  i64(n: bigint): this {
+    return this.byte(Op.I64_CONST).sleb(n);
+  }
+
+  get(local: number): this {
+    return this.byte(Op.LOCAL_GET).uleb(local);
+  }
+
+  set(local: number): this {
+    return this.byte(Op.LOCAL_SET).uleb(local);
+  }
+
+  tee(local: number): this {
+    return this.byte(Op.LOCAL_TEE).uleb(local);
+  }
+
+  /** A load or store with alignment hint `align` (log2 bytes) and constant offset `offset`. */
+  mem(o: number, align: number, offset: number): this {
+    return this.byte(o).uleb(align).uleb(offset);
+  }
+
+  br(depth: number): this {
+    return this.byte(Op.BR).uleb(depth);
+  }
+
+  brIf(depth: number): this {
+    return this.byte(Op.BR_IF).uleb(depth);
+  }
+}
+
+function section(out: ByteWriter, id: number, body: Uint8Array): void {
+  out.byte(id).uleb(body.length).bytes(body);
+}
+
+function name(w: ByteWriter, s: string): void {
+  w.uleb(s.length);
+  for (let k = 0; k < s.length; k++) w.byte(s.charCodeAt(k));
+}
+
+/** The block function type: (base i32, rip f64, room i32, user i32) -> i32. */
+const BLOCK_TYPE = [0x60, 4, T.I32, T.F64, T.I32, T.I32, 1, T.I32];
+
+/** Where the dispatcher finds what it needs in a vCPU's area (layout.ts's offsets). */
+export interface DispatcherLayout {
+  readonly nextRip: number;
+  readonly tlbXS: number;
+  readonly tlbXU: number;
+  readonly tlbDir: number;
+}
+
+/**
+ * The dispatcher: `run(index, base, rip, room, user)` calls entry `index` of the table it imports as
+ * `env.table`, where every block's function is, and then, while blocks end where another block starts, that
+ * one: it looks the next RIP up in the TLB's execute tags and the page's block directory (directories.ts), all
+ * in the memory it imports as `env.mem`. It returns the blocks' packed result (block-compiler.ts) with the
+ * retired counts summed and the flags-written bits or'ed, at a side exit, a block that does not fit in `room`,
+ * or a RIP with no block. JavaScript calls this one function, whose wrapper V8 optimizes, not thousands.
+ */
+export function dispatcherModule(at: DispatcherLayout): Uint8Array {
+  const out = new ByteWriter();
+  out.bytes([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]);
+  const types = new ByteWriter().uleb(2).bytes(BLOCK_TYPE);
+  types.bytes([0x60, 5, T.I32, T.I32, T.F64, T.I32, T.I32, 1, T.I32]);
+  section(out, 1, types.finish());
+  const imports = new ByteWriter().uleb(2);
+  name(imports, 'env');
+  name(imports, 'table');
+  imports.bytes([0x01, 0x70, 0x00, 0x00]); // a funcref table, at least 0 entries, no maximum
+  name(imports, 'env');
+  name(imports, 'mem');
+  imports.bytes([0x02, 0x03]).uleb(1).uleb(65536);
+  section(out, 2, imports.finish());
+  section(out, 3, new ByteWriter().bytes([1, 1]).finish());
+  const exports = new ByteWriter().uleb(1);
+  name(exports, 'run');
+  exports.bytes([0x00, 0x00]);
+  section(out, 7, exports.finish());
+  // Parameters 0 index, 1 base, 2 rip, 3 room, 4 user; locals 5 total, 6 flags, 7 result, 8 tags, 9 ix (i32),
+  // 10 lin (i64).
+  const [INDEX, BASE, RIP, ROOM, USER, TOTAL, FLAGS, RESULT, TAGS, IX, LIN] = [
+    0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10,
+  ];
+  const c = new Code();
+  c.uleb(2).uleb(5).byte(T.I32).uleb(1).byte(T.I64);
+  c.get(BASE)
+    .i32(at.tlbXU)
+    .op(Op.I32_ADD)
+    .get(BASE)
+    .i32(at.tlbXS)
+    .op(Op.I32_ADD)
+    .get(USER)
+    .byte(0x1b)
+    .set(TAGS);
+  const done = () => {
+    c.get(TOTAL)
+      .i32(7)
+      .op(Op.I32_SHL)
+      .get(FLAGS)
+      .op(Op.I32_OR)
+      .get(RESULT)
+      .i32(63)
+      .op(Op.I32_AND)
+      .op(Op.I32_OR);
+    c.op(Op.RETURN);
+  };
+  c.op(Op.LOOP).byte(VOID);
+  c.get(BASE).get(RIP).get(ROOM).get(USER).get(INDEX);
+  c.byte(0x11).uleb(0).uleb(0); // call_indirect type 0, table 0
+  c.tee(RESULT).i32(7).op(Op.I32_SHR_U).get(TOTAL).op(Op.I32_ADD).set(TOTAL);
+  c.get(RESULT).i32(64).op(Op.I32_AND).get(FLAGS).op(Op.I32_OR).set(FLAGS);
+  // A side exit, or a block that did not run (no room): back to JavaScript.
+  c.get(RESULT).i32(63).op(Op.I32_AND).get(RESULT).i32(7).op(Op.I32_SHR_U).op(Op.I32_EQZ).op(Op.I32_OR);
+  c.op(Op.IF).byte(VOID);
+  done();
+  c.op(Op.END);
+  c.get(ROOM).get(RESULT).i32(7).op(Op.I32_SHR_U).op(Op.I32_SUB).set(ROOM);
+  // The next RIP's execute tag, its page's directory, the block at its offset: any missing ends the chain.
+  c.get(BASE).mem(Op.F64_LOAD, 3, at.nextRip).tee(RIP).op(Op.I64_TRUNC_F64_S).set(LIN);
+  c.get(LIN).i64(12n).op(Op.I64_SHR_S).op(Op.I32_WRAP_I64).i32(4095).op(Op.I32_AND).set(IX);
+  c.get(IX).i32(3).op(Op.I32_SHL).get(TAGS).op(Op.I32_ADD).mem(Op.F64_LOAD, 3, 0);
+  c.get(LIN).i64(12n).op(Op.I64_SHR_S).op(Op.F64_CONVERT_I64_S).op(Op.F64_NE);
+  c.op(Op.IF).byte(VOID);
+  done();
+  c.op(Op.END);
+  c.get(IX).i32(2).op(Op.I32_SHL).get(BASE).op(Op.I32_ADD).mem(Op.I32_LOAD, 2, at.tlbDir).tee(IX);
+  c.op(Op.I32_EQZ);
+  c.op(Op.IF).byte(VOID);
+  done();
+  c.op(Op.END);
+  c.get(LIN).op(Op.I32_WRAP_I64).i32(4095).op(Op.I32_AND).i32(2).op(Op.I32_SHL).get(IX).op(Op.I32_ADD);
+  c.mem(Op.I32_LOAD, 2, 0).tee(INDEX);
+  c.op(Op.I32_EQZ);
+  c.op(Op.IF).byte(VOID);
+  done();
+  c.op(Op.END);
+  c.br(0);
+  c.op(Op.END); // loop
+  c.i32(0); // not reached: the loop only leaves by returning
+  c.op(Op.END);
+  const code = new ByteWriter().uleb(1);
+  code.uleb(c.length).bytes(c.finish());
+  section(out, 10, code.finish());
+  return out.finish();
+}
+
+/**
+ * A module whose one function, `run(i32, f64, i32, i32) -> i32`, has locals `locals` (types after the
+ * parameters) and body `body` (without its final `end`).
+ */
+export function blockModule(locals: readonly number[], body: Uint8Array): Uint8Array {
+  const out = new ByteWriter();
+  out.bytes([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]);
+  const types = new ByteWriter().uleb(1).bytes(BLOCK_TYPE);
+  section(out, 1, types.finish());
+  // env.mem: a shared memory of 1 to 65536 pages (limits flag 3: maximum present, shared).
+  const imports = new ByteWriter().uleb(1);
+  name(imports, 'env');
+  name(imports, 'mem');
+  imports.bytes([0x02, 0x03]).uleb(1).uleb(65536);
+  section(out, 2, imports.finish());
+  section(out, 3, new ByteWriter().bytes([1, 0]).finish());
+  const exports = new ByteWriter().uleb(1);
+  name(exports, 'run');
+  exports.bytes([0x00, 0x00]);
+  section(out, 7, exports.finish());
+  // Locals run-length encoded by type.
+  const fn = new ByteWriter();
+  const runs: [number, number][] = [];
+  for (const t of locals) {
+    const last = runs[runs.length - 1];
+    if (last !== undefined && last[1] === t) last[0]++;
+    else runs.push([1, t]);
+  }
+  fn.uleb(runs.length);
+  for (const [count, t] of runs) fn.uleb(count).byte(t);
+  fn.bytes(body).byte(Op.END);
+  const code = new ByteWriter().uleb(1);
+  code.uleb(fn.length).bytes(fn.finish());
+  section(out, 10, code.finish());
+  return out.finish();
+}

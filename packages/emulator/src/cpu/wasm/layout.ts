@@ -1,0 +1,89 @@
+/**
+ * Where a vCPU's state lives in its VM's WebAssembly memory (memory/wasm-arena.ts): the parts compiled
+ * WebAssembly blocks read and write. The CPU's JavaScript code uses the same bytes through typed-array views
+ * (`CpuState.r`, `segBase`, the TLB's tag arrays), so neither side copies them.
+ */
+import type { WasmArena } from '../../memory/wasm-arena.js';
+
+/** Entries in the TLB (mmu.ts's TLB_SIZE): a direct-mapped table indexed by linear page number mod 4096. */
+export const TLB_ENTRIES = 4096;
+const TLB_SIZE = TLB_ENTRIES;
+
+/** Byte offsets inside one vCPU's area. */
+export const Area = {
+  /** RAX..R15 as 16 little-endian 64-bit words (`CpuState.r`'s 32-bit halves). */
+  REGS: 0,
+  /**
+   * The lazy-flags record a block leaves for the JavaScript side, as int32s in `LazySlot` order; the glue
+   * copies it into the CPU's fields after a block that set flags.
+   */
+  LAZY: 128,
+  /** The RIP a block ended at (a float64, as `CpuState.rip` holds it). */
+  NEXT_RIP: 176,
+  /** `CpuState.segBase`: eight float64 segment bases in Seg order. */
+  SEG_BASE: 192,
+  /** The TLB's tag arrays (float64 linear page numbers, NaN for none), one 4096-entry array each. */
+  TLB_RS: 4096,
+  TLB_WS: 4096 + TLB_SIZE * 8,
+  TLB_XS: 4096 + TLB_SIZE * 16,
+  TLB_RU: 4096 + TLB_SIZE * 24,
+  TLB_WU: 4096 + TLB_SIZE * 32,
+  TLB_XU: 4096 + TLB_SIZE * 40,
+  /** Per TLB entry, where its page starts in the WebAssembly memory (int32), or -1 when not in it. */
+  TLB_ABS: 4096 + TLB_SIZE * 48,
+  /**
+   * Per TLB entry with an execute tag, where its code page's block directory is (int32, 0: none): the
+   * dispatcher finds the next block there (directories.ts).
+   */
+  TLB_DIR: 4096 + TLB_SIZE * 52,
+  /** Bytes in one area. */
+  SIZE: 4096 + TLB_SIZE * 56,
+} as const;
+
+/** The int32 slots of the lazy-flags record at `Area.LAZY`, in the CPU's field order. */
+export const LazySlot = {
+  OP: 0,
+  SIZE: 1,
+  RES: 2,
+  RES_HI: 3,
+  DST: 4,
+  DST_HI: 5,
+  SRC: 6,
+  SRC_HI: 7,
+  MASK: 8,
+} as const;
+
+/** One vCPU's area: its offset in the arena and the views the CPU keeps. */
+export class CpuArea {
+  readonly buffer: ArrayBufferLike;
+  /** The whole area as int32s and as float64s (the lazy-flags record, NEXT_RIP). */
+  readonly i32: Int32Array;
+  readonly f64: Float64Array;
+
+  private constructor(
+    readonly arena: WasmArena,
+    /** Where the area starts in the memory (page-aligned). */
+    readonly offset: number,
+  ) {
+    this.buffer = arena.buffer;
+    this.i32 = new Int32Array(this.buffer, offset, Area.SIZE / 4);
+    this.f64 = new Float64Array(this.buffer, offset, Area.SIZE / 8);
+  }
+
+  /** A new area in `arena`, or null when the arena has no room (or no memory). */
+  static create(arena: WasmArena | null): CpuArea | null {
+    if (arena === null) return null;
+    const offset = arena.alloc(Area.SIZE);
+    return offset < 0 ? null : new CpuArea(arena, offset);
+  }
+
+  /** An Int32Array over `count` int32s at byte offset `at` of the area. */
+  int32s(at: number, count: number): Int32Array {
+    return new Int32Array(this.buffer, this.offset + at, count);
+  }
+
+  /** A Float64Array over `count` float64s at byte offset `at` of the area. */
+  float64s(at: number, count: number): Float64Array {
+    return new Float64Array(this.buffer, this.offset + at, count);
+  }
+}

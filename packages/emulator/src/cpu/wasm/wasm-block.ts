@@ -1,0 +1,187 @@
+/**
+ * WebAssembly blocks in the run loop: builds a `Block` (blocks.ts's contract with `Cpu.execute`) around the
+ * function block-compiler.ts writes for a trace, and the glue that runs it: the lazy-flags record copied into
+ * the CPU when the block set flags, the next RIP and retired count, and at a side exit the one instruction the
+ * block left to the interpreter's handler, run as the run loop runs it.
+ */
+
+import type { WasmArena } from '../../memory/wasm-arena.js';
+import { Block } from '../blocks.js';
+import type { Cpu } from '../cpu.js';
+import type { Insn } from '../decode.js';
+import { dispatch } from '../dispatch.js';
+import { CodeMode } from '../state.js';
+import { compileTrace, SIDE_EXIT, traceAt } from './block-compiler.js';
+import { dispatcherModule } from './encoder.js';
+import { type WasmApi, type WasmModule, type WasmTable, wasmApi } from './host.js';
+import { Area, type CpuArea, LazySlot } from './layout.js';
+
+/** What the tier has done in this process: blocks built, and modules the host rejected as invalid. */
+export const wasmStats = { built: 0, invalid: 0 };
+
+/** Compiled modules by their bytes: the same code at another address, or in another VM, compiles once. */
+const modules = new Map<string, WasmModule>();
+/** Bound on `modules` (each a few KiB of V8's code space). */
+const MAX_MODULES = 20000;
+/** Cleared when the host refuses to compile (no WebAssembly, or a policy against it): no more tries. */
+let canCompile = wasmApi !== undefined;
+
+const LAZY = Area.LAZY >> 2;
+const NEXT_RIP = Area.NEXT_RIP >> 3;
+
+/** `run(index, base, rip, room, user)`: runs the block function at `index` of `table` and the blocks after it. */
+type Dispatch = (index: number, base: number, rip: number, room: number, user: number) => number;
+
+/**
+ * Every block function of the process, in one table (made at the first block). Entry 0 is never used (0 means
+ * "no block" in the directories); entries of blocks the garbage collector took are reused.
+ */
+let table: WasmTable | null = null;
+const freeEntries: number[] = [];
+const released =
+  typeof FinalizationRegistry === 'function'
+    ? new FinalizationRegistry<number>((index) => {
+        table?.set(index, null);
+        freeEntries.push(index);
+      })
+    : null;
+
+function tableEntry(fn: unknown): number {
+  const api = wasmApi as WasmApi;
+  if (table === null) table = new api.Table({ element: 'anyfunc', initial: 1 });
+  let index = freeEntries.pop();
+  if (index === undefined) {
+    index = table.length;
+    table.grow(Math.max(1024, table.length >> 1));
+    for (let k = table.length - 1; k > index; k--) freeEntries.push(k);
+  }
+  table.set(index, fn);
+  return index;
+}
+
+/** The dispatcher of each VM's memory (it imports the memory and the table). */
+const dispatchers = new WeakMap<WasmArena, Dispatch>();
+
+function dispatcherFor(arena: WasmArena): Dispatch {
+  let run = dispatchers.get(arena);
+  if (run === undefined) {
+    const api = wasmApi as WasmApi;
+    const bytes = dispatcherModule({
+      nextRip: Area.NEXT_RIP,
+      tlbXS: Area.TLB_XS,
+      tlbXU: Area.TLB_XU,
+      tlbDir: Area.TLB_DIR,
+    });
+    const instance = new api.Instance(new api.Module(bytes), { env: { table, mem: arena.memory } });
+    run = instance.exports.run as Dispatch;
+    dispatchers.set(arena, run);
+  }
+  return run;
+}
+
+/** The module's bytes as a string key. */
+function keyOf(bytes: Uint8Array): string {
+  let s = '';
+  for (let k = 0; k < bytes.length; k += 4096) {
+    s += String.fromCharCode.apply(null, bytes.subarray(k, k + 4096) as unknown as number[]);
+  }
+  return s;
+}
+
+/** A block whose code is a WebAssembly function (its table entry in `wasm`). */
+class WasmBlock extends Block {
+  constructor(
+    offset: number,
+    count: number,
+    lo: number,
+    hi: number,
+    back: number,
+    reach: number,
+    index: number,
+    /** The dispatcher of the block's VM. */
+    readonly dispatch: Dispatch,
+  ) {
+    super(CodeMode.M64, count, offset, lo, hi, back, reach, runWasm, index);
+  }
+}
+
+/**
+ * Runs a WebAssembly block, and the blocks the dispatcher chains after it, for the run loop (blocks.ts's
+ * `Block.run` contract, called as the block's method): returns with `c.stop` 0, `c.rip` the next instruction and
+ * `c.retired` counting what ran, or with `stop` set by the instruction a block left to its handler, `c.rip` and
+ * `c.retired` as they were before it.
+ */
+function runWasm(this: WasmBlock, c: Cpu, lim: number): void {
+  const area = c.area as CpuArea;
+  const ret = this.dispatch(this.wasm, area.offset, c.rip, lim - c.retired, c.cpl === 3 ? 1 : 0);
+  if (ret & 64) {
+    const i32 = area.i32;
+    c.lazyOp = i32[LAZY + LazySlot.OP];
+    c.lazySize = i32[LAZY + LazySlot.SIZE];
+    c.lazyRes = i32[LAZY + LazySlot.RES];
+    c.lazyResHi = i32[LAZY + LazySlot.RES_HI];
+    c.lazyDst = i32[LAZY + LazySlot.DST];
+    c.lazyDstHi = i32[LAZY + LazySlot.DST_HI];
+    c.lazySrc = i32[LAZY + LazySlot.SRC];
+    c.lazySrcHi = i32[LAZY + LazySlot.SRC_HI];
+    c.lazyMask = i32[LAZY + LazySlot.MASK];
+  }
+  c.retired += ret >>> 7;
+  c.rip = area.f64[NEXT_RIP];
+  if ((ret & 63) !== SIDE_EXIT) return;
+  // The instruction a block could not finish: through its handler, as the run loop runs it.
+  const insn = c.fetch(c.rip);
+  if (insn === null) return;
+  c.nextIp = c.rip + insn.len;
+  dispatch(c, insn);
+  if (c.stop !== 0) return;
+  c.rip = c.nextIp;
+  c.retired++;
+}
+
+/**
+ * The WebAssembly block starting at page offset `offset` of a page whose cached instructions are `insns`, for
+ * `cpu` (64-bit code, a CPU with a WebAssembly area), or null when there is nothing this tier compiles there.
+ */
+export function buildWasmBlock(insns: readonly (Insn | undefined)[], offset: number, cpu: Cpu): Block | null {
+  const area = cpu.area;
+  if (!canCompile || area === null) return null;
+  const trace = traceAt(insns, offset);
+  if (trace === null) return null;
+  const bytes = compileTrace(trace);
+  const key = keyOf(bytes);
+  const api = wasmApi as NonNullable<typeof wasmApi>;
+  let index: number;
+  let run: Dispatch;
+  try {
+    let module = modules.get(key);
+    if (module === undefined) {
+      module = new api.Module(bytes);
+      if (modules.size >= MAX_MODULES) modules.clear();
+      modules.set(key, module);
+    }
+    const instance = new api.Instance(module, { env: { mem: area.arena.memory } });
+    index = tableEntry(instance.exports.run);
+    run = dispatcherFor(area.arena);
+  } catch (error) {
+    // An invalid module is this compiler's bug (counted, for the tests); anything else means the host will not
+    // compile WebAssembly: JavaScript blocks and the interpreter run everything.
+    if ((error as Error).name === 'CompileError') wasmStats.invalid++;
+    else canCompile = false;
+    return null;
+  }
+  wasmStats.built++;
+  const list = trace.insns;
+  const at = trace.at;
+  let lo = offset;
+  let hi = offset;
+  for (let k = 0; k < list.length; k++) {
+    lo = Math.min(lo, offset + at[k]);
+    hi = Math.max(hi, offset + at[k] + list[k].len);
+  }
+  const back = -Math.min(0, ...at);
+  const reach = Math.max(...at);
+  const block = new WasmBlock(offset, list.length, lo, hi, back, reach, index, run);
+  released?.register(block, index);
+  return block;
+}
