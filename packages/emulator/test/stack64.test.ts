@@ -3,14 +3,17 @@
  * halves): the borrow and the carry across 4 GiB, #SS(0) for a stack address that is not canonical and #PF for
  * an unmapped stack page, each with RSP and the destination register left as they were (SDM Vol. 1 6.2.3 and
  * 3.3.7.1, Vol. 3A 6.15). The faults are delivered through IST1 (support/long-faults.ts), so a bad RSP cannot
- * turn them into a double fault. Every case runs in the run loop and in compiled blocks.
+ * turn them into a double fault. Every case runs in the run loop, in a compiled JavaScript block and in a
+ * WebAssembly block.
  */
 import type { Kvm } from '@kvm-ts/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { setBlockThreshold } from '../src/cpu/blocks.js';
+import { setWasmThreshold } from '../src/cpu/wasm/tier.js';
 import { backend } from '../src/index.js';
 import { machineFor } from './support/listing.js';
 import { faultFrame, installFaultHandlers } from './support/long-faults.js';
+import { precompile, type Tier } from './support/precompile.js';
 
 /** #SS and #PF. */
 const VECTORS = [12, 14];
@@ -41,11 +44,23 @@ interface Outcome {
   words: bigint[];
 }
 
-/** Runs `code` at CODE from `rsp` with blocks compiled after `threshold` visits (-1: never) until a HLT. */
-function run(code: number[], rsp: bigint, threshold: number): Outcome {
-  const old = setBlockThreshold(threshold);
+/** A lead-in on the code page, `NOP; JMP CODE`: a run's first instruction is never a block, the JMP's target is. */
+const LEAD = CODE + 0x800;
+const LEAD_IN = [0x90, 0xe9, ...new Uint8Array(new Int32Array([CODE - (LEAD + 6)]).buffer)];
+
+/**
+ * Runs `code` at CODE from `rsp` until a HLT: in the interpreter, or from a block of `tier` compiled over all of
+ * it (precompile.ts), entered from the lead-in. JavaScript blocks are built by hand only.
+ */
+function run(code: number[], rsp: bigint, tier: Tier): Outcome {
+  const old = setBlockThreshold(-1);
+  // The WebAssembly tier on (the VM gets its WebAssembly memory), at a threshold no instruction reaches.
+  const oldWasm = setWasmThreshold(tier === 'wasm' ? 60000 : -1);
   try {
-    using m = machineFor(kvm, 'long', { bytes: Uint8Array.from(code), origin: CODE, labels: {} });
+    const bytes = new Uint8Array(0x800 + LEAD_IN.length);
+    bytes.set(code);
+    bytes.set(LEAD_IN, 0x800);
+    using m = machineFor(kvm, 'long', { bytes, origin: CODE, labels: {} });
     const view = new DataView(m.ram.buffer, m.ram.byteOffset);
     const sregs = m.vcpu.getSregs();
     // Linear [0xffff_f000, 0x1_0000_1000) through the PDPT the machine made (its entries 3 and 4 are ours).
@@ -59,7 +74,7 @@ function run(code: number[], rsp: bigint, threshold: number): Outcome {
     installFaultHandlers(m, VECTORS);
     m.vcpu.setRegs({
       ...m.vcpu.getRegs(),
-      rip: BigInt(CODE),
+      rip: BigInt(tier === 'interpreter' ? CODE : LEAD),
       rsp,
       rax: 0x1111_2222_3333_4444n,
       rbx: 0x5555_6666_7777_8888n,
@@ -68,6 +83,7 @@ function run(code: number[], rsp: bigint, threshold: number): Outcome {
       rsi: 0x5151n,
       rflags: 2n,
     });
+    if (tier !== 'interpreter') precompile(m.vcpu, CODE, code.length, tier);
     let exit = m.vcpu.run();
     for (let k = 0; k < 100 && exit.reason === 'intr'; k++) exit = m.vcpu.run();
     expect(exit.reason).toBe('hlt');
@@ -86,13 +102,17 @@ function run(code: number[], rsp: bigint, threshold: number): Outcome {
     };
   } finally {
     setBlockThreshold(old);
+    setWasmThreshold(oldWasm);
   }
 }
 
-/** Runs `code` with the interpreter alone and with blocks compiled at once; both must end the same. */
+/**
+ * Runs `code` in the interpreter, then in a JavaScript block and in a WebAssembly block over all of it: all
+ * three must end the same.
+ */
 function runBoth(code: number[], rsp: bigint): Outcome {
-  const plain = run(code, rsp, -1);
-  expect(run(code, rsp, 1), 'compiled blocks').toEqual(plain);
+  const plain = run(code, rsp, 'interpreter');
+  for (const tier of ['js', 'wasm'] as const) expect(run(code, rsp, tier), `${tier} block`).toEqual(plain);
   return plain;
 }
 

@@ -14,6 +14,8 @@ import { type WasmMemory, wasmApi } from '../cpu/wasm/host.js';
 
 /** Bytes in a WebAssembly page. */
 const WASM_PAGE = 65536;
+/** The least a growth adds (16 MiB): block directories and vCPU areas are allocated a few KiB at a time. */
+const GROW_PAGES = 256;
 /** The most pages a 32-bit WebAssembly memory can have (4 GiB). */
 const MAX_PAGES = 65536;
 
@@ -47,8 +49,11 @@ export class WasmArena {
     if (end > MAX_PAGES * WASM_PAGE) return -1;
     const have = memory.buffer.byteLength;
     if (end > have) {
+      // Growing a shared memory costs a system call and a new buffer object: by 16 MiB at least.
+      const need = Math.ceil((end - have) / WASM_PAGE);
+      const pages = Math.min(Math.max(need, GROW_PAGES), MAX_PAGES - have / WASM_PAGE);
       try {
-        memory.grow(Math.ceil((end - have) / WASM_PAGE));
+        memory.grow(pages);
       } catch {
         return -1;
       }

@@ -25,15 +25,13 @@
 import type { Insn } from '../decode.js';
 import { InsnFlag, NO_REG } from '../decode.js';
 import { LazyOp } from '../flags.js';
-import { ARITH_FLAGS, CodeMode, Seg } from '../state.js';
+import { ARITH_FLAGS, Flag, Seg } from '../state.js';
 import { blockModule, Code, Op, T, VOID } from './encoder.js';
 import { Area, LazySlot } from './layout.js';
+import { K, shiftCount, type Trace } from './trace.js';
 
 /** The exit code of a side exit (0 is an ordinary end). */
 export const SIDE_EXIT = 1;
-
-/** Most instructions in a trace (loops included). */
-export const MAX_TRACE = 48;
 
 // Locals: the four parameters, then these.
 const BASE = 0;
@@ -60,6 +58,12 @@ const V = 20;
 const IX = 21;
 /** The page number in `probe` (A and B may hold operands there). */
 const PN = 22;
+/** The non-lazy RFLAGS bits (`CpuState.flags`), loaded at entry: shifts and INC/DEC write CF, OF, AF there. */
+const FL = 23;
+/** The lazy-flags record's mask (`CpuState.lazyMask`). */
+const LMASK = 24;
+/** An i32 scratch for conditions. */
+const Q = 25;
 const LOCALS = [
   T.I64, // RIP0
   T.I32, // N
@@ -80,144 +84,32 @@ const LOCALS = [
   T.I64, // V
   T.I32, // IX
   T.I64, // PN
+  T.I32, // FL
+  T.I32, // LMASK
+  T.I32, // Q
 ];
 
 const MASK32 = 0xffffffffn;
+
+/** The value mask of an operand size. */
+function maskOf(size: number): bigint {
+  return size === 8 ? -1n : (1n << BigInt(size * 8)) - 1n;
+}
 const TWO47 = 1n << 47n;
 const TWO48 = 1n << 48n;
-
-/** What a trace instruction is, for the compiler (kinds of `classify`). */
-const K = {
-  NONE: 0,
-  NOP: 1,
-  MOV_RM_R: 2,
-  MOV_R_RM: 3,
-  MOV_R_IMM: 4,
-  MOV_RM_IMM: 5,
-  LEA: 6,
-  EXTEND: 7,
-  ALU_RM_R: 8,
-  ALU_R_RM: 9,
-  ALU_RM_IMM: 10,
-  ALU_ACC_IMM: 11,
-  TEST_RM_R: 12,
-  TEST_RM_IMM: 13,
-  TEST_ACC_IMM: 14,
-  PUSH: 15,
-  POP: 16,
-  CALL: 17,
-  RET: 18,
-  JMP: 19,
-  JCC: 20,
-} as const;
-
-/** ALU kinds (ModRM reg / opcode bits 5:3) the tier compiles: ADD, OR, AND, SUB, XOR, CMP (not ADC/SBB). */
-function aluKindOk(kind: number): boolean {
-  return kind !== 2 && kind !== 3;
-}
-
-/** The compiler's kind for `i` in 64-bit mode, or K.NONE when the tier does not compile it. */
-export function classify(i: Insn): number {
-  if (i.flags & (InsnFlag.UD | InsnFlag.LOCK)) return K.NONE;
-  const op = i.op;
-  const size = i.osize;
-  const wide = size === 4 || size === 8;
-  const mem = i.mod !== 3;
-  // Memory operands: 64-bit addressing only (67 prefixes are rare and wrap at 4 GiB).
-  if (mem && i.asize !== 8 && op !== 0x8d) return K.NONE;
-  if (op === 0x90) return i.flags & (InsnFlag.REP | InsnFlag.REPNE) || i.rm & 8 ? K.NONE : K.NOP;
-  if (op === 0x11f) return K.NOP;
-  if (op === 0x89) return wide ? K.MOV_RM_R : K.NONE;
-  if (op === 0x8b) return wide ? K.MOV_R_RM : K.NONE;
-  if (op >= 0xb8 && op <= 0xbf) return wide ? K.MOV_R_IMM : K.NONE;
-  if (op === 0xc7) return wide && (i.reg & 7) === 0 ? K.MOV_RM_IMM : K.NONE;
-  if (op === 0x8d) return wide && mem && i.asize === 8 ? K.LEA : K.NONE;
-  if (op === 0x1b6 || op === 0x1b7 || op === 0x1be || op === 0x1bf) return wide ? K.EXTEND : K.NONE;
-  if (op === 0x63) return size === 8 ? K.EXTEND : K.NONE;
-  if (op < 0x40 && aluKindOk((op >> 3) & 7) && wide) {
-    if ((op & 7) === 1) return K.ALU_RM_R;
-    if ((op & 7) === 3) return K.ALU_R_RM;
-    if ((op & 7) === 5) return K.ALU_ACC_IMM;
-  }
-  if ((op === 0x81 || op === 0x83) && wide && aluKindOk(i.reg & 7)) return K.ALU_RM_IMM;
-  if (op === 0x85) return wide ? K.TEST_RM_R : K.NONE;
-  if (op === 0xa9) return wide ? K.TEST_ACC_IMM : K.NONE;
-  if (op === 0xf7) return wide && (i.reg & 7) === 0 ? K.TEST_RM_IMM : K.NONE;
-  if (op >= 0x50 && op <= 0x57) return size === 8 ? K.PUSH : K.NONE;
-  if (op >= 0x58 && op <= 0x5f) return size === 8 ? K.POP : K.NONE;
-  if (op === 0xe8) return size === 8 ? K.CALL : K.NONE;
-  if (op === 0xc3) return size === 8 ? K.RET : K.NONE;
-  if (op === 0xe9 || op === 0xeb) return K.JMP;
-  // Jcc, except JP/JNP (parity is not worth computing here).
-  if ((op >= 0x70 && op <= 0x7f) || (op >= 0x180 && op <= 0x18f)) return (op & 0xe) === 0xa ? K.NONE : K.JCC;
-  return K.NONE;
-}
-
-/** Whether kind `k` sets the arithmetic flags. */
-function setsFlags(k: number): boolean {
-  return k >= K.ALU_RM_R && k <= K.TEST_ACC_IMM;
-}
-
-/** A trace ready to compile: its instructions and their offsets from the entry. */
-export interface Trace {
-  /** The page offset of the first instruction. */
-  readonly entry: number;
-  readonly insns: Insn[];
-  readonly at: number[];
-  /** Per instruction: the page offset a followed RET must return to (-1: not a followed RET). */
-  readonly expect: number[];
-  /** Per instruction: whether a CALL or JMP is followed into its target (the next instruction). */
-  readonly follow: boolean[];
-}
-
-/**
- * The trace from page offset `offset` over the page's cached instructions `insns` (64-bit mode), or null when
- * its first instruction is not compiled by this tier.
- */
-export function traceAt(insns: readonly (Insn | undefined)[], offset: number): Trace | null {
-  const list: Insn[] = [];
-  const at: number[] = [];
-  const expect: number[] = [];
-  const follow: boolean[] = [];
-  const returns: number[] = [];
-  let flagsKnown = false;
-  let o = offset;
-  while (list.length < MAX_TRACE && o >= 0 && o < 4096) {
-    const i = insns[o];
-    if (i === undefined || i.mode !== CodeMode.M64) break;
-    const kind = classify(i);
-    if (kind === K.NONE || (kind === K.JCC && !flagsKnown)) break;
-    if (setsFlags(kind)) flagsKnown = true;
-    list.push(i);
-    at.push(o - offset);
-    expect.push(-1);
-    follow.push(false);
-    let next = o + i.len;
-    const target = next + (i.imm | 0);
-    if (kind === K.JMP || kind === K.CALL) {
-      if (target < 0 || target >= 4096 || target === offset) break;
-      if (kind === K.CALL) returns.push(next);
-      follow[follow.length - 1] = true;
-      next = target;
-    } else if (kind === K.RET) {
-      const back = returns.pop();
-      if (back === undefined) break;
-      expect[expect.length - 1] = back;
-      next = back;
-    }
-    o = next;
-  }
-  return list.length === 0 ? null : { entry: offset, insns: list, at, expect, follow };
-}
 
 /** Writes the WebAssembly function of one trace. */
 class Compiler {
   private readonly c = new Code();
   /** Blocks open inside the outer exit block (the `br` depth that leaves to the exit tail). */
   private depth = 0;
-  /** The flag-setting kind of the last instruction so far that set flags: LazyOp, and its size. */
+  /**
+   * How the flags were last set in the trace so far: the lazy op (LazyOp), its size, and whether CF is in FL
+   * rather than computed from the operands (after INC/DEC and shifts).
+   */
   private lastOp = 0;
   private lastSize = 0;
+  private cfInFl = false;
 
   constructor(private readonly t: Trace) {}
 
@@ -230,8 +122,11 @@ class Compiler {
     c.get(BASE).get(RIP_F).mem(Op.F64_STORE, 3, Area.NEXT_RIP);
     c.i32(0).op(Op.RETURN);
     c.op(Op.END);
-    // RIP0 from the float RIP; the tag arrays for the privilege; no pass done yet.
+    // RIP0 from the float RIP; the non-lazy flags; the tag arrays for the privilege; no pass done yet.
     c.get(RIP_F).op(Op.I64_TRUNC_F64_S).set(RIP0);
+    c.get(BASE)
+      .mem(Op.I32_LOAD, 2, Area.LAZY + LazySlot.FLAGS * 4)
+      .set(FL);
     this.tagBase(TAG_R, Area.TLB_RS, Area.TLB_RU);
     this.tagBase(TAG_W, Area.TLB_WS, Area.TLB_WU);
     c.op(Op.BLOCK).byte(VOID);
@@ -253,7 +148,8 @@ class Compiler {
     this.storeLazy(LazySlot.DST_HI, () => c.get(LDST).i64(32n).op(Op.I64_SHR_U).op(Op.I32_WRAP_I64));
     this.storeLazy(LazySlot.SRC, () => c.get(LSRC).op(Op.I32_WRAP_I64));
     this.storeLazy(LazySlot.SRC_HI, () => c.get(LSRC).i64(32n).op(Op.I64_SHR_U).op(Op.I32_WRAP_I64));
-    this.storeLazy(LazySlot.MASK, () => c.i32(ARITH_FLAGS));
+    this.storeLazy(LazySlot.MASK, () => c.get(LMASK));
+    this.storeLazy(LazySlot.FLAGS, () => c.get(FL));
     c.op(Op.END);
     c.get(RET).i32(7).op(Op.I32_SHL);
     c.get(FW).i32(6).op(Op.I32_SHL).op(Op.I32_OR);
@@ -352,15 +248,56 @@ class Compiler {
     c.mem(Op.I64_STORE, 3, Area.REGS + n * 8);
   }
 
-  /** Pushes register n at `size` (4: zero-extended low half). */
+  /**
+   * Pushes register n at `size`, zero-extended. For size 1, n is a byte register as the decoder gives it
+   * (`regB`/`rmB`): 16-19 are AH, CH, DH, BH, bits 15:8 of RAX..RBX.
+   */
   private regAt(n: number, size: number): void {
+    const c = this.c;
+    if (size === 1 && n >= 16) {
+      this.reg(n - 16);
+      c.i64(8n).op(Op.I64_SHR_U).i64(0xffn).op(Op.I64_AND);
+      return;
+    }
     this.reg(n);
-    if (size === 4) this.c.i64(MASK32).op(Op.I64_AND);
+    if (size !== 8) c.i64(maskOf(size)).op(Op.I64_AND);
   }
 
-  /** Pushes the immediate of `i` at `size`: sign-extended to 64 bits, or the 32-bit value. */
+  /**
+   * Writes the i64 the callback pushes to register n at `size`: 8 and 4 as `setReg`, 2 and 1 into their bits
+   * only (AH..BH for byte registers 16-19), as the interpreter's setReg does.
+   */
+  private setRegAt(n: number, size: number, value: () => void): void {
+    const c = this.c;
+    if (size >= 4) {
+      this.setReg(n, size, value);
+      return;
+    }
+    const high = size === 1 && n >= 16;
+    const r = high ? n - 16 : n;
+    const field = (size === 1 ? 0xffn : 0xffffn) << (high ? 8n : 0n);
+    this.setReg(r, 8, () => {
+      this.reg(r);
+      c.i64(~field).op(Op.I64_AND);
+      value();
+      if (high) c.i64(8n).op(Op.I64_SHL);
+      c.i64(field).op(Op.I64_AND).op(Op.I64_OR);
+    });
+  }
+
+  /** The register operand of `i` named by its ModRM reg field, for its operand size. */
+  private static regField(i: Insn): number {
+    return i.osize === 1 ? i.regB : i.reg;
+  }
+
+  /** The register operand of `i` named by its ModRM r/m field (mod 3), for its operand size. */
+  private static rmField(i: Insn): number {
+    return i.osize === 1 ? i.rmB : i.rm;
+  }
+
+  /** Pushes the immediate of `i` at `size`: sign-extended to 64 bits, or the value at the size. */
   private imm(i: Insn, size: number): void {
-    this.c.i64(size === 8 ? BigInt(i.imm | 0) : BigInt(i.imm >>> 0));
+    this.c.i64(size === 8 ? BigInt(i.imm | 0) : BigInt(i.imm | 0) & maskOf(size));
   }
 
   // ---- Memory -------------------------------------------------------------------------------------------
@@ -454,33 +391,40 @@ class Compiler {
     else c.mem(signed ? Op.I64_LOAD8_S : Op.I64_LOAD8_U, 0, 0);
   }
 
-  /** Stores the i64 the callback pushes at ADDR (`size` 4 or 8). */
+  /** Stores the low `size` bytes of the i64 the callback pushes at ADDR. */
   private store(size: number, value: () => void): void {
     this.c.get(ADDR);
     value();
-    this.c.mem(size === 8 ? Op.I64_STORE : Op.I64_STORE32, 0, 0);
+    const op =
+      size === 8 ? Op.I64_STORE : size === 4 ? Op.I64_STORE32 : size === 2 ? Op.I64_STORE16 : Op.I64_STORE8;
+    this.c.mem(op, 0, 0);
   }
 
   // ---- Flags --------------------------------------------------------------------------------------------
 
-  /** Records a flag-setting operation: its kind and size, operands in A and B, result in V (flags.ts). */
-  private record(lazy: number, size: number): void {
+  /**
+   * Records a flag-setting operation as flags.ts's setLazy does: its kind and size, operands in A and B, result
+   * in V, and which flags the record holds (`mask`; the others are in FL).
+   */
+  private record(lazy: number, size: number, mask: number = ARITH_FLAGS): void {
     const c = this.c;
     c.i32(lazy).set(LOP);
     c.i32(size).set(LSIZE);
     c.get(V).set(LRES);
     c.get(A).set(LDST);
     c.get(B).set(LSRC);
+    c.i32(mask).set(LMASK);
     c.i32(1).set(FW);
     this.lastOp = lazy;
     this.lastSize = size;
+    this.cfInFl = (mask & Flag.CF) === 0;
   }
 
   /** Pushes bit `size * 8 - 1` of local `v` as an i32. */
-  private sign(v: number): void {
+  private sign(v: number, size: number): void {
     this.c
       .get(v)
-      .i64(BigInt(this.lastSize * 8 - 1))
+      .i64(BigInt(size * 8 - 1))
       .op(Op.I64_SHR_U)
       .op(Op.I32_WRAP_I64)
       .i32(1)
@@ -492,18 +436,30 @@ class Compiler {
   }
 
   private sf(): void {
-    this.sign(LRES);
+    this.sign(LRES, this.lastSize);
+  }
+
+  /** PF: even parity of the result's low byte. */
+  private pf(): void {
+    this.c.get(LRES).op(Op.I32_WRAP_I64).i32(0xff).op(Op.I32_AND).op(Op.I32_POPCNT).i32(1).op(Op.I32_AND);
+    this.c.op(Op.I32_EQZ);
   }
 
   private cf(): void {
     const c = this.c;
-    if (this.lastOp === LazyOp.ADD) c.get(LRES).get(LDST).op(Op.I64_LT_U);
+    if (this.cfInFl) c.get(FL).i32(Flag.CF).op(Op.I32_AND);
+    else if (this.lastOp === LazyOp.ADD) c.get(LRES).get(LDST).op(Op.I64_LT_U);
     else if (this.lastOp === LazyOp.SUB) c.get(LDST).get(LSRC).op(Op.I64_LT_U);
     else c.i32(0);
   }
 
+  /** OF (PN is its scratch). */
   private of(): void {
     const c = this.c;
+    if (this.lastOp === LazyOp.RESULT) {
+      c.get(FL).i32(11).op(Op.I32_SHR_U).i32(1).op(Op.I32_AND);
+      return;
+    }
     if (this.lastOp === LazyOp.LOGIC) {
       c.i32(0);
       return;
@@ -511,13 +467,14 @@ class Compiler {
     // ADD: dst and src agree in sign and the result does not; SUB: dst and src differ and the result left dst.
     if (this.lastOp === LazyOp.ADD) c.get(LDST).get(LRES).op(Op.I64_XOR).get(LSRC).get(LRES).op(Op.I64_XOR);
     else c.get(LDST).get(LSRC).op(Op.I64_XOR).get(LDST).get(LRES).op(Op.I64_XOR);
-    c.op(Op.I64_AND).set(V);
-    this.sign(V);
+    c.op(Op.I64_AND).set(PN);
+    this.sign(PN, this.lastSize);
   }
 
-  /** Pushes condition `cc` (SDM Vol. 1 Appendix B) as an i32 0 or 1, from the last recorded operation. */
+  /** Pushes condition `cc` (SDM Vol. 1 Appendix B) as an i32 0 or 1, from how the trace last set the flags. */
   private condition(cc: number): void {
     const c = this.c;
+    // A subtraction's flags compare its operands directly (not after DEC, whose CF is the old one).
     const sub = this.lastOp === LazyOp.SUB;
     const size = this.lastSize;
     switch (cc >> 1) {
@@ -531,7 +488,7 @@ class Compiler {
         this.zf();
         break;
       case 3:
-        if (sub) c.get(LDST).get(LSRC).op(Op.I64_LE_U);
+        if (sub && !this.cfInFl) c.get(LDST).get(LSRC).op(Op.I64_LE_U);
         else {
           this.cf();
           this.zf();
@@ -541,31 +498,28 @@ class Compiler {
       case 4:
         this.sf();
         break;
-      case 6:
-      case 7:
-        if (sub) {
-          // dst < src (L) or <= (LE), signed at the operand size.
-          const le = cc >> 1 === 7;
-          if (size === 8)
-            c.get(LDST)
-              .get(LSRC)
-              .op(le ? Op.I64_LE_S : Op.I64_LT_S);
-          else {
-            c.get(LDST).op(Op.I32_WRAP_I64).get(LSRC).op(Op.I32_WRAP_I64);
-            c.op(le ? Op.I32_LE_S : Op.I32_LT_S);
-          }
+      case 5:
+        this.pf();
+        break;
+      default: {
+        const le = cc >> 1 === 7;
+        if (sub && size === 8)
+          c.get(LDST)
+            .get(LSRC)
+            .op(le ? Op.I64_LE_S : Op.I64_LT_S);
+        else if (sub && size === 4) {
+          c.get(LDST).op(Op.I32_WRAP_I64).get(LSRC).op(Op.I32_WRAP_I64);
+          c.op(le ? Op.I32_LE_S : Op.I32_LT_S);
         } else {
           this.sf();
           this.of();
           c.op(Op.I32_NE);
-          if (cc >> 1 === 7) {
+          if (le) {
             this.zf();
             c.op(Op.I32_OR);
           }
         }
-        break;
-      default:
-        throw new Error(`wasm blocks: condition ${cc} is not compiled`);
+      }
     }
     if (cc & 1) c.op(Op.I32_EQZ);
   }
@@ -574,40 +528,43 @@ class Compiler {
 
   private insn(k: number): void {
     const i = this.t.insns[k];
-    const kind = classify(i);
+    const kind = this.t.kinds[k];
     const size = i.osize;
     const c = this.c;
     const mem = i.mod !== 3;
     switch (kind) {
       case K.NOP:
         break;
-      case K.MOV_RM_R:
+      case K.MOV_RM_R: {
+        const src = () => this.regAt(Compiler.regField(i), size);
         if (mem) {
           this.operand(k, size, true);
-          this.store(size, () => this.reg(i.reg));
-        } else this.setReg(i.rm, size, () => this.reg(i.reg));
+          this.store(size, src);
+        } else this.setRegAt(Compiler.rmField(i), size, src);
         break;
+      }
       case K.MOV_R_RM:
         if (mem) {
           this.operand(k, size, false);
           this.load(size);
           c.set(V);
-          this.setReg(i.reg, size, () => c.get(V));
-        } else this.setReg(i.reg, size, () => this.reg(i.rm));
+          this.setRegAt(Compiler.regField(i), size, () => c.get(V));
+        } else this.setRegAt(Compiler.regField(i), size, () => this.regAt(Compiler.rmField(i), size));
         break;
       case K.MOV_R_IMM: {
+        // B0-B7 name byte registers, AH..BH without REX (move.ts's movRegImm).
+        let n = (i.op & 7) | (i.rm & 8);
+        if (size === 1 && !(i.flags & InsnFlag.REX) && n >= 4 && n < 8) n = 16 + n - 4;
         const value =
           size === 8 ? BigInt.asIntN(64, (BigInt(i.immHi >>> 0) << 32n) | BigInt(i.imm >>> 0)) : 0n;
-        this.setReg((i.op & 7) | (i.rm & 8), size, () =>
-          size === 8 ? c.i64(value) : c.i64(BigInt(i.imm >>> 0)),
-        );
+        this.setRegAt(n, size, () => (size === 8 ? c.i64(value) : this.imm(i, size)));
         break;
       }
       case K.MOV_RM_IMM:
         if (mem) {
           this.operand(k, size, true);
           this.store(size, () => this.imm(i, size));
-        } else this.setReg(i.rm, size, () => this.imm(i, size));
+        } else this.setRegAt(Compiler.rmField(i), size, () => this.imm(i, size));
         break;
       case K.LEA:
         this.setReg(i.reg, size, () => this.effective(k));
@@ -625,6 +582,18 @@ class Compiler {
       case K.TEST_RM_IMM:
       case K.TEST_ACC_IMM:
         this.test(k, kind);
+        break;
+      case K.SHIFT:
+        this.shift(k);
+        break;
+      case K.INC_DEC:
+        this.incDec(k);
+        break;
+      case K.CMOV:
+        this.cmov(k);
+        break;
+      case K.SETCC:
+        this.setcc(k);
         break;
       case K.PUSH:
         this.push(k, () => this.reg((i.op & 7) | (i.rm & 8)));
@@ -659,18 +628,9 @@ class Compiler {
       this.operand(k, from, false);
       this.load(from, signed);
     } else {
-      // A byte register 16-19 is AH..BH, bits 15:8 of RAX..RBX.
-      const src = from === 1 ? i.rmB : i.rm;
-      if (src >= 16) this.reg(src - 16);
-      else this.reg(src);
-      if (src >= 16) c.i64(8n).op(Op.I64_SHR_U);
-      const bits = BigInt(from * 8);
-      if (signed)
-        c.i64(64n - bits)
-          .op(Op.I64_SHL)
-          .i64(64n - bits)
-          .op(Op.I64_SHR_S);
-      else c.i64((1n << bits) - 1n).op(Op.I64_AND);
+      this.regAt(from === 1 ? i.rmB : i.rm, from);
+      const bits = BigInt(64 - from * 8);
+      if (signed) c.i64(bits).op(Op.I64_SHL).i64(bits).op(Op.I64_SHR_S);
     }
     c.set(V);
     this.setReg(i.reg, i.osize, () => c.get(V));
@@ -690,26 +650,26 @@ class Compiler {
       return;
     }
     if (kind === K.ALU_R_RM) {
-      this.regAt(i.reg, size);
+      this.regAt(Compiler.regField(i), size);
       c.set(A);
       if (mem) {
         this.operand(k, size, false);
         this.load(size);
-      } else this.regAt(i.rm, size);
+      } else this.regAt(Compiler.rmField(i), size);
       c.set(B);
       return;
     }
     if (mem) {
       this.operand(k, size, write);
       this.load(size);
-    } else this.regAt(i.rm, size);
+    } else this.regAt(Compiler.rmField(i), size);
     c.set(A);
     if (kind === K.ALU_RM_IMM || kind === K.TEST_RM_IMM) this.imm(i, size);
-    else this.regAt(i.reg, size);
+    else this.regAt(Compiler.regField(i), size);
     c.set(B);
   }
 
-  /** ADD, OR, AND, SUB, XOR, CMP in their register, memory and immediate forms (fast.ts's alu32/alu64). */
+  /** ADD, OR, AND, SUB, XOR, CMP in their register, memory and immediate forms (alu.ts, fast.ts). */
   private alu(k: number, kind: number): void {
     const i = this.t.insns[k];
     const c = this.c;
@@ -741,23 +701,134 @@ class Compiler {
         c.op(Op.I64_SUB);
         lazy = LazyOp.SUB;
     }
-    if (size === 4) c.i64(MASK32).op(Op.I64_AND);
+    if (size !== 8) c.i64(maskOf(size)).op(Op.I64_AND);
     c.set(V);
     if (writes) {
-      if (kind === K.ALU_R_RM || kind === K.ALU_ACC_IMM)
-        this.setReg(kind === K.ALU_R_RM ? i.reg : 0, size, () => c.get(V));
-      else if (i.mod !== 3) this.store(size, () => c.get(V));
-      else this.setReg(i.rm, size, () => c.get(V));
+      const result = () => c.get(V);
+      if (kind === K.ALU_R_RM) this.setRegAt(Compiler.regField(i), size, result);
+      else if (kind === K.ALU_ACC_IMM) this.setRegAt(0, size, result);
+      else if (i.mod !== 3) this.store(size, result);
+      else this.setRegAt(Compiler.rmField(i), size, result);
     }
     this.record(lazy, size);
   }
 
-  /** TEST (85, A9, F7 /0): AND for the flags only. */
+  /** TEST (84, 85, A8, A9, F6 /0, F7 /0): AND for the flags only. */
   private test(k: number, kind: number): void {
     const c = this.c;
     this.aluOperands(k, kind, false);
     c.get(A).get(B).op(Op.I64_AND).set(V);
     this.record(LazyOp.LOGIC, this.t.insns[k].osize);
+  }
+
+  /**
+   * SHL, SHR, SAR of a register by a constant (shift.ts's shiftOp and fast.ts's shiftReg32): CF and OF into FL,
+   * AF cleared, ZF, SF and PF from the result; a zero count changes no flag but a 32-bit one still writes.
+   */
+  private shift(k: number): void {
+    const i = this.t.insns[k];
+    const c = this.c;
+    const size = i.osize;
+    const n = i.rm;
+    const count = shiftCount(i);
+    if (count === 0) {
+      if (size === 4) this.setReg(n, 4, () => this.reg(n));
+      return;
+    }
+    const bits = size * 8;
+    const kind = i.reg & 7;
+    const mask = maskOf(size);
+    this.regAt(n, size);
+    c.set(A);
+    // V the result, Q its CF; then OF into Q's bit 11.
+    if (kind === 5) {
+      c.get(A).i64(BigInt(count)).op(Op.I64_SHR_U).set(V);
+      c.get(A)
+        .i64(BigInt(count - 1))
+        .op(Op.I64_SHR_U);
+    } else if (kind === 7) {
+      // The value sign-extended from its size, then shifted arithmetically.
+      c.get(A);
+      if (size === 4) c.i64(32n).op(Op.I64_SHL).i64(32n).op(Op.I64_SHR_S);
+      c.set(B);
+      c.get(B).i64(BigInt(count)).op(Op.I64_SHR_S).i64(mask).op(Op.I64_AND).set(V);
+      c.get(B)
+        .i64(BigInt(count - 1))
+        .op(Op.I64_SHR_S);
+    } else {
+      c.get(A).i64(BigInt(count)).op(Op.I64_SHL).i64(mask).op(Op.I64_AND).set(V);
+      c.get(A)
+        .i64(BigInt(bits - count))
+        .op(Op.I64_SHR_U);
+    }
+    c.op(Op.I32_WRAP_I64).i32(1).op(Op.I32_AND).set(Q);
+    c.get(FL)
+      .i32(~(Flag.CF | Flag.OF | Flag.AF))
+      .op(Op.I32_AND)
+      .get(Q)
+      .op(Op.I32_OR);
+    if (kind === 5) this.sign(A, size);
+    else if (kind !== 7) {
+      this.sign(V, size);
+      c.get(Q).op(Op.I32_XOR);
+    } else c.i32(0);
+    c.i32(11).op(Op.I32_SHL).op(Op.I32_OR).set(FL);
+    this.setReg(n, size, () => c.get(V));
+    c.i64(0n).set(A);
+    c.i64(0n).set(B);
+    this.record(LazyOp.RESULT, size, Flag.ZF | Flag.SF | Flag.PF);
+  }
+
+  /** INC and DEC of a register (alu.ts, fast.ts): as ADD/SUB of 1, with CF kept in FL as it was. */
+  private incDec(k: number): void {
+    const i = this.t.insns[k];
+    const c = this.c;
+    const size = i.osize;
+    const n = Compiler.rmField(i);
+    const dec = (i.reg & 7) === 1;
+    c.get(FL).i32(~Flag.CF).op(Op.I32_AND);
+    this.cf();
+    c.op(Op.I32_OR).set(FL);
+    this.regAt(n, size);
+    c.set(A);
+    c.i64(1n).set(B);
+    c.get(A)
+      .get(B)
+      .op(dec ? Op.I64_SUB : Op.I64_ADD);
+    if (size !== 8) c.i64(maskOf(size)).op(Op.I64_AND);
+    c.set(V);
+    this.setRegAt(n, size, () => c.get(V));
+    this.record(dec ? LazyOp.SUB : LazyOp.ADD, size, ARITH_FLAGS & ~Flag.CF);
+  }
+
+  /** CMOVcc (0F 40-4F): the source is read either way; a 32-bit destination is zero-extended either way. */
+  private cmov(k: number): void {
+    const i = this.t.insns[k];
+    const c = this.c;
+    const size = i.osize;
+    if (i.mod !== 3) {
+      this.operand(k, size, false);
+      this.load(size);
+    } else this.regAt(i.rm, size);
+    c.set(B);
+    this.condition(i.op & 0xf);
+    c.set(Q);
+    this.setReg(i.reg, size, () => {
+      c.get(B);
+      this.reg(i.reg);
+      c.get(Q).byte(Op.SELECT);
+    });
+  }
+
+  /** SETcc (0F 90-9F): 1 or 0 into a byte register or memory. */
+  private setcc(k: number): void {
+    const i = this.t.insns[k];
+    const c = this.c;
+    if (i.mod !== 3) this.operand(k, 1, true);
+    this.condition(i.op & 0xf);
+    c.op(Op.I64_EXTEND_I32_U).set(V);
+    if (i.mod !== 3) this.store(1, () => c.get(V));
+    else this.setRegAt(i.rmB, 1, () => c.get(V));
   }
 
   /** PUSH of the i64 the callback pushes (operands.ts's 64-bit `push`): #SS and #PF leave RSP unchanged. */

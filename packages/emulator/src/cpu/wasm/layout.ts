@@ -40,7 +40,7 @@ export const Area = {
   SIZE: 4096 + TLB_SIZE * 56,
 } as const;
 
-/** The int32 slots of the lazy-flags record at `Area.LAZY`, in the CPU's field order. */
+/** The int32 slots of the lazy-flags record at `Area.LAZY`, in the CPU's field order, then the flags. */
 export const LazySlot = {
   OP: 0,
   SIZE: 1,
@@ -51,6 +51,8 @@ export const LazySlot = {
   SRC: 6,
   SRC_HI: 7,
   MASK: 8,
+  /** `CpuState.flags`, the non-lazy bits: the glue stores it before a run, blocks load it and store it back. */
+  FLAGS: 9,
 } as const;
 
 /** One vCPU's area: its offset in the arena and the views the CPU keeps. */

@@ -11,10 +11,11 @@ import type { Cpu } from '../cpu.js';
 import type { Insn } from '../decode.js';
 import { dispatch } from '../dispatch.js';
 import { CodeMode } from '../state.js';
-import { compileTrace, SIDE_EXIT, traceAt } from './block-compiler.js';
+import { compileTrace, SIDE_EXIT } from './block-compiler.js';
 import { dispatcherModule } from './encoder.js';
 import { type WasmApi, type WasmModule, type WasmTable, wasmApi } from './host.js';
 import { Area, type CpuArea, LazySlot } from './layout.js';
+import { traceAt } from './trace.js';
 
 /** What the tier has done in this process: blocks built, and modules the host rejected as invalid. */
 export const wasmStats = { built: 0, invalid: 0 };
@@ -98,8 +99,8 @@ class WasmBlock extends Block {
     back: number,
     reach: number,
     index: number,
-    /** The dispatcher of the block's VM. */
-    readonly dispatch: Dispatch,
+    /** The dispatcher of the block's VM: runs it and the blocks after it. */
+    readonly chain: Dispatch,
   ) {
     super(CodeMode.M64, count, offset, lo, hi, back, reach, runWasm, index);
   }
@@ -113,9 +114,11 @@ class WasmBlock extends Block {
  */
 function runWasm(this: WasmBlock, c: Cpu, lim: number): void {
   const area = c.area as CpuArea;
-  const ret = this.dispatch(this.wasm, area.offset, c.rip, lim - c.retired, c.cpl === 3 ? 1 : 0);
+  const i32 = area.i32;
+  i32[LAZY + LazySlot.FLAGS] = c.flags;
+  const ret = this.chain(this.wasm, area.offset, c.rip, lim - c.retired, c.cpl === 3 ? 1 : 0);
   if (ret & 64) {
-    const i32 = area.i32;
+    c.flags = i32[LAZY + LazySlot.FLAGS];
     c.lazyOp = i32[LAZY + LazySlot.OP];
     c.lazySize = i32[LAZY + LazySlot.SIZE];
     c.lazyRes = i32[LAZY + LazySlot.RES];

@@ -1,0 +1,172 @@
+/**
+ * Which 64-bit instructions the WebAssembly tier compiles, and the traces it compiles: the longest run of them
+ * from an entry, straight on through conditional branches, into direct JMP and CALL targets on the same page,
+ * back after a RET whose popped address is the one after the CALL it followed. An instruction that reads the
+ * arithmetic flags joins a trace only after one that sets them all, so the compiler knows how they were set.
+ */
+import { type Insn, InsnFlag } from '../decode.js';
+import { CodeMode } from '../state.js';
+
+/** Most instructions in a trace (a loop's passes count once). */
+export const MAX_TRACE = 48;
+
+/** What a trace instruction is, for the compiler. */
+export const K = {
+  NONE: 0,
+  NOP: 1,
+  /** MOV r/m, r (88, 89). */
+  MOV_RM_R: 2,
+  /** MOV r, r/m (8A, 8B). */
+  MOV_R_RM: 3,
+  /** MOV r, imm (B0-BF). */
+  MOV_R_IMM: 4,
+  /** MOV r/m, imm (C6 /0, C7 /0). */
+  MOV_RM_IMM: 5,
+  LEA: 6,
+  /** MOVZX, MOVSX, MOVSXD. */
+  EXTEND: 7,
+  /** ADD, OR, AND, SUB, XOR, CMP: r/m, r. */
+  ALU_RM_R: 8,
+  /** The same: r, r/m. */
+  ALU_R_RM: 9,
+  /** The same: r/m, imm (80, 81, 83). */
+  ALU_RM_IMM: 10,
+  /** The same: AL/eAX, imm. */
+  ALU_ACC_IMM: 11,
+  TEST_RM_R: 12,
+  TEST_RM_IMM: 13,
+  TEST_ACC_IMM: 14,
+  /** SHL/SAL, SHR, SAR of a register by an immediate or 1 (C1, D1 /4-/7). */
+  SHIFT: 15,
+  /** INC/DEC of a register (FE, FF /0 /1): they read CF to keep it. */
+  INC_DEC: 16,
+  CMOV: 17,
+  SETCC: 18,
+  PUSH: 19,
+  POP: 20,
+  CALL: 21,
+  RET: 22,
+  JMP: 23,
+  JCC: 24,
+} as const;
+
+/** ALU kinds (ModRM reg / opcode bits 5:3) the tier compiles: ADD, OR, AND, SUB, XOR, CMP (not ADC/SBB). */
+function aluKindOk(kind: number): boolean {
+  return kind !== 2 && kind !== 3;
+}
+
+/** The compiler's kind for `i` in 64-bit mode, or K.NONE when the tier does not compile it. */
+export function classify(i: Insn): number {
+  if (i.flags & (InsnFlag.UD | InsnFlag.LOCK)) return K.NONE;
+  const op = i.op;
+  const size = i.osize;
+  const wide = size === 4 || size === 8;
+  const mem = i.mod !== 3;
+  // Memory operands: 64-bit addressing only (67 prefixes are rare and wrap at 4 GiB).
+  if (mem && i.asize !== 8) return K.NONE;
+  if (op === 0x90) return i.flags & (InsnFlag.REP | InsnFlag.REPNE) || i.rm & 8 ? K.NONE : K.NOP;
+  if (op === 0x11f) return K.NOP;
+  if (op === 0x88 || op === 0x89) return K.MOV_RM_R;
+  if (op === 0x8a || op === 0x8b) return K.MOV_R_RM;
+  if (op >= 0xb0 && op <= 0xbf) return size === 2 ? K.NONE : K.MOV_R_IMM;
+  if ((op === 0xc6 || op === 0xc7) && (i.reg & 7) === 0) return size === 2 ? K.NONE : K.MOV_RM_IMM;
+  if (op === 0x8d) return wide && mem ? K.LEA : K.NONE;
+  if (op === 0x1b6 || op === 0x1b7 || op === 0x1be || op === 0x1bf) return wide ? K.EXTEND : K.NONE;
+  if (op === 0x63) return size === 8 ? K.EXTEND : K.NONE;
+  if (op < 0x40 && aluKindOk((op >> 3) & 7)) {
+    const form = op & 7;
+    if (form === 0 || form === 1) return K.ALU_RM_R;
+    if (form === 2 || form === 3) return K.ALU_R_RM;
+    if (form === 4 || form === 5) return size === 2 ? K.NONE : K.ALU_ACC_IMM;
+  }
+  if ((op === 0x80 || op === 0x81 || op === 0x83) && aluKindOk(i.reg & 7)) {
+    return size === 2 ? K.NONE : K.ALU_RM_IMM;
+  }
+  if (op === 0x84 || op === 0x85) return K.TEST_RM_R;
+  if (op === 0xa8 || op === 0xa9) return size === 2 ? K.NONE : K.TEST_ACC_IMM;
+  if ((op === 0xf6 || op === 0xf7) && (i.reg & 7) === 0) return size === 2 ? K.NONE : K.TEST_RM_IMM;
+  if ((op === 0xc1 || op === 0xd1) && !mem && wide && (i.reg & 7) >= 4) return K.SHIFT;
+  if ((op === 0xfe || op === 0xff) && !mem && (i.reg & 7) < 2 && size !== 2) return K.INC_DEC;
+  if (op >= 0x140 && op <= 0x14f) return wide ? K.CMOV : K.NONE;
+  if (op >= 0x190 && op <= 0x19f) return K.SETCC;
+  if (op >= 0x50 && op <= 0x57) return size === 8 ? K.PUSH : K.NONE;
+  if (op >= 0x58 && op <= 0x5f) return size === 8 ? K.POP : K.NONE;
+  if (op === 0xe8) return size === 8 ? K.CALL : K.NONE;
+  if (op === 0xc3) return size === 8 ? K.RET : K.NONE;
+  if (op === 0xe9 || op === 0xeb) return K.JMP;
+  if ((op >= 0x70 && op <= 0x7f) || (op >= 0x180 && op <= 0x18f)) return K.JCC;
+  return K.NONE;
+}
+
+/** Whether kind `k` sets all the arithmetic flags from its operands (the compiler can then compute any). */
+function setsFlags(k: number): boolean {
+  return (k >= K.ALU_RM_R && k <= K.TEST_ACC_IMM) || k === K.SHIFT;
+}
+
+/** Whether kind `k` reads the arithmetic flags. */
+function readsFlags(k: number): boolean {
+  return k === K.JCC || k === K.CMOV || k === K.SETCC || k === K.INC_DEC;
+}
+
+/** A trace ready to compile: its instructions and their offsets from the entry. */
+export interface Trace {
+  /** The page offset of the first instruction. */
+  readonly entry: number;
+  readonly insns: Insn[];
+  /** Per instruction: its kind (K). */
+  readonly kinds: number[];
+  /** Per instruction: its offset from the entry. */
+  readonly at: number[];
+  /** Per instruction: the page offset a followed RET must return to (-1: not a followed RET). */
+  readonly expect: number[];
+  /** Per instruction: whether a CALL or JMP is followed into its target (the next instruction). */
+  readonly follow: boolean[];
+}
+
+/**
+ * The trace from page offset `offset` over the page's cached instructions `insns` (64-bit mode), or null when
+ * its first instruction is not compiled by this tier.
+ */
+export function traceAt(insns: readonly (Insn | undefined)[], offset: number): Trace | null {
+  const list: Insn[] = [];
+  const kinds: number[] = [];
+  const at: number[] = [];
+  const expect: number[] = [];
+  const follow: boolean[] = [];
+  const returns: number[] = [];
+  let flagsKnown = false;
+  let o = offset;
+  while (list.length < MAX_TRACE && o >= 0 && o < 4096) {
+    const i = insns[o];
+    if (i === undefined || i.mode !== CodeMode.M64) break;
+    const kind = classify(i);
+    if (kind === K.NONE || (readsFlags(kind) && !flagsKnown)) break;
+    // A shift by a zero count changes no flag: the compiler treats it as setting them only when it is not 0.
+    if (setsFlags(kind) && !(kind === K.SHIFT && shiftCount(i) === 0)) flagsKnown = true;
+    list.push(i);
+    kinds.push(kind);
+    at.push(o - offset);
+    expect.push(-1);
+    follow.push(false);
+    let next = o + i.len;
+    const target = next + (i.imm | 0);
+    if (kind === K.JMP || kind === K.CALL) {
+      if (target < 0 || target >= 4096 || target === offset) break;
+      if (kind === K.CALL) returns.push(next);
+      follow[follow.length - 1] = true;
+      next = target;
+    } else if (kind === K.RET) {
+      const back = returns.pop();
+      if (back === undefined) break;
+      expect[expect.length - 1] = back;
+      next = back;
+    }
+    o = next;
+  }
+  return list.length === 0 ? null : { entry: offset, insns: list, kinds, at, expect, follow };
+}
+
+/** The count of a SHIFT (C1 imm8, D1 1), masked as the instruction masks it (SDM Vol. 2 SAL/SAR/SHL/SHR). */
+export function shiftCount(i: Insn): number {
+  return (i.op === 0xc1 ? i.imm : 1) & (i.osize === 8 ? 63 : 31);
+}

@@ -1,0 +1,263 @@
+/**
+ * The WebAssembly tier (src/cpu/wasm/) against the interpreter as its oracle: every instruction it compiles
+ * that sets flags, followed by SETcc, CMOVcc and Jcc of all sixteen conditions, over edge-case operands; loops
+ * that chain blocks through the dispatcher under a small instruction budget (the retired count, hence the TSC,
+ * must agree); a store into the block's own code page, an MMIO access and a page fault in the middle of a block,
+ * each of which must leave the block for the interpreter's handler at exactly that instruction.
+ */
+
+import { createMachine, type Machine } from '@kvm-ts/conformance';
+import type { Kvm, KvmRegs } from '@kvm-ts/core';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { EmulatorVcpu } from '../src/backend/vcpu.js';
+import { setBlockThreshold } from '../src/cpu/blocks.js';
+import { setWasmThreshold } from '../src/cpu/wasm/tier.js';
+import { wasmStats } from '../src/cpu/wasm/wasm-block.js';
+import { backend } from '../src/index.js';
+import { precompile } from './support/precompile.js';
+
+const CODE = 0x30000;
+/** `NOP; JMP CODE` on the code page: a run's first instruction is never a block, the JMP's target is. */
+const LEAD = CODE + 0x800;
+const LEAD_IN = [0x90, 0xe9, ...new Uint8Array(new Int32Array([CODE - (LEAD + 6)]).buffer)];
+const DATA = 0x20000;
+
+let kvm: Kvm;
+beforeEach(() => {
+  kvm = backend.open('WebAssembly tier tests');
+});
+afterEach(() => kvm.close());
+
+/** A long-mode machine, with the WebAssembly tier on (`wasm`, at `visits`) or off, JavaScript blocks off. */
+function machine(wasm: boolean, visits = 60000): Machine {
+  setBlockThreshold(-1);
+  setWasmThreshold(wasm ? visits : -1);
+  return createMachine(kvm, { mode: 'long', supportedCpuid: true });
+}
+
+let savedJs = 0;
+let savedWasm = 0;
+beforeEach(() => {
+  savedJs = setBlockThreshold(-1);
+  savedWasm = setWasmThreshold(-1);
+});
+afterEach(() => {
+  setBlockThreshold(savedJs);
+  setWasmThreshold(savedWasm);
+});
+
+/** Runs until HLT (INTR exits of the budget go on). */
+function runToHlt(m: Machine): string {
+  for (let k = 0; k < 10000; k++) {
+    const exit = m.vcpu.run();
+    if (exit.reason !== 'intr') return exit.reason;
+  }
+  return 'no exit';
+}
+
+/**
+ * Loads `code` at CODE and the lead-in, sets `regs`, compiles one WebAssembly block over `code` when `wasm`, and
+ * runs from the lead-in to HLT; returns the registers.
+ */
+function runCase(m: Machine, code: number[], regs: Partial<KvmRegs>, wasm: boolean): KvmRegs {
+  m.ram.fill(0, CODE, CODE + 0x1000);
+  m.ram.set(code, CODE);
+  m.ram.set(LEAD_IN, LEAD);
+  m.vcpu.setRegs({ ...m.vcpu.getRegs(), ...regs, rip: BigInt(LEAD), rsp: 0x8000n, rflags: 2n });
+  if (wasm) precompile(m.vcpu, CODE, code.length, 'wasm');
+  expect(runToHlt(m)).toBe('hlt');
+  return m.vcpu.getRegs();
+}
+
+/** Operand pairs at the edges of every size: zero, one, all ones, sign boundaries. */
+const EDGES = [
+  0n,
+  1n,
+  0x7fn,
+  0x80n,
+  0xffn,
+  0x7fffn,
+  0x8000n,
+  0x7fff_ffffn,
+  0x8000_0000n,
+  0xffff_ffffn,
+  0x1_0000_0000n,
+  0x7fff_ffff_ffff_ffffn,
+  0x8000_0000_0000_0000n,
+  0xffff_ffff_ffff_ffffn,
+];
+const PAIRS: [bigint, bigint][] = [];
+for (let k = 0; k < EDGES.length; k++) PAIRS.push([EDGES[k], EDGES[(k * 5 + 3) % EDGES.length]]);
+PAIRS.push(
+  [0x1234_5678_9abc_def0n, 0x1234_5678_9abc_def0n],
+  [0xfedc_ba98_7654_3210n, 0x0123_4567_89ab_cdefn],
+);
+
+/** Flag-setting forms the tier compiles, on RAX (or AL, AX, EAX) and RBX. */
+const WRITERS: [string, number[]][] = [
+  ['add rax, rbx', [0x48, 0x01, 0xd8]],
+  ['add eax, ebx', [0x01, 0xd8]],
+  ['add al, bl', [0x00, 0xd8]],
+  ['add ax, bx', [0x66, 0x01, 0xd8]],
+  ['sub rax, rbx', [0x48, 0x29, 0xd8]],
+  ['sub eax, ebx', [0x29, 0xd8]],
+  ['sub ah, bl', [0x28, 0xdc]],
+  ['cmp rax, rbx', [0x48, 0x39, 0xd8]],
+  ['cmp eax, ebx', [0x39, 0xd8]],
+  ['cmp al, bl', [0x38, 0xd8]],
+  ['cmp ax, bx', [0x66, 0x39, 0xd8]],
+  ['cmp rax, -2', [0x48, 0x83, 0xf8, 0xfe]],
+  ['cmp al, 0x80', [0x3c, 0x80]],
+  ['and rax, rbx', [0x48, 0x21, 0xd8]],
+  ['or ebx, eax', [0x09, 0xc3]],
+  ['xor al, bl', [0x30, 0xd8]],
+  ['test rax, rbx', [0x48, 0x85, 0xd8]],
+  ['test eax, 0x80000000', [0xa9, 0, 0, 0, 0x80]],
+  ['test bl, 0x81', [0xf6, 0xc3, 0x81]],
+  ['shl rax, 1', [0x48, 0xd1, 0xe0]],
+  ['shl eax, 31', [0xc1, 0xe0, 0x1f]],
+  ['shr rax, 63', [0x48, 0xc1, 0xe8, 0x3f]],
+  ['shr eax, 1', [0xd1, 0xe8]],
+  ['sar rax, 5', [0x48, 0xc1, 0xf8, 0x05]],
+  ['sar eax, 1', [0xd1, 0xf8]],
+  ['shl eax, 32 (count 0)', [0xc1, 0xe0, 0x20]],
+];
+
+/** INC/DEC read CF: after a writer. */
+const INC_DEC: [string, number[]][] = [
+  ['inc rax', [0x48, 0xff, 0xc0]],
+  ['dec eax', [0xff, 0xc8]],
+  ['inc al', [0xfe, 0xc0]],
+  ['dec ah', [0xfe, 0xcc]],
+];
+
+/** SETcc DL, CMOVcc RSI, RDI, Jcc over OR R10, 1, then HLT. */
+function readers(cc: number): number[] {
+  return [0x0f, 0x90 + cc, 0xc2, 0x48, 0x0f, 0x40 + cc, 0xf7, 0x70 + cc, 0x04, 0x49, 0x83, 0xca, 0x01, 0xf4];
+}
+
+describe('WebAssembly blocks against the interpreter', () => {
+  it('every flag-setting form, then SETcc, CMOVcc and Jcc of each condition, agree', () => {
+    using plain = machine(false);
+    using compiled = machine(true);
+    const built = wasmStats.built;
+    let runs = 0;
+    const cases: [string, number[]][] = [...WRITERS];
+    // INC/DEC after a CMP or a shift, whose CF they keep.
+    for (const [name, bytes] of INC_DEC) {
+      cases.push([`cmp rax, rbx; ${name}`, [0x48, 0x39, 0xd8, ...bytes]]);
+      cases.push([`shr ebx, 1; ${name}`, [0xd1, 0xeb, ...bytes]]);
+    }
+    for (const [name, writer] of cases) {
+      for (let cc = 0; cc < 16; cc++) {
+        for (const [a, b] of PAIRS) {
+          const code = [...writer, ...readers(cc)];
+          const regs = { rax: a, rbx: b, rdx: 0x5555n, rsi: 0x1111n, rdi: 0x2222n, r10: 0n };
+          const want = runCase(plain, code, regs, false);
+          const got = runCase(compiled, code, regs, true);
+          expect(got, `${name}; cc ${cc}; rax ${a.toString(16)} rbx ${b.toString(16)}`).toEqual(want);
+          runs++;
+        }
+      }
+    }
+    expect(wasmStats.built - built).toBe(runs);
+  });
+
+  it('loops chained through the dispatcher retire what the interpreter retires, under a small budget', () => {
+    // sum: add rax, rcx; mov [rdi], rax; add rdi, 8; and rdi, 0x20fff (wraps in the data page); sub rcx, 1;
+    // jnz sum; then a second loop: call f; sub rbx, 1; jnz; hlt; f: add rdx, rbx; ret.
+    const code = [
+      0x48, 0x01, 0xc8, 0x48, 0x89, 0x07, 0x48, 0x83, 0xc7, 0x08, 0x48, 0x81, 0xe7, 0xff, 0x0f, 0x02, 0x00,
+      0x48, 0x83, 0xe9, 0x01, 0x75, 0xe9, 0xe8, 0x07, 0, 0, 0, 0x48, 0x83, 0xeb, 0x01, 0x75, 0xf5, 0xf4, 0x48,
+      0x01, 0xda, 0xc3,
+    ];
+    const results: [KvmRegs, number, bigint][] = [];
+    for (const wasm of [false, true]) {
+      using m = machine(wasm, 3);
+      (m.vcpu as EmulatorVcpu).instructionBudget = 97;
+      m.ram.set(code, CODE);
+      m.ram.set(LEAD_IN, LEAD);
+      m.vcpu.setRegs({
+        ...m.vcpu.getRegs(),
+        rip: BigInt(LEAD),
+        rsp: 0x8000n,
+        rflags: 2n,
+        rcx: 5000n,
+        rbx: 3000n,
+        rdi: BigInt(DATA),
+      });
+      const built = wasmStats.built;
+      const cpu = (m.vcpu as EmulatorVcpu).cpu;
+      // No run may retire more than its budget, however blocks and passes fall.
+      let most = 0;
+      let reason = 'intr';
+      for (let k = 0; k < 10000 && reason === 'intr'; k++) {
+        const before = cpu.retired;
+        reason = m.vcpu.run().reason;
+        most = Math.max(most, cpu.retired - before);
+      }
+      expect(reason).toBe('hlt');
+      expect(most, 'instructions in one run').toBeLessThanOrEqual(97);
+      if (wasm) expect(wasmStats.built - built, 'blocks built').toBeGreaterThan(1);
+      const view = new DataView(m.ram.buffer, m.ram.byteOffset);
+      results.push([
+        m.vcpu.getRegs(),
+        (m.vcpu as EmulatorVcpu).cpu.retired,
+        view.getBigUint64(DATA + 0x800, true),
+      ]);
+    }
+    expect(results[1]).toEqual(results[0]);
+    expect(results[0][1]).toBe(2 + 5000 * 6 + 3000 * 5 + 1);
+  });
+
+  it('a store into its own code page leaves the block at that store; the next run sees the new code', () => {
+    // mov byte [rip + patch], 0x05 (the imm8 of the ADD below: 1 -> 5); add rax, 1; hlt.
+    const code = [0xc6, 0x05, 0x03, 0, 0, 0, 0x05, 0x48, 0x83, 0xc0, 0x01, 0xf4];
+    for (const wasm of [false, true]) {
+      using m = machine(wasm);
+      const r = runCase(m, code, { rax: 0n }, wasm);
+      expect(r.rax, wasm ? 'WebAssembly' : 'interpreter').toBe(5n);
+    }
+  });
+
+  it('an MMIO store in the middle of a block is an MMIO exit at that instruction, the earlier ones done', () => {
+    // mov rax, 7; mov [rbx], eax (rbx: mapped, no slot behind it); hlt
+    const code = [0x48, 0xc7, 0xc0, 0x07, 0, 0, 0, 0x89, 0x03, 0xf4];
+    for (const wasm of [false, true]) {
+      using m = machine(wasm);
+      m.ram.set(code, CODE);
+      m.ram.set(LEAD_IN, LEAD);
+      m.vcpu.setRegs({ ...m.vcpu.getRegs(), rip: BigInt(LEAD), rsp: 0x8000n, rflags: 2n, rbx: 0xd_0000n });
+      if (wasm) expect(precompile(m.vcpu, CODE, code.length, 'wasm')).toBe(2);
+      const exit = m.vcpu.run();
+      expect(exit.reason === 'mmio' && { addr: exit.physAddr, write: exit.isWrite, len: exit.len }).toEqual({
+        addr: 0xd_0000n,
+        write: true,
+        len: 4,
+      });
+      expect(m.vcpu.getRegs().rax).toBe(7n);
+      expect(m.vcpu.run().reason).toBe('hlt');
+      expect(m.vcpu.getRegs().rip).toBe(BigInt(CODE + code.length));
+    }
+  });
+
+  it('registers of every size are read and written as the interpreter does (AH..BH, 16-bit merges, zero extension)', () => {
+    // mov ah, bl; mov bh, 0x7f; add ch, ah; mov dx, cx; movzx esi, bh; movsx rdi, dh; mov r8b, 0x80; mov eax, ebx;
+    // xor r9d, r9d; setl cl; hlt
+    const code = [
+      0x88, 0xdc, 0xb7, 0x7f, 0x00, 0xe5, 0x66, 0x89, 0xca, 0x0f, 0xb6, 0xf7, 0x48, 0x0f, 0xbe, 0xfe, 0x41,
+      0xb0, 0x80, 0x89, 0xd8, 0x45, 0x31, 0xc9, 0x0f, 0x9c, 0xc1, 0xf4,
+    ];
+    const regs = {
+      rax: 0x1111_2222_3333_4444n,
+      rbx: 0x5555_6666_7777_88f9n,
+      rcx: 0x9999_aaaa_bbbb_ccddn,
+      rdx: 0xeeee_ffff_0000_1111n,
+      r8: -1n & 0xffff_ffff_ffff_ffffn,
+      r9: 0x1234n,
+    };
+    using plain = machine(false);
+    using compiled = machine(true);
+    expect(runCase(compiled, code, regs, true)).toEqual(runCase(plain, code, regs, false));
+  });
+});
