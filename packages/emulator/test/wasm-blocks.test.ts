@@ -121,6 +121,25 @@ const WRITERS: [string, number[]][] = [
   ['sar rax, 5', [0x48, 0xc1, 0xf8, 0x05]],
   ['sar eax, 1', [0xd1, 0xf8]],
   ['shl eax, 32 (count 0)', [0xc1, 0xe0, 0x20]],
+  ['shl rax, cl', [0x48, 0xd3, 0xe0]],
+  ['shr eax, cl', [0xd3, 0xe8]],
+  ['sar rax, cl', [0x48, 0xd3, 0xf8]],
+  ['imul rax, rbx', [0x48, 0x0f, 0xaf, 0xc3]],
+  ['imul eax, ebx', [0x0f, 0xaf, 0xc3]],
+  ['imul rax, rbx, -3', [0x48, 0x6b, 0xc3, 0xfd]],
+  ['imul eax, ebx, 0x12345', [0x69, 0xc3, 0x45, 0x23, 0x01, 0x00]],
+  ['neg rax', [0x48, 0xf7, 0xd8]],
+  ['neg al', [0xf6, 0xd8]],
+  ['neg ebx', [0xf7, 0xdb]],
+  // ADC and SBB read CF: after a writer, and in a chain.
+  ['cmp rax, rbx; adc rax, rbx', [0x48, 0x39, 0xd8, 0x48, 0x11, 0xd8]],
+  ['add rax, rbx; adc ebx, eax', [0x48, 0x01, 0xd8, 0x11, 0xc3]],
+  ['add rax, rbx; adc rax, rbx; adc rbx, rax', [0x48, 0x01, 0xd8, 0x48, 0x11, 0xd8, 0x48, 0x11, 0xc3]],
+  ['sub eax, ebx; sbb rax, rbx', [0x29, 0xd8, 0x48, 0x19, 0xd8]],
+  ['cmp al, bl; sbb al, 1', [0x38, 0xd8, 0x1c, 0x01]],
+  ['shr eax, 1; adc rax, 0', [0xd1, 0xe8, 0x48, 0x83, 0xd0, 0x00]],
+  ['sub rax, rbx; sbb rbx, rbx', [0x48, 0x29, 0xd8, 0x48, 0x19, 0xdb]],
+  ['cmp rax, rbx; not rax', [0x48, 0x39, 0xd8, 0x48, 0xf7, 0xd0]],
 ];
 
 /** INC/DEC read CF: after a writer. */
@@ -152,7 +171,16 @@ describe('WebAssembly blocks against the interpreter', () => {
       for (let cc = 0; cc < 16; cc++) {
         for (const [a, b] of PAIRS) {
           const code = [...writer, ...readers(cc)];
-          const regs = { rax: a, rbx: b, rdx: 0x5555n, rsi: 0x1111n, rdi: 0x2222n, r10: 0n };
+          // CL (the count of shifts by CL) from the operands: 0 among them.
+          const regs = {
+            rax: a,
+            rbx: b,
+            rcx: (a ^ b) & 0xffn,
+            rdx: 0x5555n,
+            rsi: 0x1111n,
+            rdi: 0x2222n,
+            r10: 0n,
+          };
           const want = runCase(plain, code, regs, false);
           const got = runCase(compiled, code, regs, true);
           expect(got, `${name}; cc ${cc}; rax ${a.toString(16)} rbx ${b.toString(16)}`).toEqual(want);

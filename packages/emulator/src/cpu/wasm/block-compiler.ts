@@ -28,7 +28,7 @@ import { LazyOp } from '../flags.js';
 import { ARITH_FLAGS, Flag, Seg } from '../state.js';
 import { blockModule, Code, Op, T, VOID } from './encoder.js';
 import { Area, LazySlot } from './layout.js';
-import { K, shiftCount, type Trace } from './trace.js';
+import { aluKind, K, shiftCount, type Trace } from './trace.js';
 
 /** The exit code of a side exit (0 is an ordinary end). */
 export const SIDE_EXIT = 1;
@@ -64,6 +64,13 @@ const FL = 23;
 const LMASK = 24;
 /** An i32 scratch for conditions. */
 const Q = 25;
+/** The carry into the trace's last ADC or SBB (its lazy op, ADC1/SBB1 or ADD/SUB, follows it). */
+const CIN = 26;
+/** i64 scratch: a shift's count from CL, IMUL's partial products. */
+const T1 = 27;
+const T2 = 28;
+/** Where a side exit happened, for the shared tail (see `side`). */
+const SIDE = 29;
 const LOCALS = [
   T.I64, // RIP0
   T.I32, // N
@@ -87,6 +94,10 @@ const LOCALS = [
   T.I32, // FL
   T.I32, // LMASK
   T.I32, // Q
+  T.I32, // CIN
+  T.I64, // T1
+  T.I64, // T2
+  T.I32, // SIDE
 ];
 
 const MASK32 = 0xffffffffn;
@@ -101,7 +112,7 @@ const TWO48 = 1n << 48n;
 /** Writes the WebAssembly function of one trace. */
 class Compiler {
   private readonly c = new Code();
-  /** Blocks open inside the outer exit block (the `br` depth that leaves to the exit tail). */
+  /** Labels open inside the side-exit block (a `br` of this depth goes to the side-exit tail, one more to the exit tail). */
   private depth = 0;
   /**
    * How the flags were last set in the trace so far: the lazy op (LazyOp), its size, and whether CF is in FL
@@ -129,6 +140,8 @@ class Compiler {
       .set(FL);
     this.tagBase(TAG_R, Area.TLB_RS, Area.TLB_RU);
     this.tagBase(TAG_W, Area.TLB_WS, Area.TLB_WU);
+    // block $done { block $side { loop { instructions } } side-exit tail } exit tail
+    c.op(Op.BLOCK).byte(VOID);
     c.op(Op.BLOCK).byte(VOID);
     c.op(Op.LOOP).byte(VOID);
     this.depth = 1;
@@ -136,7 +149,14 @@ class Compiler {
     // Fell off the end: the next RIP is after the last instruction (or a followed target).
     this.exitTo(n - 1, () => this.ripAt(this.nextOffset(n - 1)));
     c.op(Op.END); // loop
-    c.op(Op.END); // block
+    c.op(Op.END); // $side
+    // A side exit left SIDE = (offset from the entry + 4096) << 8 | index: its RIP is the next, its index
+    // instructions of this pass retired.
+    c.get(BASE).get(RIP0).get(SIDE).i32(8).op(Op.I32_SHR_U).i32(4096).op(Op.I32_SUB).op(Op.I64_EXTEND_I32_S);
+    c.op(Op.I64_ADD).op(Op.F64_CONVERT_I64_S).mem(Op.F64_STORE, 3, Area.NEXT_RIP);
+    c.i32(SIDE_EXIT).set(EXIT);
+    c.get(N).get(SIDE).i32(255).op(Op.I32_AND).op(Op.I32_ADD).set(RET);
+    c.op(Op.END); // $done
     // Exit tail: the lazy-flags record when this run set flags, then the packed result.
     c.get(FW);
     c.op(Op.IF).byte(VOID);
@@ -178,16 +198,16 @@ class Compiler {
     const c = this.c;
     c.i32(exit).set(EXIT);
     c.get(N).i32(done).op(Op.I32_ADD).set(RET);
-    c.br(this.depth);
+    c.br(this.depth + 1);
   }
 
-  /** Stops before instruction k, its RIP as the next: the glue runs it through its handler. */
+  /**
+   * Stops before instruction k, its RIP as the next: the glue runs it through its handler. The shared side-exit
+   * tail does the work (each memory access has four of these: the code stays small, and compiles faster).
+   */
   private side(k: number): void {
-    const c = this.c;
-    c.get(BASE);
-    this.ripAt(this.t.at[k]);
-    c.op(Op.F64_CONVERT_I64_S).mem(Op.F64_STORE, 3, Area.NEXT_RIP);
-    this.leave(SIDE_EXIT, k);
+    this.c.i32(((this.t.at[k] + 4096) << 8) | k).set(SIDE);
+    this.c.br(this.depth);
   }
 
   /** `if (cond on the stack) side(k)`. */
@@ -210,7 +230,7 @@ class Compiler {
 
   /** Pushes the RIP at offset `off` from the entry. */
   private ripAt(off: number): void {
-    this.c.get(RIP0).i64(BigInt(off)).op(Op.I64_ADD);
+    this.c.get(RIP0).i64(off).op(Op.I64_ADD);
   }
 
   /** Where the trace goes after instruction k (its fall-through, or a followed target). */
@@ -306,7 +326,7 @@ class Compiler {
   private effective(k: number): void {
     const c = this.c;
     const i = this.t.insns[k];
-    c.i64(BigInt(i.disp | 0));
+    c.i64(i.disp | 0);
     if (i.flags & InsnFlag.RIPREL) {
       this.ripAt(this.t.at[k] + i.len);
       c.op(Op.I64_ADD);
@@ -317,7 +337,7 @@ class Compiler {
     }
     if (i.index !== NO_REG) {
       this.reg(i.index);
-      if (i.scale) c.i64(BigInt(i.scale)).op(Op.I64_SHL);
+      if (i.scale) c.i64(i.scale).op(Op.I64_SHL);
       c.op(Op.I64_ADD);
     }
   }
@@ -424,7 +444,7 @@ class Compiler {
   private sign(v: number, size: number): void {
     this.c
       .get(v)
-      .i64(BigInt(size * 8 - 1))
+      .i64(size * 8 - 1)
       .op(Op.I64_SHR_U)
       .op(Op.I32_WRAP_I64)
       .i32(1)
@@ -448,7 +468,12 @@ class Compiler {
   private cf(): void {
     const c = this.c;
     if (this.cfInFl) c.get(FL).i32(Flag.CF).op(Op.I32_AND);
-    else if (this.lastOp === LazyOp.ADD) c.get(LRES).get(LDST).op(Op.I64_LT_U);
+    else if (this.lastOp === LazyOp.ADC1) {
+      // ADC: with a carry in, the result wrapped when it is not above dst (flags.ts's ADC1), else below it.
+      c.get(LRES).get(LDST).op(Op.I64_LE_U).get(LRES).get(LDST).op(Op.I64_LT_U).get(CIN).byte(Op.SELECT);
+    } else if (this.lastOp === LazyOp.SBB1) {
+      c.get(LDST).get(LSRC).op(Op.I64_LE_U).get(LDST).get(LSRC).op(Op.I64_LT_U).get(CIN).byte(Op.SELECT);
+    } else if (this.lastOp === LazyOp.ADD) c.get(LRES).get(LDST).op(Op.I64_LT_U);
     else if (this.lastOp === LazyOp.SUB) c.get(LDST).get(LSRC).op(Op.I64_LT_U);
     else c.i32(0);
   }
@@ -465,7 +490,8 @@ class Compiler {
       return;
     }
     // ADD: dst and src agree in sign and the result does not; SUB: dst and src differ and the result left dst.
-    if (this.lastOp === LazyOp.ADD) c.get(LDST).get(LRES).op(Op.I64_XOR).get(LSRC).get(LRES).op(Op.I64_XOR);
+    const add = this.lastOp === LazyOp.ADD || this.lastOp === LazyOp.ADC1;
+    if (add) c.get(LDST).get(LRES).op(Op.I64_XOR).get(LSRC).get(LRES).op(Op.I64_XOR);
     else c.get(LDST).get(LSRC).op(Op.I64_XOR).get(LDST).get(LRES).op(Op.I64_XOR);
     c.op(Op.I64_AND).set(PN);
     this.sign(PN, this.lastSize);
@@ -595,6 +621,12 @@ class Compiler {
       case K.SETCC:
         this.setcc(k);
         break;
+      case K.IMUL:
+        this.imul(k);
+        break;
+      case K.NOT_NEG:
+        this.notNeg(k);
+        break;
       case K.PUSH:
         this.push(k, () => this.reg((i.op & 7) | (i.rm & 8)));
         break;
@@ -669,13 +701,19 @@ class Compiler {
     c.set(B);
   }
 
-  /** ADD, OR, AND, SUB, XOR, CMP in their register, memory and immediate forms (alu.ts, fast.ts). */
+  /** ADD, OR, ADC, SBB, AND, SUB, XOR, CMP in their register, memory and immediate forms (alu.ts, fast.ts). */
   private alu(k: number, kind: number): void {
     const i = this.t.insns[k];
     const c = this.c;
     const size = i.osize;
-    const op = kind === K.ALU_RM_IMM ? i.reg & 7 : (i.op >> 3) & 7;
+    const op = aluKind(i, kind);
     const writes = op !== 7;
+    const carry = op === 2 || op === 3;
+    // The carry in, from how the flags were set before (the trace knows: ADC and SBB read flags).
+    if (carry) {
+      this.cf();
+      c.set(Q);
+    }
     // A memory destination needs its write tag before anything changes.
     this.aluOperands(k, kind, writes && kind !== K.ALU_R_RM);
     c.get(A).get(B);
@@ -688,6 +726,14 @@ class Compiler {
       case 1:
         c.op(Op.I64_OR);
         lazy = LazyOp.LOGIC;
+        break;
+      case 2:
+        c.op(Op.I64_ADD).get(Q).op(Op.I64_EXTEND_I32_U).op(Op.I64_ADD);
+        lazy = LazyOp.ADC1;
+        break;
+      case 3:
+        c.op(Op.I64_SUB).get(Q).op(Op.I64_EXTEND_I32_U).op(Op.I64_SUB);
+        lazy = LazyOp.SBB1;
         break;
       case 4:
         c.op(Op.I64_AND);
@@ -711,6 +757,15 @@ class Compiler {
       else this.setRegAt(Compiler.rmField(i), size, result);
     }
     this.record(lazy, size);
+    if (carry) {
+      // The record's kind follows the carry in: ADC1/SBB1 with it, ADD/SUB without (alu.ts's compute).
+      c.i32(lazy)
+        .i32(lazy === LazyOp.ADC1 ? LazyOp.ADD : LazyOp.SUB)
+        .get(Q)
+        .byte(Op.SELECT)
+        .set(LOP);
+      c.get(Q).set(CIN);
+    }
   }
 
   /** TEST (84, 85, A8, A9, F6 /0, F7 /0): AND for the flags only. */
@@ -722,44 +777,68 @@ class Compiler {
   }
 
   /**
-   * SHL, SHR, SAR of a register by a constant (shift.ts's shiftOp and fast.ts's shiftReg32): CF and OF into FL,
-   * AF cleared, ZF, SF and PF from the result; a zero count changes no flag but a 32-bit one still writes.
+   * SHL, SHR, SAR of a register by a constant or CL (shift.ts's shiftOp and fast.ts's shiftReg32): CF and OF
+   * into FL, AF cleared, ZF, SF and PF from the result. A constant 0 changes no flag (a 32-bit register is still
+   * written); CL of 0 leaves the instruction to its handler, so that after it the flags are always the shift's.
    */
   private shift(k: number): void {
     const i = this.t.insns[k];
     const c = this.c;
     const size = i.osize;
     const n = i.rm;
-    const count = shiftCount(i);
-    if (count === 0) {
+    const fixed = shiftCount(i);
+    if (fixed === 0) {
       if (size === 4) this.setReg(n, 4, () => this.reg(n));
       return;
     }
     const bits = size * 8;
     const kind = i.reg & 7;
     const mask = maskOf(size);
+    if (fixed < 0) {
+      this.reg(1);
+      c.i64(bits - 1)
+        .op(Op.I64_AND)
+        .tee(T1)
+        .op(Op.I64_EQZ);
+      this.sideIf(k);
+    }
+    /** Pushes the count plus `delta`. */
+    const count = (delta: number) => {
+      if (fixed > 0) c.i64(fixed + delta);
+      else {
+        c.get(T1);
+        if (delta !== 0) c.i64(delta).op(Op.I64_ADD);
+      }
+    };
     this.regAt(n, size);
     c.set(A);
-    // V the result, Q its CF; then OF into Q's bit 11.
+    // V the result, Q its CF; then OF into bit 11.
     if (kind === 5) {
-      c.get(A).i64(BigInt(count)).op(Op.I64_SHR_U).set(V);
-      c.get(A)
-        .i64(BigInt(count - 1))
-        .op(Op.I64_SHR_U);
+      c.get(A);
+      count(0);
+      c.op(Op.I64_SHR_U).set(V);
+      c.get(A);
+      count(-1);
+      c.op(Op.I64_SHR_U);
     } else if (kind === 7) {
       // The value sign-extended from its size, then shifted arithmetically.
       c.get(A);
       if (size === 4) c.i64(32n).op(Op.I64_SHL).i64(32n).op(Op.I64_SHR_S);
       c.set(B);
-      c.get(B).i64(BigInt(count)).op(Op.I64_SHR_S).i64(mask).op(Op.I64_AND).set(V);
-      c.get(B)
-        .i64(BigInt(count - 1))
-        .op(Op.I64_SHR_S);
+      c.get(B);
+      count(0);
+      c.op(Op.I64_SHR_S).i64(mask).op(Op.I64_AND).set(V);
+      c.get(B);
+      count(-1);
+      c.op(Op.I64_SHR_S);
     } else {
-      c.get(A).i64(BigInt(count)).op(Op.I64_SHL).i64(mask).op(Op.I64_AND).set(V);
-      c.get(A)
-        .i64(BigInt(bits - count))
-        .op(Op.I64_SHR_U);
+      c.get(A);
+      count(0);
+      c.op(Op.I64_SHL).i64(mask).op(Op.I64_AND).set(V);
+      // CF: the last bit out, bit (bits - count) of the value.
+      c.get(A).i64(bits);
+      count(0);
+      c.op(Op.I64_SUB).op(Op.I64_SHR_U);
     }
     c.op(Op.I32_WRAP_I64).i32(1).op(Op.I32_AND).set(Q);
     c.get(FL)
@@ -777,6 +856,105 @@ class Compiler {
     c.i64(0n).set(A);
     c.i64(0n).set(B);
     this.record(LazyOp.RESULT, size, Flag.ZF | Flag.SF | Flag.PF);
+  }
+
+  /**
+   * IMUL r, r/m and IMUL r, r/m, imm (muldiv.ts's imulReg): the product truncated to the size; CF and OF set
+   * when it did not fit (the high half is not the low half's sign), AF cleared, ZF, SF and PF from the result.
+   */
+  private imul(k: number): void {
+    const i = this.t.insns[k];
+    const c = this.c;
+    const size = i.osize;
+    if (i.mod !== 3) {
+      this.operand(k, size, false);
+      this.load(size, true);
+    } else {
+      this.regAt(i.rm, size);
+      if (size === 4) c.i64(32n).op(Op.I64_SHL).i64(32n).op(Op.I64_SHR_S);
+    }
+    c.set(A);
+    if (i.op === 0x1af) {
+      this.reg(i.reg);
+      if (size === 4) c.i64(32n).op(Op.I64_SHL).i64(32n).op(Op.I64_SHR_S);
+    } else c.i64(i.imm | 0);
+    c.set(B);
+    c.get(A).get(B).op(Op.I64_MUL).set(V);
+    if (size === 4) {
+      // Both sign-extended: the 64-bit product is exact; it fits when it is its low half sign-extended.
+      c.get(V).get(V).i64(32n).op(Op.I64_SHL).i64(32n).op(Op.I64_SHR_S).op(Op.I64_NE);
+      c.get(V).i64(MASK32).op(Op.I64_AND).set(V);
+    } else {
+      this.mulHighSigned();
+      c.get(V).i64(63n).op(Op.I64_SHR_S).op(Op.I64_NE);
+    }
+    // Q: overflow.
+    c.set(Q);
+    c.get(FL)
+      .i32(~(Flag.CF | Flag.OF | Flag.AF))
+      .op(Op.I32_AND);
+    c.i32(Flag.CF | Flag.OF)
+      .i32(0)
+      .get(Q)
+      .byte(Op.SELECT)
+      .op(Op.I32_OR)
+      .set(FL);
+    this.setReg(i.reg, size, () => c.get(V));
+    c.i64(0n).set(A);
+    c.i64(0n).set(B);
+    this.record(LazyOp.RESULT, size, Flag.ZF | Flag.SF | Flag.PF);
+  }
+
+  /**
+   * Pushes the high 64 bits of the signed 128-bit product of A and B: the unsigned high half from 32-bit
+   * partial products, less B when A is negative and A when B is (two's complement).
+   */
+  private mulHighSigned(): void {
+    const c = this.c;
+    const lo = (v: number) => c.get(v).i64(MASK32).op(Op.I64_AND);
+    const hi = (v: number) => c.get(v).i64(32n).op(Op.I64_SHR_U);
+    // T1 = (aL*bL >> 32) + lo(aL*bH) + lo(aH*bL): the middle column with its carry.
+    lo(A);
+    lo(B);
+    c.op(Op.I64_MUL).i64(32n).op(Op.I64_SHR_U);
+    lo(A);
+    hi(B);
+    c.op(Op.I64_MUL).set(T2);
+    c.get(T2).i64(MASK32).op(Op.I64_AND).op(Op.I64_ADD);
+    hi(A);
+    lo(B);
+    c.op(Op.I64_MUL).tee(PN).i64(MASK32).op(Op.I64_AND).op(Op.I64_ADD).set(T1);
+    // aH*bH + hi(aL*bH) + hi(aH*bL) + (T1 >> 32)
+    hi(A);
+    hi(B);
+    c.op(Op.I64_MUL);
+    c.get(T2).i64(32n).op(Op.I64_SHR_U).op(Op.I64_ADD);
+    c.get(PN).i64(32n).op(Op.I64_SHR_U).op(Op.I64_ADD);
+    c.get(T1).i64(32n).op(Op.I64_SHR_U).op(Op.I64_ADD);
+    // Signed: less B if A < 0, less A if B < 0.
+    c.get(B).i64(0n).get(A).i64(0n).op(Op.I64_LT_S).byte(Op.SELECT).op(Op.I64_SUB);
+    c.get(A).i64(0n).get(B).i64(0n).op(Op.I64_LT_S).byte(Op.SELECT).op(Op.I64_SUB);
+  }
+
+  /** NOT (no flags) and NEG (as SUB from 0: alu.ts's testNotNeg) of a register or memory. */
+  private notNeg(k: number): void {
+    const i = this.t.insns[k];
+    const c = this.c;
+    const size = i.osize;
+    const neg = (i.reg & 7) === 3;
+    if (i.mod !== 3) {
+      this.operand(k, size, true);
+      this.load(size);
+    } else this.regAt(Compiler.rmField(i), size);
+    c.set(B);
+    c.i64(0n).set(A);
+    if (neg) c.get(A).get(B).op(Op.I64_SUB);
+    else c.get(B).i64(-1n).op(Op.I64_XOR);
+    if (size !== 8) c.i64(maskOf(size)).op(Op.I64_AND);
+    c.set(V);
+    if (i.mod !== 3) this.store(size, () => c.get(V));
+    else this.setRegAt(Compiler.rmField(i), size, () => c.get(V));
+    if (neg) this.record(LazyOp.SUB, size);
   }
 
   /** INC and DEC of a register (alu.ts, fast.ts): as ADD/SUB of 1, with CF kept in FL as it was. */
@@ -927,7 +1105,7 @@ class Compiler {
     c.get(RIP0).op(Op.F64_CONVERT_I64_S).mem(Op.F64_STORE, 3, Area.NEXT_RIP);
     c.i32(0).set(EXIT);
     c.get(N).set(RET);
-    c.br(this.depth);
+    c.br(this.depth + 1);
   }
 
   /** Jcc: taken to the entry loops, taken elsewhere leaves; not taken goes on. */

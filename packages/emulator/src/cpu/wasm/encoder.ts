@@ -69,6 +69,7 @@ export const Op = {
   I32_POPCNT: 0x69,
   I64_ADD: 0x7c,
   I64_SUB: 0x7d,
+  I64_MUL: 0x7e,
   I64_AND: 0x83,
   I64_OR: 0x84,
   I64_XOR: 0x85,
@@ -87,8 +88,12 @@ export const VOID = 0x40;
 
 /** A growing byte buffer with the LEB128 encodings of spec 5.2.2. */
 export class ByteWriter {
-  private buf = new Uint8Array(1024);
+  private buf: Uint8Array;
   length = 0;
+
+  constructor(capacity = 256) {
+    this.buf = new Uint8Array(capacity);
+  }
 
   byte(b: number): this {
     if (this.length === this.buf.length) {
@@ -116,13 +121,27 @@ export class ByteWriter {
     return this;
   }
 
+  /** Signed LEB128 of an integer within ±2^53 (a number: no BigInt on the common path). */
+  slebNumber(n: number): this {
+    let v = n;
+    for (;;) {
+      // The low 7 bits as two's complement, whatever the sign (`% 128` keeps doubles exact past 2^31).
+      const b = ((v % 128) + 128) % 128;
+      v = (v - b) / 128;
+      if ((v === 0 && (b & 0x40) === 0) || (v === -1 && (b & 0x40) !== 0)) return this.byte(b);
+      this.byte(b | 0x80);
+    }
+  }
+
   /** Signed LEB128 of a 64-bit integer. */
   sleb(n: bigint): this {
-    let v = BigInt.asIntN(64, n);
+    const v = BigInt.asIntN(64, n);
+    if (v >= -0x20000000000000n && v <= 0x20000000000000n) return this.slebNumber(Number(v));
+    let rest = v;
     for (;;) {
-      const b = Number(v & 0x7fn);
-      v >>= 7n;
-      if ((v === 0n && (b & 0x40) === 0) || (v === -1n && (b & 0x40) !== 0)) {
+      const b = Number(rest & 0x7fn);
+      rest >>= 7n;
+      if ((rest === 0n && (b & 0x40) === 0) || (rest === -1n && (b & 0x40) !== 0)) {
         this.byte(b);
         return this;
       }
@@ -143,11 +162,13 @@ export class Code extends ByteWriter {
   }
 
   i32(n: number): this {
-    return this.byte(Op.I32_CONST).sleb(BigInt(n | 0));
+    return this.byte(Op.I32_CONST).slebNumber(n | 0);
   }
 
-  i64(n: bigint): this {
-    return this.byte(Op.I64_CONST).sleb(n);
+  /** An i64.const: a number (within ±2^53) or a bigint (any 64-bit value). */
+  i64(n: bigint | number): this {
+    this.byte(Op.I64_CONST);
+    return typeof n === 'number' ? this.slebNumber(n) : this.sleb(n);
   }
 
   get(local: number): this {

@@ -36,7 +36,7 @@ export const K = {
   TEST_RM_R: 12,
   TEST_RM_IMM: 13,
   TEST_ACC_IMM: 14,
-  /** SHL/SAL, SHR, SAR of a register by an immediate or 1 (C1, D1 /4-/7). */
+  /** SHL/SAL, SHR, SAR of a register by an immediate, 1 or CL (C1, D1, D3 /4-/7). */
   SHIFT: 15,
   /** INC/DEC of a register (FE, FF /0 /1): they read CF to keep it. */
   INC_DEC: 16,
@@ -48,11 +48,15 @@ export const K = {
   RET: 22,
   JMP: 23,
   JCC: 24,
+  /** IMUL r, r/m and IMUL r, r/m, imm (0F AF, 69, 6B). */
+  IMUL: 25,
+  /** NOT and NEG (F6, F7 /2 /3). */
+  NOT_NEG: 26,
 } as const;
 
-/** ALU kinds (ModRM reg / opcode bits 5:3) the tier compiles: ADD, OR, AND, SUB, XOR, CMP (not ADC/SBB). */
-function aluKindOk(kind: number): boolean {
-  return kind !== 2 && kind !== 3;
+/** The ALU kind (ModRM reg / opcode bits 5:3: ADD, OR, ADC, SBB, AND, SUB, XOR, CMP) of an ALU form. */
+export function aluKind(i: Insn, kind: number): number {
+  return kind === K.ALU_RM_IMM ? i.reg & 7 : (i.op >> 3) & 7;
 }
 
 /** The compiler's kind for `i` in 64-bit mode, or K.NONE when the tier does not compile it. */
@@ -73,19 +77,22 @@ export function classify(i: Insn): number {
   if (op === 0x8d) return wide && mem ? K.LEA : K.NONE;
   if (op === 0x1b6 || op === 0x1b7 || op === 0x1be || op === 0x1bf) return wide ? K.EXTEND : K.NONE;
   if (op === 0x63) return size === 8 ? K.EXTEND : K.NONE;
-  if (op < 0x40 && aluKindOk((op >> 3) & 7)) {
+  if (op < 0x40) {
     const form = op & 7;
     if (form === 0 || form === 1) return K.ALU_RM_R;
     if (form === 2 || form === 3) return K.ALU_R_RM;
     if (form === 4 || form === 5) return size === 2 ? K.NONE : K.ALU_ACC_IMM;
   }
-  if ((op === 0x80 || op === 0x81 || op === 0x83) && aluKindOk(i.reg & 7)) {
+  if (op === 0x80 || op === 0x81 || op === 0x83) {
     return size === 2 ? K.NONE : K.ALU_RM_IMM;
   }
   if (op === 0x84 || op === 0x85) return K.TEST_RM_R;
   if (op === 0xa8 || op === 0xa9) return size === 2 ? K.NONE : K.TEST_ACC_IMM;
   if ((op === 0xf6 || op === 0xf7) && (i.reg & 7) === 0) return size === 2 ? K.NONE : K.TEST_RM_IMM;
-  if ((op === 0xc1 || op === 0xd1) && !mem && wide && (i.reg & 7) >= 4) return K.SHIFT;
+  if ((op === 0xc1 || op === 0xd1 || op === 0xd3) && !mem && wide && (i.reg & 7) >= 4) return K.SHIFT;
+  if ((op === 0x1af || op === 0x69 || op === 0x6b) && wide) return K.IMUL;
+  if ((op === 0xf6 || op === 0xf7) && ((i.reg & 7) === 2 || (i.reg & 7) === 3))
+    return size === 2 ? K.NONE : K.NOT_NEG;
   if ((op === 0xfe || op === 0xff) && !mem && (i.reg & 7) < 2 && size !== 2) return K.INC_DEC;
   if (op >= 0x140 && op <= 0x14f) return wide ? K.CMOV : K.NONE;
   if (op >= 0x190 && op <= 0x19f) return K.SETCC;
@@ -98,13 +105,22 @@ export function classify(i: Insn): number {
   return K.NONE;
 }
 
-/** Whether kind `k` sets all the arithmetic flags from its operands (the compiler can then compute any). */
-function setsFlags(k: number): boolean {
-  return (k >= K.ALU_RM_R && k <= K.TEST_ACC_IMM) || k === K.SHIFT;
+/**
+ * Whether `i` (of kind `k`) sets all the arithmetic flags from values the block holds, so the compiler can
+ * compute any of them after it. A shift by a constant 0 sets none; one by CL side-exits when CL is 0.
+ */
+function setsFlags(i: Insn, k: number): boolean {
+  if (k === K.SHIFT) return i.op === 0xd3 || shiftCount(i) !== 0;
+  if (k === K.NOT_NEG) return (i.reg & 7) === 3;
+  return (k >= K.ALU_RM_R && k <= K.TEST_ACC_IMM) || k === K.IMUL;
 }
 
-/** Whether kind `k` reads the arithmetic flags. */
-function readsFlags(k: number): boolean {
+/** Whether `i` (of kind `k`) reads the arithmetic flags: conditions, INC/DEC's CF, ADC's and SBB's carry. */
+function readsFlags(i: Insn, k: number): boolean {
+  if (k >= K.ALU_RM_R && k <= K.ALU_ACC_IMM) {
+    const alu = aluKind(i, k);
+    return alu === 2 || alu === 3;
+  }
   return k === K.JCC || k === K.CMOV || k === K.SETCC || k === K.INC_DEC;
 }
 
@@ -140,9 +156,8 @@ export function traceAt(insns: readonly (Insn | undefined)[], offset: number): T
     const i = insns[o];
     if (i === undefined || i.mode !== CodeMode.M64) break;
     const kind = classify(i);
-    if (kind === K.NONE || (readsFlags(kind) && !flagsKnown)) break;
-    // A shift by a zero count changes no flag: the compiler treats it as setting them only when it is not 0.
-    if (setsFlags(kind) && !(kind === K.SHIFT && shiftCount(i) === 0)) flagsKnown = true;
+    if (kind === K.NONE || (readsFlags(i, kind) && !flagsKnown)) break;
+    if (setsFlags(i, kind)) flagsKnown = true;
     list.push(i);
     kinds.push(kind);
     at.push(o - offset);
@@ -166,7 +181,11 @@ export function traceAt(insns: readonly (Insn | undefined)[], offset: number): T
   return list.length === 0 ? null : { entry: offset, insns: list, kinds, at, expect, follow };
 }
 
-/** The count of a SHIFT (C1 imm8, D1 1), masked as the instruction masks it (SDM Vol. 2 SAL/SAR/SHL/SHR). */
+/**
+ * The count of a SHIFT by a constant (C1 imm8, D1 1), masked as the instruction masks it (SDM Vol. 2
+ * SAL/SAR/SHL/SHR); -1 for D3, whose count is CL.
+ */
 export function shiftCount(i: Insn): number {
+  if (i.op === 0xd3) return -1;
   return (i.op === 0xc1 ? i.imm : 1) & (i.osize === 8 ? 63 : 31);
 }
