@@ -71,6 +71,11 @@ const T1 = 27;
 const T2 = 28;
 /** Where a side exit happened, for the shared tail (see `side`). */
 const SIDE = 29;
+/**
+ * RAX..R15 held in locals while the block runs (V8 keeps them in machine registers): those it reads are loaded
+ * at entry, those it writes stored back in the exit tail, which every exit goes through.
+ */
+const R0 = 30;
 const LOCALS = [
   T.I64, // RIP0
   T.I32, // N
@@ -98,20 +103,25 @@ const LOCALS = [
   T.I64, // T1
   T.I64, // T2
   T.I32, // SIDE
+  ...new Array<number>(16).fill(T.I64), // R0..R15
 ];
 
-const MASK32 = 0xffffffffn;
+// Constants as numbers (exact below 2^53): the generator runs thousands of times in a boot, and BigInt is slow.
+const MASK32 = 0xffffffff;
 
 /** The value mask of an operand size. */
-function maskOf(size: number): bigint {
-  return size === 8 ? -1n : (1n << BigInt(size * 8)) - 1n;
+function maskOf(size: number): number {
+  return size === 8 ? -1 : 2 ** (size * 8) - 1;
 }
-const TWO47 = 1n << 47n;
-const TWO48 = 1n << 48n;
+const TWO47 = 2 ** 47;
+const TWO48 = 2 ** 48;
 
 /** Writes the WebAssembly function of one trace. */
 class Compiler {
   private readonly c = new Code();
+  /** Registers the block reads and writes (bit n: register n), for the loads at entry and the stores at exit. */
+  private used = 0;
+  private written = 0;
   /** Labels open inside the side-exit block (a `br` of this depth goes to the side-exit tail, one more to the exit tail). */
   private depth = 0;
   /**
@@ -127,19 +137,6 @@ class Compiler {
   compile(): Uint8Array {
     const c = this.c;
     const n = this.t.insns.length;
-    // A block the dispatcher reached that does not fit in `room` does not run (blocks.ts's contract).
-    c.get(ROOM).i32(n).op(Op.I32_LT_S);
-    c.op(Op.IF).byte(VOID);
-    c.get(BASE).get(RIP_F).mem(Op.F64_STORE, 3, Area.NEXT_RIP);
-    c.i32(0).op(Op.RETURN);
-    c.op(Op.END);
-    // RIP0 from the float RIP; the non-lazy flags; the tag arrays for the privilege; no pass done yet.
-    c.get(RIP_F).op(Op.I64_TRUNC_F64_S).set(RIP0);
-    c.get(BASE)
-      .mem(Op.I32_LOAD, 2, Area.LAZY + LazySlot.FLAGS * 4)
-      .set(FL);
-    this.tagBase(TAG_R, Area.TLB_RS, Area.TLB_RU);
-    this.tagBase(TAG_W, Area.TLB_WS, Area.TLB_WU);
     // block $done { block $side { loop { instructions } } side-exit tail } exit tail
     c.op(Op.BLOCK).byte(VOID);
     c.op(Op.BLOCK).byte(VOID);
@@ -157,28 +154,57 @@ class Compiler {
     c.i32(SIDE_EXIT).set(EXIT);
     c.get(N).get(SIDE).i32(255).op(Op.I32_AND).op(Op.I32_ADD).set(RET);
     c.op(Op.END); // $done
-    // Exit tail: the lazy-flags record when this run set flags, then the packed result.
+    // Exit tail: the registers written, the lazy-flags record when this run set flags, then the packed result.
+    for (let r = 0; r < 16; r++) {
+      if (this.written & (1 << r))
+        c.get(BASE)
+          .get(R0 + r)
+          .mem(Op.I64_STORE, 3, Area.REGS + r * 8);
+    }
     c.get(FW);
     c.op(Op.IF).byte(VOID);
     this.storeLazy(LazySlot.OP, () => c.get(LOP));
     this.storeLazy(LazySlot.SIZE, () => c.get(LSIZE));
     this.storeLazy(LazySlot.RES, () => c.get(LRES).op(Op.I32_WRAP_I64));
-    this.storeLazy(LazySlot.RES_HI, () => c.get(LRES).i64(32n).op(Op.I64_SHR_U).op(Op.I32_WRAP_I64));
+    this.storeLazy(LazySlot.RES_HI, () => c.get(LRES).i64(32).op(Op.I64_SHR_U).op(Op.I32_WRAP_I64));
     this.storeLazy(LazySlot.DST, () => c.get(LDST).op(Op.I32_WRAP_I64));
-    this.storeLazy(LazySlot.DST_HI, () => c.get(LDST).i64(32n).op(Op.I64_SHR_U).op(Op.I32_WRAP_I64));
+    this.storeLazy(LazySlot.DST_HI, () => c.get(LDST).i64(32).op(Op.I64_SHR_U).op(Op.I32_WRAP_I64));
     this.storeLazy(LazySlot.SRC, () => c.get(LSRC).op(Op.I32_WRAP_I64));
-    this.storeLazy(LazySlot.SRC_HI, () => c.get(LSRC).i64(32n).op(Op.I64_SHR_U).op(Op.I32_WRAP_I64));
+    this.storeLazy(LazySlot.SRC_HI, () => c.get(LSRC).i64(32).op(Op.I64_SHR_U).op(Op.I32_WRAP_I64));
     this.storeLazy(LazySlot.MASK, () => c.get(LMASK));
     this.storeLazy(LazySlot.FLAGS, () => c.get(FL));
     c.op(Op.END);
     c.get(RET).i32(7).op(Op.I32_SHL);
     c.get(FW).i32(6).op(Op.I32_SHL).op(Op.I32_OR);
     c.get(EXIT).op(Op.I32_OR);
-    return blockModule(LOCALS, c.finish());
+    // The prologue, now that the registers the body uses are known.
+    const head = new Code();
+    // A block the dispatcher reached that does not fit in `room` does not run (blocks.ts's contract).
+    head.get(ROOM).i32(n).op(Op.I32_LT_S);
+    head.op(Op.IF).byte(VOID);
+    head.get(BASE).get(RIP_F).mem(Op.F64_STORE, 3, Area.NEXT_RIP);
+    head.i32(0).op(Op.RETURN);
+    head.op(Op.END);
+    // RIP0 from the float RIP; the non-lazy flags; the tag arrays for the privilege; the registers.
+    head.get(RIP_F).op(Op.I64_TRUNC_F64_S).set(RIP0);
+    head
+      .get(BASE)
+      .mem(Op.I32_LOAD, 2, Area.LAZY + LazySlot.FLAGS * 4)
+      .set(FL);
+    Compiler.tagBase(head, TAG_R, Area.TLB_RS, Area.TLB_RU);
+    Compiler.tagBase(head, TAG_W, Area.TLB_WS, Area.TLB_WU);
+    for (let r = 0; r < 16; r++) {
+      if (this.used & (1 << r))
+        head
+          .get(BASE)
+          .mem(Op.I64_LOAD, 3, Area.REGS + r * 8)
+          .set(R0 + r);
+    }
+    head.bytes(c.finish());
+    return blockModule(LOCALS, head.finish());
   }
 
-  private tagBase(local: number, supervisor: number, user: number): void {
-    const c = this.c;
+  private static tagBase(c: Code, local: number, supervisor: number, user: number): void {
     c.get(BASE).i32(user).op(Op.I32_ADD);
     c.get(BASE).i32(supervisor).op(Op.I32_ADD);
     c.get(USER).byte(0x1b); // select: the first when USER is not 0
@@ -256,16 +282,19 @@ class Compiler {
   // ---- Registers ----------------------------------------------------------------------------------------
 
   private reg(n: number): void {
-    this.c.get(BASE).mem(Op.I64_LOAD, 3, Area.REGS + n * 8);
+    this.used |= 1 << n;
+    this.c.get(R0 + n);
   }
 
   /** Stores the i64 the callback pushes into register n, zero-extending a 32-bit value (SDM Vol. 1 3.4.1.1). */
   private setReg(n: number, size: number, value: () => void): void {
     const c = this.c;
-    c.get(BASE);
     value();
     if (size === 4) c.i64(MASK32).op(Op.I64_AND);
-    c.mem(Op.I64_STORE, 3, Area.REGS + n * 8);
+    c.set(R0 + n);
+    // A register written but never read is still loaded at entry: an exit before the write stores it back.
+    this.used |= 1 << n;
+    this.written |= 1 << n;
   }
 
   /**
@@ -276,7 +305,7 @@ class Compiler {
     const c = this.c;
     if (size === 1 && n >= 16) {
       this.reg(n - 16);
-      c.i64(8n).op(Op.I64_SHR_U).i64(0xffn).op(Op.I64_AND);
+      c.i64(8).op(Op.I64_SHR_U).i64(0xffn).op(Op.I64_AND);
       return;
     }
     this.reg(n);
@@ -300,7 +329,7 @@ class Compiler {
       this.reg(r);
       c.i64(~field).op(Op.I64_AND);
       value();
-      if (high) c.i64(8n).op(Op.I64_SHL);
+      if (high) c.i64(8).op(Op.I64_SHL);
       c.i64(field).op(Op.I64_AND).op(Op.I64_OR);
     });
   }
@@ -317,7 +346,8 @@ class Compiler {
 
   /** Pushes the immediate of `i` at `size`: sign-extended to 64 bits, or the value at the size. */
   private imm(i: Insn, size: number): void {
-    this.c.i64(size === 8 ? BigInt(i.imm | 0) : BigInt(i.imm | 0) & maskOf(size));
+    // Sign-extended to 64 bits, or the value at the size (`>>> 0` and `&` both leave non-negative numbers).
+    this.c.i64(size === 8 ? i.imm | 0 : size === 4 ? i.imm >>> 0 : i.imm & maskOf(size));
   }
 
   // ---- Memory -------------------------------------------------------------------------------------------
@@ -353,11 +383,11 @@ class Compiler {
     c.get(LIN)
       .i64(TWO47)
       .op(Op.I64_ADD)
-      .i64(TWO48 - BigInt(size))
+      .i64(TWO48 - size)
       .op(Op.I64_GT_U);
     this.sideIf(k);
     // The tag of the page number's entry must equal it.
-    c.get(LIN).i64(12n).op(Op.I64_SHR_S).tee(PN);
+    c.get(LIN).i64(12).op(Op.I64_SHR_S).tee(PN);
     c.op(Op.I32_WRAP_I64).i32(4095).op(Op.I32_AND).tee(IX);
     c.i32(3)
       .op(Op.I32_SHL)
@@ -388,7 +418,7 @@ class Compiler {
     c.tee(LIN)
       .i64(TWO48)
       .op(Op.I64_ADD)
-      .i64(TWO48 * 2n)
+      .i64(TWO48 * 2)
       .op(Op.I64_GE_U);
     this.sideIf(k);
     if (i.seg === Seg.FS || i.seg === Seg.GS) {
@@ -823,7 +853,7 @@ class Compiler {
     } else if (kind === 7) {
       // The value sign-extended from its size, then shifted arithmetically.
       c.get(A);
-      if (size === 4) c.i64(32n).op(Op.I64_SHL).i64(32n).op(Op.I64_SHR_S);
+      if (size === 4) c.i64(32).op(Op.I64_SHL).i64(32).op(Op.I64_SHR_S);
       c.set(B);
       c.get(B);
       count(0);
@@ -853,8 +883,8 @@ class Compiler {
     } else c.i32(0);
     c.i32(11).op(Op.I32_SHL).op(Op.I32_OR).set(FL);
     this.setReg(n, size, () => c.get(V));
-    c.i64(0n).set(A);
-    c.i64(0n).set(B);
+    c.i64(0).set(A);
+    c.i64(0).set(B);
     this.record(LazyOp.RESULT, size, Flag.ZF | Flag.SF | Flag.PF);
   }
 
@@ -871,22 +901,22 @@ class Compiler {
       this.load(size, true);
     } else {
       this.regAt(i.rm, size);
-      if (size === 4) c.i64(32n).op(Op.I64_SHL).i64(32n).op(Op.I64_SHR_S);
+      if (size === 4) c.i64(32).op(Op.I64_SHL).i64(32).op(Op.I64_SHR_S);
     }
     c.set(A);
     if (i.op === 0x1af) {
       this.reg(i.reg);
-      if (size === 4) c.i64(32n).op(Op.I64_SHL).i64(32n).op(Op.I64_SHR_S);
+      if (size === 4) c.i64(32).op(Op.I64_SHL).i64(32).op(Op.I64_SHR_S);
     } else c.i64(i.imm | 0);
     c.set(B);
     c.get(A).get(B).op(Op.I64_MUL).set(V);
     if (size === 4) {
       // Both sign-extended: the 64-bit product is exact; it fits when it is its low half sign-extended.
-      c.get(V).get(V).i64(32n).op(Op.I64_SHL).i64(32n).op(Op.I64_SHR_S).op(Op.I64_NE);
+      c.get(V).get(V).i64(32).op(Op.I64_SHL).i64(32).op(Op.I64_SHR_S).op(Op.I64_NE);
       c.get(V).i64(MASK32).op(Op.I64_AND).set(V);
     } else {
       this.mulHighSigned();
-      c.get(V).i64(63n).op(Op.I64_SHR_S).op(Op.I64_NE);
+      c.get(V).i64(63).op(Op.I64_SHR_S).op(Op.I64_NE);
     }
     // Q: overflow.
     c.set(Q);
@@ -900,8 +930,8 @@ class Compiler {
       .op(Op.I32_OR)
       .set(FL);
     this.setReg(i.reg, size, () => c.get(V));
-    c.i64(0n).set(A);
-    c.i64(0n).set(B);
+    c.i64(0).set(A);
+    c.i64(0).set(B);
     this.record(LazyOp.RESULT, size, Flag.ZF | Flag.SF | Flag.PF);
   }
 
@@ -912,11 +942,11 @@ class Compiler {
   private mulHighSigned(): void {
     const c = this.c;
     const lo = (v: number) => c.get(v).i64(MASK32).op(Op.I64_AND);
-    const hi = (v: number) => c.get(v).i64(32n).op(Op.I64_SHR_U);
+    const hi = (v: number) => c.get(v).i64(32).op(Op.I64_SHR_U);
     // T1 = (aL*bL >> 32) + lo(aL*bH) + lo(aH*bL): the middle column with its carry.
     lo(A);
     lo(B);
-    c.op(Op.I64_MUL).i64(32n).op(Op.I64_SHR_U);
+    c.op(Op.I64_MUL).i64(32).op(Op.I64_SHR_U);
     lo(A);
     hi(B);
     c.op(Op.I64_MUL).set(T2);
@@ -928,12 +958,12 @@ class Compiler {
     hi(A);
     hi(B);
     c.op(Op.I64_MUL);
-    c.get(T2).i64(32n).op(Op.I64_SHR_U).op(Op.I64_ADD);
-    c.get(PN).i64(32n).op(Op.I64_SHR_U).op(Op.I64_ADD);
-    c.get(T1).i64(32n).op(Op.I64_SHR_U).op(Op.I64_ADD);
+    c.get(T2).i64(32).op(Op.I64_SHR_U).op(Op.I64_ADD);
+    c.get(PN).i64(32).op(Op.I64_SHR_U).op(Op.I64_ADD);
+    c.get(T1).i64(32).op(Op.I64_SHR_U).op(Op.I64_ADD);
     // Signed: less B if A < 0, less A if B < 0.
-    c.get(B).i64(0n).get(A).i64(0n).op(Op.I64_LT_S).byte(Op.SELECT).op(Op.I64_SUB);
-    c.get(A).i64(0n).get(B).i64(0n).op(Op.I64_LT_S).byte(Op.SELECT).op(Op.I64_SUB);
+    c.get(B).i64(0).get(A).i64(0).op(Op.I64_LT_S).byte(Op.SELECT).op(Op.I64_SUB);
+    c.get(A).i64(0).get(B).i64(0).op(Op.I64_LT_S).byte(Op.SELECT).op(Op.I64_SUB);
   }
 
   /** NOT (no flags) and NEG (as SUB from 0: alu.ts's testNotNeg) of a register or memory. */
@@ -947,9 +977,9 @@ class Compiler {
       this.load(size);
     } else this.regAt(Compiler.rmField(i), size);
     c.set(B);
-    c.i64(0n).set(A);
+    c.i64(0).set(A);
     if (neg) c.get(A).get(B).op(Op.I64_SUB);
-    else c.get(B).i64(-1n).op(Op.I64_XOR);
+    else c.get(B).i64(-1).op(Op.I64_XOR);
     if (size !== 8) c.i64(maskOf(size)).op(Op.I64_AND);
     c.set(V);
     if (i.mod !== 3) this.store(size, () => c.get(V));
@@ -969,7 +999,7 @@ class Compiler {
     c.op(Op.I32_OR).set(FL);
     this.regAt(n, size);
     c.set(A);
-    c.i64(1n).set(B);
+    c.i64(1).set(B);
     c.get(A)
       .get(B)
       .op(dec ? Op.I64_SUB : Op.I64_ADD);
@@ -1016,7 +1046,7 @@ class Compiler {
     value();
     c.set(V);
     this.reg(4);
-    c.i64(8n).op(Op.I64_SUB).set(LIN);
+    c.i64(8).op(Op.I64_SUB).set(LIN);
     this.probe(k, 8, true);
     this.store(8, () => c.get(V));
     this.setReg(4, 8, () => c.get(LIN));
@@ -1030,7 +1060,7 @@ class Compiler {
     this.probe(k, 8, false);
     this.load(8);
     c.set(V);
-    this.setReg(4, 8, () => c.get(LIN).i64(8n).op(Op.I64_ADD));
+    this.setReg(4, 8, () => c.get(LIN).i64(8).op(Op.I64_ADD));
     this.setReg(n, 8, () => c.get(V));
   }
 
@@ -1058,7 +1088,7 @@ class Compiler {
     this.load(8);
     c.set(B);
     this.canonicalOrSide(k, B);
-    this.setReg(4, 8, () => c.get(LIN).i64(8n).op(Op.I64_ADD));
+    this.setReg(4, 8, () => c.get(LIN).i64(8).op(Op.I64_ADD));
     if (expect < 0) {
       this.exitTo(k, () => c.get(B));
       return;

@@ -96,18 +96,22 @@ export class ByteWriter {
   }
 
   byte(b: number): this {
-    if (this.length === this.buf.length) {
-      const bigger = new Uint8Array(this.buf.length * 2);
-      bigger.set(this.buf);
-      this.buf = bigger;
-    }
+    if (this.length === this.buf.length) this.grow(1);
     this.buf[this.length++] = b;
     return this;
   }
 
   bytes(bs: ArrayLike<number>): this {
-    for (let k = 0; k < bs.length; k++) this.byte(bs[k]);
+    if (this.length + bs.length > this.buf.length) this.grow(bs.length);
+    this.buf.set(bs, this.length);
+    this.length += bs.length;
     return this;
+  }
+
+  private grow(more: number): void {
+    const bigger = new Uint8Array(Math.max(this.buf.length * 2, this.length + more));
+    bigger.set(this.buf.subarray(0, this.length));
+    this.buf = bigger;
   }
 
   /** Unsigned LEB128 of a non-negative integer below 2^32. */
@@ -285,9 +289,9 @@ export function dispatcherModule(at: DispatcherLayout): Uint8Array {
   c.get(ROOM).get(RESULT).i32(7).op(Op.I32_SHR_U).op(Op.I32_SUB).set(ROOM);
   // The next RIP's execute tag, its page's directory, the block at its offset: any missing ends the chain.
   c.get(BASE).mem(Op.F64_LOAD, 3, at.nextRip).tee(RIP).op(Op.I64_TRUNC_F64_S).set(LIN);
-  c.get(LIN).i64(12n).op(Op.I64_SHR_S).op(Op.I32_WRAP_I64).i32(4095).op(Op.I32_AND).set(IX);
+  c.get(LIN).i64(12).op(Op.I64_SHR_S).op(Op.I32_WRAP_I64).i32(4095).op(Op.I32_AND).set(IX);
   c.get(IX).i32(3).op(Op.I32_SHL).get(TAGS).op(Op.I32_ADD).mem(Op.F64_LOAD, 3, 0);
-  c.get(LIN).i64(12n).op(Op.I64_SHR_S).op(Op.F64_CONVERT_I64_S).op(Op.F64_NE);
+  c.get(LIN).i64(12).op(Op.I64_SHR_S).op(Op.F64_CONVERT_I64_S).op(Op.F64_NE);
   c.op(Op.IF).byte(VOID);
   done();
   c.op(Op.END);
@@ -312,15 +316,11 @@ export function dispatcherModule(at: DispatcherLayout): Uint8Array {
   return out.finish();
 }
 
-/**
- * A module whose one function, `run(i32, f64, i32, i32) -> i32`, has locals `locals` (types after the
- * parameters) and body `body` (without its final `end`).
- */
-export function blockModule(locals: readonly number[], body: Uint8Array): Uint8Array {
+/** The module's sections before its code: types, the memory import, the function and its export. */
+const BLOCK_HEADER: Uint8Array = (() => {
   const out = new ByteWriter();
   out.bytes([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]);
-  const types = new ByteWriter().uleb(1).bytes(BLOCK_TYPE);
-  section(out, 1, types.finish());
+  section(out, 1, new ByteWriter().uleb(1).bytes(BLOCK_TYPE).finish());
   // env.mem: a shared memory of 1 to 65536 pages (limits flag 3: maximum present, shared).
   const imports = new ByteWriter().uleb(1);
   name(imports, 'env');
@@ -332,19 +332,33 @@ export function blockModule(locals: readonly number[], body: Uint8Array): Uint8A
   name(exports, 'run');
   exports.bytes([0x00, 0x00]);
   section(out, 7, exports.finish());
+  return out.finish();
+})();
+
+/** Bytes a LEB128 of `n` takes. */
+function ulebLength(n: number): number {
+  let bytes = 1;
+  for (let v = n >>> 7; v !== 0; v >>>= 7) bytes++;
+  return bytes;
+}
+
+/**
+ * A module whose one function, `run(i32, f64, i32, i32) -> i32`, has locals `locals` (types after the
+ * parameters) and body `body` (without its final `end`), written in one buffer.
+ */
+export function blockModule(locals: readonly number[], body: Uint8Array): Uint8Array {
   // Locals run-length encoded by type.
-  const fn = new ByteWriter();
-  const runs: [number, number][] = [];
+  const runs: number[] = [];
   for (const t of locals) {
-    const last = runs[runs.length - 1];
-    if (last !== undefined && last[1] === t) last[0]++;
-    else runs.push([1, t]);
+    if (runs.length > 0 && runs[runs.length - 1] === t) runs[runs.length - 2]++;
+    else runs.push(1, t);
   }
-  fn.uleb(runs.length);
-  for (const [count, t] of runs) fn.uleb(count).byte(t);
-  fn.bytes(body).byte(Op.END);
-  const code = new ByteWriter().uleb(1);
-  code.uleb(fn.length).bytes(fn.finish());
-  section(out, 10, code.finish());
+  const declared = new ByteWriter(64).uleb(runs.length / 2);
+  for (let k = 0; k < runs.length; k += 2) declared.uleb(runs[k]).byte(runs[k + 1]);
+  const fnLength = declared.length + body.length + 1;
+  const codeLength = 1 + ulebLength(fnLength) + fnLength;
+  const out = new ByteWriter(BLOCK_HEADER.length + 1 + ulebLength(codeLength) + codeLength);
+  out.bytes(BLOCK_HEADER).byte(10).uleb(codeLength).uleb(1).uleb(fnLength);
+  out.bytes(declared.finish()).bytes(body).byte(Op.END);
   return out.finish();
 }
