@@ -140,6 +140,15 @@ const WRITERS: [string, number[]][] = [
   ['shr eax, 1; adc rax, 0', [0xd1, 0xe8, 0x48, 0x83, 0xd0, 0x00]],
   ['sub rax, rbx; sbb rbx, rbx', [0x48, 0x29, 0xd8, 0x48, 0x19, 0xdb]],
   ['cmp rax, rbx; not rax', [0x48, 0x39, 0xd8, 0x48, 0xf7, 0xd0]],
+  // ROL and ROR fold every flag into RFLAGS: after each kind of writer, and read by ADC and INC after them.
+  ['add rax, rbx; rol rax, 3', [0x48, 0x01, 0xd8, 0x48, 0xc1, 0xc0, 0x03]],
+  ['cmp eax, ebx; ror eax, 1', [0x39, 0xd8, 0xd1, 0xc8]],
+  ['shr rbx, 1; rol rbx, 63', [0x48, 0xd1, 0xeb, 0x48, 0xc1, 0xc3, 0x3f]],
+  ['xor al, bl; ror rax, 17', [0x30, 0xd8, 0x48, 0xc1, 0xc8, 0x11]],
+  ['dec eax; after cmp; rol eax, 1', [0x48, 0x39, 0xd8, 0xff, 0xc8, 0xd1, 0xc0]],
+  ['cmp rax, rbx; rol rax, 1; adc rbx, rax', [0x48, 0x39, 0xd8, 0x48, 0xd1, 0xc0, 0x48, 0x11, 0xc3]],
+  ['sub rax, rbx; ror rbx, 9; inc ebx', [0x48, 0x29, 0xd8, 0x48, 0xc1, 0xcb, 0x09, 0xff, 0xc3]],
+  ['add al, bl; rol rax, 1; ror rax, 1', [0x00, 0xd8, 0x48, 0xd1, 0xc0, 0x48, 0xd1, 0xc8]],
 ];
 
 /** INC/DEC read CF: after a writer. */
@@ -267,6 +276,36 @@ describe('WebAssembly blocks against the interpreter', () => {
       expect(m.vcpu.run().reason).toBe('hlt');
       expect(m.vcpu.getRegs().rip).toBe(BigInt(CODE + code.length));
     }
+  });
+
+  it('JMP and CALL through a register or memory leave the block for their target; a non-canonical one faults', () => {
+    // lea rax, [rip + 0x1b] (f); call rax; add rbx, rax; lea rcx, [rip + 0x15] (g); mov [0x20000], rcx;
+    // jmp [0x20000]; ... f: mov rdx, 5; ret; g: hlt
+    const code = [
+      0x48, 0x8d, 0x05, 0x1b, 0, 0, 0, 0xff, 0xd0, 0x48, 0x01, 0xc3, 0x48, 0x8d, 0x0d, 0x15, 0, 0, 0, 0x48,
+      0x89, 0x0c, 0x25, 0, 0, 0x02, 0, 0xff, 0x24, 0x25, 0, 0, 0x02, 0, 0xba, 0x05, 0, 0, 0, 0xc3, 0xf4,
+    ];
+    // Sanity of the hand assembly: f and g where the LEAs point.
+    expect([code[0x22], code[0x28]]).toEqual([0xba, 0xf4]);
+    using plain = machine(false);
+    using compiled = machine(true);
+    const regs = { rax: 0n, rbx: 0x100n, rcx: 0n, rdx: 0n };
+    const want = runCase(plain, code, regs, false);
+    expect(want.rdx).toBe(5n);
+    expect(runCase(compiled, code, regs, true)).toEqual(want);
+    // mov rax, 0x8000_0000_0000 (not canonical); jmp rax: #GP with no IDT, a triple fault, RIP at the JMP.
+    const bad = [0x48, 0xb8, 0, 0, 0, 0, 0, 0x80, 0, 0, 0xff, 0xe0, 0xf4];
+    const ends: [string, bigint][] = [];
+    for (const [m, wasm] of [
+      [plain, false],
+      [compiled, true],
+    ] as const) {
+      m.ram.set(bad, CODE);
+      m.vcpu.setRegs({ ...m.vcpu.getRegs(), rip: BigInt(LEAD), rsp: 0x8000n, rflags: 2n });
+      if (wasm) expect(precompile(m.vcpu, CODE, bad.length, 'wasm')).toBe(2);
+      ends.push([m.vcpu.run().reason, m.vcpu.getRegs().rip]);
+    }
+    expect(ends[1]).toEqual(ends[0]);
   });
 
   it('registers of every size are read and written as the interpreter does (AH..BH, 16-bit merges, zero extension)', () => {

@@ -131,6 +131,8 @@ class Compiler {
   private lastOp = 0;
   private lastSize = 0;
   private cfInFl = false;
+  /** Whether every arithmetic flag is in FL (after a rotate: the lazy record holds none). */
+  private eager = false;
 
   constructor(private readonly t: Trace) {}
 
@@ -468,6 +470,42 @@ class Compiler {
     this.lastOp = lazy;
     this.lastSize = size;
     this.cfInFl = (mask & Flag.CF) === 0;
+    this.eager = false;
+  }
+
+  /** Pushes bit `bit` of FL as an i32. */
+  private flBit(bit: number): void {
+    this.c.get(FL).i32(bit).op(Op.I32_SHR_U).i32(1).op(Op.I32_AND);
+  }
+
+  /** AF: from FL where the record does not hold it, 0 after a logic op, else bit 4 of res ^ dst ^ src. */
+  private af(): void {
+    const c = this.c;
+    if (this.eager || this.lastOp === LazyOp.RESULT) this.flBit(4);
+    else if (this.lastOp === LazyOp.LOGIC) c.i32(0);
+    else {
+      c.get(LRES).get(LDST).op(Op.I64_XOR).get(LSRC).op(Op.I64_XOR).op(Op.I32_WRAP_I64);
+      c.i32(4).op(Op.I32_SHR_U).i32(1).op(Op.I32_AND);
+    }
+  }
+
+  /** Pushes the whole RFLAGS value with the lazy flags computed (flags.ts's getFlags). */
+  private materialize(): void {
+    const c = this.c;
+    c.get(FL).i32(~ARITH_FLAGS).op(Op.I32_AND);
+    this.cf();
+    c.op(Op.I32_OR);
+    const parts: [() => void, number][] = [
+      [() => this.pf(), 2],
+      [() => this.af(), 4],
+      [() => this.zf(), 6],
+      [() => this.sf(), 7],
+      [() => this.of(), 11],
+    ];
+    for (const [flag, bit] of parts) {
+      flag();
+      c.i32(bit).op(Op.I32_SHL).op(Op.I32_OR);
+    }
   }
 
   /** Pushes bit `size * 8 - 1` of local `v` as an i32. */
@@ -482,15 +520,21 @@ class Compiler {
   }
 
   private zf(): void {
-    this.c.get(LRES).op(Op.I64_EQZ);
+    if (this.eager) this.flBit(6);
+    else this.c.get(LRES).op(Op.I64_EQZ);
   }
 
   private sf(): void {
-    this.sign(LRES, this.lastSize);
+    if (this.eager) this.flBit(7);
+    else this.sign(LRES, this.lastSize);
   }
 
   /** PF: even parity of the result's low byte. */
   private pf(): void {
+    if (this.eager) {
+      this.flBit(2);
+      return;
+    }
     this.c.get(LRES).op(Op.I32_WRAP_I64).i32(0xff).op(Op.I32_AND).op(Op.I32_POPCNT).i32(1).op(Op.I32_AND);
     this.c.op(Op.I32_EQZ);
   }
@@ -511,8 +555,8 @@ class Compiler {
   /** OF (PN is its scratch). */
   private of(): void {
     const c = this.c;
-    if (this.lastOp === LazyOp.RESULT) {
-      c.get(FL).i32(11).op(Op.I32_SHR_U).i32(1).op(Op.I32_AND);
+    if (this.eager || this.lastOp === LazyOp.RESULT) {
+      this.flBit(11);
       return;
     }
     if (this.lastOp === LazyOp.LOGIC) {
@@ -531,7 +575,7 @@ class Compiler {
   private condition(cc: number): void {
     const c = this.c;
     // A subtraction's flags compare its operands directly (not after DEC, whose CF is the old one).
-    const sub = this.lastOp === LazyOp.SUB;
+    const sub = this.lastOp === LazyOp.SUB && !this.eager;
     const size = this.lastSize;
     switch (cc >> 1) {
       case 0:
@@ -656,6 +700,12 @@ class Compiler {
         break;
       case K.NOT_NEG:
         this.notNeg(k);
+        break;
+      case K.ROTATE:
+        this.rotate(k);
+        break;
+      case K.BRANCH_INDIRECT:
+        this.branchIndirect(k);
         break;
       case K.PUSH:
         this.push(k, () => this.reg((i.op & 7) | (i.rm & 8)));
@@ -964,6 +1014,70 @@ class Compiler {
     // Signed: less B if A < 0, less A if B < 0.
     c.get(B).i64(0).get(A).i64(0).op(Op.I64_LT_S).byte(Op.SELECT).op(Op.I64_SUB);
     c.get(A).i64(0).get(B).i64(0).op(Op.I64_LT_S).byte(Op.SELECT).op(Op.I64_SUB);
+  }
+
+  /**
+   * ROL and ROR of a register by a nonzero constant (shift.ts's shiftOp and rotateFlags): every flag is folded
+   * into RFLAGS, CF and OF replaced by the rotate's, and the lazy record emptied.
+   */
+  private rotate(k: number): void {
+    const i = this.t.insns[k];
+    const c = this.c;
+    const size = i.osize;
+    const n = i.rm;
+    const left = (i.reg & 7) === 0;
+    const count = shiftCount(i);
+    this.regAt(n, size);
+    if (size === 8) c.i64(count).op(left ? Op.I64_ROTL : Op.I64_ROTR);
+    else {
+      c.op(Op.I32_WRAP_I64)
+        .i32(count)
+        .op(left ? Op.I32_ROTL : Op.I32_ROTR)
+        .op(Op.I64_EXTEND_I32_U);
+    }
+    c.set(V);
+    // Q: CF, the bit rotated into the low end (ROL) or the top (ROR).
+    if (left) c.get(V).op(Op.I32_WRAP_I64).i32(1).op(Op.I32_AND);
+    else this.sign(V, size);
+    c.set(Q);
+    this.materialize();
+    c.i32(~(Flag.CF | Flag.OF))
+      .op(Op.I32_AND)
+      .get(Q)
+      .op(Op.I32_OR);
+    // OF: the top bit xor CF (ROL), the top two bits xor'ed (ROR).
+    this.sign(V, size);
+    if (left) c.get(Q);
+    else
+      c.get(V)
+        .i64(size * 8 - 2)
+        .op(Op.I64_SHR_U)
+        .op(Op.I32_WRAP_I64)
+        .i32(1)
+        .op(Op.I32_AND);
+    c.op(Op.I32_XOR).i32(11).op(Op.I32_SHL).op(Op.I32_OR).set(FL);
+    c.i32(0).set(LMASK);
+    c.i32(1).set(FW);
+    this.setReg(n, size, () => c.get(V));
+    this.eager = true;
+    this.cfInFl = true;
+  }
+
+  /**
+   * JMP r/m64 and CALL r/m64 (control.ts's branchIndirect): the target read, its canonical check, the push of
+   * the return address for CALL, then out to the target.
+   */
+  private branchIndirect(k: number): void {
+    const i = this.t.insns[k];
+    const c = this.c;
+    if (i.mod !== 3) {
+      this.operand(k, 8, false);
+      this.load(8);
+    } else this.reg(i.rm);
+    c.set(B);
+    this.canonicalOrSide(k, B);
+    if ((i.reg & 7) === 2) this.push(k, () => this.ripAt(this.t.at[k] + i.len));
+    this.exitTo(k, () => c.get(B));
   }
 
   /** NOT (no flags) and NEG (as SUB from 0: alu.ts's testNotNeg) of a register or memory. */

@@ -52,6 +52,10 @@ export const K = {
   IMUL: 25,
   /** NOT and NEG (F6, F7 /2 /3). */
   NOT_NEG: 26,
+  /** ROL, ROR of a register by a nonzero constant (C1, D1 /0 /1): they fold every flag into RFLAGS. */
+  ROTATE: 27,
+  /** JMP r/m64 and CALL r/m64 (FF /4, /2): they end the trace. */
+  BRANCH_INDIRECT: 28,
 } as const;
 
 /** The ALU kind (ModRM reg / opcode bits 5:3: ADD, OR, ADC, SBB, AND, SUB, XOR, CMP) of an ALU form. */
@@ -90,6 +94,10 @@ export function classify(i: Insn): number {
   if (op === 0xa8 || op === 0xa9) return size === 2 ? K.NONE : K.TEST_ACC_IMM;
   if ((op === 0xf6 || op === 0xf7) && (i.reg & 7) === 0) return size === 2 ? K.NONE : K.TEST_RM_IMM;
   if ((op === 0xc1 || op === 0xd1 || op === 0xd3) && !mem && wide && (i.reg & 7) >= 4) return K.SHIFT;
+  if ((op === 0xc1 || op === 0xd1) && !mem && wide && (i.reg & 7) < 2) {
+    return shiftCount(i) === 0 ? K.NONE : K.ROTATE;
+  }
+  if (op === 0xff && ((i.reg & 7) === 2 || (i.reg & 7) === 4)) return size === 8 ? K.BRANCH_INDIRECT : K.NONE;
   if ((op === 0x1af || op === 0x69 || op === 0x6b) && wide) return K.IMUL;
   if ((op === 0xf6 || op === 0xf7) && ((i.reg & 7) === 2 || (i.reg & 7) === 3))
     return size === 2 ? K.NONE : K.NOT_NEG;
@@ -112,7 +120,7 @@ export function classify(i: Insn): number {
 function setsFlags(i: Insn, k: number): boolean {
   if (k === K.SHIFT) return i.op === 0xd3 || shiftCount(i) !== 0;
   if (k === K.NOT_NEG) return (i.reg & 7) === 3;
-  return (k >= K.ALU_RM_R && k <= K.TEST_ACC_IMM) || k === K.IMUL;
+  return (k >= K.ALU_RM_R && k <= K.TEST_ACC_IMM) || k === K.IMUL || k === K.ROTATE;
 }
 
 /** Whether `i` (of kind `k`) reads the arithmetic flags: conditions, INC/DEC's CF, ADC's and SBB's carry. */
@@ -121,7 +129,8 @@ function readsFlags(i: Insn, k: number): boolean {
     const alu = aluKind(i, k);
     return alu === 2 || alu === 3;
   }
-  return k === K.JCC || k === K.CMOV || k === K.SETCC || k === K.INC_DEC;
+  // A rotate reads them all: it leaves every flag in RFLAGS, the ones it does not set as they were.
+  return k === K.JCC || k === K.CMOV || k === K.SETCC || k === K.INC_DEC || k === K.ROTATE;
 }
 
 /** A trace ready to compile: its instructions and their offsets from the entry. */
@@ -170,6 +179,8 @@ export function traceAt(insns: readonly (Insn | undefined)[], offset: number): T
       if (kind === K.CALL) returns.push(next);
       follow[follow.length - 1] = true;
       next = target;
+    } else if (kind === K.BRANCH_INDIRECT) {
+      break;
     } else if (kind === K.RET) {
       const back = returns.pop();
       if (back === undefined) break;
