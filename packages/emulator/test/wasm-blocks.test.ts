@@ -198,7 +198,7 @@ describe('WebAssembly blocks against the interpreter', () => {
       }
     }
     expect(wasmStats.built - built).toBe(runs);
-  });
+  }, 120_000);
 
   it('loops chained through the dispatcher retire what the interpreter retires, under a small budget', () => {
     // sum: add rax, rcx; mov [rdi], rax; add rdi, 8; and rdi, 0x20fff (wraps in the data page); sub rcx, 1;
