@@ -168,6 +168,10 @@ describe('WebAssembly blocks against the interpreter', () => {
   it('every flag-setting form, then SETcc, CMOVcc and Jcc of each condition, agree', () => {
     using plain = machine(false);
     using compiled = machine(true);
+    // With the tier off a VM reserves no WebAssembly memory: its RAM is an ArrayBuffer of its own.
+    expect((plain.vcpu as EmulatorVcpu).cpu.area).toBeNull();
+    expect(plain.ram.byteOffset).toBe(0);
+    expect((compiled.vcpu as EmulatorVcpu).cpu.area).not.toBeNull();
     const built = wasmStats.built;
     let runs = 0;
     const cases: [string, number[]][] = [...WRITERS];

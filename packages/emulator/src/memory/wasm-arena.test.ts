@@ -1,0 +1,39 @@
+import { describe, expect, it } from 'vitest';
+import { ArrayGuestMemory } from './guest-memory.js';
+import { WasmArena } from './wasm-arena.js';
+
+describe('WasmArena (guest RAM in one shared WebAssembly memory)', () => {
+  it('keeps earlier blocks live and zeroed when later ones grow the memory', () => {
+    const arena = new WasmArena();
+    expect(arena.memory, 'this host has shared WebAssembly memory').not.toBeNull();
+    const first = new ArrayGuestMemory(0x10000, arena);
+    expect(first.arena).toBe(arena);
+    first.bytes.fill(0xab);
+    // 64 MiB more: the memory grows, and the first block's view must still be the same live bytes.
+    const second = new ArrayGuestMemory(64 << 20, arena);
+    expect(second.arenaOffset).toBeGreaterThanOrEqual(first.arenaOffset + first.size);
+    expect(second.bytes.every((b) => b === 0)).toBe(true);
+    expect(first.bytes.length).toBe(0x10000);
+    expect(first.bytes[0x1234]).toBe(0xab);
+    // Both are windows on the one memory: a write through the whole buffer shows in the block.
+    new Uint8Array(arena.buffer)[first.arenaOffset + 0x10] = 0x5a;
+    expect(first.bytes[0x10]).toBe(0x5a);
+    expect(first.view.getUint8(0x10)).toBe(0x5a);
+  });
+
+  it('never hands out offset 0 (it means "none" in the block directories)', () => {
+    const arena = new WasmArena();
+    expect(arena.alloc(16)).toBeGreaterThan(0);
+  });
+
+  it('falls back to an ArrayBuffer of its own when the arena has no room (past 4 GiB)', () => {
+    const arena = new WasmArena();
+    expect(arena.alloc(2 ** 32)).toBe(-1);
+    const memory = new ArrayGuestMemory(0x2000, arena);
+    expect(memory.arena === null || memory.arenaOffset > 0).toBe(true);
+    const outside = new ArrayGuestMemory(0x2000, null);
+    expect(outside.arena).toBeNull();
+    expect(outside.arenaOffset).toBe(-1);
+    expect(outside.bytes.byteOffset).toBe(0);
+  });
+});
