@@ -240,12 +240,18 @@ class Compiler {
 
   /** `if (cond on the stack) side(k)`. */
   private sideIf(k: number): void {
-    this.c.op(Op.IF).byte(VOID);
-    this.depth++;
-    this.side(k);
-    this.depth--;
-    this.c.op(Op.END);
+    // SIDE is set once per instruction and nesting level; each check is then a br_if (a memory access has four).
+    if (this.sideFor !== k || this.sideDepth !== this.depth) {
+      this.c.i32(((this.t.at[k] + 4096) << 8) | k).set(SIDE);
+      this.sideFor = k;
+      this.sideDepth = this.depth;
+    }
+    this.c.brIf(this.depth);
   }
+
+  /** The instruction and nesting level SIDE was last set for (see `sideIf`). */
+  private sideFor = -1;
+  private sideDepth = -1;
 
   /** Ends after instruction k with the next RIP `rip` (an i64 the callback pushes). */
   private exitTo(k: number, rip: () => void): void {
@@ -409,21 +415,21 @@ class Compiler {
     c.get(IX).get(ADDR).op(Op.I32_ADD).set(ADDR);
   }
 
-  /**
-   * Instruction k's memory operand: LIN from the effective address (which must be within ±2^48, as the
-   * interpreter's sum is exact only there) plus an FS or GS base, then `probe`.
-   */
+  /** Instruction k's memory operand: LIN from the effective address plus an FS or GS base, then `probe`. */
   private operand(k: number, size: number, write: boolean): void {
     const c = this.c;
     const i = this.t.insns[k];
     this.effective(k);
-    c.tee(LIN)
-      .i64(TWO48)
-      .op(Op.I64_ADD)
-      .i64(TWO48 * 2)
-      .op(Op.I64_GE_U);
-    this.sideIf(k);
+    c.set(LIN);
     if (i.seg === Seg.FS || i.seg === Seg.GS) {
+      // The interpreter's sum with the base is exact only for an effective address within ±2^48 (without a
+      // base, `probe`'s canonical check covers it).
+      c.get(LIN)
+        .i64(TWO48)
+        .op(Op.I64_ADD)
+        .i64(TWO48 * 2)
+        .op(Op.I64_GE_U);
+      this.sideIf(k);
       c.get(LIN)
         .get(BASE)
         .mem(Op.F64_LOAD, 3, Area.SEG_BASE + i.seg * 8)
