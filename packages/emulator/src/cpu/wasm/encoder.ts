@@ -234,24 +234,7 @@ export interface DispatcherLayout {
  * or a RIP with no block. JavaScript calls this one function, whose wrapper V8 optimizes, not thousands.
  */
 export function dispatcherModule(at: DispatcherLayout): Uint8Array {
-  const out = new ByteWriter();
-  out.bytes([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]);
-  const types = new ByteWriter().uleb(2).bytes(BLOCK_TYPE);
-  types.bytes([0x60, 5, T.I32, T.I32, T.F64, T.I32, T.I32, 1, T.I32]);
-  section(out, 1, types.finish());
-  const imports = new ByteWriter().uleb(2);
-  name(imports, 'env');
-  name(imports, 'table');
-  imports.bytes([0x01, 0x70, 0x00, 0x00]); // a funcref table, at least 0 entries, no maximum
-  name(imports, 'env');
-  name(imports, 'mem');
-  imports.bytes([0x02, 0x03]).uleb(1).uleb(65536);
-  section(out, 2, imports.finish());
-  section(out, 3, new ByteWriter().bytes([1, 1]).finish());
-  const exports = new ByteWriter().uleb(1);
-  name(exports, 'run');
-  exports.bytes([0x00, 0x00]);
-  section(out, 7, exports.finish());
+  const out = moduleHeader([BLOCK_TYPE, [0x60, 5, T.I32, T.I32, T.F64, T.I32, T.I32, 1, T.I32]], true, 1);
   // Parameters 0 index, 1 base, 2 rip, 3 room, 4 user; locals 5 total, 6 flags, 7 result, 8 tags, 9 ix (i32),
   // 10 lin (i64).
   const [INDEX, BASE, RIP, ROOM, USER, TOTAL, FLAGS, RESULT, TAGS, IX, LIN] = [
@@ -320,24 +303,37 @@ export function dispatcherModule(at: DispatcherLayout): Uint8Array {
   return out.finish();
 }
 
-/** The module's sections before its code: types, the memory import, the function and its export. */
-const BLOCK_HEADER: Uint8Array = (() => {
+/**
+ * A module's sections before its code: the function types `types`, the imports (`env.table`, a funcref table,
+ * when `table`; always `env.mem`, a shared memory of 1 to 65536 pages), one function of type `fnType`, exported
+ * as `run`.
+ */
+function moduleHeader(types: readonly (readonly number[])[], table: boolean, fnType: number): ByteWriter {
   const out = new ByteWriter();
   out.bytes([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]);
-  section(out, 1, new ByteWriter().uleb(1).bytes(BLOCK_TYPE).finish());
-  // env.mem: a shared memory of 1 to 65536 pages (limits flag 3: maximum present, shared).
-  const imports = new ByteWriter().uleb(1);
+  const typeSection = new ByteWriter().uleb(types.length);
+  for (const t of types) typeSection.bytes(t);
+  section(out, 1, typeSection.finish());
+  const imports = new ByteWriter().uleb(table ? 2 : 1);
+  if (table) {
+    name(imports, 'env');
+    name(imports, 'table');
+    imports.bytes([0x01, 0x70, 0x00, 0x00]); // at least 0 entries, no maximum
+  }
   name(imports, 'env');
   name(imports, 'mem');
-  imports.bytes([0x02, 0x03]).uleb(1).uleb(65536);
+  imports.bytes([0x02, 0x03]).uleb(1).uleb(65536); // limits flag 3: a maximum, shared
   section(out, 2, imports.finish());
-  section(out, 3, new ByteWriter().bytes([1, 0]).finish());
+  section(out, 3, new ByteWriter().bytes([1, fnType]).finish());
   const exports = new ByteWriter().uleb(1);
   name(exports, 'run');
   exports.bytes([0x00, 0x00]);
   section(out, 7, exports.finish());
-  return out.finish();
-})();
+  return out;
+}
+
+/** A block module's sections before its code (the same for every block). */
+const BLOCK_HEADER: Uint8Array = moduleHeader([BLOCK_TYPE], false, 0).finish();
 
 /** Bytes a LEB128 of `n` takes. */
 function ulebLength(n: number): number {
