@@ -202,6 +202,8 @@ describe('WebAssembly blocks against the interpreter', () => {
       }
     }
     expect(wasmStats.built - built).toBe(runs);
+    // Every module the compiler wrote was valid WebAssembly.
+    expect(wasmStats.invalid).toBe(0);
   }, 120_000);
 
   it('loops chained through the dispatcher retire what the interpreter retires, under a small budget', () => {

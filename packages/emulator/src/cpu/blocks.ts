@@ -35,6 +35,7 @@ import { linearOf } from './operands.js';
 import { SegAcc } from './segments.js';
 import { ARITH_FLAGS, CodeMode, Flag, Seg, Stop } from './state.js';
 import { repMoveAll32, repMoveAll64, stringCompare, stringMove } from './string.js';
+import { tracePath } from './trace-path.js';
 
 /** A compiled block: the CodeMode it was built for, how many instructions it holds, its bytes on the page. */
 export class Block {
@@ -89,8 +90,9 @@ export const MAX_LOOP = 48;
 export let HOT = 20000;
 
 /**
- * Sets the visits after which a block is compiled (1: at once, as tests use to run everything through blocks;
- * -1: never, the interpreter alone). Returns the previous value.
+ * Sets the visits after which a block is compiled (-1: never, the interpreter alone). Returns the previous value.
+ * An offset is counted from its first visit, before its instruction is decoded: 1 compiles nothing there, so
+ * tests use 2 or more, or build blocks by hand (test/support/precompile.ts).
  */
 export function setBlockThreshold(visits: number): number {
   const old = HOT;
@@ -1502,34 +1504,22 @@ class Generator {
  */
 export function buildBlock(insns: (Insn | undefined)[], offset: number, mode: number): Block | null {
   if (!canCompile || HOT < 0) return null;
-  const list: Insn[] = [];
-  const at: number[] = [];
-  /** Return addresses (page offsets) of the CALLs the trace followed. */
-  const returns: number[] = [];
-  let o = offset;
+  const path = tracePath(insns, offset, mode, MAX_LOOP, () => true, endsBlock);
+  const list = path.insns;
+  const at = path.at;
   /** How many instructions the trace holds up to its last branch back to the entry (0: none). */
   let loopEnd = 0;
-  while (list.length < MAX_LOOP && o >= 0 && o < 4096) {
-    const i = insns[o];
-    if (i === undefined || i.mode !== mode) break;
-    list.push(i);
-    at.push(o - offset);
-    let next = o + i.len;
-    // The target of a relative branch (meaningful for JMP, CALL and Jcc only).
-    const t = next + (i.imm | 0);
+  for (let k = 0; k < list.length; k++) {
+    const i = list[k];
     const h = handlerOf(i);
-    if ((h === H.JMP_REL || h === H.JCC || h === Fast.JCC_Z) && !(i.flags & InsnFlag.UD) && t === offset)
-      loopEnd = list.length;
-    if ((i.op === 0xe8 || i.op === 0xe9 || i.op === 0xeb) && !(i.flags & InsnFlag.UD)) {
-      // A direct JMP or CALL: follow it when the target is on this page (back to the entry: a loop, stop).
-      if (t < 0 || t >= 4096 || t === offset) break;
-      if (i.op === 0xe8) returns.push(next);
-      next = t;
-    } else if (i.op === 0xc3 && returns.length > 0 && !(i.flags & InsnFlag.UD)) {
-      // A RET of a CALL the trace followed: go on after that CALL (the code checks the popped address).
-      next = returns.pop() as number;
-    } else if (endsBlock(i)) break;
-    o = next;
+    const target = offset + at[k] + i.len + (i.imm | 0);
+    if (
+      (h === H.JMP_REL || h === H.JCC || h === Fast.JCC_Z) &&
+      !(i.flags & InsnFlag.UD) &&
+      target === offset
+    ) {
+      loopEnd = k + 1;
+    }
   }
   if (list.length === 0) return null;
   // Past MAX_BLOCK only to close a loop.
@@ -1537,12 +1527,6 @@ export function buildBlock(insns: (Insn | undefined)[], offset: number, mode: nu
     const keep = Math.max(loopEnd, MAX_BLOCK);
     list.length = keep;
     at.length = keep;
-  }
-  let lo = offset;
-  let hi = offset;
-  for (let k = 0; k < list.length; k++) {
-    lo = Math.min(lo, offset + at[k]);
-    hi = Math.max(hi, offset + at[k] + list[k].len);
   }
   let body: string;
   try {
@@ -1565,7 +1549,24 @@ export function buildBlock(insns: (Insn | undefined)[], offset: number, mode: nu
     if (factories.size >= MAX_FACTORIES) factories.clear();
     factories.set(source, factory);
   }
-  const back = offset - Math.min(...at.map((d) => offset + d));
-  const reach = Math.max(...at);
+  const { lo, hi, back, reach } = spanOf(offset, list, at);
   return new Block(mode, list.length, offset, lo, hi, back, reach, factory(...HELPER_VALUES, ...list));
+}
+
+/**
+ * Where a block's instructions `insns` (at offsets `at` from page offset `offset`) lie: the page offsets their
+ * bytes span (`Block.lo`/`hi`) and how far they start before and after the entry (`Block.back`/`reach`).
+ */
+export function spanOf(
+  offset: number,
+  insns: readonly Insn[],
+  at: readonly number[],
+): { lo: number; hi: number; back: number; reach: number } {
+  let lo = offset;
+  let hi = offset;
+  for (let k = 0; k < insns.length; k++) {
+    lo = Math.min(lo, offset + at[k]);
+    hi = Math.max(hi, offset + at[k] + insns[k].len);
+  }
+  return { lo, hi, back: -Math.min(0, ...at), reach: Math.max(...at) };
 }

@@ -6,7 +6,7 @@
  */
 import type { KvmCpuidEntry2 } from '@kvm-ts/core';
 import type { SlotTable } from '../memory/slots.js';
-import { buildBlock, HOT } from './blocks.js';
+import { type Block, buildBlock, HOT } from './blocks.js';
 import type { Insn } from './decode.js';
 import { dispatch } from './dispatch.js';
 import { deliver, deliverFault, Source, Vector } from './exceptions.js';
@@ -305,12 +305,9 @@ export class Cpu extends MmuState {
             const heat = ++curPage.heat[o];
             if (heat === HOT || heat === WASM_HOT) {
               // WebAssembly first, for 64-bit code with an area (far fewer visits); JavaScript at HOT.
-              const built =
-                heat === WASM_HOT
-                  ? mode === CodeMode.M64 && this.area !== null
-                    ? buildWasmBlock(curInsns, o, this)
-                    : null
-                  : buildBlock(curInsns, o, mode);
+              let built: Block | null = null;
+              if (heat !== WASM_HOT) built = buildBlock(curInsns, o, mode);
+              else if (mode === CodeMode.M64 && this.area !== null) built = buildWasmBlock(curInsns, o, this);
               if (built !== null) {
                 curPage.addBlock(built);
                 continue;

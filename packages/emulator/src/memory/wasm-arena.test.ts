@@ -26,14 +26,18 @@ describe('WasmArena (guest RAM in one shared WebAssembly memory)', () => {
     expect(arena.alloc(16)).toBeGreaterThan(0);
   });
 
-  it('falls back to an ArrayBuffer of its own when the arena has no room (past 4 GiB)', () => {
+  it('refuses what does not fit in 4 GiB without using up room; guest RAM then gets an ArrayBuffer of its own', () => {
     const arena = new WasmArena();
     expect(arena.alloc(2 ** 32)).toBe(-1);
-    const memory = new ArrayGuestMemory(0x2000, arena);
-    expect(memory.arena === null || memory.arenaOffset > 0).toBe(true);
-    const outside = new ArrayGuestMemory(0x2000, null);
+    // The refused request took nothing: a small block still goes in the arena.
+    const inside = new ArrayGuestMemory(0x2000, arena);
+    expect(inside.arena).toBe(arena);
+    // An arena with no room left: the block falls back to a buffer of its own, at offset 0.
+    const full = { alloc: () => -1 } as unknown as WasmArena;
+    const outside = new ArrayGuestMemory(0x2000, full);
     expect(outside.arena).toBeNull();
     expect(outside.arenaOffset).toBe(-1);
     expect(outside.bytes.byteOffset).toBe(0);
+    expect(outside.bytes.buffer).not.toBe(arena.buffer);
   });
 });

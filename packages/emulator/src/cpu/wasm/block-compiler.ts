@@ -1,8 +1,7 @@
 /**
  * Compiles a trace of 64-bit code to one WebAssembly function: the second tier after the interpreter for the
- * common integer forms (MOV, LEA, MOVZX/MOVSX/MOVSXD, ADD/OR/AND/SUB/XOR/CMP/TEST, PUSH/POP, CALL/RET near,
- * JMP and Jcc, NOP), which V8 compiles in microseconds where a JavaScript block (blocks.ts) costs milliseconds,
- * so code is compiled after far fewer visits.
+ * common integer forms (trace.ts's `classify` lists them), which V8 compiles in about a tenth of a millisecond
+ * where a JavaScript block (blocks.ts) costs milliseconds, so code is compiled after far fewer visits.
  *
  * A WebAssembly block is a fast path that never does anything the interpreter would do differently: before any
  * instruction whose memory access misses the TLB, crosses a page, is not canonical, or leaves the arena (MMIO, a
@@ -10,12 +9,11 @@
  * non-canonical target, it stops with everything before that instruction done (a side exit), and the glue
  * (wasm-block.ts) runs that one instruction through the interpreter's handler, faults and exits included.
  *
- * The trace is the longest run of supported instructions from the entry: straight on through conditional
- * branches (which leave when taken), into direct JMP and CALL targets on the same page, back after a RET whose
- * popped address is the one after the CALL it followed; a branch back to the entry goes round again while the
- * next pass fits in the run loop's slice. A flag-reading instruction is supported only after an instruction of
- * the trace set the flags, so conditions are computed from operands the block holds; flags a block sets are left
- * in the CPU's lazy-flags record (flags.ts) exactly as the interpreter leaves them.
+ * The trace (trace.ts) leaves when a conditional branch is taken; a branch back to the entry goes round again
+ * while the next pass fits in the run loop's slice. A flag-reading instruction joins a trace only after one that
+ * set the flags, so conditions are computed from values the block holds; guest registers live in locals while
+ * the block runs; flags a block sets are left in the CPU's lazy-flags record (flags.ts) and RFLAGS exactly as
+ * the interpreter leaves them.
  *
  * Function: `run(base, rip, room, user) -> retired << 7 | flagsWritten << 6 | exit`, with `base` the vCPU's area
  * (layout.ts), `rip` the entry RIP, `room` the instructions it may retire (it does not run when it holds more;
@@ -209,7 +207,7 @@ class Compiler {
   private static tagBase(c: Code, local: number, supervisor: number, user: number): void {
     c.get(BASE).i32(user).op(Op.I32_ADD);
     c.get(BASE).i32(supervisor).op(Op.I32_ADD);
-    c.get(USER).byte(0x1b); // select: the first when USER is not 0
+    c.get(USER).byte(Op.SELECT); // the first when USER is not 0
     c.set(local);
   }
 
@@ -230,17 +228,11 @@ class Compiler {
   }
 
   /**
-   * Stops before instruction k, its RIP as the next: the glue runs it through its handler. The shared side-exit
-   * tail does the work (each memory access has four of these: the code stays small, and compiles faster).
+   * Stops before instruction k when the i32 on the stack is not 0 (a side exit): the shared side-exit tail makes
+   * k's RIP the next, and the glue runs k through its handler. SIDE is set once per instruction and nesting
+   * level, and each check is a br_if: a memory access has four, and small modules compile faster.
    */
-  private side(k: number): void {
-    this.c.i32(((this.t.at[k] + 4096) << 8) | k).set(SIDE);
-    this.c.br(this.depth);
-  }
-
-  /** `if (cond on the stack) side(k)`. */
   private sideIf(k: number): void {
-    // SIDE is set once per instruction and nesting level; each check is then a br_if (a memory access has four).
     if (this.sideFor !== k || this.sideDepth !== this.depth) {
       this.c.i32(((this.t.at[k] + 4096) << 8) | k).set(SIDE);
       this.sideFor = k;

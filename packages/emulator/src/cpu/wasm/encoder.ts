@@ -1,7 +1,8 @@
 /**
  * Writes WebAssembly binary code (the WebAssembly Core Specification, section 5 "Binary Format"): the
- * instruction bytes of one function body, and the module around it that block-compiler.ts needs: one function
- * of type (i32, f64, i32, i32) -> i32 exported as `run`, using the VM's shared memory imported as `env.mem`.
+ * instruction bytes of one function body, a module's header, and the module around a block (block-compiler.ts):
+ * one function of type (i32, f64, i32, i32) -> i32 exported as `run`, using the VM's shared memory imported as
+ * `env.mem`.
  */
 
 /** Value types (spec 5.3.1). */
@@ -93,18 +94,21 @@ export const VOID = 0x40;
 /** A growing byte buffer with the LEB128 encodings of spec 5.2.2. */
 export class ByteWriter {
   private buf: Uint8Array;
+  /** Bytes written so far. */
   length = 0;
 
   constructor(capacity = 256) {
     this.buf = new Uint8Array(capacity);
   }
 
+  /** Appends one byte. */
   byte(b: number): this {
     if (this.length === this.buf.length) this.grow(1);
     this.buf[this.length++] = b;
     return this;
   }
 
+  /** Appends bytes. */
   bytes(bs: ArrayLike<number>): this {
     if (this.length + bs.length > this.buf.length) this.grow(bs.length);
     this.buf.set(bs, this.length);
@@ -165,10 +169,12 @@ export class ByteWriter {
 
 /** One function body's code, with helpers named after the instructions they write. */
 export class Code extends ByteWriter {
+  /** An instruction without immediates (an `Op`). */
   op(o: number): this {
     return this.byte(o);
   }
 
+  /** An i32.const. */
   i32(n: number): this {
     return this.byte(Op.I32_CONST).slebNumber(n | 0);
   }
@@ -179,14 +185,17 @@ export class Code extends ByteWriter {
     return typeof n === 'number' ? this.slebNumber(n) : this.sleb(n);
   }
 
+  /** local.get. */
   get(local: number): this {
     return this.byte(Op.LOCAL_GET).uleb(local);
   }
 
+  /** local.set. */
   set(local: number): this {
     return this.byte(Op.LOCAL_SET).uleb(local);
   }
 
+  /** local.tee. */
   tee(local: number): this {
     return this.byte(Op.LOCAL_TEE).uleb(local);
   }
@@ -196,119 +205,41 @@ export class Code extends ByteWriter {
     return this.byte(o).uleb(align).uleb(offset);
   }
 
+  /** br to the label `depth` levels out. */
   br(depth: number): this {
     return this.byte(Op.BR).uleb(depth);
   }
 
+  /** br_if to the label `depth` levels out. */
   brIf(depth: number): this {
     return this.byte(Op.BR_IF).uleb(depth);
   }
 }
 
-function section(out: ByteWriter, id: number, body: Uint8Array): void {
+/** Appends section `id` (spec 5.5.2) with its contents `body`. */
+export function section(out: ByteWriter, id: number, body: Uint8Array): void {
   out.byte(id).uleb(body.length).bytes(body);
 }
 
+/** A name (spec 5.2.4) of ASCII characters. */
 function name(w: ByteWriter, s: string): void {
   w.uleb(s.length);
   for (let k = 0; k < s.length; k++) w.byte(s.charCodeAt(k));
 }
 
 /** The block function type: (base i32, rip f64, room i32, user i32) -> i32. */
-const BLOCK_TYPE = [0x60, 4, T.I32, T.F64, T.I32, T.I32, 1, T.I32];
-
-/** Where the dispatcher finds what it needs in a vCPU's area (layout.ts's offsets). */
-export interface DispatcherLayout {
-  readonly nextRip: number;
-  readonly tlbXS: number;
-  readonly tlbXU: number;
-  readonly tlbDir: number;
-}
-
-/**
- * The dispatcher: `run(index, base, rip, room, user)` calls entry `index` of the table it imports as
- * `env.table`, where every block's function is, and then, while blocks end where another block starts, that
- * one: it looks the next RIP up in the TLB's execute tags and the page's block directory (directories.ts), all
- * in the memory it imports as `env.mem`. It returns the blocks' packed result (block-compiler.ts) with the
- * retired counts summed and the flags-written bits or'ed, at a side exit, a block that does not fit in `room`,
- * or a RIP with no block. JavaScript calls this one function, whose wrapper V8 optimizes, not thousands.
- */
-export function dispatcherModule(at: DispatcherLayout): Uint8Array {
-  const out = moduleHeader([BLOCK_TYPE, [0x60, 5, T.I32, T.I32, T.F64, T.I32, T.I32, 1, T.I32]], true, 1);
-  // Parameters 0 index, 1 base, 2 rip, 3 room, 4 user; locals 5 total, 6 flags, 7 result, 8 tags, 9 ix (i32),
-  // 10 lin (i64).
-  const [INDEX, BASE, RIP, ROOM, USER, TOTAL, FLAGS, RESULT, TAGS, IX, LIN] = [
-    0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10,
-  ];
-  const c = new Code();
-  c.uleb(2).uleb(5).byte(T.I32).uleb(1).byte(T.I64);
-  c.get(BASE)
-    .i32(at.tlbXU)
-    .op(Op.I32_ADD)
-    .get(BASE)
-    .i32(at.tlbXS)
-    .op(Op.I32_ADD)
-    .get(USER)
-    .byte(0x1b)
-    .set(TAGS);
-  const done = () => {
-    c.get(TOTAL)
-      .i32(7)
-      .op(Op.I32_SHL)
-      .get(FLAGS)
-      .op(Op.I32_OR)
-      .get(RESULT)
-      .i32(63)
-      .op(Op.I32_AND)
-      .op(Op.I32_OR);
-    c.op(Op.RETURN);
-  };
-  c.op(Op.LOOP).byte(VOID);
-  c.get(BASE).get(RIP).get(ROOM).get(USER).get(INDEX);
-  c.byte(0x11).uleb(0).uleb(0); // call_indirect type 0, table 0
-  c.tee(RESULT).i32(7).op(Op.I32_SHR_U).get(TOTAL).op(Op.I32_ADD).set(TOTAL);
-  c.get(RESULT).i32(64).op(Op.I32_AND).get(FLAGS).op(Op.I32_OR).set(FLAGS);
-  // A side exit, or a block that did not run (no room): back to JavaScript.
-  c.get(RESULT).i32(63).op(Op.I32_AND).get(RESULT).i32(7).op(Op.I32_SHR_U).op(Op.I32_EQZ).op(Op.I32_OR);
-  c.op(Op.IF).byte(VOID);
-  done();
-  c.op(Op.END);
-  c.get(ROOM).get(RESULT).i32(7).op(Op.I32_SHR_U).op(Op.I32_SUB).set(ROOM);
-  // The next RIP's execute tag, its page's directory, the block at its offset: any missing ends the chain.
-  c.get(BASE).mem(Op.F64_LOAD, 3, at.nextRip).tee(RIP).op(Op.I64_TRUNC_F64_S).set(LIN);
-  c.get(LIN).i64(12).op(Op.I64_SHR_S).op(Op.I32_WRAP_I64).i32(4095).op(Op.I32_AND).set(IX);
-  c.get(IX).i32(3).op(Op.I32_SHL).get(TAGS).op(Op.I32_ADD).mem(Op.F64_LOAD, 3, 0);
-  c.get(LIN).i64(12).op(Op.I64_SHR_S).op(Op.F64_CONVERT_I64_S).op(Op.F64_NE);
-  c.op(Op.IF).byte(VOID);
-  done();
-  c.op(Op.END);
-  c.get(IX).i32(2).op(Op.I32_SHL).get(BASE).op(Op.I32_ADD).mem(Op.I32_LOAD, 2, at.tlbDir).tee(IX);
-  c.op(Op.I32_EQZ);
-  c.op(Op.IF).byte(VOID);
-  done();
-  c.op(Op.END);
-  c.get(LIN).op(Op.I32_WRAP_I64).i32(4095).op(Op.I32_AND).i32(2).op(Op.I32_SHL).get(IX).op(Op.I32_ADD);
-  c.mem(Op.I32_LOAD, 2, 0).tee(INDEX);
-  c.op(Op.I32_EQZ);
-  c.op(Op.IF).byte(VOID);
-  done();
-  c.op(Op.END);
-  c.br(0);
-  c.op(Op.END); // loop
-  c.i32(0); // not reached: the loop only leaves by returning
-  c.op(Op.END);
-  const code = new ByteWriter().uleb(1);
-  code.uleb(c.length).bytes(c.finish());
-  section(out, 10, code.finish());
-  return out.finish();
-}
+export const BLOCK_TYPE = [0x60, 4, T.I32, T.F64, T.I32, T.I32, 1, T.I32];
 
 /**
  * A module's sections before its code: the function types `types`, the imports (`env.table`, a funcref table,
  * when `table`; always `env.mem`, a shared memory of 1 to 65536 pages), one function of type `fnType`, exported
  * as `run`.
  */
-function moduleHeader(types: readonly (readonly number[])[], table: boolean, fnType: number): ByteWriter {
+export function moduleHeader(
+  types: readonly (readonly number[])[],
+  table: boolean,
+  fnType: number,
+): ByteWriter {
   const out = new ByteWriter();
   out.bytes([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]);
   const typeSection = new ByteWriter().uleb(types.length);

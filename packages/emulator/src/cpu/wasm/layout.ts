@@ -7,7 +7,6 @@ import type { WasmArena } from '../../memory/wasm-arena.js';
 
 /** Entries in the TLB (mmu.ts's TLB_SIZE): a direct-mapped table indexed by linear page number mod 4096. */
 export const TLB_ENTRIES = 4096;
-const TLB_SIZE = TLB_ENTRIES;
 
 /** Byte offsets inside one vCPU's area. */
 export const Area = {
@@ -24,20 +23,20 @@ export const Area = {
   SEG_BASE: 192,
   /** The TLB's tag arrays (float64 linear page numbers, NaN for none), one 4096-entry array each. */
   TLB_RS: 4096,
-  TLB_WS: 4096 + TLB_SIZE * 8,
-  TLB_XS: 4096 + TLB_SIZE * 16,
-  TLB_RU: 4096 + TLB_SIZE * 24,
-  TLB_WU: 4096 + TLB_SIZE * 32,
-  TLB_XU: 4096 + TLB_SIZE * 40,
+  TLB_WS: 4096 + TLB_ENTRIES * 8,
+  TLB_XS: 4096 + TLB_ENTRIES * 16,
+  TLB_RU: 4096 + TLB_ENTRIES * 24,
+  TLB_WU: 4096 + TLB_ENTRIES * 32,
+  TLB_XU: 4096 + TLB_ENTRIES * 40,
   /** Per TLB entry, where its page starts in the WebAssembly memory (int32), or -1 when not in it. */
-  TLB_ABS: 4096 + TLB_SIZE * 48,
+  TLB_ABS: 4096 + TLB_ENTRIES * 48,
   /**
    * Per TLB entry with an execute tag, where its code page's block directory is (int32, 0: none): the
    * dispatcher finds the next block there (directories.ts).
    */
-  TLB_DIR: 4096 + TLB_SIZE * 52,
+  TLB_DIR: 4096 + TLB_ENTRIES * 52,
   /** Bytes in one area. */
-  SIZE: 4096 + TLB_SIZE * 56,
+  SIZE: 4096 + TLB_ENTRIES * 56,
 } as const;
 
 /** The int32 slots of the lazy-flags record at `Area.LAZY`, in the CPU's field order, then the flags. */

@@ -7,7 +7,10 @@
 /** Visits of a start offset before a WebAssembly block is tried; -1 turns the tier off. */
 export let WASM_HOT = 200;
 
-/** Sets the visits after which a WebAssembly block is tried (-1: never). Returns the previous value. */
+/**
+ * Sets the visits after which a WebAssembly block is tried (-1: never; 1 compiles nothing, as blocks.ts's
+ * setBlockThreshold says). Returns the previous value.
+ */
 export function setWasmThreshold(visits: number): number {
   const old = WASM_HOT;
   WASM_HOT = visits;

@@ -6,6 +6,7 @@
  */
 import { type Insn, InsnFlag } from '../decode.js';
 import { CodeMode } from '../state.js';
+import { type TracePath, tracePath } from '../trace-path.js';
 
 /** Most instructions in a trace (a loop's passes count once). */
 export const MAX_TRACE = 48;
@@ -133,19 +134,12 @@ function readsFlags(i: Insn, k: number): boolean {
   return k === K.JCC || k === K.CMOV || k === K.SETCC || k === K.INC_DEC || k === K.ROTATE;
 }
 
-/** A trace ready to compile: its instructions and their offsets from the entry. */
-export interface Trace {
+/** A trace ready to compile: its path (trace-path.ts) from page offset `entry`, and each instruction's kind. */
+export interface Trace extends TracePath {
   /** The page offset of the first instruction. */
   readonly entry: number;
-  readonly insns: Insn[];
   /** Per instruction: its kind (K). */
   readonly kinds: number[];
-  /** Per instruction: its offset from the entry. */
-  readonly at: number[];
-  /** Per instruction: the page offset a followed RET must return to (-1: not a followed RET). */
-  readonly expect: number[];
-  /** Per instruction: whether a CALL or JMP is followed into its target (the next instruction). */
-  readonly follow: boolean[];
 }
 
 /**
@@ -153,43 +147,19 @@ export interface Trace {
  * its first instruction is not compiled by this tier.
  */
 export function traceAt(insns: readonly (Insn | undefined)[], offset: number): Trace | null {
-  const list: Insn[] = [];
   const kinds: number[] = [];
-  const at: number[] = [];
-  const expect: number[] = [];
-  const follow: boolean[] = [];
-  const returns: number[] = [];
   let flagsKnown = false;
-  let o = offset;
-  while (list.length < MAX_TRACE && o >= 0 && o < 4096) {
-    const i = insns[o];
-    if (i === undefined || i.mode !== CodeMode.M64) break;
+  const accept = (i: Insn): boolean => {
     const kind = classify(i);
-    if (kind === K.NONE || (readsFlags(i, kind) && !flagsKnown)) break;
+    if (kind === K.NONE || (readsFlags(i, kind) && !flagsKnown)) return false;
     if (setsFlags(i, kind)) flagsKnown = true;
-    list.push(i);
     kinds.push(kind);
-    at.push(o - offset);
-    expect.push(-1);
-    follow.push(false);
-    let next = o + i.len;
-    const target = next + (i.imm | 0);
-    if (kind === K.JMP || kind === K.CALL) {
-      if (target < 0 || target >= 4096 || target === offset) break;
-      if (kind === K.CALL) returns.push(next);
-      follow[follow.length - 1] = true;
-      next = target;
-    } else if (kind === K.BRANCH_INDIRECT) {
-      break;
-    } else if (kind === K.RET) {
-      const back = returns.pop();
-      if (back === undefined) break;
-      expect[expect.length - 1] = back;
-      next = back;
-    }
-    o = next;
-  }
-  return list.length === 0 ? null : { entry: offset, insns: list, kinds, at, expect, follow };
+    return true;
+  };
+  // A RET of no followed CALL, and an indirect JMP or CALL, go where only the running code knows.
+  const ends = (i: Insn): boolean => i.op === 0xc3 || kinds[kinds.length - 1] === K.BRANCH_INDIRECT;
+  const path = tracePath(insns, offset, CodeMode.M64, MAX_TRACE, accept, ends);
+  return path.insns.length === 0 ? null : { ...path, entry: offset, kinds };
 }
 
 /**

@@ -6,13 +6,13 @@
  */
 
 import type { WasmArena } from '../../memory/wasm-arena.js';
-import { Block } from '../blocks.js';
+import { Block, spanOf } from '../blocks.js';
 import type { Cpu } from '../cpu.js';
 import type { Insn } from '../decode.js';
 import { dispatch } from '../dispatch.js';
 import { CodeMode } from '../state.js';
 import { compileTrace, SIDE_EXIT } from './block-compiler.js';
-import { dispatcherModule } from './encoder.js';
+import { dispatcherModule } from './dispatcher.js';
 import { type WasmApi, type WasmModule, type WasmTable, wasmApi } from './host.js';
 import { Area, type CpuArea, LazySlot } from './layout.js';
 import { traceAt } from './trace.js';
@@ -67,12 +67,7 @@ function dispatcherFor(arena: WasmArena): Dispatch {
   let run = dispatchers.get(arena);
   if (run === undefined) {
     const api = wasmApi as WasmApi;
-    const bytes = dispatcherModule({
-      nextRip: Area.NEXT_RIP,
-      tlbXS: Area.TLB_XS,
-      tlbXU: Area.TLB_XU,
-      tlbDir: Area.TLB_DIR,
-    });
+    const bytes = dispatcherModule();
     const instance = new api.Instance(new api.Module(bytes), { env: { table, mem: arena.memory } });
     run = instance.exports.run as Dispatch;
     dispatchers.set(arena, run);
@@ -174,17 +169,8 @@ export function buildWasmBlock(insns: readonly (Insn | undefined)[], offset: num
     return null;
   }
   wasmStats.built++;
-  const list = trace.insns;
-  const at = trace.at;
-  let lo = offset;
-  let hi = offset;
-  for (let k = 0; k < list.length; k++) {
-    lo = Math.min(lo, offset + at[k]);
-    hi = Math.max(hi, offset + at[k] + list[k].len);
-  }
-  const back = -Math.min(0, ...at);
-  const reach = Math.max(...at);
-  const block = new WasmBlock(offset, list.length, lo, hi, back, reach, index, run);
+  const { lo, hi, back, reach } = spanOf(offset, trace.insns, trace.at);
+  const block = new WasmBlock(offset, trace.insns.length, lo, hi, back, reach, index, run);
   released?.register(block, index);
   return block;
 }
