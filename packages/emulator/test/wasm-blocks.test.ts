@@ -56,13 +56,21 @@ function runToHlt(m: Machine): string {
 }
 
 /**
- * Loads `code` at CODE and the lead-in, sets `regs`, compiles one WebAssembly block over `code` when `wasm`, and
- * runs from the lead-in to HLT; returns the registers.
+ * Loads `code` at CODE and the lead-in (`before`, then NOP; JMP CODE), sets `regs`, compiles one WebAssembly
+ * block over `code` when `wasm`, and runs from the lead-in to HLT; returns the registers.
  */
-function runCase(m: Machine, code: number[], regs: Partial<KvmRegs>, wasm: boolean): KvmRegs {
+function runCase(
+  m: Machine,
+  code: number[],
+  regs: Partial<KvmRegs>,
+  wasm: boolean,
+  before: number[] = [],
+): KvmRegs {
   m.ram.fill(0, CODE, CODE + 0x1000);
   m.ram.set(code, CODE);
-  m.ram.set(LEAD_IN, LEAD);
+  // `before` runs in the interpreter, on the way to the block.
+  const jmp = LEAD + before.length + 6;
+  m.ram.set([...before, 0x90, 0xe9, ...new Uint8Array(new Int32Array([CODE - jmp]).buffer)], LEAD);
   m.vcpu.setRegs({ ...m.vcpu.getRegs(), ...regs, rip: BigInt(LEAD), rsp: 0x8000n, rflags: 2n });
   if (wasm) precompile(m.vcpu, CODE, code.length, 'wasm');
   expect(runToHlt(m)).toBe('hlt');
@@ -203,6 +211,54 @@ describe('WebAssembly blocks against the interpreter', () => {
     }
     expect(wasmStats.built - built).toBe(runs);
     // Every module the compiler wrote was valid WebAssembly.
+    expect(wasmStats.invalid).toBe(0);
+  }, 120_000);
+
+  it('a block that reads flags before it sets any computes them from the lazy record the interpreter left', () => {
+    using plain = machine(false);
+    using compiled = machine(true);
+    const built = wasmStats.built;
+    let runs = 0;
+    // Flag writers the interpreter runs (the tier's forms and some it leaves to the interpreter: each leaves its
+    // own kind of lazy record, or none), on the way to a block whose first instruction reads flags.
+    const writers: [string, number[]][] = [
+      ...WRITERS,
+      ...INC_DEC.map(([name, bytes]): [string, number[]] => [
+        `cmp rax, rbx; ${name}`,
+        [0x48, 0x39, 0xd8, ...bytes],
+      ]),
+      ['bt rax, 5', [0x48, 0x0f, 0xba, 0xe0, 0x05]],
+      ['mul rbx', [0x48, 0xf7, 0xe3]],
+      ['shld rax, rbx, 3', [0x48, 0x0f, 0xa4, 0xd8, 0x03]],
+      ['add rax, rbx; stc', [0x48, 0x01, 0xd8, 0xf9]],
+      ['sub eax, ebx; cmc', [0x29, 0xd8, 0xf5]],
+      ['inc byte [rsp - 8] (CF kept)', [0x48, 0x39, 0xd8, 0xfe, 0x44, 0x24, 0xf8]],
+    ];
+    const heads: [string, number[]][] = [];
+    for (let cc = 0; cc < 16; cc++) heads.push([`cc ${cc} first`, readers(cc)]);
+    heads.push(['adc first', [0x48, 0x11, 0xc6, ...readers(2)]]);
+    heads.push(['dec first', [0xff, 0xcb, ...readers(0)]]);
+    heads.push(['rol first', [0x48, 0xd1, 0xc6, ...readers(11)]]);
+    for (const [name, writer] of writers) {
+      for (const [head, code] of heads) {
+        for (const [a, b] of PAIRS) {
+          const regs = {
+            rax: a,
+            rbx: b,
+            rcx: (a ^ b) & 0xffn,
+            rdx: 0x5555n,
+            rsi: 0x1111n,
+            rdi: 0x2222n,
+            r10: 0n,
+          };
+          const want = runCase(plain, code, regs, false, writer);
+          const got = runCase(compiled, code, regs, true, writer);
+          expect(got, `${name}; ${head}; rax ${a.toString(16)} rbx ${b.toString(16)}`).toEqual(want);
+          runs++;
+        }
+      }
+    }
+    expect(wasmStats.built - built).toBe(runs);
     expect(wasmStats.invalid).toBe(0);
   }, 120_000);
 

@@ -10,10 +10,11 @@
  * (wasm-block.ts) runs that one instruction through the interpreter's handler, faults and exits included.
  *
  * The trace (trace.ts) leaves when a conditional branch is taken; a branch back to the entry goes round again
- * while the next pass fits in the run loop's slice. A flag-reading instruction joins a trace only after one that
- * set the flags, so conditions are computed from values the block holds; guest registers live in locals while
- * the block runs; flags a block sets are left in the CPU's lazy-flags record (flags.ts) and RFLAGS exactly as
- * the interpreter leaves them.
+ * while the next pass fits in the run loop's slice. Conditions after an instruction of the trace that set the
+ * flags are computed from values the block holds; a reader before any such instruction first computes every flag
+ * from the lazy-flags record the glue leaves in the area. Guest registers live in locals while the block runs;
+ * flags a block sets are left in the CPU's lazy-flags record (flags.ts) and RFLAGS exactly as the interpreter
+ * leaves them.
  *
  * Function: `run(base, rip, room, user) -> retired << 7 | flagsWritten << 6 | exit`, with `base` the vCPU's area
  * (layout.ts), `rip` the entry RIP, `room` the instructions it may retire (it does not run when it holds more;
@@ -26,7 +27,7 @@ import { LazyOp } from '../flags.js';
 import { ARITH_FLAGS, Flag, Seg } from '../state.js';
 import { blockModule, Code, Op, T, VOID } from './encoder.js';
 import { Area, LazySlot } from './layout.js';
-import { aluKind, K, shiftCount, type Trace } from './trace.js';
+import { aluKind, K, readsFlags, shiftCount, type Trace } from './trace.js';
 
 /** The exit code of a side exit (0 is an ordinary end). */
 export const SIDE_EXIT = 1;
@@ -131,6 +132,13 @@ class Compiler {
   private cfInFl = false;
   /** Whether every arithmetic flag is in FL (after a rotate: the lazy record holds none). */
   private eager = false;
+  /**
+   * Whether the trace so far set the flags, so readers compile from how it did. Before that, the first reader
+   * computes them all from the lazy record (`flagsFromRecord`), which the prologue then loads from the area.
+   */
+  private known = false;
+  /** Whether any reader came before a writer: the prologue loads the lazy record into its locals. */
+  private readsRecord = false;
 
   constructor(private readonly t: Trace) {}
 
@@ -185,12 +193,14 @@ class Compiler {
     head.get(BASE).get(RIP_F).mem(Op.F64_STORE, 3, Area.NEXT_RIP);
     head.i32(0).op(Op.RETURN);
     head.op(Op.END);
-    // RIP0 from the float RIP; the non-lazy flags; the tag arrays for the privilege; the registers.
+    // RIP0 from the float RIP; the non-lazy flags (and the lazy record when needed); the tag arrays for the
+    // privilege; the registers.
     head.get(RIP_F).op(Op.I64_TRUNC_F64_S).set(RIP0);
     head
       .get(BASE)
       .mem(Op.I32_LOAD, 2, Area.LAZY + LazySlot.FLAGS * 4)
       .set(FL);
+    if (this.readsRecord) Compiler.loadRecord(head);
     Compiler.tagBase(head, TAG_R, Area.TLB_RS, Area.TLB_RU);
     Compiler.tagBase(head, TAG_W, Area.TLB_WS, Area.TLB_WU);
     for (let r = 0; r < 16; r++) {
@@ -202,6 +212,40 @@ class Compiler {
     }
     head.bytes(c.finish());
     return blockModule(LOCALS, head.finish());
+  }
+
+  /**
+   * Loads the lazy-flags record the JavaScript side (or the block before) left in the area into the record's
+   * locals, each operand masked to the record's size: the JavaScript side keeps the upper half of a narrower
+   * operand as it was.
+   */
+  private static loadRecord(c: Code): void {
+    const field = (slot: number, type: number, local: number) => {
+      c.get(BASE).mem(
+        type === T.I32 ? Op.I32_LOAD : Op.I64_LOAD,
+        type === T.I32 ? 2 : 3,
+        Area.LAZY + slot * 4,
+      );
+      if (type === T.I64) c.get(T1).op(Op.I64_AND);
+      c.set(local);
+    };
+    field(LazySlot.OP, T.I32, LOP);
+    field(LazySlot.SIZE, T.I32, LSIZE);
+    field(LazySlot.MASK, T.I32, LMASK);
+    // T1: the size's value mask, all ones at 8 bytes (a 64-bit shift count wraps).
+    c.i64(-1)
+      .i64(1)
+      .get(LSIZE)
+      .i32(3)
+      .op(Op.I32_SHL)
+      .op(Op.I64_EXTEND_I32_U)
+      .op(Op.I64_SHL)
+      .i64(1)
+      .op(Op.I64_SUB);
+    c.get(LSIZE).i32(8).op(Op.I32_EQ).byte(Op.SELECT).set(T1);
+    field(LazySlot.RES, T.I64, LRES);
+    field(LazySlot.DST, T.I64, LDST);
+    field(LazySlot.SRC, T.I64, LSRC);
   }
 
   private static tagBase(c: Code, local: number, supervisor: number, user: number): void {
@@ -469,6 +513,66 @@ class Compiler {
     this.lastSize = size;
     this.cfInFl = (mask & Flag.CF) === 0;
     this.eager = false;
+    this.known = true;
+  }
+
+  /**
+   * For the first flag reader of a trace that has not set the flags: every flag computed into FL from the lazy
+   * record in its locals, whatever operation it holds (flags.ts's getFlags, decided at run time), and the record
+   * emptied, so the trace goes on as after a rotate. Runs between instructions (A, B, T2 and Q are free).
+   */
+  private flagsFromRecord(): void {
+    const c = this.c;
+    this.readsRecord = true;
+    /** Pushes whether the record's op is an addition or subtraction (ADD, ADC1, SUB, SBB1). */
+    const arith = () => c.get(LOP).i32(LazyOp.ADD).op(Op.I32_SUB).i32(4).op(Op.I32_LT_U);
+    /** Pushes whether the record's op is an addition (ADD, ADC1), selecting the first of two values. */
+    const addition = () => c.get(LOP).i32(LazyOp.SUB).op(Op.I32_LT_U);
+    // T2: the sign bit's position.
+    c.get(LSIZE).i32(3).op(Op.I32_SHL).i32(1).op(Op.I32_SUB).op(Op.I64_EXTEND_I32_U).set(T2);
+    // CF: ADD res < dst, ADC1 res <= dst, SUB dst < src, SBB1 dst <= src (flags.ts's lazyCf).
+    c.get(LRES).get(LDST);
+    addition();
+    c.byte(Op.SELECT).set(A);
+    c.get(LDST).get(LSRC);
+    addition();
+    c.byte(Op.SELECT).set(B);
+    c.get(A).get(B).op(Op.I64_LE_U).get(A).get(B).op(Op.I64_LT_U);
+    c.get(LOP).i32(1).op(Op.I32_AND).op(Op.I32_EQZ); // ADC1 and SBB1 are the even ops
+    c.byte(Op.SELECT);
+    arith();
+    c.op(Op.I32_AND).set(Q);
+    // OF: the operands' and result's signs (flags.ts's lazyOf).
+    c.get(LDST).get(LRES).op(Op.I64_XOR).get(LSRC).get(LRES).op(Op.I64_XOR).op(Op.I64_AND);
+    c.get(LDST).get(LSRC).op(Op.I64_XOR).get(LDST).get(LRES).op(Op.I64_XOR).op(Op.I64_AND);
+    addition();
+    c.byte(Op.SELECT).get(T2).op(Op.I64_SHR_U).op(Op.I32_WRAP_I64).i32(1).op(Op.I32_AND);
+    arith();
+    c.op(Op.I32_AND).i32(11).op(Op.I32_SHL).get(Q).op(Op.I32_OR);
+    // AF: bit 4 of res ^ dst ^ src, 0 after a logic op.
+    c.get(LRES)
+      .get(LDST)
+      .op(Op.I64_XOR)
+      .get(LSRC)
+      .op(Op.I64_XOR)
+      .op(Op.I32_WRAP_I64)
+      .i32(Flag.AF)
+      .op(Op.I32_AND);
+    c.i32(0).get(LOP).i32(LazyOp.LOGIC).op(Op.I32_NE).byte(Op.SELECT).op(Op.I32_OR);
+    // ZF, SF, PF from the result.
+    c.get(LRES).op(Op.I64_EQZ).i32(6).op(Op.I32_SHL).op(Op.I32_OR);
+    c.get(LRES).get(T2).op(Op.I64_SHR_U).op(Op.I32_WRAP_I64).i32(1).op(Op.I32_AND).i32(7).op(Op.I32_SHL);
+    c.op(Op.I32_OR);
+    c.get(LRES).op(Op.I32_WRAP_I64).i32(0xff).op(Op.I32_AND).op(Op.I32_POPCNT).i32(1).op(Op.I32_AND);
+    c.op(Op.I32_EQZ).i32(2).op(Op.I32_SHL).op(Op.I32_OR).set(Q);
+    // The record's flags from it, the others from FL; then the record holds none.
+    c.get(FL).get(LMASK).i32(-1).op(Op.I32_XOR).op(Op.I32_AND).get(Q).get(LMASK).op(Op.I32_AND).op(Op.I32_OR);
+    c.set(FL);
+    c.i32(0).set(LMASK);
+    c.i32(1).set(FW);
+    this.known = true;
+    this.eager = true;
+    this.cfInFl = true;
   }
 
   /** Pushes bit `bit` of FL as an i32. */
@@ -630,6 +734,7 @@ class Compiler {
     const size = i.osize;
     const c = this.c;
     const mem = i.mod !== 3;
+    if (!this.known && readsFlags(i, kind)) this.flagsFromRecord();
     switch (kind) {
       case K.NOP:
         break;
@@ -1059,6 +1164,7 @@ class Compiler {
     this.setReg(n, size, () => c.get(V));
     this.eager = true;
     this.cfInFl = true;
+    this.known = true;
   }
 
   /**

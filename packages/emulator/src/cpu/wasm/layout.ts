@@ -13,8 +13,8 @@ export const Area = {
   /** RAX..R15 as 16 little-endian 64-bit words (`CpuState.r`'s 32-bit halves). */
   REGS: 0,
   /**
-   * The lazy-flags record a block leaves for the JavaScript side, as int32s in `LazySlot` order; the glue
-   * copies it into the CPU's fields after a block that set flags.
+   * The lazy-flags record, as int32s in `LazySlot` order: the glue stores the CPU's before a run (a block that
+   * reads flags before it sets them computes them from it) and copies it back after a block that set flags.
    */
   LAZY: 128,
   /** The RIP a block ended at (a float64, as `CpuState.rip` holds it). */

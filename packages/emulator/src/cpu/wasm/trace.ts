@@ -1,8 +1,7 @@
 /**
  * Which 64-bit instructions the WebAssembly tier compiles, and the traces it compiles: the longest run of them
  * from an entry, straight on through conditional branches, into direct JMP and CALL targets on the same page,
- * back after a RET whose popped address is the one after the CALL it followed. An instruction that reads the
- * arithmetic flags joins a trace only after one that sets them all, so the compiler knows how they were set.
+ * back after a RET whose popped address is the one after the CALL it followed.
  */
 import { type Insn, InsnFlag } from '../decode.js';
 import { CodeMode } from '../state.js';
@@ -114,18 +113,8 @@ export function classify(i: Insn): number {
   return K.NONE;
 }
 
-/**
- * Whether `i` (of kind `k`) sets all the arithmetic flags from values the block holds, so the compiler can
- * compute any of them after it. A shift by a constant 0 sets none; one by CL side-exits when CL is 0.
- */
-function setsFlags(i: Insn, k: number): boolean {
-  if (k === K.SHIFT) return i.op === 0xd3 || shiftCount(i) !== 0;
-  if (k === K.NOT_NEG) return (i.reg & 7) === 3;
-  return (k >= K.ALU_RM_R && k <= K.TEST_ACC_IMM) || k === K.IMUL || k === K.ROTATE;
-}
-
 /** Whether `i` (of kind `k`) reads the arithmetic flags: conditions, INC/DEC's CF, ADC's and SBB's carry. */
-function readsFlags(i: Insn, k: number): boolean {
+export function readsFlags(i: Insn, k: number): boolean {
   if (k >= K.ALU_RM_R && k <= K.ALU_ACC_IMM) {
     const alu = aluKind(i, k);
     return alu === 2 || alu === 3;
@@ -148,11 +137,9 @@ export interface Trace extends TracePath {
  */
 export function traceAt(insns: readonly (Insn | undefined)[], offset: number): Trace | null {
   const kinds: number[] = [];
-  let flagsKnown = false;
   const accept = (i: Insn): boolean => {
     const kind = classify(i);
-    if (kind === K.NONE || (readsFlags(i, kind) && !flagsKnown)) return false;
-    if (setsFlags(i, kind)) flagsKnown = true;
+    if (kind === K.NONE) return false;
     kinds.push(kind);
     return true;
   };

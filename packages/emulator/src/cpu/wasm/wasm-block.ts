@@ -110,6 +110,16 @@ class WasmBlock extends Block {
 function runWasm(this: WasmBlock, c: Cpu, lim: number): void {
   const area = c.area as CpuArea;
   const i32 = area.i32;
+  // The lazy-flags record, for a block that reads flags before it sets them.
+  i32[LAZY + LazySlot.OP] = c.lazyOp;
+  i32[LAZY + LazySlot.SIZE] = c.lazySize;
+  i32[LAZY + LazySlot.RES] = c.lazyRes;
+  i32[LAZY + LazySlot.RES_HI] = c.lazyResHi;
+  i32[LAZY + LazySlot.DST] = c.lazyDst;
+  i32[LAZY + LazySlot.DST_HI] = c.lazyDstHi;
+  i32[LAZY + LazySlot.SRC] = c.lazySrc;
+  i32[LAZY + LazySlot.SRC_HI] = c.lazySrcHi;
+  i32[LAZY + LazySlot.MASK] = c.lazyMask;
   i32[LAZY + LazySlot.FLAGS] = c.flags;
   const ret = this.chain(this.wasm, area.offset, c.rip, lim - c.retired, c.cpl === 3 ? 1 : 0);
   if (ret & 64) {
