@@ -237,6 +237,8 @@ export function generateCases(seed = 0x5eed, perShape = 24, mode: 32 | 64 = 64):
         add(baseCase(g, `not${size}`, encode(size, [0xf6 | b], 2, rm, 'reg', 0, [], rex), ALL));
         add(baseCase(g, `neg${size}`, encode(size, [0xf6 | b], 3, rm, 'reg', 0, [], rex), ALL));
         add(baseCase(g, `neg${size} m`, encode(size, [0xf6 | b], 3, 0, 'mem', 8 * g.int(16)), ALL));
+        add(baseCase(g, `inc${size} m`, encode(size, [0xfe | b], 0, 0, 'mem', 8 * g.int(16)), ALL));
+        add(baseCase(g, `dec${size} m`, encode(size, [0xfe | b], 1, 0, 'mem', 8 * g.int(16)), ALL));
       }
       // Shifts and rotates by 1, by imm8 and by CL.
       for (let k = 0; k < 8; k++) {
@@ -334,6 +336,22 @@ export function generateCases(seed = 0x5eed, perShape = 24, mode: 32 | 64 = 64):
             if (n < 0n) n = 0n;
             c.regs[src] = d;
             c.regs[0] = n;
+            c.regs[2] = 0n;
+            add(c);
+          }
+        }
+        if (size >= 4) {
+          // DIV with EDX/RDX zero over the whole range (the WebAssembly tier divides those itself), by a register
+          // and by memory (random data: zero once in 2^32).
+          for (const mem of [false, true]) {
+            const src = g.reg([0, 2]);
+            const c = baseCase(
+              g,
+              `div${size} rdx 0${mem ? ' m' : ''}`,
+              mem ? encode(size, [0xf7], 6, 0, 'mem', 8 * g.int(16)) : encode(size, [0xf7], 6, src, 'reg', 0),
+              DF,
+            );
+            if (!mem) c.regs[src] = (g.u64() >> BigInt(g.int(size * 8))) | 1n;
             c.regs[2] = 0n;
             add(c);
           }

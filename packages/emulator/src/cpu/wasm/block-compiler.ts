@@ -810,6 +810,9 @@ class Compiler {
       case K.BRANCH_INDIRECT:
         this.branchIndirect(k);
         break;
+      case K.DIV:
+        this.divide(k);
+        break;
       case K.PUSH:
         this.push(k, () => this.reg((i.op & 7) | (i.rm & 8)));
         break;
@@ -1205,17 +1208,21 @@ class Compiler {
     if (neg) this.record(LazyOp.SUB, size);
   }
 
-  /** INC and DEC of a register (alu.ts, fast.ts): as ADD/SUB of 1, with CF kept in FL as it was. */
+  /** INC and DEC of a register or memory (alu.ts, fast.ts): as ADD/SUB of 1, with CF kept in FL as it was. */
   private incDec(k: number): void {
     const i = this.t.insns[k];
     const c = this.c;
     const size = i.osize;
     const n = Compiler.rmField(i);
     const dec = (i.reg & 7) === 1;
+    const mem = i.mod !== 3;
+    // A memory operand's write tag before anything changes.
+    if (mem) this.operand(k, size, true);
     c.get(FL).i32(~Flag.CF).op(Op.I32_AND);
     this.cf();
     c.op(Op.I32_OR).set(FL);
-    this.regAt(n, size);
+    if (mem) this.load(size);
+    else this.regAt(n, size);
     c.set(A);
     c.i64(1).set(B);
     c.get(A)
@@ -1223,8 +1230,33 @@ class Compiler {
       .op(dec ? Op.I64_SUB : Op.I64_ADD);
     if (size !== 8) c.i64(maskOf(size)).op(Op.I64_AND);
     c.set(V);
-    this.setRegAt(n, size, () => c.get(V));
+    if (mem) this.store(size, () => c.get(V));
+    else this.setRegAt(n, size, () => c.get(V));
     this.record(dec ? LazyOp.SUB : LazyOp.ADD, size, ARITH_FLAGS & ~Flag.CF);
+  }
+
+  /**
+   * DIV r/m32 and r/m64 (muldiv.ts's divAcc) when the dividend's high half (EDX, RDX) is 0: RAX and RDX get the
+   * quotient and remainder, the flags stay as they were. A zero divisor (#DE) or a dividend wider than the
+   * operand is left to the handler.
+   */
+  private divide(k: number): void {
+    const i = this.t.insns[k];
+    const c = this.c;
+    const size = i.osize;
+    if (i.mod !== 3) {
+      this.operand(k, size, false);
+      this.load(size);
+    } else this.regAt(i.rm, size);
+    c.tee(B).op(Op.I64_EQZ);
+    this.sideIf(k);
+    this.regAt(2, size);
+    c.op(Op.I64_EQZ).op(Op.I32_EQZ);
+    this.sideIf(k);
+    this.regAt(0, size);
+    c.set(A);
+    this.setReg(2, size, () => c.get(A).get(B).op(Op.I64_REM_U));
+    this.setReg(0, size, () => c.get(A).get(B).op(Op.I64_DIV_U));
   }
 
   /** CMOVcc (0F 40-4F): the source is read either way; a 32-bit destination is zero-extended either way. */

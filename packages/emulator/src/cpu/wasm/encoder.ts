@@ -73,6 +73,8 @@ export const Op = {
   I64_ADD: 0x7c,
   I64_SUB: 0x7d,
   I64_MUL: 0x7e,
+  I64_DIV_U: 0x80,
+  I64_REM_U: 0x82,
   I64_AND: 0x83,
   I64_OR: 0x84,
   I64_XOR: 0x85,

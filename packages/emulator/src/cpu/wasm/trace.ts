@@ -38,7 +38,7 @@ export const K = {
   TEST_ACC_IMM: 14,
   /** SHL/SAL, SHR, SAR of a register by an immediate, 1 or CL (C1, D1, D3 /4-/7). */
   SHIFT: 15,
-  /** INC/DEC of a register (FE, FF /0 /1): they read CF to keep it. */
+  /** INC/DEC of a register or memory (FE, FF /0 /1): they read CF to keep it. */
   INC_DEC: 16,
   CMOV: 17,
   SETCC: 18,
@@ -56,6 +56,8 @@ export const K = {
   ROTATE: 27,
   /** JMP r/m64 and CALL r/m64 (FF /4, /2): they end the trace. */
   BRANCH_INDIRECT: 28,
+  /** DIV r/m32, r/m64 (F7 /6): the high half (EDX, RDX) 0 and the divisor not, else left to the handler. */
+  DIV: 29,
 } as const;
 
 /** The ALU kind (ModRM reg / opcode bits 5:3: ADD, OR, ADC, SBB, AND, SUB, XOR, CMP) of an ALU form. */
@@ -101,7 +103,8 @@ export function classify(i: Insn): number {
   if ((op === 0x1af || op === 0x69 || op === 0x6b) && wide) return K.IMUL;
   if ((op === 0xf6 || op === 0xf7) && ((i.reg & 7) === 2 || (i.reg & 7) === 3))
     return size === 2 ? K.NONE : K.NOT_NEG;
-  if ((op === 0xfe || op === 0xff) && !mem && (i.reg & 7) < 2 && size !== 2) return K.INC_DEC;
+  if ((op === 0xfe || op === 0xff) && (i.reg & 7) < 2 && size !== 2) return K.INC_DEC;
+  if (op === 0xf7 && (i.reg & 7) === 6 && wide) return K.DIV;
   if (op >= 0x140 && op <= 0x14f) return wide ? K.CMOV : K.NONE;
   if (op >= 0x190 && op <= 0x19f) return K.SETCC;
   if (op >= 0x50 && op <= 0x57) return size === 8 ? K.PUSH : K.NONE;
