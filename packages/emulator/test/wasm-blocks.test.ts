@@ -167,6 +167,11 @@ const INC_DEC: [string, number[]][] = [
   ['dec ah', [0xfe, 0xcc]],
 ];
 
+/** The registers of a flags case: RAX and RBX the pair, CL from them (0 among them, for shifts by CL). */
+function operands(a: bigint, b: bigint): Partial<KvmRegs> {
+  return { rax: a, rbx: b, rcx: (a ^ b) & 0xffn, rdx: 0x5555n, rsi: 0x1111n, rdi: 0x2222n, r10: 0n };
+}
+
 /** SETcc DL, CMOVcc RSI, RDI, Jcc over OR R10, 1, then HLT. */
 function readers(cc: number): number[] {
   return [0x0f, 0x90 + cc, 0xc2, 0x48, 0x0f, 0x40 + cc, 0xf7, 0x70 + cc, 0x04, 0x49, 0x83, 0xca, 0x01, 0xf4];
@@ -192,16 +197,7 @@ describe('WebAssembly blocks against the interpreter', () => {
       for (let cc = 0; cc < 16; cc++) {
         for (const [a, b] of PAIRS) {
           const code = [...writer, ...readers(cc)];
-          // CL (the count of shifts by CL) from the operands: 0 among them.
-          const regs = {
-            rax: a,
-            rbx: b,
-            rcx: (a ^ b) & 0xffn,
-            rdx: 0x5555n,
-            rsi: 0x1111n,
-            rdi: 0x2222n,
-            r10: 0n,
-          };
+          const regs = operands(a, b);
           const want = runCase(plain, code, regs, false);
           const got = runCase(compiled, code, regs, true);
           expect(got, `${name}; cc ${cc}; rax ${a.toString(16)} rbx ${b.toString(16)}`).toEqual(want);
@@ -242,15 +238,7 @@ describe('WebAssembly blocks against the interpreter', () => {
     for (const [name, writer] of writers) {
       for (const [head, code] of heads) {
         for (const [a, b] of PAIRS) {
-          const regs = {
-            rax: a,
-            rbx: b,
-            rcx: (a ^ b) & 0xffn,
-            rdx: 0x5555n,
-            rsi: 0x1111n,
-            rdi: 0x2222n,
-            r10: 0n,
-          };
+          const regs = operands(a, b);
           const want = runCase(plain, code, regs, false, writer);
           const got = runCase(compiled, code, regs, true, writer);
           expect(got, `${name}; ${head}; rax ${a.toString(16)} rbx ${b.toString(16)}`).toEqual(want);

@@ -485,6 +485,15 @@ class Compiler {
     else c.mem(signed ? Op.I64_LOAD8_S : Op.I64_LOAD8_U, 0, 0);
   }
 
+  /** Pushes instruction k's r/m operand (memory or a register, not a byte register) at `size`, zero-extended. */
+  private source(k: number, size: number): void {
+    const i = this.t.insns[k];
+    if (i.mod !== 3) {
+      this.operand(k, size, false);
+      this.load(size);
+    } else this.regAt(i.rm, size);
+  }
+
   /** Stores the low `size` bytes of the i64 the callback pushes at ADDR. */
   private store(size: number, value: () => void): void {
     this.c.get(ADDR);
@@ -1244,10 +1253,7 @@ class Compiler {
     const i = this.t.insns[k];
     const c = this.c;
     const size = i.osize;
-    if (i.mod !== 3) {
-      this.operand(k, size, false);
-      this.load(size);
-    } else this.regAt(i.rm, size);
+    this.source(k, size);
     c.tee(B).op(Op.I64_EQZ);
     this.sideIf(k);
     this.regAt(2, size);
@@ -1264,10 +1270,7 @@ class Compiler {
     const i = this.t.insns[k];
     const c = this.c;
     const size = i.osize;
-    if (i.mod !== 3) {
-      this.operand(k, size, false);
-      this.load(size);
-    } else this.regAt(i.rm, size);
+    this.source(k, size);
     c.set(B);
     this.condition(i.op & 0xf);
     c.set(Q);
