@@ -544,7 +544,7 @@ export class EmulatorVcpu implements Vcpu {
     this.check('KVM_GET_MSRS');
     const out: KvmMsrEntry[] = [];
     for (const index of indices) {
-      const v = readMsr(this.cpu, index);
+      const v = readMsr(this.cpu, index, true);
       if (v === undefined) break;
       out.push({ index, data: v });
     }

@@ -43,6 +43,8 @@ export const Feature = {
   /** Leaf 7 EBX. */
   FDP_EXCPTN_ONLY: 1 << 6,
   FCS_FDS_DEPRECATED: 1 << 13,
+  /** Leaf 7 EDX: the IA32_ARCH_CAPABILITIES MSR (msr.ts). */
+  ARCH_CAPABILITIES: 1 << 29,
   /** Leaf 0x80000001 ECX. */
   LAHF_LM: 1 << 0,
   /** Leaf 0x80000001 EDX. */
@@ -111,7 +113,8 @@ export function supportedCpuid(): KvmCpuidEntry2[] {
         f.SSE2,
     ),
     // Leaf 7: no extended features, but the x87 behaviours of current Intel parts the emulator follows:
-    // FDP_EXCPTN_ONLY (EBX bit 6) and FCS/FDS deprecated (bit 13) (fpu/x87.ts `note`).
+    // FDP_EXCPTN_ONLY (EBX bit 6) and FCS/FDS deprecated (bit 13) (fpu/x87.ts `note`); and IA32_ARCH_CAPABILITIES
+    // (EDX bit 29), which KVM offers every guest, saying which speculative-execution weaknesses the CPU lacks.
     {
       function: 7,
       index: 0,
@@ -119,7 +122,7 @@ export function supportedCpuid(): KvmCpuidEntry2[] {
       eax: 0,
       ebx: f.FDP_EXCPTN_ONLY | f.FCS_FDS_DEPRECATED,
       ecx: 0,
-      edx: 0,
+      edx: f.ARCH_CAPABILITIES,
     },
     // XSAVE state components (x87 and SSE in the legacy area): what XCR0 may enable; EBX/ECX are the area's
     // size (legacy area and header). Sub-leaf 1: XSAVEOPT (EAX bit 0), which fpu/save.ts runs as XSAVE.

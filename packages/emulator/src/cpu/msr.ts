@@ -1,7 +1,8 @@
 /**
  * Model-specific registers (SDM Vol. 4): the ones the CPU uses (EFER, the SYSCALL and SYSENTER MSRs, FS/GS
- * bases, TSC, PAT) and the ones kept for save/restore only (MTRRs, MISC_ENABLE). Guest WRMSR and the VMM's
- * KVM_SET_MSRS share this code; `host` relaxes the checks KVM relaxes for host-initiated writes.
+ * bases, TSC, PAT), the ones kept for save/restore only (MTRRs, MISC_ENABLE), and the read-only ones describing
+ * the CPU (the microcode revision, IA32_ARCH_CAPABILITIES). Guest RDMSR/WRMSR and the VMM's KVM_GET_MSRS/
+ * KVM_SET_MSRS share this code; `host` relaxes the checks KVM relaxes for host-initiated accesses.
  */
 import type { Cpu } from './cpu.js';
 import { Feature, guestHas } from './cpuid.js';
@@ -12,6 +13,10 @@ import { Cr0, Efer, Seg } from './state.js';
 export const Msr = {
   TSC: 0x10,
   APIC_BASE: 0x1b,
+  /** IA32_BIOS_SIGN_ID, the microcode revision in bits 63:32 (KVM's MSR_IA32_UCODE_REV). */
+  UCODE_REV: 0x8b,
+  /** IA32_ARCH_CAPABILITIES: the speculative-execution weaknesses the CPU does not have. */
+  ARCH_CAPABILITIES: 0x10a,
   MTRRCAP: 0xfe,
   SYSENTER_CS: 0x174,
   SYSENTER_ESP: 0x175,
@@ -70,11 +75,46 @@ export const MSR_INDEX_LIST: readonly number[] = [
   Msr.GS_BASE,
   Msr.MTRRCAP,
   ...MTRR_INDICES,
+  // Kept per vCPU as KVM keeps them (its `emulated_msrs`): a VMM may set them, the guest reads them.
+  Msr.UCODE_REV,
+  Msr.ARCH_CAPABILITIES,
   // IA32_TSC_DEADLINE, kept by the in-kernel local APIC (one of KVM's `emulated_msrs`).
   0x6e0,
 ];
 
 const MTRR_SET = new Set(MTRR_INDICES);
+
+/**
+ * IA32_ARCH_CAPABILITIES as the emulator reports it (SDM Vol. 4 Table 2-2; the bits as Linux's msr-index.h names
+ * them). The emulator executes nothing speculatively and has no branch predictors, store or fill buffers, so
+ * none of the weaknesses these bits rule out can exist: RDCL_NO (bit 0, Meltdown), SSB_NO (4), MDS_NO (5),
+ * PSCHANGE_MC_NO (6), TAA_NO (8), SBDR_SSDP_NO (13), FBSDP_NO (14), PSDP_NO (15), BHI_NO (20), PBRSB_NO (24),
+ * GDS_NO (26), RFDS_NO (27) and ITS_NO (62, which hardware never sets and KVM synthesizes for its guests).
+ * Without them Linux would isolate page tables, clear buffers with VERW and return through thunks, work a
+ * machine like this one gains nothing from.
+ */
+export const ARCH_CAPABILITIES =
+  (1n << 62n) |
+  BigInt(
+    (1 << 0) |
+      (1 << 4) |
+      (1 << 5) |
+      (1 << 6) |
+      (1 << 8) |
+      (1 << 13) |
+      (1 << 14) |
+      (1 << 15) |
+      (1 << 20) |
+      (1 << 24) |
+      (1 << 26) |
+      (1 << 27),
+  );
+
+/** A vCPU's microcode revision until the VMM sets one: revision 1, KVM's default. */
+const UCODE_REV = 0x1_0000_0000n;
+
+/** CPUID.(EAX=7, ECX=0):EDX, the register with the ARCH_CAPABILITIES bit. */
+const LEAF7_EDX = 3;
 
 function toSigned48(v: bigint): number {
   return Number(BigInt.asIntN(64, v));
@@ -119,9 +159,18 @@ function apicModeChangeAllowed(c: Cpu, v: bigint, host: boolean): boolean {
   return !(from === 0n && to === (APIC_BASE_EXTD | APIC_BASE_EN));
 }
 
-/** Reads an MSR, or undefined if this CPU has no such MSR (RDMSR #GP, KVM_GET_MSRS stops). */
-export function readMsr(c: Cpu, index: number): bigint | undefined {
+/**
+ * Reads an MSR, or undefined if this CPU has no such MSR (RDMSR #GP, KVM_GET_MSRS stops); `host` for the VMM's
+ * KVM_GET_MSRS, which reads what the guest's CPUID hides.
+ */
+export function readMsr(c: Cpu, index: number, host = false): bigint | undefined {
   switch (index >>> 0) {
+    case Msr.UCODE_REV:
+      return c.otherMsrs.get(Msr.UCODE_REV) ?? UCODE_REV;
+    case Msr.ARCH_CAPABILITIES:
+      // KVM: a guest whose CPUID does not offer it gets #GP.
+      if (!host && !guestHas(c.cpuid, 7, LEAF7_EDX, Feature.ARCH_CAPABILITIES)) return undefined;
+      return c.otherMsrs.get(Msr.ARCH_CAPABILITIES) ?? ARCH_CAPABILITIES;
     case Msr.TSC:
       return BigInt.asUintN(64, c.tscOffset + BigInt(tscNow(c)));
     case Msr.APIC_BASE:
@@ -221,6 +270,15 @@ export function writeMsr(c: Cpu, index: number, value: bigint, host: boolean): b
       return v >> 32n === 0n || host;
     case Msr.EFER:
       return writeEfer(c, v, host);
+    case Msr.UCODE_REV:
+      // The guest writes 0 before CPUID to have the revision loaded; KVM ignores that, the VMM sets it.
+      if (host) c.otherMsrs.set(Msr.UCODE_REV, v);
+      return true;
+    case Msr.ARCH_CAPABILITIES:
+      // Read-only for the guest; the VMM may report less (KVM refuses bits it does not support).
+      if (!host || v & ~ARCH_CAPABILITIES) return false;
+      c.otherMsrs.set(Msr.ARCH_CAPABILITIES, v);
+      return true;
     default:
       if (MTRR_SET.has(index >>> 0)) {
         c.otherMsrs.set(index >>> 0, v);
