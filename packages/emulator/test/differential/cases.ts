@@ -282,6 +282,10 @@ export function generateCases(seed = 0x5eed, perShape = 24, mode: 32 | 64 = 64):
         const { rm, rex } = byteRegs(g, size);
         add(baseCase(g, `mul${size}`, encode(size, [0xf6 | b], 4, rm, 'reg', 0, [], rex), CF | OF | DF));
         add(baseCase(g, `imul${size}`, encode(size, [0xf6 | b], 5, rm, 'reg', 0, [], rex), CF | OF | DF));
+        if (size >= 4) {
+          add(baseCase(g, `mul${size} m`, encode(size, [0xf7], 4, 0, 'mem', 8 * g.int(16)), CF | OF | DF));
+          add(baseCase(g, `imul${size} m`, encode(size, [0xf7], 5, 0, 'mem', 8 * g.int(16)), CF | OF | DF));
+        }
         for (const signed of [false, true]) {
           // The divisor register: CL or BL for bytes (no REX), else anything but RAX/RDX.
           const src = size === 1 ? g.pick([1, 3]) : g.reg([0, 2]);

@@ -1054,34 +1054,53 @@ class Compiler {
   }
 
   /**
-   * IMUL r, r/m and IMUL r, r/m, imm (muldiv.ts's imulReg): the product truncated to the size; CF and OF set
-   * when it did not fit (the high half is not the low half's sign), AF cleared, ZF, SF and PF from the result.
+   * IMUL r, r/m and IMUL r, r/m, imm (muldiv.ts's imulReg), and MUL and IMUL r/m (F7 /4 /5, mulAcc) with the
+   * product's halves into EDX:EAX or RDX:RAX: the product truncated to the size; CF and OF set when it did not
+   * fit (the high half is not 0 for MUL, not the low half's sign for IMUL), AF cleared, ZF, SF and PF from the
+   * low half.
    */
   private imul(k: number): void {
     const i = this.t.insns[k];
     const c = this.c;
     const size = i.osize;
+    const acc = i.op === 0xf7;
+    const signed = !acc || (i.reg & 7) === 5;
+    /** Sign-extends the 32-bit value on the stack when the multiply is signed. */
+    const extend = () => {
+      if (size === 4 && signed) c.i64(32).op(Op.I64_SHL).i64(32).op(Op.I64_SHR_S);
+    };
     if (i.mod !== 3) {
       this.operand(k, size, false);
-      this.load(size, true);
+      this.load(size, signed);
     } else {
       this.regAt(i.rm, size);
-      if (size === 4) c.i64(32).op(Op.I64_SHL).i64(32).op(Op.I64_SHR_S);
+      extend();
     }
     c.set(A);
-    if (i.op === 0x1af) {
+    if (acc) {
+      this.regAt(0, size);
+      extend();
+    } else if (i.op === 0x1af) {
       this.reg(i.reg);
-      if (size === 4) c.i64(32).op(Op.I64_SHL).i64(32).op(Op.I64_SHR_S);
+      extend();
     } else c.i64(i.imm | 0);
     c.set(B);
     c.get(A).get(B).op(Op.I64_MUL).set(V);
     if (size === 4) {
-      // Both sign-extended: the 64-bit product is exact; it fits when it is its low half sign-extended.
-      c.get(V).get(V).i64(32).op(Op.I64_SHL).i64(32).op(Op.I64_SHR_S).op(Op.I64_NE);
+      // The 64-bit product of two 32-bit values is exact: signed, it fits when it is its low half sign-extended;
+      // unsigned, when its high half is 0.
+      if (signed) c.get(V).get(V).i64(32).op(Op.I64_SHL).i64(32).op(Op.I64_SHR_S).op(Op.I64_NE);
+      else c.get(V).i64(32).op(Op.I64_SHR_U).i64(0).op(Op.I64_NE);
+      if (acc) this.setReg(2, 4, () => c.get(V).i64(32).op(Op.I64_SHR_U));
       c.get(V).i64(MASK32).op(Op.I64_AND).set(V);
     } else {
-      this.mulHighSigned();
-      c.get(V).i64(63).op(Op.I64_SHR_S).op(Op.I64_NE);
+      this.mulHigh(signed);
+      c.set(T2);
+      c.get(T2);
+      if (signed) c.get(V).i64(63).op(Op.I64_SHR_S);
+      else c.i64(0);
+      c.op(Op.I64_NE);
+      if (acc) this.setReg(2, 8, () => c.get(T2));
     }
     // Q: overflow.
     c.set(Q);
@@ -1094,17 +1113,17 @@ class Compiler {
       .byte(Op.SELECT)
       .op(Op.I32_OR)
       .set(FL);
-    this.setReg(i.reg, size, () => c.get(V));
+    this.setReg(acc ? 0 : i.reg, size, () => c.get(V));
     c.i64(0).set(A);
     c.i64(0).set(B);
     this.record(LazyOp.RESULT, size, Flag.ZF | Flag.SF | Flag.PF);
   }
 
   /**
-   * Pushes the high 64 bits of the signed 128-bit product of A and B: the unsigned high half from 32-bit
-   * partial products, less B when A is negative and A when B is (two's complement).
+   * Pushes the high 64 bits of the 128-bit product of A and B: the unsigned high half from 32-bit partial
+   * products; `signed`, less B when A is negative and A when B is (two's complement).
    */
-  private mulHighSigned(): void {
+  private mulHigh(signed: boolean): void {
     const c = this.c;
     const lo = (v: number) => c.get(v).i64(MASK32).op(Op.I64_AND);
     const hi = (v: number) => c.get(v).i64(32).op(Op.I64_SHR_U);
@@ -1126,6 +1145,7 @@ class Compiler {
     c.get(T2).i64(32).op(Op.I64_SHR_U).op(Op.I64_ADD);
     c.get(PN).i64(32).op(Op.I64_SHR_U).op(Op.I64_ADD);
     c.get(T1).i64(32).op(Op.I64_SHR_U).op(Op.I64_ADD);
+    if (!signed) return;
     // Signed: less B if A < 0, less A if B < 0.
     c.get(B).i64(0).get(A).i64(0).op(Op.I64_LT_S).byte(Op.SELECT).op(Op.I64_SUB);
     c.get(A).i64(0).get(B).i64(0).op(Op.I64_LT_S).byte(Op.SELECT).op(Op.I64_SUB);

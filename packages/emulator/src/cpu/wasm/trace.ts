@@ -48,7 +48,7 @@ export const K = {
   RET: 22,
   JMP: 23,
   JCC: 24,
-  /** IMUL r, r/m and IMUL r, r/m, imm (0F AF, 69, 6B). */
+  /** IMUL r, r/m and IMUL r, r/m, imm (0F AF, 69, 6B); MUL and IMUL r/m into EDX:EAX or RDX:RAX (F7 /4 /5). */
   IMUL: 25,
   /** NOT and NEG (F6, F7 /2 /3). */
   NOT_NEG: 26,
@@ -101,6 +101,7 @@ export function classify(i: Insn): number {
   }
   if (op === 0xff && ((i.reg & 7) === 2 || (i.reg & 7) === 4)) return size === 8 ? K.BRANCH_INDIRECT : K.NONE;
   if ((op === 0x1af || op === 0x69 || op === 0x6b) && wide) return K.IMUL;
+  if (op === 0xf7 && ((i.reg & 7) === 4 || (i.reg & 7) === 5) && wide) return K.IMUL;
   if ((op === 0xf6 || op === 0xf7) && ((i.reg & 7) === 2 || (i.reg & 7) === 3))
     return size === 2 ? K.NONE : K.NOT_NEG;
   if ((op === 0xfe || op === 0xff) && (i.reg & 7) < 2 && size !== 2) return K.INC_DEC;
