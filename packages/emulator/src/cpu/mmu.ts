@@ -455,8 +455,8 @@ export class MmuState extends CpuState {
       this.tlbBytes[ix] = slot.memory.bytes;
       this.tlbOff[ix] = slot.offset + page - slot.gpa;
       this.tlbAbs[ix] =
-        slot.memory.arena !== null && slot.memory.arena === this.arena
-          ? slot.memory.arenaOffset + this.tlbOff[ix]
+        this.area !== null && slot.memory.arena === this.area.arena
+          ? slot.memory.bytes.byteOffset + this.tlbOff[ix]
           : -1;
       this.tlbCode[ix] = null as unknown as CodePage;
     }

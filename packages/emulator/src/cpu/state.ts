@@ -6,7 +6,6 @@
  * which a double holds exactly (Intel SDM Vol. 1 3.3.7.1).
  */
 
-import type { WasmArena } from '../memory/wasm-arena.js';
 import { Area, type CpuArea } from './wasm/layout.js';
 
 /** Segment register numbers as instructions encode them (SDM Vol. 2 2.1.3), then LDTR and TR. */
@@ -236,13 +235,9 @@ export class CpuState {
   readonly fxF32 = new Float32Array(this.fxBuf);
   readonly fxF64 = new Float64Array(this.fxBuf);
 
-  /** The WebAssembly memory this vCPU's area is in (null: no area, JavaScript blocks only). */
-  readonly arena: WasmArena | null;
-
   constructor(readonly area: CpuArea | null = null) {
     this.r = area === null ? new Int32Array(32) : area.int32s(Area.REGS, 32);
     this.segBase = area === null ? new Float64Array(8) : area.float64s(Area.SEG_BASE, 8);
-    this.arena = area === null ? null : area.arena;
     holdDoubles(this, WIDE_FIELDS);
   }
 }

@@ -15,10 +15,8 @@ export class ArrayGuestMemory implements GuestMemory {
   /** A DataView over the same buffer, for the CPU's multi-byte little-endian accesses. */
   readonly view: DataView;
   closed = false;
-  /** The arena holding the bytes, or null for a plain ArrayBuffer. */
+  /** The arena holding the bytes (they start at `bytes.byteOffset` in its memory), or null for an ArrayBuffer. */
   readonly arena: WasmArena | null;
-  /** Where `bytes` starts in the arena's memory (-1 outside one). */
-  readonly arenaOffset: number;
 
   /** Allocates `size` bytes (rounded up to pages) in `arena` when it has room, else in an ArrayBuffer of their own. */
   constructor(size: number, arena: WasmArena | null = null) {
@@ -29,7 +27,6 @@ export class ArrayGuestMemory implements GuestMemory {
     const offset = arena === null ? -1 : arena.alloc(this.size);
     if (arena !== null && offset >= 0) {
       this.arena = arena;
-      this.arenaOffset = offset;
       this.bytes = new Uint8Array(arena.buffer, offset, this.size);
       this.view = new DataView(arena.buffer, offset, this.size);
       return;
@@ -41,7 +38,6 @@ export class ArrayGuestMemory implements GuestMemory {
       throw kvmFail('createMemory', 'ENOMEM', `cannot allocate ${this.size} bytes (${String(error)})`);
     }
     this.arena = null;
-    this.arenaOffset = -1;
     this.bytes = new Uint8Array(buffer);
     this.view = new DataView(buffer);
   }

@@ -11,12 +11,12 @@ describe('WasmArena (guest RAM in one shared WebAssembly memory)', () => {
     first.bytes.fill(0xab);
     // 64 MiB more: the memory grows, and the first block's view must still be the same live bytes.
     const second = new ArrayGuestMemory(64 << 20, arena);
-    expect(second.arenaOffset).toBeGreaterThanOrEqual(first.arenaOffset + first.size);
+    expect(second.bytes.byteOffset).toBeGreaterThanOrEqual(first.bytes.byteOffset + first.size);
     expect(second.bytes.every((b) => b === 0)).toBe(true);
     expect(first.bytes.length).toBe(0x10000);
     expect(first.bytes[0x1234]).toBe(0xab);
     // Both are windows on the one memory: a write through the whole buffer shows in the block.
-    new Uint8Array(arena.buffer)[first.arenaOffset + 0x10] = 0x5a;
+    new Uint8Array(arena.buffer)[first.bytes.byteOffset + 0x10] = 0x5a;
     expect(first.bytes[0x10]).toBe(0x5a);
     expect(first.view.getUint8(0x10)).toBe(0x5a);
   });
@@ -36,7 +36,6 @@ describe('WasmArena (guest RAM in one shared WebAssembly memory)', () => {
     const full = { alloc: () => -1 } as unknown as WasmArena;
     const outside = new ArrayGuestMemory(0x2000, full);
     expect(outside.arena).toBeNull();
-    expect(outside.arenaOffset).toBe(-1);
     expect(outside.bytes.byteOffset).toBe(0);
     expect(outside.bytes.buffer).not.toBe(arena.buffer);
   });

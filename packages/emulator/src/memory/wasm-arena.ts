@@ -7,7 +7,7 @@
  *
  * WebAssembly addresses 32 bits: a VM's blocks and state fit in 4 GiB. Allocations that do not fit, or any at all
  * where WebAssembly is missing or refuses the reservation, fall back to plain ArrayBuffers, and the CPU then runs
- * its JavaScript blocks only (`offsetOf` answers -1 for memory outside the arena).
+ * its JavaScript blocks only (the TLB's `tlbAbs` is -1 for memory outside the arena, so blocks side-exit there).
  */
 
 import { type WasmMemory, wasmApi } from '../cpu/wasm/host.js';

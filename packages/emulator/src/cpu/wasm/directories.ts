@@ -1,6 +1,6 @@
 /**
  * Block directories: per code page, 4096 int32s in the VM's WebAssembly memory, one per page offset, holding
- * the table entry of the WebAssembly block that starts there (0: none). The dispatcher (wasm-block.ts) goes
+ * the table entry of the WebAssembly block that starts there (0: none). The dispatcher (dispatcher.ts) goes
  * from one block to the next through them without returning to JavaScript: the TLB's execute tag gives the
  * page (layout.ts's TLB_DIR), the directory the block. A CodePage (insn-cache.ts) keeps its directory in step
  * with its blocks; directories of pages that stop being code pages are zeroed and reused.
