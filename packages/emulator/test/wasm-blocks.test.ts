@@ -311,6 +311,34 @@ describe('WebAssembly blocks against the interpreter', () => {
     }
   });
 
+  it('a page the dispatcher chains into, rewritten by the VMM between runs, runs its new bytes', () => {
+    // CODE: call TARGET; out 0x10, eax; jmp CODE. TARGET (the next page): mov eax, 0x11; ret.
+    const TARGET = CODE + 0x1000;
+    const call = [0xe8, ...new Uint8Array(new Int32Array([TARGET - (CODE + 5)]).buffer)];
+    const loop = [...call, 0xe7, 0x10, 0xeb, 0xf7];
+    const target = [0xb8, 0x11, 0, 0, 0, 0xc3];
+    for (const wasm of [false, true]) {
+      using m = machine(wasm);
+      m.ram.fill(0, CODE, CODE + 0x2000);
+      m.ram.set(loop, CODE);
+      m.ram.set(target, TARGET);
+      m.ram.set(LEAD_IN, LEAD);
+      m.vcpu.setRegs({ ...m.vcpu.getRegs(), rip: BigInt(LEAD), rsp: 0x8000n, rflags: 2n });
+      if (wasm) {
+        // The block at CODE ends at the CALL; the dispatcher goes on into the block at TARGET.
+        expect(precompile(m.vcpu, TARGET, target.length, 'wasm')).toBe(2);
+        expect(precompile(m.vcpu, CODE, call.length, 'wasm')).toBe(1);
+      }
+      const outs: number[] = [];
+      for (const value of [0x11, 0x11, 0x22, 0x22, 0x33]) {
+        m.ram[TARGET + 1] = value;
+        const exit = m.vcpu.run();
+        outs.push(exit.reason === 'io' ? exit.data[0] : -1);
+      }
+      expect(outs, wasm ? 'WebAssembly' : 'interpreter').toEqual([0x11, 0x11, 0x22, 0x22, 0x33]);
+    }
+  });
+
   it('an MMIO store in the middle of a block is an MMIO exit at that instruction, the earlier ones done', () => {
     // mov rax, 7; mov [rbx], eax (rbx: mapped, no slot behind it); hlt
     const code = [0x48, 0xc7, 0xc0, 0x07, 0, 0, 0, 0x89, 0x03, 0xf4];

@@ -257,8 +257,7 @@ export class EmulatorVcpu implements Vcpu {
     if (!c.irqchip) c.cr8 = Number(BigInt.asUintN(64, this.cr8) & 0xfn);
     dev.vm.startClock();
     dev.sync();
-    c.code.generation++;
-    c.flushCode();
+    c.recheckCode();
     // Complete the exit the VMM has handled: the instruction that made it runs again and takes the data.
     if (this.lastExit === CpuExit.IO) c.ioResume = true;
     else if (this.lastExit === CpuExit.MMIO && !c.mmioIsWrite) c.mmioReadReady = true;

@@ -231,6 +231,7 @@ export class Cpu extends MmuState {
       const csBase = this.segBase[Seg.CS];
       const tags = this.tlbX;
       const pages = this.tlbCode;
+      const generation = this.code.generation;
       // Compiled blocks run only when no instruction boundary needs checking (the slow path runs one at a time).
       const blocksOn = !slow;
       // The RIPs a block may span without wrapping (see Block.back).
@@ -254,9 +255,10 @@ export class Cpu extends MmuState {
           const lpn = lin >>> 12;
           if (lpn !== curPage32) {
             if (tags[lpn & 4095] === lpn) {
-              // The TLB probe of `fetch`, inlined: a code page executable here.
+              // The TLB probe of `fetch`, inlined: a code page executable here, compared with memory once a run.
               curPage32 = lpn;
               curPage = pages[lpn & 4095];
+              if (curPage.verified !== generation) curPage = this.verifiedCode(lpn & 4095);
               curInsns = curPage.insns;
             } else {
               curPage32 = -1;
@@ -271,6 +273,7 @@ export class Cpu extends MmuState {
             if (tags[lpn & 4095] === lpn) {
               curPage64 = lpn;
               curPage = pages[lpn & 4095];
+              if (curPage.verified !== generation) curPage = this.verifiedCode(lpn & 4095);
               curInsns = curPage.insns;
             } else {
               curPage64 = Number.NaN;

@@ -213,34 +213,35 @@ export class MmuState extends CpuState {
     }
   }
 
-  /** TLB indices that hold an execute tag, so `flushCode` clears only those (-1 count: too many, clear all). */
-  private readonly codeTagIx = new Int32Array(64);
-  private codeTagCount = 0;
-
-  /** Drops execute translations so each code page is re-verified against memory in a new run. */
+  /** Drops every execute translation (reset, SIPI: the code about to run is fetched afresh). */
   flushCode(): void {
-    const n = this.codeTagCount;
-    if (n < 0) {
-      this.tlbXS.fill(Number.NaN);
-      this.tlbXU.fill(Number.NaN);
-    } else {
-      for (let k = 0; k < n; k++) {
-        const ix = this.codeTagIx[k];
-        this.tlbXS[ix] = Number.NaN;
-        this.tlbXU[ix] = Number.NaN;
-      }
-    }
-    this.codeTagCount = 0;
+    this.tlbXS.fill(Number.NaN);
+    this.tlbXU.fill(Number.NaN);
+    this.tlbDir.fill(0);
   }
 
-  private noteCodeTag(ix: number): void {
-    const n = this.codeTagCount;
-    if (n < 0) return;
-    if (n === this.codeTagIx.length) this.codeTagCount = -1;
-    else {
-      this.codeTagIx[n] = ix;
-      this.codeTagCount = n + 1;
-    }
+  /**
+   * Starts a run's view of code. The VMM may have written guest memory since the last run (through
+   * `GuestMemory.bytes`, behind the CPU's back), so each code page is compared with its snapshot again before
+   * its instructions run: at first use in the run (`verifiedCode`), not here. The execute translations stay,
+   * since the page tables did not change; the block directories go, so the WebAssembly dispatcher cannot chain
+   * into a page not compared yet.
+   */
+  recheckCode(): void {
+    this.code.generation++;
+    this.tlbDir.fill(0);
+  }
+
+  /**
+   * The code page of TLB entry `ix` (an execute tag hit) once compared with memory in this run
+   * (CodeCache.page), its block directory given back to the dispatcher.
+   */
+  verifiedCode(ix: number): CodePage {
+    const old = this.tlbCode[ix];
+    const page = this.code.page(old.gpa, this.tlbBytes[ix], this.tlbOff[ix]);
+    this.tlbCode[ix] = page;
+    this.tlbDir[ix] = page.directory;
+    return page;
   }
 
   private dropEntry(ix: number): void {
@@ -650,7 +651,9 @@ export class MmuState extends CpuState {
     const lpn = Math.floor(lin / 4096);
     const ix = lpn & TLB_MASK;
     if (this.tlbX[ix] === lpn) {
-      const insn = this.tlbCode[ix].insns[lin & 4095];
+      let page = this.tlbCode[ix];
+      if (page.verified !== this.code.generation) page = this.verifiedCode(ix);
+      const insn = page.insns[lin & 4095];
       if (insn !== undefined && insn.mode === this.codeMode) return insn;
     }
     return this.fetchSlow(lin);
@@ -658,25 +661,33 @@ export class MmuState extends CpuState {
 
   private fetchSlow(lin: number): Insn | null {
     if (this.long64 && !isCanonical(lin)) return this.nonCanonicalFetch();
-    const gpa = this.translate(lin, Access.EXEC);
-    if (gpa < 0) return null;
-    const s = this.fillSlot;
-    if (s === undefined) {
-      // KVM cannot fetch instructions from MMIO either: it reports an emulation failure.
-      this.exitKind = CpuExit.INTERNAL;
-      this.stop |= Stop.EXIT | Stop.ABORT;
-      return null;
-    }
-    const pageGpa = gpa - (gpa % 4096);
     const lpn = Math.floor(lin / 4096);
     const ix = lpn & TLB_MASK;
-    const page = this.code.page(pageGpa, s.memory.bytes, s.offset + pageGpa - s.gpa);
-    this.tlbCode[ix] = page;
-    this.tlbDir[ix] = page.directory;
-    if (this.cpl === 3) {
-      if (this.walkUser && !this.walkNx) this.tlbXU[ix] = lpn;
-    } else if (!this.walkNx) this.tlbXS[ix] = lpn;
-    this.noteCodeTag(ix);
+    let page: CodePage;
+    let s: Slot | undefined;
+    if (this.tlbX[ix] === lpn) {
+      // An instruction not decoded yet on a page the TLB can execute (`fetch` compared it with memory): no walk.
+      page = this.tlbCode[ix];
+      if (page.verified !== this.code.generation) page = this.verifiedCode(ix);
+      s = this.mem.find(this.tlbPhys[ix]);
+    } else {
+      const gpa = this.translate(lin, Access.EXEC);
+      if (gpa < 0) return null;
+      s = this.fillSlot;
+      if (s === undefined) {
+        // KVM cannot fetch instructions from MMIO either: it reports an emulation failure.
+        this.exitKind = CpuExit.INTERNAL;
+        this.stop |= Stop.EXIT | Stop.ABORT;
+        return null;
+      }
+      const pageGpa = gpa - (gpa % 4096);
+      page = this.code.page(pageGpa, s.memory.bytes, s.offset + pageGpa - s.gpa);
+      this.tlbCode[ix] = page;
+      this.tlbDir[ix] = page.directory;
+      if (this.cpl === 3) {
+        if (this.walkUser && !this.walkNx) this.tlbXU[ix] = lpn;
+      } else if (!this.walkNx) this.tlbXS[ix] = lpn;
+    }
     const o = lin & 4095;
     const cached = page.insns[o];
     if (cached !== undefined && cached.mode === this.codeMode) return cached;

@@ -19,8 +19,7 @@ export type Tier = 'interpreter' | 'js' | 'wasm';
 export function precompile(vcpu: Vcpu, lin: number, length: number, tier: 'js' | 'wasm'): number {
   const cpu = (vcpu as EmulatorVcpu).cpu;
   // The code may be new since the last run: have the fetches compare the page with memory again.
-  cpu.code.generation++;
-  cpu.flushCode();
+  cpu.recheckCode();
   for (let at = lin; at < lin + length; ) {
     const insn = cpu.fetch(at);
     if (insn === null) throw new Error(`precompile: no instruction at ${at.toString(16)}`);
