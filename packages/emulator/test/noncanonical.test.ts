@@ -8,6 +8,8 @@
 import type { Kvm } from '@kvm-ts/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { setBlockThreshold } from '../src/cpu/blocks.js';
+import { setWasmThreshold } from '../src/cpu/wasm/tier.js';
+import { wasmStats } from '../src/cpu/wasm/wasm-block.js';
 import { backend } from '../src/index.js';
 import { machineFor } from './support/listing.js';
 
@@ -167,5 +169,42 @@ describe('64-bit mode: fetching at a non-canonical address is #GP(0), not #PF', 
     // B8 imm32 (mov eax, imm32) with only its first two bytes below the boundary.
     const f = runToFault([], [0x90, 0xb8, 0x01], topAt(3));
     expect(f).toEqual({ vector: 'GP', error: 0n, rip: topAt(2), rsp: 0x8000n });
+  });
+});
+
+describe('64-bit mode: a memory operand at a non-canonical address is #GP(0), not #PF', () => {
+  it('in a hot loop compiled to a WebAssembly block, at the load, after 300 canonical passes', () => {
+    // 1000: mov rdx, [rax]; dec rcx; jnz 1000; mov rax, 0x8000_0000_0000; mov rcx, 1; jmp 1000
+    const low = [
+      0x48,
+      0x8b,
+      0x10,
+      0x48,
+      0xff,
+      0xc9,
+      0x75,
+      0xf8,
+      ...movRax(NON_CANONICAL),
+      0x48,
+      0xc7,
+      0xc1,
+      1,
+      0,
+      0,
+      0,
+      0xeb,
+      0xe5,
+    ];
+    const savedJs = setBlockThreshold(-1);
+    const savedWasm = setWasmThreshold(20);
+    try {
+      const before = wasmStats.built;
+      const f = runToFault(low, [0xf4], 0x1000n, 0x2n, 300n);
+      expect(wasmStats.built).toBeGreaterThan(before);
+      expect(f).toEqual({ vector: 'GP', error: 0n, rip: 0x1000n, rsp: 0x8000n });
+    } finally {
+      setBlockThreshold(savedJs);
+      setWasmThreshold(savedWasm);
+    }
   });
 });

@@ -115,9 +115,16 @@ function maskOf(size: number): number {
 const TWO47 = 2 ** 47;
 const TWO48 = 2 ** 48;
 
+/**
+ * The body's and the prologue's writers, reused from one trace to the next (compiling is not re-entrant): a
+ * boot compiles thousands of traces, and fresh typed arrays, grown and copied, cost more than the writing.
+ */
+const BODY = new Code(16384);
+const HEAD = new Code(1024);
+
 /** Writes the WebAssembly function of one trace. */
 class Compiler {
-  private readonly c = new Code();
+  private readonly c = BODY.reset();
   /** Registers the block reads and writes (bit n: register n), for the loads at entry and the stores at exit. */
   private used = 0;
   private written = 0;
@@ -186,7 +193,7 @@ class Compiler {
     c.get(FW).i32(6).op(Op.I32_SHL).op(Op.I32_OR);
     c.get(EXIT).op(Op.I32_OR);
     // The prologue, now that the registers the body uses are known.
-    const head = new Code();
+    const head = HEAD.reset();
     // A block the dispatcher reached that does not fit in `room` does not run (blocks.ts's contract).
     head.get(ROOM).i32(n).op(Op.I32_LT_S);
     head.op(Op.IF).byte(VOID);
@@ -210,8 +217,8 @@ class Compiler {
           .mem(Op.I64_LOAD, 3, Area.REGS + r * 8)
           .set(R0 + r);
     }
-    head.bytes(c.finish());
-    return blockModule(LOCALS, head.finish());
+    head.bytes(c.view());
+    return blockModule(LOCALS, head.view());
   }
 
   /**
@@ -349,7 +356,7 @@ class Compiler {
     const c = this.c;
     if (size === 1 && n >= 16) {
       this.reg(n - 16);
-      c.i64(8).op(Op.I64_SHR_U).i64(0xffn).op(Op.I64_AND);
+      c.i64(8).op(Op.I64_SHR_U).i64(0xff).op(Op.I64_AND);
       return;
     }
     this.reg(n);
@@ -368,7 +375,7 @@ class Compiler {
     }
     const high = size === 1 && n >= 16;
     const r = high ? n - 16 : n;
-    const field = (size === 1 ? 0xffn : 0xffffn) << (high ? 8n : 0n);
+    const field = (size === 1 ? 0xff : 0xffff) * (high ? 256 : 1);
     this.setReg(r, 8, () => {
       this.reg(r);
       c.i64(~field).op(Op.I64_AND);
@@ -418,18 +425,12 @@ class Compiler {
 
   /**
    * Leaves in ADDR where the `size` bytes at linear address LIN are in the WebAssembly memory, or side-exits at
-   * k: the canonical check (as operands.ts's linearOf and the stack's), then mmu.ts's TLB probe with the read or
-   * write tags of the privilege, within one page, in the arena.
+   * k: mmu.ts's TLB probe with the read or write tags of the privilege, within one page, in the arena. A
+   * non-canonical LIN side-exits too, so its handler raises the #GP (operands.ts's linearOf): tags hold only
+   * canonical page numbers, and `lin >> 12` converts to a float64 exactly, so no tag matches one.
    */
   private probe(k: number, size: number, write: boolean): void {
     const c = this.c;
-    // lin in [-2^47, 2^47 - size].
-    c.get(LIN)
-      .i64(TWO47)
-      .op(Op.I64_ADD)
-      .i64(TWO48 - size)
-      .op(Op.I64_GT_U);
-    this.sideIf(k);
     // The tag of the page number's entry must equal it.
     c.get(LIN).i64(12).op(Op.I64_SHR_S).tee(PN);
     c.op(Op.I32_WRAP_I64).i32(4095).op(Op.I32_AND).tee(IX);
@@ -459,7 +460,7 @@ class Compiler {
     c.set(LIN);
     if (i.seg === Seg.FS || i.seg === Seg.GS) {
       // The interpreter's sum with the base is exact only for an effective address within ±2^48 (without a
-      // base, `probe`'s canonical check covers it).
+      // base, `probe`'s tags cover it).
       c.get(LIN)
         .i64(TWO48)
         .op(Op.I64_ADD)

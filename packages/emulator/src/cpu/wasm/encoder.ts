@@ -137,6 +137,28 @@ export class ByteWriter {
 
   /** Signed LEB128 of an integer within ±2^53 (a number: no BigInt on the common path). */
   slebNumber(n: number): this {
+    if ((n | 0) === n) {
+      // Most constants fit in 32 bits: integer shifts, no floating-point division.
+      let v = n;
+      for (;;) {
+        const b = v & 0x7f;
+        v >>= 7;
+        if ((v === 0 && (b & 0x40) === 0) || (v === -1 && (b & 0x40) !== 0)) return this.byte(b);
+        this.byte(b | 0x80);
+      }
+    }
+    if (n > 0 && n <= Number.MAX_SAFE_INTEGER) {
+      // Masks and bounds up to 2^53: two 32-bit halves shifted together, still no division.
+      let lo = n >>> 0;
+      let hi = (n - lo) / 4294967296;
+      for (;;) {
+        const b = lo & 0x7f;
+        lo = (lo >>> 7) | ((hi & 0x7f) << 25);
+        hi >>>= 7;
+        if (lo === 0 && hi === 0 && (b & 0x40) === 0) return this.byte(b);
+        this.byte(b | 0x80);
+      }
+    }
     let v = n;
     for (;;) {
       // The low 7 bits as two's complement, whatever the sign (`% 128` keeps doubles exact past 2^31).
@@ -163,9 +185,20 @@ export class ByteWriter {
     }
   }
 
-  /** The bytes written so far. */
+  /** The bytes written so far, in a buffer of their own. */
   finish(): Uint8Array {
-    return this.buf.slice(0, this.length);
+    return this.length === this.buf.length ? this.buf : this.buf.slice(0, this.length);
+  }
+
+  /** The bytes written so far, as a view that the next write may change: for copying them at once. */
+  view(): Uint8Array {
+    return this.buf.subarray(0, this.length);
+  }
+
+  /** Starts again from no bytes, keeping the buffer: a writer used for one function after another. */
+  reset(): this {
+    this.length = 0;
+    return this;
   }
 }
 
@@ -280,7 +313,23 @@ function ulebLength(n: number): number {
  * parameters) and body `body` (without its final `end`), written in one buffer.
  */
 export function blockModule(locals: readonly number[], body: Uint8Array): Uint8Array {
-  // Locals run-length encoded by type.
+  const declared = localsDeclaration(locals);
+  const fnLength = declared.length + body.length + 1;
+  const codeLength = 1 + ulebLength(fnLength) + fnLength;
+  // Sized exactly: `finish` hands over the buffer itself, the one allocation of a block's module.
+  const out = new ByteWriter(BLOCK_HEADER.length + 1 + ulebLength(codeLength) + codeLength);
+  out.bytes(BLOCK_HEADER).byte(10).uleb(codeLength).uleb(1).uleb(fnLength);
+  out.bytes(declared).bytes(body).byte(Op.END);
+  return out.finish();
+}
+
+/** The last locals `localsDeclaration` encoded, and their encoding (every block has the same locals). */
+let lastLocals: readonly number[] | null = null;
+let lastDeclaration: Uint8Array = new Uint8Array(0);
+
+/** The locals of a function body (spec 5.5.13), run-length encoded by type. */
+function localsDeclaration(locals: readonly number[]): Uint8Array {
+  if (locals === lastLocals) return lastDeclaration;
   const runs: number[] = [];
   for (const t of locals) {
     if (runs.length > 0 && runs[runs.length - 1] === t) runs[runs.length - 2]++;
@@ -288,10 +337,7 @@ export function blockModule(locals: readonly number[], body: Uint8Array): Uint8A
   }
   const declared = new ByteWriter(64).uleb(runs.length / 2);
   for (let k = 0; k < runs.length; k += 2) declared.uleb(runs[k]).byte(runs[k + 1]);
-  const fnLength = declared.length + body.length + 1;
-  const codeLength = 1 + ulebLength(fnLength) + fnLength;
-  const out = new ByteWriter(BLOCK_HEADER.length + 1 + ulebLength(codeLength) + codeLength);
-  out.bytes(BLOCK_HEADER).byte(10).uleb(codeLength).uleb(1).uleb(fnLength);
-  out.bytes(declared.finish()).bytes(body).byte(Op.END);
-  return out.finish();
+  lastLocals = locals;
+  lastDeclaration = declared.finish();
+  return lastDeclaration;
 }

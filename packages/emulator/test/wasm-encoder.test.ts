@@ -1,0 +1,70 @@
+/**
+ * The WebAssembly encoder's LEB128 (spec 5.2.2) against a reference written with BigInt: the fast paths for
+ * 32-bit and 53-bit numbers must write the same bytes as the plain definition, and a writer reused with
+ * `reset` must not carry bytes over.
+ */
+import { describe, expect, it } from 'vitest';
+import { ByteWriter, Code } from '../src/cpu/wasm/encoder.js';
+
+/** Signed LEB128 by the definition: 7 bits at a time until the rest is the sign extension of the last byte. */
+function reference(n: bigint): number[] {
+  const out: number[] = [];
+  let v = n;
+  for (;;) {
+    const b = Number(v & 0x7fn);
+    v >>= 7n;
+    const done = (v === 0n && (b & 0x40) === 0) || (v === -1n && (b & 0x40) !== 0);
+    out.push(done ? b : b | 0x80);
+    if (done) return out;
+  }
+}
+
+/** Edges of every range the encoder treats apart, and their neighbours. */
+function samples(): number[] {
+  const out: number[] = [];
+  for (let bit = 0; bit <= 53; bit++) {
+    for (const base of [2 ** bit, -(2 ** bit)]) {
+      for (const d of [-2, -1, 0, 1, 2]) {
+        const n = base + d;
+        if (Math.abs(n) <= Number.MAX_SAFE_INTEGER) out.push(n);
+      }
+    }
+  }
+  // Deterministic pseudo-random values of every magnitude.
+  let x = 0x12345678;
+  for (let k = 0; k < 2000; k++) {
+    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+    const scale = 2 ** (x % 54);
+    out.push(Math.floor(((x >>> 8) / 2 ** 24) * scale) * (x & 1 ? -1 : 1));
+  }
+  return out;
+}
+
+describe('WebAssembly encoder', () => {
+  it('writes a number as signed LEB128 exactly as the definition does, at every magnitude up to 2^53', () => {
+    for (const n of samples()) {
+      const bytes = [...new ByteWriter(1).slebNumber(n).finish()];
+      expect(bytes, String(n)).toEqual(reference(BigInt(n)));
+    }
+  });
+
+  it('writes i64.const of a 64-bit bigint, beyond what a number holds exactly, by the definition', () => {
+    for (const n of [
+      2n ** 63n - 1n,
+      -(2n ** 63n),
+      0x8000_0000_0000_0001n,
+      -(2n ** 53n) - 3n,
+      2n ** 60n + 5n,
+    ]) {
+      expect([...new Code().i64(n).finish()], String(n)).toEqual([0x42, ...reference(BigInt.asIntN(64, n))]);
+    }
+  });
+
+  it('starts a reused writer from nothing, and `finish` gives bytes the next write does not change', () => {
+    const w = new ByteWriter(4);
+    const first = w.uleb(300).byte(7).finish();
+    w.reset().byte(1);
+    expect([...first]).toEqual([0xac, 0x02, 7]);
+    expect([...w.view()]).toEqual([1]);
+  });
+});
