@@ -410,3 +410,87 @@ describe('WebAssembly blocks against the interpreter', () => {
     expect(runCase(compiled, code, regs, true)).toEqual(runCase(plain, code, regs, false));
   });
 });
+
+describe('WebAssembly blocks: SSE forms (vector.ts) where the differential cases do not reach', () => {
+  /** Turns SSE on (CR4.OSFXSR, CR0.EM and TS clear), or leaves CR0.TS set when `ts`. */
+  function sse(m: Machine, ts = false): void {
+    const s = m.vcpu.getSregs();
+    m.vcpu.setSregs({ ...s, cr4: s.cr4 | 0x600n, cr0: (s.cr0 & ~0xcn) | (ts ? 0x8n : 0n) });
+  }
+
+  /** Sets XMM1 to bytes 0x81, 0x92, ... (every lane's sign bit set in some, clear in others), runs `code`. */
+  function xmm1After(code: number[], wasm: boolean): number[] {
+    using m = machine(wasm);
+    sse(m);
+    const fpu = m.vcpu.getFpu();
+    fpu.xmm[1] = Uint8Array.from({ length: 16 }, (_, k) => (0x81 + 0x11 * k) & 0xff);
+    m.vcpu.setFpu(fpu);
+    runCase(m, code, {}, wasm);
+    return [...m.vcpu.getFpu().xmm[1]];
+  }
+
+  it('shifts by an immediate of 0, below, at and past the lane width, as the interpreter shifts', () => {
+    const start = [...Uint8Array.from({ length: 16 }, (_, k) => (0x81 + 0x11 * k) & 0xff)];
+    for (const op of [0x71, 0x72, 0x73]) {
+      for (const ext of op === 0x73 ? [2, 3, 6, 7] : [2, 4, 6]) {
+        for (const count of [0, 1, 7, 8, 15, 16, 17, 31, 32, 33, 63, 64, 65, 127, 128, 255]) {
+          // PSRLx/PSRAx/PSLLx/PSRLDQ/PSLLDQ xmm1, imm8; hlt
+          const code = [0x66, 0x0f, op, 0xc0 | (ext << 3) | 1, count, 0xf4];
+          const want = xmm1After(code, false);
+          if (count > 0 && count < 8) expect(want, `${op.toString(16)} /${ext} ${count}`).not.toEqual(start);
+          expect(xmm1After(code, true), `${op.toString(16)} /${ext} ${count}`).toEqual(want);
+        }
+      }
+    }
+  });
+
+  it('a misaligned 16-byte operand of an aligned form is #GP in a block, as in the interpreter; MOVDQU is not', () => {
+    // paddd xmm1, [rbx]; hlt / movdqu xmm1, [rbx]; hlt
+    for (const [code, faults] of [
+      [[0x66, 0x0f, 0xfe, 0x0b, 0xf4], true],
+      [[0xf3, 0x0f, 0x6f, 0x0b, 0xf4], false],
+    ] as const) {
+      for (const rbx of [BigInt(DATA), BigInt(DATA + 8)]) {
+        const ends: string[] = [];
+        for (const wasm of [false, true]) {
+          using m = machine(wasm);
+          sse(m);
+          m.ram.set(code, CODE);
+          // mov rax, [rbx] on the way (interpreted) fills the TLB entry the block's probe needs.
+          const before = [0x48, 0x8b, 0x03];
+          const jmp = LEAD + before.length + 6;
+          m.ram.set([...before, 0x90, 0xe9, ...new Uint8Array(new Int32Array([CODE - jmp]).buffer)], LEAD);
+          m.vcpu.setRegs({ ...m.vcpu.getRegs(), rip: BigInt(LEAD), rsp: 0x8000n, rflags: 2n, rbx });
+          if (wasm) expect(precompile(m.vcpu, CODE, code.length, 'wasm')).toBe(1);
+          ends.push(m.vcpu.run().reason);
+        }
+        // No IDT: the #GP is a triple fault.
+        expect(ends, `${code[2].toString(16)} at ${rbx.toString(16)}`).toEqual(
+          faults && rbx % 16n !== 0n ? ['shutdown', 'shutdown'] : ['hlt', 'hlt'],
+        );
+      }
+    }
+  });
+
+  it('with CR0.TS set a block leaves its first SSE instruction to the handler (#NM); with SSE on it marks XSTATE_BV', () => {
+    // pxor xmm1, xmm1; hlt
+    const code = [0x66, 0x0f, 0xef, 0xc9, 0xf4];
+    for (const ts of [true, false]) {
+      const ends: string[] = [];
+      for (const wasm of [false, true]) {
+        using m = machine(wasm);
+        sse(m, ts);
+        m.ram.set(code, CODE);
+        m.ram.set(LEAD_IN, LEAD);
+        m.vcpu.setRegs({ ...m.vcpu.getRegs(), rip: BigInt(LEAD), rsp: 0x8000n, rflags: 2n });
+        const x = m.vcpu.getXsave();
+        x.region[512] &= ~2;
+        m.vcpu.setXsave(x);
+        if (wasm) expect(precompile(m.vcpu, CODE, code.length, 'wasm')).toBe(1);
+        ends.push(`${m.vcpu.run().reason} ${m.vcpu.getXsave().region[512] & 2}`);
+      }
+      expect(ends[1], ts ? 'TS set' : 'SSE on').toBe(ends[0]);
+      expect(ends[0]).toBe(ts ? 'shutdown 0' : 'hlt 2');
+    }
+  });
+});

@@ -6,7 +6,7 @@
  * which a double holds exactly (Intel SDM Vol. 1 3.3.7.1).
  */
 
-import { Area, type CpuArea } from './wasm/layout.js';
+import { Area, type CpuArea, FX_BYTES } from './wasm/layout.js';
 
 /** Segment register numbers as instructions encode them (SDM Vol. 2 2.1.3), then LDTR and TR. */
 export const Seg = { ES: 0, CS: 1, SS: 2, DS: 3, FS: 4, GS: 5, LDTR: 6, TR: 7 } as const;
@@ -224,20 +224,32 @@ export class CpuState {
    * ST0-ST7 (stack order) and XMM0-15 are read and written in place by fpu/ and simd/, so KVM_GET/SET_XSAVE and
    * FXSAVE are copies. 64 bytes of scratch follow the image for SIMD memory operands (fpu/image.ts `Fx`).
    */
-  readonly fxBuf = new ArrayBuffer(4096 + 64);
-  readonly xsave = new Uint8Array(this.fxBuf, 0, 4096);
-  /** Views of `fxBuf` by lane type, indexed by byte offset >> log2(lane size). */
-  readonly fxU8 = new Uint8Array(this.fxBuf);
-  readonly fxI8 = new Int8Array(this.fxBuf);
-  readonly fxU16 = new Uint16Array(this.fxBuf);
-  readonly fxI16 = new Int16Array(this.fxBuf);
-  readonly fxI32 = new Int32Array(this.fxBuf);
-  readonly fxF32 = new Float32Array(this.fxBuf);
-  readonly fxF64 = new Float64Array(this.fxBuf);
+  readonly xsave: Uint8Array;
+  /**
+   * Views of the image and its scratch (FX_BYTES, in the vCPU's WebAssembly area when it has one, where compiled
+   * blocks use the XMM registers) by lane type, indexed by byte offset >> log2(lane size).
+   */
+  readonly fxU8: Uint8Array;
+  readonly fxI8: Int8Array;
+  readonly fxU16: Uint16Array;
+  readonly fxI16: Int16Array;
+  readonly fxI32: Int32Array;
+  readonly fxF32: Float32Array;
+  readonly fxF64: Float64Array;
 
   constructor(readonly area: CpuArea | null = null) {
     this.r = area === null ? new Int32Array(32) : area.int32s(Area.REGS, 32);
     this.segBase = area === null ? new Float64Array(8) : area.float64s(Area.SEG_BASE, 8);
+    const buffer = area === null ? new ArrayBuffer(FX_BYTES) : area.buffer;
+    const at = area === null ? 0 : area.offset + Area.FX;
+    this.xsave = new Uint8Array(buffer, at, 4096);
+    this.fxU8 = new Uint8Array(buffer, at, FX_BYTES);
+    this.fxI8 = new Int8Array(buffer, at, FX_BYTES);
+    this.fxU16 = new Uint16Array(buffer, at, FX_BYTES / 2);
+    this.fxI16 = new Int16Array(buffer, at, FX_BYTES / 2);
+    this.fxI32 = new Int32Array(buffer, at, FX_BYTES / 4);
+    this.fxF32 = new Float32Array(buffer, at, FX_BYTES / 4);
+    this.fxF64 = new Float64Array(buffer, at, FX_BYTES / 8);
     holdDoubles(this, WIDE_FIELDS);
   }
 }

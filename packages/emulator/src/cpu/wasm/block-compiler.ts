@@ -28,6 +28,7 @@ import { ARITH_FLAGS, Flag, Seg } from '../state.js';
 import { blockModule, Code, Op, T, VOID } from './encoder.js';
 import { Area, LazySlot } from './layout.js';
 import { aluKind, K, readsFlags, shiftCount, type Trace } from './trace.js';
+import { VectorCompiler, type VectorHost, vectorForm } from './vector.js';
 
 /** The exit code of a side exit (0 is an ordinary end). */
 export const SIDE_EXIT = 1;
@@ -123,8 +124,10 @@ const BODY = new Code(16384);
 const HEAD = new Code(1024);
 
 /** Writes the WebAssembly function of one trace. */
-class Compiler {
-  private readonly c = BODY.reset();
+class Compiler implements VectorHost {
+  readonly c = BODY.reset();
+  /** The trace's SSE instructions (vector.ts). */
+  private readonly vector = new VectorCompiler(this, { base: BASE, lin: LIN, addr: ADDR });
   /** Registers the block reads and writes (bit n: register n), for the loads at entry and the stores at exit. */
   private used = 0;
   private written = 0;
@@ -283,7 +286,7 @@ class Compiler {
    * k's RIP the next, and the glue runs k through its handler. SIDE is set once per instruction and nesting
    * level, and each check is a br_if: a memory access has four, and small modules compile faster.
    */
-  private sideIf(k: number): void {
+  sideIf(k: number): void {
     if (this.sideFor !== k || this.sideDepth !== this.depth) {
       this.c.i32(((this.t.at[k] + 4096) << 8) | k).set(SIDE);
       this.sideFor = k;
@@ -338,7 +341,7 @@ class Compiler {
   }
 
   /** Stores the i64 the callback pushes into register n, zero-extending a 32-bit value (SDM Vol. 1 3.4.1.1). */
-  private setReg(n: number, size: number, value: () => void): void {
+  setReg(n: number, size: number, value: () => void): void {
     const c = this.c;
     value();
     if (size === 4) c.i64(MASK32).op(Op.I64_AND);
@@ -453,7 +456,7 @@ class Compiler {
   }
 
   /** Instruction k's memory operand: LIN from the effective address plus an FS or GS base, then `probe`. */
-  private operand(k: number, size: number, write: boolean): void {
+  operand(k: number, size: number, write: boolean): void {
     const c = this.c;
     const i = this.t.insns[k];
     this.effective(k);
@@ -487,7 +490,7 @@ class Compiler {
   }
 
   /** Pushes instruction k's r/m operand (memory or a register, not a byte register) at `size`, zero-extended. */
-  private source(k: number, size: number): void {
+  source(k: number, size: number): void {
     const i = this.t.insns[k];
     if (i.mod !== 3) {
       this.operand(k, size, false);
@@ -496,7 +499,7 @@ class Compiler {
   }
 
   /** Stores the low `size` bytes of the i64 the callback pushes at ADDR. */
-  private store(size: number, value: () => void): void {
+  store(size: number, value: () => void): void {
     this.c.get(ADDR);
     value();
     const op =
@@ -747,6 +750,9 @@ class Compiler {
     if (!this.known && readsFlags(i, kind)) this.flagsFromRecord();
     switch (kind) {
       case K.NOP:
+        break;
+      case K.VECTOR:
+        this.vector.insn(k, i, vectorForm(i));
         break;
       case K.MOV_RM_R: {
         const src = () => this.regAt(Compiler.regField(i), size);

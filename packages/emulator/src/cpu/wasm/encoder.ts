@@ -30,7 +30,9 @@ export const Op = {
   I64_LOAD16_U: 0x33,
   I64_LOAD32_S: 0x34,
   I64_LOAD32_U: 0x35,
+  I32_LOAD8_U: 0x2d,
   I32_STORE: 0x36,
+  I32_STORE8: 0x3a,
   I64_STORE: 0x37,
   F64_STORE: 0x39,
   I64_STORE8: 0x3c,
@@ -88,6 +90,42 @@ export const Op = {
   I64_EXTEND_I32_U: 0xad,
   F64_CONVERT_I64_S: 0xb9,
   I64_TRUNC_F64_S: 0xb0,
+} as const;
+
+/**
+ * The fixed-width SIMD instructions this tier writes (spec 5.4.8, the 0xFD prefix): their numbers after the
+ * prefix.
+ */
+export const Simd = {
+  V128_LOAD: 0x00,
+  V128_STORE: 0x0b,
+  V128_CONST: 0x0c,
+  I8X16_SHUFFLE: 0x0d,
+  I8X16_SWIZZLE: 0x0e,
+  I8X16_EQ: 0x23,
+  I16X8_EQ: 0x2d,
+  I32X4_EQ: 0x37,
+  V128_AND: 0x4e,
+  V128_ANDNOT: 0x4f,
+  V128_OR: 0x50,
+  V128_XOR: 0x51,
+  I8X16_BITMASK: 0x64,
+  I8X16_ADD: 0x6e,
+  I8X16_SUB: 0x71,
+  I16X8_SHL: 0x8b,
+  I16X8_SHR_S: 0x8c,
+  I16X8_SHR_U: 0x8d,
+  I16X8_ADD: 0x8e,
+  I16X8_SUB: 0x91,
+  I32X4_SHL: 0xab,
+  I32X4_SHR_S: 0xac,
+  I32X4_SHR_U: 0xad,
+  I32X4_ADD: 0xae,
+  I32X4_SUB: 0xb1,
+  I64X2_SHL: 0xcb,
+  I64X2_SHR_U: 0xcd,
+  I64X2_ADD: 0xce,
+  I64X2_SUB: 0xd1,
 } as const;
 
 /** A block type with no result (spec 5.4.1). */
@@ -248,6 +286,26 @@ export class Code extends ByteWriter {
   /** br_if to the label `depth` levels out. */
   brIf(depth: number): this {
     return this.byte(Op.BR_IF).uleb(depth);
+  }
+
+  /** A SIMD instruction without immediates (a `Simd`). */
+  simd(o: number): this {
+    return this.byte(0xfd).uleb(o);
+  }
+
+  /** A SIMD load or store (`Simd.V128_LOAD`, `V128_STORE`) with alignment hint `align` and offset `offset`. */
+  simdMem(o: number, align: number, offset: number): this {
+    return this.byte(0xfd).uleb(o).uleb(align).uleb(offset);
+  }
+
+  /** v128.const of 16 bytes. */
+  v128(bytes: ArrayLike<number>): this {
+    return this.simd(Simd.V128_CONST).bytes(bytes);
+  }
+
+  /** i8x16.shuffle of the two vectors on the stack: result byte n is byte `lanes[n]` of their 32. */
+  shuffle(lanes: ArrayLike<number>): this {
+    return this.simd(Simd.I8X16_SHUFFLE).bytes(lanes);
   }
 }
 

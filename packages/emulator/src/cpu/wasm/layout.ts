@@ -35,9 +35,23 @@ export const Area = {
    * dispatcher finds the next block there (directories.ts).
    */
   TLB_DIR: 4096 + TLB_ENTRIES * 52,
+  /**
+   * `CpuState.xsave` and the scratch after it (FX_BYTES): the live x87/MMX/SSE state, where compiled blocks
+   * read and write XMM registers (fpu/image.ts's Fx offsets from here). 64-byte aligned, as XSAVE wants.
+   */
+  FX: 4096 + TLB_ENTRIES * 56,
+  /**
+   * An int32, 1 when SSE instructions run (CR0.EM and CR0.TS clear, CR4.OSFXSR set: fpu/checks.ts's
+   * `sseReady`), else 0: the glue stores it before a run, and a block's first SSE instruction leaves to the
+   * handler (#UD or #NM) when it is 0.
+   */
+  SSE_READY: 4096 + TLB_ENTRIES * 56 + 4160,
   /** Bytes in one area. */
-  SIZE: 4096 + TLB_ENTRIES * 56,
+  SIZE: 4096 + TLB_ENTRIES * 56 + 4160 + 64,
 } as const;
+
+/** Bytes of `CpuState`'s x87/SSE buffer: the 4 KiB XSAVE image and 64 bytes of scratch for SIMD operands. */
+export const FX_BYTES = 4096 + 64;
 
 /** The int32 slots of the lazy-flags record at `Area.LAZY`, in the CPU's field order, then the flags. */
 export const LazySlot = {

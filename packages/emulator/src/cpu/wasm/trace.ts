@@ -6,6 +6,7 @@
 import { type Insn, InsnFlag } from '../decode.js';
 import { CodeMode } from '../state.js';
 import { type TracePath, tracePath } from '../trace-path.js';
+import { VF, vectorForm } from './vector.js';
 
 /** Most instructions in a trace (a loop's passes count once). */
 export const MAX_TRACE = 48;
@@ -58,6 +59,8 @@ export const K = {
   BRANCH_INDIRECT: 28,
   /** DIV r/m32, r/m64 (F7 /6): the high half (EDX, RDX) 0 and the divisor not, else left to the handler. */
   DIV: 29,
+  /** An SSE form vector.ts compiles (`vectorForm`). */
+  VECTOR: 30,
 } as const;
 
 /** The ALU kind (ModRM reg / opcode bits 5:3: ADD, OR, ADC, SBB, AND, SUB, XOR, CMP) of an ALU form. */
@@ -114,6 +117,7 @@ export function classify(i: Insn): number {
   if (op === 0xc3) return size === 8 ? K.RET : K.NONE;
   if (op === 0xe9 || op === 0xeb) return K.JMP;
   if ((op >= 0x70 && op <= 0x7f) || (op >= 0x180 && op <= 0x18f)) return K.JCC;
+  if (op >= 0x100 && vectorForm(i) !== VF.NONE) return K.VECTOR;
   return K.NONE;
 }
 

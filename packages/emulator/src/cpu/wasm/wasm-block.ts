@@ -10,7 +10,7 @@ import { Block, spanOf } from '../blocks.js';
 import type { Cpu } from '../cpu.js';
 import type { Insn } from '../decode.js';
 import { dispatch } from '../dispatch.js';
-import { CodeMode } from '../state.js';
+import { CodeMode, Cr0, Cr4 } from '../state.js';
 import { compileTrace, SIDE_EXIT } from './block-compiler.js';
 import { dispatcherModule } from './dispatcher.js';
 import { type WasmApi, type WasmTable, wasmApi } from './host.js';
@@ -25,6 +25,7 @@ let canCompile = wasmApi !== undefined;
 
 const LAZY = Area.LAZY >> 2;
 const NEXT_RIP = Area.NEXT_RIP >> 3;
+const SSE_READY = Area.SSE_READY >> 2;
 
 /** `run(index, base, rip, room, user)`: runs the block function at `index` of `table` and the blocks after it. */
 type Dispatch = (index: number, base: number, rip: number, room: number, user: number) => number;
@@ -108,6 +109,8 @@ function runWasm(this: WasmBlock, c: Cpu, lim: number): void {
   i32[LAZY + LazySlot.SRC_HI] = c.lazySrcHi;
   i32[LAZY + LazySlot.MASK] = c.lazyMask;
   i32[LAZY + LazySlot.FLAGS] = c.flags;
+  // Whether SSE instructions run (fpu/checks.ts's sseReady): a block's first one leaves to the handler if not.
+  i32[SSE_READY] = (c.cr0 & (Cr0.EM | Cr0.TS)) === 0 && (c.cr4 & Cr4.OSFXSR) !== 0 ? 1 : 0;
   const ret = this.chain(this.wasm, area.offset, c.rip, lim - c.retired, c.cpl === 3 ? 1 : 0);
   if (ret & 64) {
     c.flags = i32[LAZY + LazySlot.FLAGS];
