@@ -18,10 +18,13 @@ const NO_BLOCKS: (Block | undefined)[] = new Array(4096).fill(undefined);
 /** The decoded instructions of one 4 KiB guest-physical page, indexed by offset. */
 export class CodePage {
   readonly insns: (Insn | undefined)[] = new Array(4096).fill(undefined);
-  /** The page's bytes as they were decoded, to detect writes made behind the CPU's back. */
-  readonly snapshot = new Uint8Array(4096);
-  /** The same bytes as 32-bit words, for a fast comparison. */
-  readonly snapshot32 = new Int32Array(this.snapshot.buffer);
+  /**
+   * The page's bytes as they were decoded, to detect writes made behind the CPU's back: after its directory in
+   * the WebAssembly memory when it has one (directories.ts compares them there), else an array of its own.
+   */
+  readonly snapshot: Uint8Array;
+  /** The same bytes as 32-bit words, for the comparison in JavaScript. */
+  readonly snapshot32: Int32Array;
   /** The cache generation in which the snapshot was last compared with memory. */
   verified = -1;
   /** Compiled blocks (blocks.ts) by start offset: a shared empty array until the page's first block. */
@@ -42,6 +45,9 @@ export class CodePage {
     directories: BlockDirectories | null = null,
   ) {
     this.entries = directory !== 0 && directories !== null ? directories.view(directory) : null;
+    this.snapshot =
+      directory !== 0 && directories !== null ? directories.snapshot(directory) : new Uint8Array(4096);
+    this.snapshot32 = new Int32Array(this.snapshot.buffer, this.snapshot.byteOffset, 1024);
   }
 
   /**
@@ -124,8 +130,11 @@ export class CodeCache {
   /** Where pages get their WebAssembly block directories (null: no WebAssembly memory, no directories). */
   directories: BlockDirectories | null = null;
 
-  /** The code page at page-aligned `gpa`, creating it (with a snapshot of `bytes` at `offset`). */
-  page(gpa: number, bytes: Uint8Array, offset: number): CodePage {
+  /**
+   * The code page at page-aligned `gpa`, creating it (with a snapshot of `bytes` at `offset`), or compared with
+   * those bytes once per generation. `abs` is where they are in the WebAssembly memory (-1: not in it).
+   */
+  page(gpa: number, bytes: Uint8Array, offset: number, abs = -1): CodePage {
     let page = this.pages.get(gpa);
     if (!page) {
       page = new CodePage(gpa, this.directories?.take() ?? 0, this.directories);
@@ -135,19 +144,39 @@ export class CodeCache {
       this.mark(gpa);
       this.onNewPage(gpa);
     } else if (page.verified !== this.generation) {
-      // Compare a word at a time: slots and their pages are 4 KiB aligned in their buffers.
-      const mem = new Int32Array(bytes.buffer, bytes.byteOffset + offset, 1024);
-      const snap = page.snapshot32;
-      for (let k = 0; k < 1024; k++) {
-        if (snap[k] !== mem[k]) {
-          page.clearCode();
-          page.snapshot.set(bytes.subarray(offset, offset + 4096));
-          break;
-        }
+      if (!this.matches(page, bytes, offset, abs)) {
+        page.clearCode();
+        page.snapshot.set(bytes.subarray(offset, offset + 4096));
       }
       page.verified = this.generation;
     }
     return page;
+  }
+
+  /** Whether `page`'s snapshot equals the 4096 bytes of `bytes` at `offset` (at `abs` in the WebAssembly memory). */
+  private matches(page: CodePage, bytes: Uint8Array, offset: number, abs: number): boolean {
+    if (abs >= 0 && page.directory !== 0 && this.directories !== null) {
+      return this.directories.matches(page.directory, abs);
+    }
+    // A word at a time: slots and their pages are 4 KiB aligned in their buffers.
+    const mem = this.words(bytes);
+    const at = (bytes.byteOffset + offset) >> 2;
+    const snap = page.snapshot32;
+    for (let k = 0; k < 1024; k++) if (snap[k] !== mem[at + k]) return false;
+    return true;
+  }
+
+  /** The last buffer `words` viewed, and the view: a boot compares pages 130,000 times, mostly of one buffer. */
+  private wordsOf: ArrayBufferLike | null = null;
+  private wordsView: Int32Array = new Int32Array(0);
+
+  /** An Int32Array over the whole buffer of `bytes`, made once per buffer rather than once per comparison. */
+  private words(bytes: Uint8Array): Int32Array {
+    if (bytes.buffer !== this.wordsOf) {
+      this.wordsOf = bytes.buffer;
+      this.wordsView = new Int32Array(bytes.buffer, 0, bytes.buffer.byteLength >> 2);
+    }
+    return this.wordsView;
   }
 
   /**

@@ -238,7 +238,7 @@ export class MmuState extends CpuState {
    */
   verifiedCode(ix: number): CodePage {
     const old = this.tlbCode[ix];
-    const page = this.code.page(old.gpa, this.tlbBytes[ix], this.tlbOff[ix]);
+    const page = this.code.page(old.gpa, this.tlbBytes[ix], this.tlbOff[ix], this.tlbAbs[ix]);
     this.tlbCode[ix] = page;
     this.tlbDir[ix] = page.directory;
     return page;
@@ -681,7 +681,7 @@ export class MmuState extends CpuState {
         return null;
       }
       const pageGpa = gpa - (gpa % 4096);
-      page = this.code.page(pageGpa, s.memory.bytes, s.offset + pageGpa - s.gpa);
+      page = this.code.page(pageGpa, s.memory.bytes, s.offset + pageGpa - s.gpa, this.tlbAbs[ix]);
       this.tlbCode[ix] = page;
       this.tlbDir[ix] = page.directory;
       if (this.cpl === 3) {

@@ -301,11 +301,20 @@ class Compiler implements VectorHost {
 
   /** Ends after instruction k with the next RIP `rip` (an i64 the callback pushes). */
   private exitTo(k: number, rip: () => void): void {
-    const c = this.c;
-    c.get(BASE);
-    rip();
-    c.op(Op.F64_CONVERT_I64_S).mem(Op.F64_STORE, 3, Area.NEXT_RIP);
+    this.storeNext(rip);
     this.leave(0, k + 1);
+  }
+
+  /**
+   * Leaves the next RIP, the i64 the callback pushes, at Area.NEXT_RIP as a float64 (the glue's) and at
+   * NEXT_RIP64 (the dispatcher's, which then converts nothing: a float64-to-i64 truncation is checked).
+   */
+  private storeNext(rip: () => void): void {
+    const c = this.c;
+    rip();
+    c.set(LIN);
+    c.get(BASE).get(LIN).op(Op.F64_CONVERT_I64_S).mem(Op.F64_STORE, 3, Area.NEXT_RIP);
+    c.get(BASE).get(LIN).mem(Op.I64_STORE, 3, Area.NEXT_RIP64);
   }
 
   /** Pushes the RIP at offset `off` from the entry. */
@@ -1411,8 +1420,7 @@ class Compiler implements VectorHost {
     // br_if to the loop: the loop label is one inside the exit block.
     c.brIf(this.depth - 1);
     // Out at the entry; N already counts this pass.
-    c.get(BASE);
-    c.get(RIP0).op(Op.F64_CONVERT_I64_S).mem(Op.F64_STORE, 3, Area.NEXT_RIP);
+    this.storeNext(() => c.get(RIP0));
     c.i32(0).set(EXIT);
     c.get(N).set(RET);
     c.br(this.depth + 1);

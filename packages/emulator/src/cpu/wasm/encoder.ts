@@ -109,6 +109,7 @@ export const Simd = {
   V128_ANDNOT: 0x4f,
   V128_OR: 0x50,
   V128_XOR: 0x51,
+  V128_ANY_TRUE: 0x53,
   I8X16_BITMASK: 0x64,
   I8X16_ADD: 0x6e,
   I8X16_SUB: 0x71,

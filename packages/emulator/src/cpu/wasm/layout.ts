@@ -19,6 +19,8 @@ export const Area = {
   LAZY: 128,
   /** The RIP a block ended at (a float64, as `CpuState.rip` holds it). */
   NEXT_RIP: 176,
+  /** The same as an i64, for the dispatcher, after a block's ordinary end (not a side exit). */
+  NEXT_RIP64: 184,
   /** `CpuState.segBase`: eight float64 segment bases in Seg order. */
   SEG_BASE: 192,
   /** The TLB's tag arrays (float64 linear page numbers, NaN for none), one 4096-entry array each. */
