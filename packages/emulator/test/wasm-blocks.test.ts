@@ -494,3 +494,102 @@ describe('WebAssembly blocks: SSE forms (vector.ts) where the differential cases
     }
   });
 });
+
+describe('WebAssembly blocks: LOCK forms, PUSHF and hints, against the interpreter', () => {
+  /** Runs `code` from the lead-in in both tiers with `regs` and 32 bytes of DATA; both results must agree. */
+  function agree(
+    name: string,
+    code: number[],
+    regs: Partial<KvmRegs>,
+    data: number[],
+    blockLength: number,
+  ): void {
+    const results: [KvmRegs, number[]][] = [];
+    for (const wasm of [false, true]) {
+      using m = machine(wasm);
+      m.ram.set(data, DATA);
+      // add qword [rbx + 24], 0 and push rax; pop rax on the way (interpreted) fill the TLB entries, write tags
+      // included, that the block's probes need.
+      const before = [0x48, 0x83, 0x43, 0x18, 0x00, 0x50, 0x58];
+      const jmp = LEAD + before.length + 6;
+      m.ram.fill(0, CODE, CODE + 0x1000);
+      m.ram.set(code, CODE);
+      m.ram.set([...before, 0x90, 0xe9, ...new Uint8Array(new Int32Array([CODE - jmp]).buffer)], LEAD);
+      m.vcpu.setRegs({ ...m.vcpu.getRegs(), rip: BigInt(LEAD), rsp: 0x8000n, rflags: 2n, ...regs });
+      if (wasm) expect(precompile(m.vcpu, CODE, code.length, 'wasm'), name).toBe(blockLength);
+      expect(runToHlt(m), name).toBe('hlt');
+      results.push([m.vcpu.getRegs(), [...m.ram.subarray(DATA, DATA + 32)]]);
+    }
+    expect(results[1], name).toEqual(results[0]);
+  }
+
+  const qwords = (...v: bigint[]) => [...new Uint8Array(new BigUint64Array(v).buffer)];
+
+  it('LOCK CMPXCHG m32/m64: success, failure, and a misaligned operand left to the handler', () => {
+    for (const wide of [true, false]) {
+      // lock cmpxchg [rbx], rcx; pushf; pop rdx; hlt
+      const code = [0xf0, ...(wide ? [0x48] : []), 0x0f, 0xb1, 0x0b, 0x9c, 0x5a, 0xf4];
+      for (const [rax, offset] of [
+        [0x1111_2222_3333_4444n, 0],
+        [0x1111_2222_3333_4445n, 0],
+        [0x5555_6666_7777_8888n, 0],
+        [0x1111_2222_3333_4444n, 4],
+      ] as const) {
+        agree(
+          `cmpxchg${wide ? 64 : 32} rax=${rax.toString(16)} +${offset}`,
+          code,
+          { rax, rcx: 0x9999_aaaa_bbbb_ccccn, rbx: BigInt(DATA + offset) },
+          qwords(0x1111_2222_3333_4444n, 0x5555_6666_7777_8888n, 0n, 0n),
+          3,
+        );
+      }
+    }
+  });
+
+  it('BT, BTS, BTR, BTC of memory by an immediate, LOCK and not, aligned and not, every bit position class', () => {
+    for (const lock of [true, false]) {
+      for (const ext of [4, 5, 6, 7]) {
+        for (const wide of [true, false]) {
+          for (const bit of [0, 5, 31, 32, 63]) {
+            if (!wide && bit > 31) continue;
+            for (const offset of [0, 4, 2]) {
+              if (lock && ext === 4) continue; // LOCK BT is #UD
+              // [lock] btx [rbx], bit; pushf; pop rdx; hlt
+              const code = [
+                ...(lock ? [0xf0] : []),
+                ...(wide ? [0x48] : []),
+                0x0f,
+                0xba,
+                0x23 | (ext << 3),
+                bit,
+                0x9c,
+                0x5a,
+                0xf4,
+              ];
+              agree(
+                `${lock ? 'lock ' : ''}bt/${ext} ${wide ? 64 : 32} bit ${bit} +${offset}`,
+                code,
+                { rbx: BigInt(DATA + offset), rax: 3n },
+                qwords(0x8000_0001_0000_0021n, 0xffff_ffff_ffff_fffen, 0n, 0n),
+                3,
+              );
+            }
+          }
+        }
+      }
+    }
+  });
+
+  it('PUSHF pushes the flags the lazy record holds and RFLAGS without RF; PREFETCH and hint NOPs are NOPs', () => {
+    // add rax, rcx; pushf; pop rdx; prefetcht0 [rbx]; prefetchw [rbx]; nop dword [rax]; hlt
+    const code = [0x48, 0x01, 0xc8, 0x9c, 0x5a, 0x0f, 0x18, 0x0b, 0x0f, 0x0d, 0x0b, 0x0f, 0x1f, 0x00, 0xf4];
+    for (const [rax, rcx, rflags] of [
+      [1n, 2n, 2n],
+      [0xffff_ffff_ffff_ffffn, 1n, 0x402n],
+      [0x7fff_ffff_ffff_ffffn, 1n, 0x10002n],
+      [0x8000_0000_0000_0000n, 0x8000_0000_0000_0000n, 0x202n],
+    ] as const) {
+      agree(`pushf after add ${rax.toString(16)}`, code, { rax, rcx, rflags }, [], 6);
+    }
+  });
+});

@@ -25,7 +25,7 @@ import type { Insn } from '../decode.js';
 import { InsnFlag, NO_REG } from '../decode.js';
 import { LazyOp } from '../flags.js';
 import { ARITH_FLAGS, Flag, Seg } from '../state.js';
-import { blockModule, Code, Op, T, VOID } from './encoder.js';
+import { Atomic, blockModule, Code, Op, T, VOID } from './encoder.js';
 import { Area, LazySlot } from './layout.js';
 import { aluKind, K, readsFlags, shiftCount, type Trace } from './trace.js';
 import { VectorCompiler, type VectorHost, vectorForm } from './vector.js';
@@ -763,6 +763,27 @@ class Compiler implements VectorHost {
       case K.VECTOR:
         this.vector.insn(k, i, vectorForm(i));
         break;
+      case K.PUSHF:
+        // system.ts's pushf in 64-bit mode (VM is clear there): RFLAGS without RF.
+        this.materialize();
+        c.op(Op.I64_EXTEND_I32_U)
+          .i64(~(Flag.VM | Flag.RF) >>> 0)
+          .op(Op.I64_AND)
+          .set(T1);
+        this.push(k, () => c.get(T1));
+        break;
+      case K.CONVERT:
+        this.convert(i);
+        break;
+      case K.BSWAP:
+        this.bswap(i);
+        break;
+      case K.CMPXCHG:
+        this.cmpxchg(k);
+        break;
+      case K.BIT:
+        this.bit(k);
+        break;
       case K.MOV_RM_R: {
         const src = () => this.regAt(Compiler.regField(i), size);
         if (mem) {
@@ -977,6 +998,163 @@ class Compiler implements VectorHost {
         .set(LOP);
       c.get(Q).set(CIN);
     }
+  }
+
+  /** CWDE, CDQE (98): eAX from the sign of its lower half; CDQ, CQO (99): eDX all copies of eAX's sign. */
+  private convert(i: Insn): void {
+    const c = this.c;
+    const wide = i.osize === 8;
+    if (i.op === 0x98) {
+      this.setReg(0, i.osize, () => {
+        this.reg(0);
+        c.op(wide ? Op.I64_EXTEND32_S : Op.I64_EXTEND16_S);
+      });
+    } else {
+      this.setReg(2, i.osize, () => {
+        this.reg(0);
+        if (!wide) c.op(Op.I64_EXTEND32_S);
+        c.i64(63).op(Op.I64_SHR_S);
+      });
+    }
+  }
+
+  /** BSWAP r32, r64 (0F C8+r): the bytes reversed, a 32-bit result zero-extended. */
+  private bswap(i: Insn): void {
+    const c = this.c;
+    const n = (i.op & 7) | (i.rm & 8);
+    if (i.osize === 8) {
+      // Bytes swapped within each 16 bits, then 16-bit halves within each 32, then the two 32-bit halves.
+      this.setReg(n, 8, () => {
+        for (const [shift, mask] of [
+          [8, 0x00ff00ff00ff00ffn],
+          [16, 0x0000ffff0000ffffn],
+        ] as const) {
+          if (shift === 8) this.reg(n);
+          c.set(T1);
+          c.get(T1).i64(shift).op(Op.I64_SHR_U).i64(mask).op(Op.I64_AND);
+          c.get(T1).i64(mask).op(Op.I64_AND).i64(shift).op(Op.I64_SHL).op(Op.I64_OR);
+        }
+        c.i64(32).op(Op.I64_ROTL);
+      });
+    } else {
+      this.setReg(n, 4, () => {
+        this.reg(n);
+        c.op(Op.I32_WRAP_I64).set(Q);
+        // Rotated right by 8, bytes 3 and 1 are in place; rotated left by 8, bytes 2 and 0.
+        c.get(Q)
+          .i32(8)
+          .op(Op.I32_ROTR)
+          .i32(0xff00ff00 | 0)
+          .op(Op.I32_AND);
+        c.get(Q).i32(8).op(Op.I32_ROTL).i32(0x00ff00ff).op(Op.I32_AND).op(Op.I32_OR);
+        c.op(Op.I64_EXTEND_I32_U);
+      });
+    }
+  }
+
+  /**
+   * CMPXCHG r/m, r (bits.ts's cmpxchg): the flags of CMP eAX, r/m; r/m := r when they are equal, else eAX := r/m.
+   * LOCK'ed, an atomic compare-exchange of the memory,
+   * which must then be aligned (a side exit otherwise: WebAssembly's atomics trap on it).
+   */
+  private cmpxchg(k: number): void {
+    const i = this.t.insns[k];
+    const c = this.c;
+    const size = i.osize;
+    if (i.mod !== 3) {
+      this.operand(k, size, true);
+      if (i.flags & InsnFlag.LOCK) {
+        c.get(ADDR)
+          .i32(size - 1)
+          .op(Op.I32_AND);
+        this.sideIf(k);
+        c.get(ADDR);
+        this.regAt(0, size);
+        this.regAt(i.reg, size);
+        c.atomic(size === 8 ? Atomic.I64_CMPXCHG : Atomic.I64_CMPXCHG32_U, size === 8 ? 3 : 2);
+        c.set(B);
+      } else {
+        this.load(size);
+        c.set(B);
+      }
+    } else {
+      this.regAt(i.rm, size);
+      c.set(B);
+    }
+    this.regAt(0, size);
+    c.set(A);
+    c.get(A).get(B).op(Op.I64_EQ);
+    c.op(Op.IF).byte(VOID);
+    if (i.mod === 3) this.setReg(i.rm, size, () => this.regAt(i.reg, size));
+    else if (!(i.flags & InsnFlag.LOCK)) this.store(size, () => this.regAt(i.reg, size));
+    // Not equal: a memory destination keeps its value (the write back the interpreter makes changes nothing a
+    // block can reach: the probe asked for a write tag, so not MMIO, not code, not dirty-logged).
+    c.op(Op.ELSE);
+    this.setReg(0, size, () => c.get(B));
+    c.op(Op.END);
+    c.get(A).get(B).op(Op.I64_SUB);
+    if (size !== 8) c.i64(maskOf(size)).op(Op.I64_AND);
+    c.set(V);
+    this.record(LazyOp.SUB, size);
+  }
+
+  /**
+   * BT, BTS, BTR, BTC (bits.ts's bitTest) by an immediate, of a register or memory, or by a register of a
+   * register: CF the bit, every other flag as it was (putCf materializes them), the bit set, cleared or flipped.
+   * LOCK'ed with memory, an atomic or, and-not or xor that returns the old value.
+   */
+  private bit(k: number): void {
+    const i = this.t.insns[k];
+    const c = this.c;
+    const size = i.osize;
+    const bits = size * 8;
+    const kind = i.op === 0x1ba ? (i.reg & 7) - 4 : (i.op >> 3) & 3; // 0 BT, 1 BTS, 2 BTR, 3 BTC
+    // T1: the bit's mask.
+    if (i.op === 0x1ba) {
+      const n = i.imm & (bits - 1);
+      c.i64(n < 53 ? 2 ** n : BigInt.asIntN(64, 1n << BigInt(n)));
+    } else {
+      c.i64(1);
+      this.regAt(Compiler.regField(i), size);
+      c.i64(bits - 1)
+        .op(Op.I64_AND)
+        .op(Op.I64_SHL);
+    }
+    c.set(T1);
+    const atomic = i.mod !== 3 && (i.flags & InsnFlag.LOCK) !== 0;
+    if (i.mod !== 3) {
+      this.operand(k, size, kind !== 0);
+      if (atomic) {
+        c.get(ADDR)
+          .i32(size - 1)
+          .op(Op.I32_AND);
+        this.sideIf(k);
+        c.get(ADDR).get(T1);
+        if (kind === 2) c.i64(-1).op(Op.I64_XOR);
+        const rmw = kind === 1 ? Atomic.I64_OR : kind === 2 ? Atomic.I64_AND : Atomic.I64_XOR;
+        c.atomic(size === 8 ? rmw : rmw + 5, size === 8 ? 3 : 2);
+      } else this.load(size);
+    } else this.regAt(i.rm, size);
+    c.set(B);
+    if (kind !== 0 && !atomic) {
+      const updated = () => {
+        c.get(B).get(T1);
+        if (kind === 1) c.op(Op.I64_OR);
+        else if (kind === 2) c.i64(-1).op(Op.I64_XOR).op(Op.I64_AND);
+        else c.op(Op.I64_XOR);
+      };
+      if (i.mod !== 3) this.store(size, updated);
+      else this.setReg(i.rm, size, updated);
+    }
+    // CF := the bit, the other flags materialized into FL (the record emptied, as flags.ts's putCf does).
+    c.get(B).get(T1).op(Op.I64_AND).op(Op.I64_EQZ).op(Op.I32_EQZ).set(Q);
+    this.materialize();
+    c.i32(~Flag.CF).op(Op.I32_AND).get(Q).op(Op.I32_OR).set(FL);
+    c.i32(0).set(LMASK);
+    c.i32(1).set(FW);
+    this.eager = true;
+    this.cfInFl = true;
+    this.known = true;
   }
 
   /** TEST (84, 85, A8, A9, F6 /0, F7 /0): AND for the flags only. */

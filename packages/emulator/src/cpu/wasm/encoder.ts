@@ -87,6 +87,8 @@ export const Op = {
   I64_ROTR: 0x8a,
   I32_WRAP_I64: 0xa7,
   I64_EXTEND_I32_S: 0xac,
+  I64_EXTEND16_S: 0xc3,
+  I64_EXTEND32_S: 0xc4,
   I64_EXTEND_I32_U: 0xad,
   F64_CONVERT_I64_S: 0xb9,
   I64_TRUNC_F64_S: 0xb0,
@@ -127,6 +129,18 @@ export const Simd = {
   I64X2_SHR_U: 0xcd,
   I64X2_ADD: 0xce,
   I64X2_SUB: 0xd1,
+} as const;
+
+/**
+ * The atomic read-modify-write instructions of the threads proposal this tier writes (the 0xFE prefix): the
+ * 64-bit forms; each 32-bit form (`rmw32`, zero-extended) is 5 more.
+ */
+export const Atomic = {
+  I64_AND: 0x2d,
+  I64_OR: 0x34,
+  I64_XOR: 0x3b,
+  I64_CMPXCHG: 0x49,
+  I64_CMPXCHG32_U: 0x4e,
 } as const;
 
 /** A block type with no result (spec 5.4.1). */
@@ -287,6 +301,11 @@ export class Code extends ByteWriter {
   /** br_if to the label `depth` levels out. */
   brIf(depth: number): this {
     return this.byte(Op.BR_IF).uleb(depth);
+  }
+
+  /** An atomic memory instruction (an `Atomic`) at the address on the stack, naturally aligned (`align`). */
+  atomic(o: number, align: number): this {
+    return this.byte(0xfe).uleb(o).uleb(align).uleb(0);
   }
 
   /** A SIMD instruction without immediates (a `Simd`). */

@@ -61,7 +61,23 @@ export const K = {
   DIV: 29,
   /** An SSE form vector.ts compiles (`vectorForm`). */
   VECTOR: 30,
+  /** PUSHF (9C) in 64-bit mode: every flag, materialized. */
+  PUSHF: 31,
+  /** CWDE, CDQE (98) and CDQ, CQO (99). */
+  CONVERT: 32,
+  /** BSWAP r32, r64 (0F C8+r). */
+  BSWAP: 33,
+  /** CMPXCHG r/m32, r/m64 (0F B1), LOCK'ed with a memory destination too (an atomic compare-exchange). */
+  CMPXCHG: 34,
+  /** BT, BTS, BTR, BTC by an immediate (0F BA /4-/7) or of a register by a register (0F A3/AB/B3/BB, mod 3). */
+  BIT: 35,
 } as const;
+
+/** Whether `i` is a LOCK'ed form this tier compiles, as an atomic read-modify-write of memory. */
+export function atomicForm(i: Insn): boolean {
+  if (i.mod === 3 || (i.osize !== 4 && i.osize !== 8)) return false;
+  return i.op === 0x1b1 || (i.op === 0x1ba && (i.reg & 7) >= 5);
+}
 
 /** The ALU kind (ModRM reg / opcode bits 5:3: ADD, OR, ADC, SBB, AND, SUB, XOR, CMP) of an ALU form. */
 export function aluKind(i: Insn, kind: number): number {
@@ -70,7 +86,7 @@ export function aluKind(i: Insn, kind: number): number {
 
 /** The compiler's kind for `i` in 64-bit mode, or K.NONE when the tier does not compile it. */
 export function classify(i: Insn): number {
-  if (i.flags & (InsnFlag.UD | InsnFlag.LOCK)) return K.NONE;
+  if (i.flags & InsnFlag.UD || (i.flags & InsnFlag.LOCK && !atomicForm(i))) return K.NONE;
   const op = i.op;
   const size = i.osize;
   const wide = size === 4 || size === 8;
@@ -78,7 +94,8 @@ export function classify(i: Insn): number {
   // Memory operands: 64-bit addressing only (67 prefixes are rare and wrap at 4 GiB).
   if (mem && i.asize !== 8) return K.NONE;
   if (op === 0x90) return i.flags & (InsnFlag.REP | InsnFlag.REPNE) || i.rm & 8 ? K.NONE : K.NOP;
-  if (op === 0x11f) return K.NOP;
+  // NOPL, the hint NOPs and PREFETCHh/PREFETCHW (0F 18-1F, 0F 0D): never a fault, nothing architectural.
+  if ((op >= 0x118 && op <= 0x11f) || op === 0x10d) return K.NOP;
   if (op === 0x88 || op === 0x89) return K.MOV_RM_R;
   if (op === 0x8a || op === 0x8b) return K.MOV_R_RM;
   if (op >= 0xb0 && op <= 0xbf) return size === 2 ? K.NONE : K.MOV_R_IMM;
@@ -117,6 +134,12 @@ export function classify(i: Insn): number {
   if (op === 0xc3) return size === 8 ? K.RET : K.NONE;
   if (op === 0xe9 || op === 0xeb) return K.JMP;
   if ((op >= 0x70 && op <= 0x7f) || (op >= 0x180 && op <= 0x18f)) return K.JCC;
+  if (op === 0x9c) return size === 8 ? K.PUSHF : K.NONE;
+  if (op === 0x98 || op === 0x99) return wide ? K.CONVERT : K.NONE;
+  if (op >= 0x1c8 && op <= 0x1cf) return wide ? K.BSWAP : K.NONE;
+  if (op === 0x1b1) return wide ? K.CMPXCHG : K.NONE;
+  if (op === 0x1ba && (i.reg & 7) >= 4) return wide ? K.BIT : K.NONE;
+  if ((op === 0x1a3 || op === 0x1ab || op === 0x1b3 || op === 0x1bb) && !mem) return wide ? K.BIT : K.NONE;
   if (op >= 0x100 && vectorForm(i) !== VF.NONE) return K.VECTOR;
   return K.NONE;
 }
@@ -128,7 +151,15 @@ export function readsFlags(i: Insn, k: number): boolean {
     return alu === 2 || alu === 3;
   }
   // A rotate reads them all: it leaves every flag in RFLAGS, the ones it does not set as they were.
-  return k === K.JCC || k === K.CMOV || k === K.SETCC || k === K.INC_DEC || k === K.ROTATE;
+  return (
+    k === K.JCC ||
+    k === K.CMOV ||
+    k === K.SETCC ||
+    k === K.INC_DEC ||
+    k === K.ROTATE ||
+    k === K.PUSHF ||
+    k === K.BIT
+  );
 }
 
 /** A trace ready to compile: its path (trace-path.ts) from page offset `entry`, and each instruction's kind. */
