@@ -419,8 +419,7 @@ describe('WebAssembly blocks: SSE forms (vector.ts) where the differential cases
   }
 
   /** Sets XMM1 to bytes 0x81, 0x92, ... (every lane's sign bit set in some, clear in others), runs `code`. */
-  function xmm1After(code: number[], wasm: boolean): number[] {
-    using m = machine(wasm);
+  function xmm1After(m: Machine, code: number[], wasm: boolean): number[] {
     sse(m);
     const fpu = m.vcpu.getFpu();
     fpu.xmm[1] = Uint8Array.from({ length: 16 }, (_, k) => (0x81 + 0x11 * k) & 0xff);
@@ -430,15 +429,17 @@ describe('WebAssembly blocks: SSE forms (vector.ts) where the differential cases
   }
 
   it('shifts by an immediate of 0, below, at and past the lane width, as the interpreter shifts', () => {
+    using plain = machine(false);
+    using compiled = machine(true);
     const start = [...Uint8Array.from({ length: 16 }, (_, k) => (0x81 + 0x11 * k) & 0xff)];
     for (const op of [0x71, 0x72, 0x73]) {
       for (const ext of op === 0x73 ? [2, 3, 6, 7] : [2, 4, 6]) {
         for (const count of [0, 1, 7, 8, 15, 16, 17, 31, 32, 33, 63, 64, 65, 127, 128, 255]) {
           // PSRLx/PSRAx/PSLLx/PSRLDQ/PSLLDQ xmm1, imm8; hlt
           const code = [0x66, 0x0f, op, 0xc0 | (ext << 3) | 1, count, 0xf4];
-          const want = xmm1After(code, false);
+          const want = xmm1After(plain, code, false);
           if (count > 0 && count < 8) expect(want, `${op.toString(16)} /${ext} ${count}`).not.toEqual(start);
-          expect(xmm1After(code, true), `${op.toString(16)} /${ext} ${count}`).toEqual(want);
+          expect(xmm1After(compiled, code, true), `${op.toString(16)} /${ext} ${count}`).toEqual(want);
         }
       }
     }
@@ -498,6 +499,7 @@ describe('WebAssembly blocks: SSE forms (vector.ts) where the differential cases
 describe('WebAssembly blocks: LOCK forms, PUSHF and hints, against the interpreter', () => {
   /** Runs `code` from the lead-in in both tiers with `regs` and 32 bytes of DATA; both results must agree. */
   function agree(
+    machines: readonly [Machine, Machine],
     name: string,
     code: number[],
     regs: Partial<KvmRegs>,
@@ -506,7 +508,7 @@ describe('WebAssembly blocks: LOCK forms, PUSHF and hints, against the interpret
   ): void {
     const results: [KvmRegs, number[]][] = [];
     for (const wasm of [false, true]) {
-      using m = machine(wasm);
+      const m = machines[wasm ? 1 : 0];
       m.ram.set(data, DATA);
       // add qword [rbx + 24], 0 and push rax; pop rax on the way (interpreted) fill the TLB entries, write tags
       // included, that the block's probes need.
@@ -526,6 +528,9 @@ describe('WebAssembly blocks: LOCK forms, PUSHF and hints, against the interpret
   const qwords = (...v: bigint[]) => [...new Uint8Array(new BigUint64Array(v).buffer)];
 
   it('LOCK CMPXCHG m32/m64: success, failure, and a misaligned operand left to the handler', () => {
+    using plain = machine(false);
+    using compiled = machine(true);
+    const both = [plain, compiled] as const;
     for (const wide of [true, false]) {
       // lock cmpxchg [rbx], rcx; pushf; pop rdx; hlt
       const code = [0xf0, ...(wide ? [0x48] : []), 0x0f, 0xb1, 0x0b, 0x9c, 0x5a, 0xf4];
@@ -536,6 +541,7 @@ describe('WebAssembly blocks: LOCK forms, PUSHF and hints, against the interpret
         [0x1111_2222_3333_4444n, 4],
       ] as const) {
         agree(
+          both,
           `cmpxchg${wide ? 64 : 32} rax=${rax.toString(16)} +${offset}`,
           code,
           { rax, rcx: 0x9999_aaaa_bbbb_ccccn, rbx: BigInt(DATA + offset) },
@@ -547,6 +553,9 @@ describe('WebAssembly blocks: LOCK forms, PUSHF and hints, against the interpret
   });
 
   it('BT, BTS, BTR, BTC of memory by an immediate, LOCK and not, aligned and not, every bit position class', () => {
+    using plain = machine(false);
+    using compiled = machine(true);
+    const both = [plain, compiled] as const;
     for (const lock of [true, false]) {
       for (const ext of [4, 5, 6, 7]) {
         for (const wide of [true, false]) {
@@ -567,6 +576,7 @@ describe('WebAssembly blocks: LOCK forms, PUSHF and hints, against the interpret
                 0xf4,
               ];
               agree(
+                both,
                 `${lock ? 'lock ' : ''}bt/${ext} ${wide ? 64 : 32} bit ${bit} +${offset}`,
                 code,
                 { rbx: BigInt(DATA + offset), rax: 3n },
@@ -580,7 +590,32 @@ describe('WebAssembly blocks: LOCK forms, PUSHF and hints, against the interpret
     }
   });
 
+  it('LOCK XADD m32/m64 (an atomic add), aligned and not, and XADD m without LOCK', () => {
+    using plain = machine(false);
+    using compiled = machine(true);
+    const both = [plain, compiled] as const;
+    for (const lock of [true, false]) {
+      for (const wide of [true, false]) {
+        for (const offset of [0, 4, 1]) {
+          // [lock] xadd [rbx], rcx; pushf; pop rdx; hlt
+          const code = [...(lock ? [0xf0] : []), ...(wide ? [0x48] : []), 0x0f, 0xc1, 0x0b, 0x9c, 0x5a, 0xf4];
+          agree(
+            both,
+            `${lock ? 'lock ' : ''}xadd${wide ? 64 : 32} +${offset}`,
+            code,
+            { rcx: 0xffff_ffff_8000_0001n, rbx: BigInt(DATA + offset) },
+            qwords(0x7fff_ffff_ffff_ffffn, 0x1234_5678_9abc_def0n, 0n, 0n),
+            3,
+          );
+        }
+      }
+    }
+  });
+
   it('PUSHF pushes the flags the lazy record holds and RFLAGS without RF; PREFETCH and hint NOPs are NOPs', () => {
+    using plain = machine(false);
+    using compiled = machine(true);
+    const both = [plain, compiled] as const;
     // add rax, rcx; pushf; pop rdx; prefetcht0 [rbx]; prefetchw [rbx]; nop dword [rax]; hlt
     const code = [0x48, 0x01, 0xc8, 0x9c, 0x5a, 0x0f, 0x18, 0x0b, 0x0f, 0x0d, 0x0b, 0x0f, 0x1f, 0x00, 0xf4];
     for (const [rax, rcx, rflags] of [
@@ -589,7 +624,57 @@ describe('WebAssembly blocks: LOCK forms, PUSHF and hints, against the interpret
       [0x7fff_ffff_ffff_ffffn, 1n, 0x10002n],
       [0x8000_0000_0000_0000n, 0x8000_0000_0000_0000n, 0x202n],
     ] as const) {
-      agree(`pushf after add ${rax.toString(16)}`, code, { rax, rcx, rflags }, [], 6);
+      agree(both, `pushf after add ${rax.toString(16)}`, code, { rax, rcx, rflags }, [], 6);
+    }
+  });
+});
+
+describe('WebAssembly blocks: CLI and LOCK XADD', () => {
+  it('CLI clears IF in a block where CPL <= IOPL; at CPL 3 with IOPL 0 it is left to the handler (#GP)', () => {
+    // cli (the block); out 0x10, al (interpreted)
+    const code = [0xfa, 0xe6, 0x10];
+    for (const [user, iopl] of [
+      [false, 0],
+      [true, 3],
+      [true, 0],
+    ] as const) {
+      const ends: string[] = [];
+      for (const wasm of [false, true]) {
+        using m = machine(wasm);
+        if (user) {
+          // Ring 3 may use the first 2 MiB (U/S on the way down); CS and SS at DPL and RPL 3.
+          const tables = m.pageTables as NonNullable<typeof m.pageTables>;
+          for (const entry of [tables.pml4, tables.pdpt, tables.pd]) m.ram[entry] |= 4;
+          const s = m.vcpu.getSregs();
+          m.vcpu.setSregs({
+            ...s,
+            cs: { ...s.cs, dpl: 3, selector: s.cs.selector | 3 },
+            ss: { ...s.ss, dpl: 3, selector: s.ss.selector | 3 },
+          });
+        }
+        m.ram.set(code, CODE);
+        // add rax, rax (interpreted) leaves lazy flags that the block must carry through.
+        const before = [0x48, 0x01, 0xc0];
+        const jmp = LEAD + before.length + 6;
+        m.ram.set([...before, 0x90, 0xe9, ...new Uint8Array(new Int32Array([CODE - jmp]).buffer)], LEAD);
+        m.vcpu.setRegs({
+          ...m.vcpu.getRegs(),
+          rip: BigInt(LEAD),
+          rsp: 0x8000n,
+          rax: 0x8000_0000_0000_0000n,
+          rflags: 0x202n | BigInt(iopl << 12),
+        });
+        if (wasm) expect(precompile(m.vcpu, CODE, 1, 'wasm')).toBe(1);
+        const reason = m.vcpu.run().reason;
+        const r = m.vcpu.getRegs();
+        ends.push(`${reason} rip ${(r.rip - BigInt(CODE)).toString(16)} flags ${r.rflags.toString(16)}`);
+      }
+      expect(ends[1], `user ${user} iopl ${iopl}`).toBe(ends[0]);
+      // CF, PF, ZF and OF from the ADD, bit 1; IF cleared only where CLI ran.
+      const flags = (iopl << 12) | 0x847 | (user && iopl === 0 ? 0x200 : 0);
+      expect(ends[0]).toBe(
+        `${user && iopl === 0 ? 'shutdown rip 0' : 'io rip 1'} flags ${flags.toString(16)}`,
+      );
     }
   });
 });

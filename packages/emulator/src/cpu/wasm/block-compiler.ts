@@ -182,6 +182,19 @@ class Compiler extends TraceWriter {
       case K.BIT:
         this.bit(k);
         break;
+      case K.XADD:
+        this.xadd(k);
+        break;
+      case K.CLI:
+        // system.ts's cli: allowed when CPL <= IOPL (64-bit mode is protected mode), else the handler's #GP.
+        c.get(BASE).mem(Op.I32_LOAD, 2, Area.CPL).get(FL).i32(12).op(Op.I32_SHR_U).i32(3).op(Op.I32_AND);
+        c.op(Op.I32_GT_U);
+        this.sideIf(k);
+        c.get(FL).i32(~Flag.IF).op(Op.I32_AND).set(FL);
+        // FL goes back with the lazy record: one the trace has not written is the one it loaded.
+        c.i32(1).set(FW);
+        if (!this.known) this.readsRecord = true;
+        break;
       case K.MOV_RM_R: {
         const src = () => this.regAt(Compiler.regField(i), size);
         if (mem) {
@@ -553,6 +566,49 @@ class Compiler extends TraceWriter {
     this.eager = true;
     this.cfInFl = true;
     this.known = true;
+  }
+
+  /**
+   * XADD r/m, r (bits.ts's xadd): r/m := r/m + r, r := the old r/m (a register r/m written last, so with one
+   * register as both the sum wins), the flags of the addition. LOCK'ed, an atomic add of the memory, which must
+   * then be aligned (a side exit otherwise).
+   */
+  private xadd(k: number): void {
+    const i = this.t.insns[k];
+    const c = this.c;
+    const size = i.osize;
+    this.regAt(i.reg, size);
+    c.set(B);
+    if (i.mod !== 3) {
+      this.operand(k, size, true);
+      if (i.flags & InsnFlag.LOCK) {
+        c.get(ADDR)
+          .i32(size - 1)
+          .op(Op.I32_AND);
+        this.sideIf(k);
+        c.get(ADDR)
+          .get(B)
+          .atomic(size === 8 ? Atomic.I64_ADD : Atomic.I64_ADD + 5, size === 8 ? 3 : 2);
+        c.set(A);
+      } else {
+        this.load(size);
+        c.set(A);
+      }
+    } else {
+      this.regAt(i.rm, size);
+      c.set(A);
+    }
+    c.get(A).get(B).op(Op.I64_ADD);
+    if (size !== 8) c.i64(maskOf(size)).op(Op.I64_AND);
+    c.set(V);
+    if (i.mod !== 3) {
+      if (!(i.flags & InsnFlag.LOCK)) this.store(size, () => c.get(V));
+      this.setReg(i.reg, size, () => c.get(A));
+    } else {
+      this.setReg(i.reg, size, () => c.get(A));
+      this.setReg(i.rm, size, () => c.get(V));
+    }
+    this.record(LazyOp.ADD, size);
   }
 
   /** TEST (84, 85, A8, A9, F6 /0, F7 /0): AND for the flags only. */

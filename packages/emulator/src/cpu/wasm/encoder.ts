@@ -136,6 +136,7 @@ export const Simd = {
  * 64-bit forms; each 32-bit form (`rmw32`, zero-extended) is 5 more.
  */
 export const Atomic = {
+  I64_ADD: 0x1f,
   I64_AND: 0x2d,
   I64_OR: 0x34,
   I64_XOR: 0x3b,

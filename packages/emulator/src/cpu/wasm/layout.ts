@@ -48,6 +48,8 @@ export const Area = {
    * handler (#UD or #NM) when it is 0.
    */
   SSE_READY: 4096 + TLB_ENTRIES * 56 + 4160,
+  /** An int32, the CPL: the glue stores it before a run, for CLI's check against IOPL. */
+  CPL: 4096 + TLB_ENTRIES * 56 + 4164,
   /** Bytes in one area. */
   SIZE: 4096 + TLB_ENTRIES * 56 + 4160 + 64,
 } as const;

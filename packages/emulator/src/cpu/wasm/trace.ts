@@ -71,12 +71,16 @@ export const K = {
   CMPXCHG: 34,
   /** BT, BTS, BTR, BTC by an immediate (0F BA /4-/7) or of a register by a register (0F A3/AB/B3/BB, mod 3). */
   BIT: 35,
+  /** XADD r/m32, r/m64 (0F C1), LOCK'ed with a memory destination too (an atomic add). */
+  XADD: 36,
+  /** CLI (FA) where CPL <= IOPL; otherwise the handler's #GP. */
+  CLI: 37,
 } as const;
 
 /** Whether `i` is a LOCK'ed form this tier compiles, as an atomic read-modify-write of memory. */
 export function atomicForm(i: Insn): boolean {
   if (i.mod === 3 || (i.osize !== 4 && i.osize !== 8)) return false;
-  return i.op === 0x1b1 || (i.op === 0x1ba && (i.reg & 7) >= 5);
+  return i.op === 0x1b1 || i.op === 0x1c1 || (i.op === 0x1ba && (i.reg & 7) >= 5);
 }
 
 /** The ALU kind (ModRM reg / opcode bits 5:3: ADD, OR, ADC, SBB, AND, SUB, XOR, CMP) of an ALU form. */
@@ -107,14 +111,12 @@ export function classify(i: Insn): number {
     const form = op & 7;
     if (form === 0 || form === 1) return K.ALU_RM_R;
     if (form === 2 || form === 3) return K.ALU_R_RM;
-    if (form === 4 || form === 5) return size === 2 ? K.NONE : K.ALU_ACC_IMM;
+    if (form === 4 || form === 5) return K.ALU_ACC_IMM;
   }
-  if (op === 0x80 || op === 0x81 || op === 0x83) {
-    return size === 2 ? K.NONE : K.ALU_RM_IMM;
-  }
+  if (op === 0x80 || op === 0x81 || op === 0x83) return K.ALU_RM_IMM;
   if (op === 0x84 || op === 0x85) return K.TEST_RM_R;
-  if (op === 0xa8 || op === 0xa9) return size === 2 ? K.NONE : K.TEST_ACC_IMM;
-  if ((op === 0xf6 || op === 0xf7) && (i.reg & 7) === 0) return size === 2 ? K.NONE : K.TEST_RM_IMM;
+  if (op === 0xa8 || op === 0xa9) return K.TEST_ACC_IMM;
+  if ((op === 0xf6 || op === 0xf7) && (i.reg & 7) === 0) return K.TEST_RM_IMM;
   if ((op === 0xc1 || op === 0xd1 || op === 0xd3) && !mem && wide && (i.reg & 7) >= 4) return K.SHIFT;
   if ((op === 0xc1 || op === 0xd1) && !mem && wide && (i.reg & 7) < 2) {
     return shiftCount(i) === 0 ? K.NONE : K.ROTATE;
@@ -138,6 +140,8 @@ export function classify(i: Insn): number {
   if (op === 0x98 || op === 0x99) return wide ? K.CONVERT : K.NONE;
   if (op >= 0x1c8 && op <= 0x1cf) return wide ? K.BSWAP : K.NONE;
   if (op === 0x1b1) return wide ? K.CMPXCHG : K.NONE;
+  if (op === 0x1c1) return wide ? K.XADD : K.NONE;
+  if (op === 0xfa) return K.CLI;
   if (op === 0x1ba && (i.reg & 7) >= 4) return wide ? K.BIT : K.NONE;
   if ((op === 0x1a3 || op === 0x1ab || op === 0x1b3 || op === 0x1bb) && !mem) return wide ? K.BIT : K.NONE;
   if (op >= 0x100 && vectorForm(i) !== VF.NONE) return K.VECTOR;

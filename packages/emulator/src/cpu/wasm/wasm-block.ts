@@ -26,6 +26,7 @@ let canCompile = wasmApi !== undefined;
 const LAZY = Area.LAZY >> 2;
 const NEXT_RIP = Area.NEXT_RIP >> 3;
 const SSE_READY = Area.SSE_READY >> 2;
+const CPL = Area.CPL >> 2;
 
 /** `run(index, base, rip, room, user)`: runs the block function at `index` of `table` and the blocks after it. */
 type Dispatch = (index: number, base: number, rip: number, room: number, user: number) => number;
@@ -111,6 +112,7 @@ function runWasm(this: WasmBlock, c: Cpu, lim: number): void {
   i32[LAZY + LazySlot.FLAGS] = c.flags;
   // Whether SSE instructions run (fpu/checks.ts's sseReady): a block's first one leaves to the handler if not.
   i32[SSE_READY] = (c.cr0 & (Cr0.EM | Cr0.TS)) === 0 && (c.cr4 & Cr4.OSFXSR) !== 0 ? 1 : 0;
+  i32[CPL] = c.cpl;
   const ret = this.chain(this.wasm, area.offset, c.rip, lim - c.retired, c.cpl === 3 ? 1 : 0);
   if (ret & 64) {
     c.flags = i32[LAZY + LazySlot.FLAGS];
