@@ -561,11 +561,7 @@ class Compiler extends TraceWriter {
     c.get(B).get(T1).op(Op.I64_AND).op(Op.I64_EQZ).op(Op.I32_EQZ).set(Q);
     this.materialize();
     c.i32(~Flag.CF).op(Op.I32_AND).get(Q).op(Op.I32_OR).set(FL);
-    c.i32(0).set(LMASK);
-    c.i32(1).set(FW);
-    this.eager = true;
-    this.cfInFl = true;
-    this.known = true;
+    this.flagsInFl();
   }
 
   /**
@@ -839,12 +835,8 @@ class Compiler extends TraceWriter {
         .i32(1)
         .op(Op.I32_AND);
     c.op(Op.I32_XOR).i32(11).op(Op.I32_SHL).op(Op.I32_OR).set(FL);
-    c.i32(0).set(LMASK);
-    c.i32(1).set(FW);
+    this.flagsInFl();
     this.setReg(n, size, () => c.get(V));
-    this.eager = true;
-    this.cfInFl = true;
-    this.known = true;
   }
 
   /**

@@ -445,6 +445,18 @@ export abstract class TraceWriter implements VectorHost {
   }
 
   /**
+   * After an instruction that left every arithmetic flag in FL (a rotate, BT and kin): the record holds none, as
+   * after flags.ts's putCf, and readers compile from FL.
+   */
+  protected flagsInFl(): void {
+    this.c.i32(0).set(LMASK);
+    this.c.i32(1).set(FW);
+    this.eager = true;
+    this.cfInFl = true;
+    this.known = true;
+  }
+
+  /**
    * For the first flag reader of a trace that has not set the flags: every flag computed into FL from the lazy
    * record in its locals, whatever operation it holds (flags.ts's getFlags, decided at run time), and the record
    * emptied, so the trace goes on as after a rotate. Runs between instructions (A, B, T2 and Q are free).
