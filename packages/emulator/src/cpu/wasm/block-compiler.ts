@@ -464,6 +464,22 @@ class Compiler extends TraceWriter {
   }
 
   /**
+   * A LOCK'ed read-modify-write of the `size` bytes at ADDR (instruction k's operand, probed for writing): `op`,
+   * an `Atomic` 64-bit form or for size 4 its 32-bit one, on the operands `operands` pushes; the old value is
+   * left on the stack. A misaligned operand side-exits first: WebAssembly's atomics trap on one.
+   */
+  private atomicRmw(k: number, size: number, op: number, operands: () => void): void {
+    const c = this.c;
+    c.get(ADDR)
+      .i32(size - 1)
+      .op(Op.I32_AND);
+    this.sideIf(k);
+    c.get(ADDR);
+    operands();
+    c.atomic(size === 8 ? op : op + Atomic.RMW32, size === 8 ? 3 : 2);
+  }
+
+  /**
    * CMPXCHG r/m, r (bits.ts's cmpxchg): the flags of CMP eAX, r/m; r/m := r when they are equal, else eAX := r/m.
    * LOCK'ed, an atomic compare-exchange of the memory,
    * which must then be aligned (a side exit otherwise: WebAssembly's atomics trap on it).
@@ -475,14 +491,10 @@ class Compiler extends TraceWriter {
     if (i.mod !== 3) {
       this.operand(k, size, true);
       if (i.flags & InsnFlag.LOCK) {
-        c.get(ADDR)
-          .i32(size - 1)
-          .op(Op.I32_AND);
-        this.sideIf(k);
-        c.get(ADDR);
-        this.regAt(0, size);
-        this.regAt(i.reg, size);
-        c.atomic(size === 8 ? Atomic.I64_CMPXCHG : Atomic.I64_CMPXCHG32_U, size === 8 ? 3 : 2);
+        this.atomicRmw(k, size, Atomic.I64_CMPXCHG, () => {
+          this.regAt(0, size);
+          this.regAt(i.reg, size);
+        });
         c.set(B);
       } else {
         this.load(size);
@@ -536,14 +548,11 @@ class Compiler extends TraceWriter {
     if (i.mod !== 3) {
       this.operand(k, size, kind !== 0);
       if (atomic) {
-        c.get(ADDR)
-          .i32(size - 1)
-          .op(Op.I32_AND);
-        this.sideIf(k);
-        c.get(ADDR).get(T1);
-        if (kind === 2) c.i64(-1).op(Op.I64_XOR);
         const rmw = kind === 1 ? Atomic.I64_OR : kind === 2 ? Atomic.I64_AND : Atomic.I64_XOR;
-        c.atomic(size === 8 ? rmw : rmw + 5, size === 8 ? 3 : 2);
+        this.atomicRmw(k, size, rmw, () => {
+          c.get(T1);
+          if (kind === 2) c.i64(-1).op(Op.I64_XOR);
+        });
       } else this.load(size);
     } else this.regAt(i.rm, size);
     c.set(B);
@@ -578,13 +587,7 @@ class Compiler extends TraceWriter {
     if (i.mod !== 3) {
       this.operand(k, size, true);
       if (i.flags & InsnFlag.LOCK) {
-        c.get(ADDR)
-          .i32(size - 1)
-          .op(Op.I32_AND);
-        this.sideIf(k);
-        c.get(ADDR)
-          .get(B)
-          .atomic(size === 8 ? Atomic.I64_ADD : Atomic.I64_ADD + 5, size === 8 ? 3 : 2);
+        this.atomicRmw(k, size, Atomic.I64_ADD, () => c.get(B));
         c.set(A);
       } else {
         this.load(size);

@@ -133,7 +133,7 @@ export const Simd = {
 
 /**
  * The atomic read-modify-write instructions of the threads proposal this tier writes (the 0xFE prefix): the
- * 64-bit forms; each 32-bit form (`rmw32`, zero-extended) is 5 more.
+ * 64-bit forms; each one's 32-bit form (`i64.atomic.rmw32.*_u`, zero-extended) is RMW32 more.
  */
 export const Atomic = {
   I64_ADD: 0x1f,
@@ -141,7 +141,8 @@ export const Atomic = {
   I64_OR: 0x34,
   I64_XOR: 0x3b,
   I64_CMPXCHG: 0x49,
-  I64_CMPXCHG32_U: 0x4e,
+  /** What takes a 64-bit form to its 32-bit one. */
+  RMW32: 5,
 } as const;
 
 /** A block type with no result (spec 5.4.1). */

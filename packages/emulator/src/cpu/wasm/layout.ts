@@ -8,6 +8,12 @@ import type { WasmArena } from '../../memory/wasm-arena.js';
 /** Entries in the TLB (mmu.ts's TLB_SIZE): a direct-mapped table indexed by linear page number mod 4096. */
 export const TLB_ENTRIES = 4096;
 
+/** Bytes of `CpuState`'s x87/SSE buffer: the 4 KiB XSAVE image and 64 bytes of scratch for SIMD operands. */
+export const FX_BYTES = 4096 + 64;
+
+/** Where the x87/SSE buffer starts: after the TLB arrays, 64-byte aligned. */
+const FX = 4096 + TLB_ENTRIES * 56;
+
 /** Byte offsets inside one vCPU's area. */
 export const Area = {
   /** RAX..R15 as 16 little-endian 64-bit words (`CpuState.r`'s 32-bit halves). */
@@ -41,21 +47,18 @@ export const Area = {
    * `CpuState.xsave` and the scratch after it (FX_BYTES): the live x87/MMX/SSE state, where compiled blocks
    * read and write XMM registers (fpu/image.ts's Fx offsets from here). 64-byte aligned, as XSAVE wants.
    */
-  FX: 4096 + TLB_ENTRIES * 56,
+  FX,
   /**
    * An int32, 1 when SSE instructions run (CR0.EM and CR0.TS clear, CR4.OSFXSR set: fpu/checks.ts's
    * `sseReady`), else 0: the glue stores it before a run, and a block's first SSE instruction leaves to the
    * handler (#UD or #NM) when it is 0.
    */
-  SSE_READY: 4096 + TLB_ENTRIES * 56 + 4160,
+  SSE_READY: FX + FX_BYTES,
   /** An int32, the CPL: the glue stores it before a run, for CLI's check against IOPL. */
-  CPL: 4096 + TLB_ENTRIES * 56 + 4164,
+  CPL: FX + FX_BYTES + 4,
   /** Bytes in one area. */
-  SIZE: 4096 + TLB_ENTRIES * 56 + 4160 + 64,
+  SIZE: FX + FX_BYTES + 64,
 } as const;
-
-/** Bytes of `CpuState`'s x87/SSE buffer: the 4 KiB XSAVE image and 64 bytes of scratch for SIMD operands. */
-export const FX_BYTES = 4096 + 64;
 
 /** The int32 slots of the lazy-flags record at `Area.LAZY`, in the CPU's field order, then the flags. */
 export const LazySlot = {

@@ -152,6 +152,8 @@ function xmm(n: number): number {
 }
 
 const ZERO = new Uint8Array(16);
+/** PSHUFB's index mask (see its case). */
+const PSHUFB_MASK = new Uint8Array(16).fill(0x8f);
 
 /** The WebAssembly operation of a BINARY form's opcode (after 0F). */
 function binaryOp(b: number): number {
@@ -320,7 +322,7 @@ export class VectorCompiler {
           else {
             // PSHUFB zeroes a byte whose index has bit 7 set, else takes index & 15; swizzle zeroes indices
             // of 16 and up, so the index masked with 8Fh does both.
-            c.v128(new Array(16).fill(0x8f)).simd(Simd.V128_AND).simd(Simd.I8X16_SWIZZLE);
+            c.v128(PSHUFB_MASK).simd(Simd.V128_AND).simd(Simd.I8X16_SWIZZLE);
           }
         }
         c.simdMem(Simd.V128_STORE, 4, xmm(reg));
