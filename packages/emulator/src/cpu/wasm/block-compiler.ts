@@ -36,6 +36,7 @@ import {
   CIN,
   EXIT,
   FL,
+  type FlagState,
   FW,
   HEAD,
   LDST,
@@ -73,6 +74,18 @@ export const SIDE_EXIT = 1;
 class Compiler extends TraceWriter {
   /** The trace's SSE instructions (vector.ts). */
   private readonly vector = new VectorCompiler(this, { base: BASE, lin: LIN, addr: ADDR });
+  /** Per instruction: the Jcc that branch forward to it (`innerTarget`), with what each knew there. */
+  private readonly joins: (Join[] | undefined)[] = [];
+  /** Per join target: its block's nesting level inside the loop (the loop is 0). */
+  private readonly levels: number[] = [];
+
+  constructor(t: Trace) {
+    super(t);
+    for (let k = 0; k < t.insns.length; k++) {
+      const j = innerTarget(t, k);
+      if (j >= 0) this.joins[j] = [];
+    }
+  }
 
   compile(): Uint8Array {
     const c = this.c;
@@ -81,10 +94,31 @@ class Compiler extends TraceWriter {
     c.op(Op.BLOCK).byte(VOID);
     c.op(Op.BLOCK).byte(VOID);
     c.op(Op.LOOP).byte(VOID);
-    this.depth = 1;
-    for (let k = 0; k < n; k++) this.insn(k);
-    // Fell off the end: the next RIP is after the last instruction (or a followed target).
-    this.exitTo(n - 1, () => this.ripAt(this.nextOffset(n - 1)));
+    // One block per forward branch target inside the trace, the farthest outermost, all opened here: each
+    // closes where its target starts, so the branches nest whatever their sources.
+    const targets = this.joins.map((_, j) => j).filter((j) => this.joins[j] !== undefined);
+    for (let x = targets.length - 1; x >= 0; x--) {
+      c.op(Op.BLOCK).byte(VOID);
+      this.levels[targets[x]] = targets.length - x;
+    }
+    this.depth = 1 + targets.length;
+    for (let k = 0; k < n; k++) {
+      const from = this.joins[k];
+      if (from !== undefined) {
+        c.op(Op.END);
+        this.depth--;
+        const fallsThrough = k > 0 && !this.t.ends[k - 1];
+        this.joinFlags(
+          from.map((f) => f.flags),
+          fallsThrough,
+        );
+        const checked = from.every((f) => f.vector);
+        this.vector.checked = fallsThrough ? this.vector.checked && checked : checked;
+      }
+      this.insn(k);
+      // Off the end of a path: the next RIP is after its last instruction (or a followed target).
+      if (this.t.ends[k]) this.exitTo(k, () => this.ripAt(this.nextOffset(k)));
+    }
     c.op(Op.END); // loop
     c.op(Op.END); // $side
     // A side exit left SIDE = (offset from the entry + 4096) << 8 | index: its RIP is the next, its index
@@ -1059,6 +1093,23 @@ class Compiler extends TraceWriter {
     const i = insns[k];
     const c = this.c;
     const target = at[k] + i.len + (i.imm | 0);
+    const inner = innerTarget(this.t, k);
+    if (inner >= 0) {
+      // To a later instruction of the trace: the skipped ones are not retired.
+      (this.joins[inner] as Join[]).push({ flags: this.flagState(), vector: this.vector.checked });
+      this.condition(i.op & 0xf);
+      c.op(Op.IF).byte(VOID);
+      this.depth++;
+      if (inner > k + 1)
+        c.get(N)
+          .i32(inner - k - 1)
+          .op(Op.I32_SUB)
+          .set(N);
+      c.br(this.depth - 1 - this.levels[inner]);
+      this.depth--;
+      c.op(Op.END);
+      return;
+    }
     this.condition(i.op & 0xf);
     c.op(Op.IF).byte(VOID);
     this.depth++;
@@ -1072,6 +1123,26 @@ class Compiler extends TraceWriter {
     this.depth--;
     c.op(Op.END);
   }
+}
+
+/** A forward branch into the trace, as `Compiler.joins` keeps it. */
+interface Join {
+  readonly flags: FlagState;
+  /** Whether the SSE check was written on the branch's way. */
+  readonly vector: boolean;
+}
+
+/**
+ * Where Jcc k of `t` goes when taken, if that is a later instruction of the trace (the first there, when the
+ * path passes the offset twice): its index, else -1 (the entry, an earlier one, or off the trace: it leaves).
+ */
+function innerTarget(t: Trace, k: number): number {
+  if (t.kinds[k] !== K.JCC) return -1;
+  const i = t.insns[k];
+  const target = t.at[k] + i.len + (i.imm | 0);
+  if (target === 0) return -1;
+  for (let j = k + 1; j < t.insns.length; j++) if (t.at[j] === target) return j;
+  return -1;
 }
 
 /** The WebAssembly module of `trace`. */

@@ -97,6 +97,15 @@ export function maskOf(size: number): number {
 export const TWO47 = 2 ** 47;
 export const TWO48 = 2 ** 48;
 
+/** The compiler's knowledge of the flags at one point of a trace (`TraceWriter.flagState`). */
+export interface FlagState {
+  readonly lastOp: number;
+  readonly lastSize: number;
+  readonly cfInFl: boolean;
+  readonly eager: boolean;
+  readonly known: boolean;
+}
+
 /**
  * The body's and the prologue's writers, reused from one trace to the next (compiling is not re-entrant): a
  * boot compiles thousands of traces, and fresh typed arrays, grown and copied, cost more than the writing.
@@ -513,6 +522,43 @@ export abstract class TraceWriter implements VectorHost {
     this.known = true;
     this.eager = true;
     this.cfInFl = true;
+  }
+
+  /** What the compiler knows of the flags at this point of the trace, to compare where two paths join. */
+  protected flagState(): FlagState {
+    return {
+      lastOp: this.lastOp,
+      lastSize: this.lastSize,
+      cfInFl: this.cfInFl,
+      eager: this.eager,
+      known: this.known,
+    };
+  }
+
+  /**
+   * Where paths join (a forward branch's target inside the trace): when one came with flags set otherwise
+   * than the others, readers after the join compute them from the lazy record in the locals, which every
+   * flag writer keeps current on every path (`record`, `flagsInFl`, `flagsFromRecord`). `fallsThrough`: whether
+   * the instruction before comes here too (not when its path ended there).
+   */
+  protected joinFlags(others: readonly FlagState[], fallsThrough: boolean): void {
+    if (!fallsThrough) {
+      // Only the branches come here: start from what the first knew.
+      ({ lastOp: this.lastOp, lastSize: this.lastSize, cfInFl: this.cfInFl, eager: this.eager } = others[0]);
+      this.known = others[0].known;
+    }
+    for (const o of others) {
+      if (
+        o.lastOp !== this.lastOp ||
+        o.lastSize !== this.lastSize ||
+        o.cfInFl !== this.cfInFl ||
+        o.eager !== this.eager ||
+        o.known !== this.known
+      ) {
+        this.known = false;
+        return;
+      }
+    }
   }
 
   /** Pushes bit `bit` of FL as an i32. */

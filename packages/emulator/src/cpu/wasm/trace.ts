@@ -166,17 +166,28 @@ export function readsFlags(i: Insn, k: number): boolean {
   );
 }
 
-/** A trace ready to compile: its path (trace-path.ts) from page offset `entry`, and each instruction's kind. */
+/**
+ * A trace ready to compile: its path (trace-path.ts) from page offset `entry`, then the paths from where its
+ * Jcc branch to off that path (`traceAt`), and each instruction's kind.
+ */
 export interface Trace extends TracePath {
   /** The page offset of the first instruction. */
   readonly entry: number;
   /** Per instruction: its kind (K). */
   readonly kinds: number[];
+  /** Per instruction: whether its path ends there (the next one, if any, starts another, reached by a Jcc). */
+  readonly ends: boolean[];
 }
 
 /**
  * The trace from page offset `offset` over the page's cached instructions `insns` (64-bit mode), or null when
  * its first instruction is not compiled by this tier.
+ *
+ * The path from the entry goes straight on through conditional branches. Then, while there is room, the trace
+ * takes in the path from where one of its Jcc goes when taken, if that is on the page, not the entry, and not
+ * already later on the trace: the taken branch then stays in the block (block-compiler.ts nests these forward
+ * branches), where it would otherwise leave it for the dispatcher. Early returns (`jz .out; ...; ret; .out:`)
+ * and loops whose head is before the entry are the common cases.
  */
 export function traceAt(insns: readonly (Insn | undefined)[], offset: number): Trace | null {
   const kinds: number[] = [];
@@ -187,9 +198,46 @@ export function traceAt(insns: readonly (Insn | undefined)[], offset: number): T
     return true;
   };
   // A RET of no followed CALL, and an indirect JMP or CALL, go where only the running code knows.
-  const ends = (i: Insn): boolean => i.op === 0xc3 || kinds[kinds.length - 1] === K.BRANCH_INDIRECT;
-  const path = tracePath(insns, offset, CodeMode.M64, MAX_TRACE, accept, ends);
-  return path.insns.length === 0 ? null : { ...path, entry: offset, kinds };
+  const stops = (i: Insn): boolean => i.op === 0xc3 || kinds[kinds.length - 1] === K.BRANCH_INDIRECT;
+  const path = tracePath(insns, offset, CodeMode.M64, MAX_TRACE, accept, stops);
+  if (path.insns.length === 0) return null;
+  const ends = path.insns.map((_, k) => k === path.insns.length - 1);
+  const tried = new Set<number>();
+  for (;;) {
+    const from = pendingTarget(path, kinds, offset, tried);
+    if (from === null || path.insns.length >= MAX_TRACE) break;
+    tried.add(from);
+    const more = tracePath(insns, offset + from, CodeMode.M64, MAX_TRACE - path.insns.length, accept, stops);
+    for (let k = 0; k < more.insns.length; k++) {
+      path.insns.push(more.insns[k]);
+      path.at.push(more.at[k] + from);
+      path.expect.push(more.expect[k]);
+      path.follow.push(more.follow[k]);
+      ends.push(k === more.insns.length - 1);
+    }
+  }
+  return { ...path, entry: offset, kinds, ends };
+}
+
+/**
+ * The first taken target (an offset from the entry) of the path's Jcc that the trace does not yet hold after
+ * that Jcc, is on the page, is not the entry (a loop), does not start an earlier part of the trace (that
+ * would unroll a loop), and was not tried; null when there is none.
+ */
+function pendingTarget(
+  path: TracePath,
+  kinds: readonly number[],
+  entry: number,
+  tried: Set<number>,
+): number | null {
+  const { insns, at } = path;
+  for (let k = 0; k < insns.length; k++) {
+    if (kinds[k] !== K.JCC) continue;
+    const target = at[k] + insns[k].len + (insns[k].imm | 0);
+    if (target === 0 || tried.has(target) || entry + target < 0 || entry + target >= 4096) continue;
+    if (!at.includes(target)) return target;
+  }
+  return null;
 }
 
 /**

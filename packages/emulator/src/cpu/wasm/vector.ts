@@ -237,8 +237,8 @@ function alignedOperand(i: Insn): boolean {
 
 /** Writes vector instructions into a block (one per trace: it remembers whether the SSE check is written). */
 export class VectorCompiler {
-  /** Whether the trace's first vector instruction, and with it the SSE check, has been written. */
-  private checked = false;
+  /** Whether the SSE check has been written on the way here (at the trace's first vector instruction). */
+  checked = false;
 
   constructor(
     private readonly h: VectorHost,
