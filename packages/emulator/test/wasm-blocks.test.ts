@@ -727,3 +727,65 @@ describe('WebAssembly blocks: CLI and LOCK XADD', () => {
     }
   });
 });
+
+describe('WebAssembly blocks: REP MOVS and REP STOS, against the interpreter', () => {
+  it('runs within a page at once; DF, overlap, a page crossing and a wide nonzero STOS are the handler`s', () => {
+    using plain = machine(false);
+    using compiled = machine(true);
+    // or byte [rdi], 0; or byte [rsi], 0 (interpreted) fill the TLB entries, write tags included.
+    const before = [0x80, 0x0f, 0x00, 0x80, 0x0e, 0x00];
+    // Then the REP form; lea r9, [rdi + rsi]; hlt.
+    const after = [0x4c, 0x8d, 0x0c, 0x37, 0xf4];
+    const cases: [string, number[], Partial<KvmRegs>][] = [
+      ['rep stosq, a page of zeros', [0xf3, 0x48, 0xab], { rcx: 512n, rdi: BigInt(DATA), rax: 0n }],
+      [
+        'rep stosq, nonzero',
+        [0xf3, 0x48, 0xab],
+        { rcx: 4n, rdi: BigInt(DATA + 8), rax: 0x1122_3344_5566_7788n },
+      ],
+      ['rep stosb', [0xf3, 0xaa], { rcx: 100n, rdi: BigInt(DATA + 3), rax: 0x7777_77abn }],
+      ['rep stosw of zero', [0x66, 0xf3, 0xab], { rcx: 9n, rdi: BigInt(DATA + 0x101), rax: 0xffff_0000n }],
+      ['rep stosd, one past the page', [0xf3, 0xab], { rcx: 1n, rdi: BigInt(DATA + 4094), rax: 0n }],
+      ['rep stosq, 513 elements', [0xf3, 0x48, 0xab], { rcx: 513n, rdi: BigInt(DATA), rax: 0n }],
+      ['rep stosb, rcx 0', [0xf3, 0xaa], { rcx: 0n, rdi: BigInt(DATA + 5), rax: 0x55n }],
+      ['rep movsq', [0xf3, 0x48, 0xa5], { rcx: 16n, rsi: BigInt(DATA + 0x800), rdi: BigInt(DATA + 8) }],
+      ['repne movsb', [0xf2, 0xa4], { rcx: 77n, rsi: BigInt(DATA + 0x901), rdi: BigInt(DATA + 0x10) }],
+      ['rep movsb, overlapping', [0xf3, 0xa4], { rcx: 64n, rsi: BigInt(DATA), rdi: BigInt(DATA + 1) }],
+      [
+        'rep movsb, backward',
+        [0xf3, 0xa4],
+        { rcx: 64n, rsi: BigInt(DATA + 0x900), rdi: BigInt(DATA + 0x100) },
+      ],
+      [
+        'rep movsd, the source past its page',
+        [0xf3, 0xa5],
+        { rcx: 8n, rsi: BigInt(DATA + 4080), rdi: BigInt(DATA) },
+      ],
+    ];
+    for (const [name, form, regs] of cases) {
+      const results: [KvmRegs, number[]][] = [];
+      for (const wasm of [false, true]) {
+        const m = wasm ? compiled : plain;
+        for (let k = 0; k < 0x2000; k++) m.ram[DATA + k] = (k * 7 + 1) & 0xff;
+        const code = [...form, ...after];
+        const jmp = LEAD + before.length + 6;
+        m.ram.fill(0, CODE, CODE + 0x1000);
+        m.ram.set(code, CODE);
+        m.ram.set([...before, 0x90, 0xe9, ...new Uint8Array(new Int32Array([CODE - jmp]).buffer)], LEAD);
+        const flags = name.includes('backward') ? 0x402n : 2n;
+        m.vcpu.setRegs({
+          ...m.vcpu.getRegs(),
+          rsi: BigInt(DATA),
+          rip: BigInt(LEAD),
+          rsp: 0x8000n,
+          rflags: flags,
+          ...regs,
+        });
+        if (wasm) expect(precompile(m.vcpu, CODE, code.length, 'wasm'), name).toBe(2);
+        expect(runToHlt(m), name).toBe('hlt');
+        results.push([m.vcpu.getRegs(), [...m.ram.subarray(DATA, DATA + 0x2000)]]);
+      }
+      expect(results[1], name).toEqual(results[0]);
+    }
+  });
+});

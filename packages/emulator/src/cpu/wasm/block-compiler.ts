@@ -229,6 +229,9 @@ class Compiler extends TraceWriter {
         c.i32(1).set(FW);
         if (!this.known) this.readsRecord = true;
         break;
+      case K.REP_STRING:
+        this.repString(k);
+        break;
       case K.MOV_RM_R: {
         const src = () => this.regAt(Compiler.regField(i), size);
         if (mem) {
@@ -325,6 +328,70 @@ class Compiler extends TraceWriter {
       default:
         throw new Error(`wasm blocks: op ${i.op} is not compiled`);
     }
+  }
+
+  /**
+   * REP MOVS and REP STOS forward (string.ts's bulkString64): RCX elements at once when they stay within the
+   * destination page and, for MOVS, the source page, both in the arena with the TLB's tags for the access, and
+   * the spans do not overlap (MOVS's element loop then repeats a pattern, which memory.copy would not). STOS
+   * fills bytes, or wider elements of zero. Everything else (DF set, a longer run, a fault) is the handler's.
+   * One instruction retired, as a REP that completes within string.ts's chunk.
+   */
+  private repString(k: number): void {
+    const i = this.t.insns[k];
+    const c = this.c;
+    const size = i.op & 1 ? i.osize : 1;
+    const moves = i.op < 0xa6;
+    c.get(FL).i32(Flag.DF).op(Op.I32_AND);
+    this.sideIf(k);
+    // Q: the span's length, once RCX is known to be at most a page of elements.
+    this.reg(1);
+    c.i64(4096 / size).op(Op.I64_GT_U);
+    this.sideIf(k);
+    this.reg(1);
+    c.op(Op.I64_EQZ).op(Op.I32_EQZ);
+    c.op(Op.IF).byte(VOID);
+    this.depth++;
+    this.reg(1);
+    c.op(Op.I32_WRAP_I64).i32(size).op(Op.I32_MUL).set(Q);
+    if (!moves) {
+      // A wider element of anything but zero is not a byte fill.
+      if (size > 1) {
+        this.regAt(0, size);
+        c.op(Op.I64_EQZ).op(Op.I32_EQZ);
+        this.sideIf(k);
+      }
+    }
+    this.reg(7);
+    c.set(LIN);
+    this.probeSpan(k, Q, true);
+    if (moves) {
+      c.get(ADDR).op(Op.I64_EXTEND_I32_U).set(T2);
+      this.reg(6);
+      c.set(LIN);
+      this.probeSpan(k, Q, false);
+      // Overlapping spans: dst < src + len and src < dst + len.
+      c.get(T2).op(Op.I32_WRAP_I64).get(ADDR).get(Q).op(Op.I32_ADD).op(Op.I32_LT_U);
+      c.get(ADDR).get(T2).op(Op.I32_WRAP_I64).get(Q).op(Op.I32_ADD).op(Op.I32_LT_U);
+      c.op(Op.I32_AND);
+      this.sideIf(k);
+      c.get(T2).op(Op.I32_WRAP_I64).get(ADDR).get(Q).memoryCopy();
+      this.setReg(6, 8, () => {
+        this.reg(6);
+        c.get(Q).op(Op.I64_EXTEND_I32_U).op(Op.I64_ADD);
+      });
+    } else {
+      c.get(ADDR);
+      this.reg(0);
+      c.op(Op.I32_WRAP_I64).get(Q).memoryFill();
+    }
+    this.setReg(7, 8, () => {
+      this.reg(7);
+      c.get(Q).op(Op.I64_EXTEND_I32_U).op(Op.I64_ADD);
+    });
+    this.setReg(1, 8, () => c.i64(0));
+    this.depth--;
+    c.op(Op.END);
   }
 
   /** MOVZX, MOVSX (0F B6, B7, BE, BF) and MOVSXD (63). */

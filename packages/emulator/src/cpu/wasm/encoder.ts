@@ -311,6 +311,16 @@ export class Code extends ByteWriter {
   }
 
   /** A SIMD instruction without immediates (a `Simd`). */
+  /** memory.copy (dst, src, len on the stack) within the one memory (bulk memory, 0xFC 10). */
+  memoryCopy(): this {
+    return this.byte(0xfc).uleb(10).byte(0).byte(0);
+  }
+
+  /** memory.fill (dst, byte, len on the stack) of the one memory (bulk memory, 0xFC 11). */
+  memoryFill(): this {
+    return this.byte(0xfc).uleb(11).byte(0);
+  }
+
   simd(o: number): this {
     return this.byte(0xfd).uleb(o);
   }

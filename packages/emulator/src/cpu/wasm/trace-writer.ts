@@ -357,6 +357,16 @@ export abstract class TraceWriter implements VectorHost {
    * canonical page numbers, and `lin >> 12` converts to a float64 exactly, so no tag matches one.
    */
   protected probe(k: number, size: number, write: boolean): void {
+    this.probeWithin(k, write, () => this.c.i32(4096 - size).op(Op.I32_GT_U));
+  }
+
+  /** `probe` for the `len` bytes at LIN, `len` an i32 local from 1 to 4096 (a string instruction's span). */
+  protected probeSpan(k: number, len: number, write: boolean): void {
+    this.probeWithin(k, write, () => this.c.get(len).op(Op.I32_ADD).i32(4096).op(Op.I32_GT_U));
+  }
+
+  /** `probe`, with `beyond` turning the page offset on the stack into whether the access leaves the page. */
+  private probeWithin(k: number, write: boolean, beyond: () => void): void {
     const c = this.c;
     // The tag of the page number's entry must equal it.
     c.get(LIN).i64(12).op(Op.I64_SHR_S).tee(PN);
@@ -370,7 +380,7 @@ export abstract class TraceWriter implements VectorHost {
     this.sideIf(k);
     // Within the page.
     c.get(LIN).op(Op.I32_WRAP_I64).i32(4095).op(Op.I32_AND).tee(ADDR);
-    c.i32(4096 - size).op(Op.I32_GT_U);
+    beyond();
     this.sideIf(k);
     // In the arena.
     c.get(IX).i32(2).op(Op.I32_SHL).get(BASE).op(Op.I32_ADD).mem(Op.I32_LOAD, 2, Area.TLB_ABS).tee(IX);

@@ -4,7 +4,7 @@
  * back after a RET whose popped address is the one after the CALL it followed.
  */
 import { type Insn, InsnFlag } from '../decode.js';
-import { CodeMode } from '../state.js';
+import { CodeMode, Seg } from '../state.js';
 import { type TracePath, tracePath } from '../trace-path.js';
 import { VF, vectorForm } from './vector.js';
 
@@ -75,6 +75,11 @@ export const K = {
   XADD: 36,
   /** CLI (FA) where CPL <= IOPL; otherwise the handler's #GP. */
   CLI: 37,
+  /**
+   * REP MOVS and REP STOS (A4, A5, AA, AB) with 64-bit addresses: a run within one destination page (and
+   * source page) at once, as string.ts's bulk path; anything else is left to the handler.
+   */
+  REP_STRING: 38,
 } as const;
 
 /** Whether `i` is a LOCK'ed form this tier compiles, as an atomic read-modify-write of memory. */
@@ -142,6 +147,13 @@ export function classify(i: Insn): number {
   if (op === 0x1b1) return wide ? K.CMPXCHG : K.NONE;
   if (op === 0x1c1) return wide ? K.XADD : K.NONE;
   if (op === 0xfa) return K.CLI;
+  if (
+    (op === 0xa4 || op === 0xa5 || op === 0xaa || op === 0xab) &&
+    i.flags & (InsnFlag.REP | InsnFlag.REPNE)
+  ) {
+    const farSource = op < 0xa6 && i.segOverride && (i.seg === Seg.FS || i.seg === Seg.GS);
+    return i.asize === 8 && !farSource ? K.REP_STRING : K.NONE;
+  }
   if (op === 0x1ba && (i.reg & 7) >= 4) return wide ? K.BIT : K.NONE;
   if ((op === 0x1a3 || op === 0x1ab || op === 0x1b3 || op === 0x1bb) && !mem) return wide ? K.BIT : K.NONE;
   if (op >= 0x100 && vectorForm(i) !== VF.NONE) return K.VECTOR;
