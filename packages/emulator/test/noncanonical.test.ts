@@ -9,7 +9,7 @@ import type { Kvm } from '@kvm-ts/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { setBlockThreshold } from '../src/cpu/blocks.js';
 import { setWasmThreshold } from '../src/cpu/wasm/tier.js';
-import { wasmStats } from '../src/cpu/wasm/wasm-block.js';
+import { setBackgroundCompile, wasmStats } from '../src/cpu/wasm/wasm-block.js';
 import { backend } from '../src/index.js';
 import { machineFor } from './support/listing.js';
 
@@ -197,6 +197,8 @@ describe('64-bit mode: a memory operand at a non-canonical address is #GP(0), no
     ];
     const savedJs = setBlockThreshold(-1);
     const savedWasm = setWasmThreshold(20);
+    // The block must exist when the loop gets hot, not when a compiler thread is done.
+    const savedBackground = setBackgroundCompile(false);
     try {
       const before = wasmStats.built;
       const f = runToFault(low, [0xf4], 0x1000n, 0x2n, 300n);
@@ -205,6 +207,7 @@ describe('64-bit mode: a memory operand at a non-canonical address is #GP(0), no
     } finally {
       setBlockThreshold(savedJs);
       setWasmThreshold(savedWasm);
+      setBackgroundCompile(savedBackground);
     }
   });
 });

@@ -12,7 +12,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { EmulatorVcpu } from '../src/backend/vcpu.js';
 import { setBlockThreshold } from '../src/cpu/blocks.js';
 import { setWasmThreshold } from '../src/cpu/wasm/tier.js';
-import { wasmStats } from '../src/cpu/wasm/wasm-block.js';
+import { setBackgroundCompile, wasmStats } from '../src/cpu/wasm/wasm-block.js';
 import { backend } from '../src/index.js';
 import { precompile } from './support/precompile.js';
 
@@ -37,13 +37,17 @@ function machine(wasm: boolean, visits = 60000): Machine {
 
 let savedJs = 0;
 let savedWasm = 0;
+let savedBackground = true;
 beforeEach(() => {
   savedJs = setBlockThreshold(-1);
   savedWasm = setWasmThreshold(-1);
+  // Blocks exist as soon as a site is hot: these tests count them and compare runs step by step.
+  savedBackground = setBackgroundCompile(false);
 });
 afterEach(() => {
   setBlockThreshold(savedJs);
   setWasmThreshold(savedWasm);
+  setBackgroundCompile(savedBackground);
 });
 
 /** Runs until HLT (INTR exits of the budget go on). */

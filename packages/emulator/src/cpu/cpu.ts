@@ -17,7 +17,7 @@ import { syncMode } from './segments.js';
 import { CodeMode, Flag, Seg, Stop } from './state.js';
 import type { CpuArea } from './wasm/layout.js';
 import { WASM_HOT } from './wasm/tier.js';
-import { buildWasmBlock } from './wasm/wasm-block.js';
+import { collectWasmBlocks, requestWasmBlock } from './wasm/wasm-block.js';
 
 /** Milliseconds on a monotonic clock (`performance` exists in Node and browsers; no node: import). */
 export function hostNow(): number {
@@ -219,6 +219,8 @@ export class Cpu extends MmuState {
       if (deadline !== 0 && hostNow() > deadline) return;
       // Another thread (a Worker sharing the buffer) asked this run to stop: an INTR exit, as KVM's kick.
       if (kick !== null && Atomics.load(kick, 0) !== 0) return;
+      // Blocks compiled on another thread since the last slice (wasm-block.ts's requestWasmBlock).
+      collectWasmBlocks();
       // `| 0` keeps the loop counter an integer in V8 (a double counter costs a conversion check per instruction).
       let slice = Math.min(end - this.retired - this.faultsDelivered, SLICE) | 0;
       const slow = this.needsSlowPath();
@@ -310,7 +312,8 @@ export class Cpu extends MmuState {
               // WebAssembly first, for 64-bit code with an area (far fewer visits); JavaScript at HOT.
               let built: Block | null = null;
               if (heat !== WASM_HOT) built = buildBlock(curInsns, o, mode);
-              else if (mode === CodeMode.M64 && this.area !== null) built = buildWasmBlock(curInsns, o, this);
+              else if (mode === CodeMode.M64 && this.area !== null)
+                built = requestWasmBlock(curPage, o, this);
               if (built !== null) {
                 curPage.addBlock(built);
                 continue;

@@ -10,12 +10,15 @@ import { Block, spanOf } from '../blocks.js';
 import type { Cpu } from '../cpu.js';
 import type { Insn } from '../decode.js';
 import { dispatch } from '../dispatch.js';
+import type { CodePage } from '../insn-cache.js';
 import { CodeMode, Cr0, Cr4 } from '../state.js';
+import { BackgroundCompiler } from './background-compiler.js';
 import { compileTrace, SIDE_EXIT } from './block-compiler.js';
 import { dispatcherModule } from './dispatcher.js';
-import { type WasmApi, type WasmTable, wasmApi } from './host.js';
+import { type WasmApi, type WasmModule, type WasmTable, wasmApi } from './host.js';
 import { Area, type CpuArea, LazySlot } from './layout.js';
-import { traceAt } from './trace.js';
+import { WASM_HOT } from './tier.js';
+import { type Trace, traceAt } from './trace.js';
 
 /** What the tier has done in this process: blocks built, and modules the host rejected as invalid. */
 export const wasmStats = { built: 0, invalid: 0 };
@@ -150,25 +153,100 @@ export function buildWasmBlock(insns: readonly (Insn | undefined)[], offset: num
   if (trace === null) return null;
   const bytes = compileTrace(trace);
   const api = wasmApi as NonNullable<typeof wasmApi>;
-  let index: number;
-  let run: Dispatch;
+  let module: WasmModule;
   try {
     // No cache of modules by their bytes here: V8 keeps one itself (a repeat of the same bytes compiles in a
     // tenth of the time), and in a boot only 4% of the modules repeat one (335 of 8,287).
-    const module = new api.Module(bytes);
+    module = new api.Module(bytes);
+  } catch (error) {
+    refused((error as Error).name);
+    return null;
+  }
+  return blockOf(module, trace, area);
+}
+
+/** After the host refused a module: a CompileError is this compiler's bug (counted, for the tests); anything
+ * else means the host will not compile WebAssembly, and JavaScript blocks and the interpreter run everything. */
+function refused(error: string): void {
+  if (error === 'CompileError') wasmStats.invalid++;
+  else canCompile = false;
+}
+
+/** The block of `trace`, compiled as `module`, instantiated over `area`'s memory; null if the host refuses. */
+function blockOf(module: WasmModule, trace: Trace, area: CpuArea): Block | null {
+  const api = wasmApi as NonNullable<typeof wasmApi>;
+  let index: number;
+  let run: Dispatch;
+  try {
     const instance = new api.Instance(module, { env: { mem: area.arena.memory } });
     index = tableEntry(instance.exports.run);
     run = dispatcherFor(area.arena);
   } catch (error) {
-    // An invalid module is this compiler's bug (counted, for the tests); anything else means the host will not
-    // compile WebAssembly: JavaScript blocks and the interpreter run everything.
-    if ((error as Error).name === 'CompileError') wasmStats.invalid++;
-    else canCompile = false;
+    refused((error as Error).name);
     return null;
   }
   wasmStats.built++;
+  const offset = trace.entry;
   const { lo, hi, back, reach } = spanOf(offset, trace.insns, trace.at);
   const block = new WasmBlock(offset, trace.insns.length, lo, hi, back, reach, index, run);
   released?.register(block, index);
   return block;
+}
+
+/** The compiler thread (background-compiler.ts): undefined until first wanted, null where there is none. */
+let background: BackgroundCompiler | null | undefined;
+/** Whether blocks the run loop asks for compile on that thread (tests that count blocks turn it off). */
+let backgroundOn = true;
+
+/**
+ * Whether the run loop's blocks compile on a worker thread where the host has one (on by default); returns the
+ * previous setting. Off, a block exists as soon as its site is hot, which tests of the tier rely on.
+ */
+export function setBackgroundCompile(on: boolean): boolean {
+  const old = backgroundOn;
+  backgroundOn = on;
+  return old;
+}
+
+/**
+ * For the run loop, at a hot site: the block at `offset` of `page` now (`buildWasmBlock`), or, where modules
+ * compile on another thread, null now and the block added to the page when `collectWasmBlocks` finds its
+ * module ready, unless the instructions it was compiled from have left the page by then (a write to it, or a
+ * change behind the CPU's back, drops them). The guest goes on in the interpreter meanwhile.
+ */
+export function requestWasmBlock(page: CodePage, offset: number, cpu: Cpu): Block | null {
+  if (!backgroundOn) return buildWasmBlock(page.insns, offset, cpu);
+  if (background === undefined) background = BackgroundCompiler.start();
+  const compiler = background;
+  if (compiler === null) return buildWasmBlock(page.insns, offset, cpu);
+  const area = cpu.area;
+  if (!canCompile || area === null) return null;
+  const trace = traceAt(page.insns, offset);
+  if (trace === null) return null;
+  // Meanwhile the interpreter runs the trace's instructions, and each would count visits of its own and become
+  // the entry of another block: their counts wait at one past the threshold until the block is here.
+  const heat = page.heat;
+  for (let k = 1; k < trace.insns.length; k++) heat[offset + trace.at[k]] = WASM_HOT + 1;
+  compiler.submit(compileTrace(trace), (module, error) => {
+    for (let k = 1; k < trace.insns.length; k++) heat[offset + trace.at[k]] = 0;
+    if (module === null) {
+      refused(error ?? 'Error');
+      return;
+    }
+    for (let k = 0; k < trace.insns.length; k++)
+      if (page.insns[offset + trace.at[k]] !== trace.insns[k]) return;
+    const block = blockOf(module, trace, area);
+    if (block !== null) page.addBlock(block);
+  });
+  return null;
+}
+
+/** Blocks asked of the compiler thread and not yet collected (0 where there is none). */
+export function pendingWasmBlocks(): number {
+  return background?.pending ?? 0;
+}
+
+/** Adds the blocks whose modules the compiler thread has finished (between the run loop's slices). */
+export function collectWasmBlocks(): void {
+  if (background?.ready()) background.collect();
 }

@@ -1,0 +1,107 @@
+/**
+ * Block modules compiled on a worker thread (src/cpu/wasm/background-compiler.ts): the run loop asks for a
+ * block at a hot site, runs the interpreter meanwhile, and adds the block when the module is back, unless the
+ * instructions it was compiled from left the page in between.
+ */
+import { createMachine, type Machine } from '@kvm-ts/conformance';
+import type { Kvm, KvmRegs } from '@kvm-ts/core';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { EmulatorVcpu } from '../src/backend/vcpu.js';
+import { setBlockThreshold } from '../src/cpu/blocks.js';
+import { setWasmThreshold } from '../src/cpu/wasm/tier.js';
+import {
+  collectWasmBlocks,
+  pendingWasmBlocks,
+  requestWasmBlock,
+  setBackgroundCompile,
+  wasmStats,
+} from '../src/cpu/wasm/wasm-block.js';
+import { backend } from '../src/index.js';
+
+const CODE = 0x30000;
+const DATA = 0x20000;
+// sum: add rax, rcx; mov [rdi], rax; add rdi, 8; and rdi, 0x20fff; sub rcx, 1; jnz sum; hlt
+const LOOP = [
+  0x48, 0x01, 0xc8, 0x48, 0x89, 0x07, 0x48, 0x83, 0xc7, 0x08, 0x48, 0x81, 0xe7, 0xff, 0x0f, 0x02, 0x00, 0x48,
+  0x83, 0xe9, 0x01, 0x75, 0xe9, 0xf4,
+];
+
+let kvm: Kvm;
+let saved: [number, number, boolean] = [0, 0, true];
+beforeEach(() => {
+  kvm = backend.open('background compile tests');
+  saved = [setBlockThreshold(-1), setWasmThreshold(3), setBackgroundCompile(true)];
+});
+afterEach(() => {
+  kvm.close();
+  setBlockThreshold(saved[0]);
+  setWasmThreshold(saved[1]);
+  setBackgroundCompile(saved[2]);
+});
+
+/** Waits (blocking this thread a millisecond at a time, up to 10 s) until `done()` holds. */
+function waitFor(done: () => boolean): void {
+  const nap = new Int32Array(new SharedArrayBuffer(4));
+  for (let k = 0; k < 10000 && !done(); k++) Atomics.wait(nap, 0, 0, 1);
+}
+
+function machine(): Machine {
+  const m = createMachine(kvm, { mode: 'long', supportedCpuid: true });
+  m.ram.set(LOOP, CODE);
+  m.vcpu.setRegs({
+    ...m.vcpu.getRegs(),
+    rip: BigInt(CODE),
+    rsp: 0x8000n,
+    rflags: 2n,
+    rcx: 20000n,
+    rdi: BigInt(DATA),
+  });
+  return m;
+}
+
+describe('WebAssembly blocks compiled on a worker thread', () => {
+  it('a hot loop runs in the interpreter until its module is back, then as one block; both agree', () => {
+    const results: [KvmRegs, number][] = [];
+    for (const tier of [-1, 3]) {
+      setWasmThreshold(tier);
+      using m = machine();
+      const vcpu = m.vcpu as EmulatorVcpu;
+      vcpu.instructionBudget = 500;
+      const built = wasmStats.built;
+      let reason = vcpu.run().reason;
+      // While a module is on its way, runs go on interpreting; a later run's slice adds the block.
+      if (tier > 0) {
+        expect(pendingWasmBlocks(), 'modules asked for').toBeGreaterThan(0);
+        waitFor(() => {
+          if (reason === 'intr') reason = vcpu.run().reason;
+          return wasmStats.built > built || reason !== 'intr';
+        });
+        // One block for the loop: its other instructions, interpreted meanwhile, did not become entries.
+        expect(wasmStats.built - built, 'blocks added').toBe(1);
+      }
+      for (let k = 0; k < 100000 && reason === 'intr'; k++) reason = vcpu.run().reason;
+      expect(reason).toBe('hlt');
+      results.push([m.vcpu.getRegs(), vcpu.cpu.retired]);
+    }
+    expect(results[1]).toEqual(results[0]);
+    expect(results[0][1]).toBe(20000 * 6 + 1);
+  });
+
+  it('a module that comes back after its instructions were written over adds no block', () => {
+    for (const written of [false, true]) {
+      using m = machine();
+      const cpu = (m.vcpu as EmulatorVcpu).cpu;
+      for (let at = CODE; at < CODE + LOOP.length; ) at += cpu.fetch(at)?.len ?? 1;
+      const page = cpu.tlbCode[(CODE / 4096) & 4095];
+      expect(requestWasmBlock(page, 0, cpu), 'nothing now: the module is on its way').toBeNull();
+      // A write into the loop drops its cached instructions, as a store into the page does.
+      if (written) page.invalidate(0x0b, 1);
+      waitFor(() => {
+        collectWasmBlocks();
+        return pendingWasmBlocks() === 0;
+      });
+      expect(pendingWasmBlocks()).toBe(0);
+      expect(page.blocks[0] !== undefined, written ? 'written over' : 'unchanged').toBe(!written);
+    }
+  });
+});
