@@ -8,6 +8,7 @@ import type { Kvm, KvmRegs } from '@kvm-ts/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { EmulatorVcpu } from '../src/backend/vcpu.js';
 import { setBlockThreshold } from '../src/cpu/blocks.js';
+import { tlbIndex } from '../src/cpu/mmu.js';
 import { setWasmThreshold } from '../src/cpu/wasm/tier.js';
 import {
   collectWasmBlocks,
@@ -92,7 +93,7 @@ describe('WebAssembly blocks compiled on a worker thread', () => {
       using m = machine();
       const cpu = (m.vcpu as EmulatorVcpu).cpu;
       for (let at = CODE; at < CODE + LOOP.length; ) at += cpu.fetch(at)?.len ?? 1;
-      const page = cpu.tlbCode[(CODE / 4096) & 4095];
+      const page = cpu.tlbCode[tlbIndex(CODE / 4096)];
       expect(requestWasmBlock(page, 0, cpu), 'nothing now: the module is on its way').toBeNull();
       // A write into the loop drops its cached instructions, as a store into the page does.
       if (written) page.invalidate(0x0b, 1);

@@ -9,7 +9,7 @@
 import type { Kvm } from '@kvm-ts/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { backend } from '../src/index.js';
-import { expectExit, expectOut, listing, machineFor, writeGate32 } from './support/listing.js';
+import { expectExit, expectOut, listing, machineFor, runToExit, writeGate32 } from './support/listing.js';
 
 let kvm: Kvm;
 beforeEach(() => {
@@ -636,6 +636,27 @@ describe('long mode', () => {
     expect(expectOut(m.vcpu, 0x14)).toBe(0xbeef);
     // The walk set the accessed bit (0x20), not the dirty bit (0x40): nothing was written through it.
     expect(expectOut(m.vcpu, 0x15)).toBe(0x4023);
+  });
+
+  it('INVLPG drops the translation of a page whose TLB entry is not its low page-number bits (linear 2 GiB)', () => {
+    // The TLB folds page-number bits 12-23 into its index (mmu.ts's tlbIndex): 2 GiB is entry 0x80, not 0.
+    const code = listing(`
+    48C704251010010003000300   mov qword [0x11010], 0x30003
+    48C704250000030003100300   mov qword [0x30000], 0x31003
+    48C704250010030003000200   mov qword [0x31000], 0x20003
+    BB00000080                 mov ebx, 0x80000000
+    8B03                       mov eax, [rbx]
+    48C704250010030003100200   mov qword [0x31000], 0x21003
+    0F013B                     invlpg [rbx]
+    8B0B                       mov ecx, [rbx]
+    F4                         hlt
+    `);
+    using m = machineFor(kvm, 'long', code);
+    new DataView(m.ram.buffer, m.ram.byteOffset).setUint32(0x20000, 0x1111_1111, true);
+    new DataView(m.ram.buffer, m.ram.byteOffset).setUint32(0x21000, 0x2222_2222, true);
+    expect(runToExit(m.vcpu).reason).toBe('hlt');
+    const regs = m.vcpu.getRegs();
+    expect([regs.rax, regs.rcx]).toEqual([0x1111_1111n, 0x2222_2222n]);
   });
 
   it('IRETQ to ring 3, SYSCALL/SYSRET, INT through a DPL-3 gate onto RSP0, and an IST stack', () => {

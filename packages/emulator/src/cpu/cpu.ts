@@ -12,7 +12,7 @@ import { dispatch } from './dispatch.js';
 import { deliver, deliverFault, Source, Vector } from './exceptions.js';
 import { getFlags, setFlags } from './flags.js';
 import type { CodeCache, CodePage } from './insn-cache.js';
-import { CpuExit, MmuState } from './mmu.js';
+import { CpuExit, MmuState, tlbIndex } from './mmu.js';
 import { syncMode } from './segments.js';
 import { CodeMode, Flag, Seg, Stop } from './state.js';
 import type { CpuArea } from './wasm/layout.js';
@@ -256,11 +256,11 @@ export class Cpu extends MmuState {
           lin = (csBase + ip) >>> 0;
           const lpn = lin >>> 12;
           if (lpn !== curPage32) {
-            if (tags[lpn & 4095] === lpn) {
+            if (tags[tlbIndex(lpn)] === lpn) {
               // The TLB probe of `fetch`, inlined: a code page executable here, compared with memory once a run.
               curPage32 = lpn;
-              curPage = pages[lpn & 4095];
-              if (curPage.verified !== generation) curPage = this.verifiedCode(lpn & 4095);
+              curPage = pages[tlbIndex(lpn)];
+              if (curPage.verified !== generation) curPage = this.verifiedCode(tlbIndex(lpn));
               curInsns = curPage.insns;
             } else {
               curPage32 = -1;
@@ -272,10 +272,10 @@ export class Cpu extends MmuState {
           lin = ip;
           const lpn = Math.floor(lin / 4096);
           if (lpn !== curPage64) {
-            if (tags[lpn & 4095] === lpn) {
+            if (tags[tlbIndex(lpn)] === lpn) {
               curPage64 = lpn;
-              curPage = pages[lpn & 4095];
-              if (curPage.verified !== generation) curPage = this.verifiedCode(lpn & 4095);
+              curPage = pages[tlbIndex(lpn)];
+              if (curPage.verified !== generation) curPage = this.verifiedCode(tlbIndex(lpn));
               curInsns = curPage.insns;
             } else {
               curPage64 = Number.NaN;

@@ -22,6 +22,16 @@ import { Area, type CpuArea, TLB_ENTRIES } from './wasm/layout.js';
 export const TLB_SIZE = TLB_ENTRIES;
 const TLB_MASK = TLB_SIZE - 1;
 
+/**
+ * The TLB entry of linear page number `lpn`: its low 12 bits folded with the 12 above them, so pages 16 MiB
+ * apart (a kernel's text and its data, say) do not evict each other as they did with the low bits alone. Every
+ * fill, lookup and flush computes it this way: the JavaScript blocks' generated code and the WebAssembly probe
+ * and dispatcher too (`(p ^ (p >> 12)) & 4095`, bits of the page number as a 32-bit integer).
+ */
+export function tlbIndex(lpn: number): number {
+  return (lpn ^ (lpn >> 12)) & TLB_MASK;
+}
+
 /** Access kinds of a translation. */
 export const Access = { READ: 0, WRITE: 1, EXEC: 2 } as const;
 
@@ -167,7 +177,7 @@ export class MmuState extends CpuState {
    */
   flushPage(lin: number): boolean {
     const lpn = Math.floor(lin / 4096);
-    const ix = lpn & TLB_MASK;
+    const ix = tlbIndex(lpn);
     const exec = this.tlbXS[ix] === lpn || this.tlbXU[ix] === lpn;
     if (exec || this.tlbRS[ix] === lpn || this.tlbRU[ix] === lpn) {
       // The tags go; the entry's host mapping of its physical page stays, so the next fill of the same page
@@ -448,7 +458,7 @@ export class MmuState extends CpuState {
     const gpa = page + (lin & 4095);
     if (!slot) return gpa;
     const lpn = Math.floor(lin / 4096);
-    const ix = lpn & TLB_MASK;
+    const ix = tlbIndex(lpn);
     if (this.tlbPhys[ix] !== page) {
       this.dropEntry(ix);
       this.tlbPhys[ix] = page;
@@ -486,7 +496,7 @@ export class MmuState extends CpuState {
   /** Reads `size` (1, 2, 4) bytes; for 8 returns the low half and leaves the high half in `hi`. */
   read(lin: number, size: number): number {
     const lpn = Math.floor(lin / 4096);
-    const ix = lpn & TLB_MASK;
+    const ix = tlbIndex(lpn);
     const o = lin & 4095;
     if (this.tlbR[ix] === lpn && o <= 4096 - size) {
       const v = this.tlbView[ix];
@@ -509,7 +519,7 @@ export class MmuState extends CpuState {
   /** Writes `size` bytes (`hi` is the high half of an 8-byte write). */
   write(lin: number, size: number, value: number, hi: number): void {
     const lpn = Math.floor(lin / 4096);
-    const ix = lpn & TLB_MASK;
+    const ix = tlbIndex(lpn);
     const o = lin & 4095;
     if (this.tlbW[ix] === lpn && o <= 4096 - size) {
       const v = this.tlbView[ix];
@@ -540,7 +550,7 @@ export class MmuState extends CpuState {
   probeWrite(lin: number, size: number): boolean {
     const lpn = Math.floor(lin / 4096);
     const o = lin & 4095;
-    if (this.tlbW[lpn & TLB_MASK] === lpn && o <= 4096 - size) return true;
+    if (this.tlbW[tlbIndex(lpn)] === lpn && o <= 4096 - size) return true;
     if (this.translate(lin, Access.WRITE) < 0) return false;
     if (o > 4096 - size) return this.translate(lin + (4096 - o), Access.WRITE) >= 0;
     return true;
@@ -649,7 +659,7 @@ export class MmuState extends CpuState {
    */
   fetch(lin: number): Insn | null {
     const lpn = Math.floor(lin / 4096);
-    const ix = lpn & TLB_MASK;
+    const ix = tlbIndex(lpn);
     if (this.tlbX[ix] === lpn) {
       let page = this.tlbCode[ix];
       if (page.verified !== this.code.generation) page = this.verifiedCode(ix);
@@ -662,7 +672,7 @@ export class MmuState extends CpuState {
   private fetchSlow(lin: number): Insn | null {
     if (this.long64 && !isCanonical(lin)) return this.nonCanonicalFetch();
     const lpn = Math.floor(lin / 4096);
-    const ix = lpn & TLB_MASK;
+    const ix = tlbIndex(lpn);
     let page: CodePage;
     let s: Slot | undefined;
     if (this.tlbX[ix] === lpn) {
@@ -743,7 +753,7 @@ export class MmuState extends CpuState {
       return this.fillSlot.memory.bytes[this.fillSlot.offset + gpa - this.fillSlot.gpa];
     }
     const s = this.fetchSlot!;
-    const ix = lpn & TLB_MASK;
+    const ix = tlbIndex(lpn);
     if (this.tlbPhys[ix] >= 0 && this.tlbBytes[ix] === s.memory.bytes) {
       return this.tlbBytes[ix][this.tlbOff[ix] + (lin & 4095)];
     }

@@ -6,7 +6,7 @@
 import type { Cpu } from './cpu.js';
 import { type Insn, InsnFlag } from './decode.js';
 import { getZf, LazyOp, setLazy, setLazy64 } from './flags.js';
-import { TLB_SIZE } from './mmu.js';
+import { tlbIndex } from './mmu.js';
 import { getReg, linearOf, setReg } from './operands.js';
 import { SegAcc } from './segments.js';
 import { Flag, Seg, Stop } from './state.js';
@@ -128,8 +128,8 @@ function bulkMove32(c: Cpu, src: number, size: number, limit: number): number {
     return 0;
   const sPage = sLin >>> 12;
   const dPage = dLin >>> 12;
-  const sIx = sPage & (TLB_SIZE - 1);
-  const dIx = dPage & (TLB_SIZE - 1);
+  const sIx = tlbIndex(sPage);
+  const dIx = tlbIndex(dPage);
   if (c.tlbR[sIx] !== sPage || c.tlbW[dIx] !== dPage) return 0;
   const from = c.tlbBytes[sIx];
   const to = c.tlbBytes[dIx];
@@ -172,12 +172,12 @@ function bulkString64(c: Cpu, op: number, src: number, size: number, limit: numb
   const len = n * size;
   if (dLin < -CANON || dLin + len > CANON || sLin < -CANON || sLin + len > CANON) return 0;
   const dPage = Math.floor(dLin / 4096);
-  const dIx = dPage & (TLB_SIZE - 1);
+  const dIx = tlbIndex(dPage);
   if (c.tlbW[dIx] !== dPage) return 0;
   const dAt = c.tlbOff[dIx] + dO;
   if (moves) {
     const sPage = Math.floor(sLin / 4096);
-    const sIx = sPage & (TLB_SIZE - 1);
+    const sIx = tlbIndex(sPage);
     if (c.tlbR[sIx] !== sPage) return 0;
     copyElements(c, sIx, c.tlbOff[sIx] + so, dIx, dAt, n, size);
     stepIndex(c, 6, 8, len);
@@ -259,8 +259,8 @@ export function repMoveAll32(c: Cpu, src: number, size: number): boolean {
   if ((sLin & 4095) + len > 4096 || (dLin & 4095) + len > 4096) return false;
   const sPage = sLin >>> 12;
   const dPage = dLin >>> 12;
-  const sIx = sPage & (TLB_SIZE - 1);
-  const dIx = dPage & (TLB_SIZE - 1);
+  const sIx = tlbIndex(sPage);
+  const dIx = tlbIndex(dPage);
   if (c.tlbR[sIx] !== sPage || c.tlbW[dIx] !== dPage) return false;
   copyElements(c, sIx, c.tlbOff[sIx] + (sLin & 4095), dIx, c.tlbOff[dIx] + (dLin & 4095), count, size);
   r[12] = (sOff + len) | 0;

@@ -7,6 +7,7 @@
 import type { Vcpu } from '@kvm-ts/core';
 import type { EmulatorVcpu } from '../../src/backend/vcpu.js';
 import { buildBlock, setBlockThreshold } from '../../src/cpu/blocks.js';
+import { tlbIndex } from '../../src/cpu/mmu.js';
 import { buildWasmBlock } from '../../src/cpu/wasm/wasm-block.js';
 
 /** Which compiled tier a test runs its code in ('interpreter': none). */
@@ -25,7 +26,7 @@ export function precompile(vcpu: Vcpu, lin: number, length: number, tier: 'js' |
     if (insn === null) throw new Error(`precompile: no instruction at ${at.toString(16)}`);
     at += insn.len;
   }
-  const page = cpu.tlbCode[Math.floor(lin / 4096) & 4095];
+  const page = cpu.tlbCode[tlbIndex(Math.floor(lin / 4096))];
   const offset = lin & 4095;
   // buildBlock compiles nothing while JavaScript blocks are off: on for this one, at a threshold never reached.
   const old = setBlockThreshold(60000);

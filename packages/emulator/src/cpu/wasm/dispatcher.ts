@@ -57,7 +57,9 @@ export function dispatcherModule(): Uint8Array {
   // The next RIP's execute tag, its page's directory, the block at its offset: any missing ends the chain.
   c.get(BASE).mem(Op.F64_LOAD, 3, Area.NEXT_RIP).set(RIP);
   c.get(BASE).mem(Op.I64_LOAD, 3, Area.NEXT_RIP64).set(LIN);
-  c.get(LIN).i64(12).op(Op.I64_SHR_S).op(Op.I32_WRAP_I64).i32(4095).op(Op.I32_AND).set(IX);
+  // mmu.ts's tlbIndex of the page number.
+  c.get(LIN).i64(12).op(Op.I64_SHR_S).op(Op.I32_WRAP_I64).tee(IX);
+  c.get(IX).i32(12).op(Op.I32_SHR_U).op(Op.I32_XOR).i32(4095).op(Op.I32_AND).set(IX);
   c.get(IX).i32(3).op(Op.I32_SHL).get(TAGS).op(Op.I32_ADD).mem(Op.F64_LOAD, 3, 0);
   c.get(LIN).i64(12).op(Op.I64_SHR_S).op(Op.F64_CONVERT_I64_S).op(Op.F64_NE);
   c.op(Op.IF).byte(VOID);

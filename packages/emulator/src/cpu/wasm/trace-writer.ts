@@ -370,7 +370,16 @@ export abstract class TraceWriter implements VectorHost {
     const c = this.c;
     // The tag of the page number's entry must equal it.
     c.get(LIN).i64(12).op(Op.I64_SHR_S).tee(PN);
-    c.op(Op.I32_WRAP_I64).i32(4095).op(Op.I32_AND).tee(IX);
+    // mmu.ts's tlbIndex: the page number's low 12 bits xor the 12 above them.
+    c.op(Op.I32_WRAP_I64)
+      .tee(IX)
+      .get(IX)
+      .i32(12)
+      .op(Op.I32_SHR_U)
+      .op(Op.I32_XOR)
+      .i32(4095)
+      .op(Op.I32_AND)
+      .tee(IX);
     c.i32(3)
       .op(Op.I32_SHL)
       .get(write ? TAG_W : TAG_R)
