@@ -680,6 +680,31 @@ describe('WebAssembly blocks: LOCK forms, PUSHF and hints, against the interpret
       agree(both, `pushf after add ${rax.toString(16)}`, code, { rax, rcx, rflags }, [], 6);
     }
   });
+
+  it('PUSH imm8 and imm32 push sign-extended quadwords; LEAVE reloads RSP from RBP and pops RBP', () => {
+    using plain = machine(false);
+    using compiled = machine(true);
+    // push -2; push 0x12345678; push -0x80000000; pop rax; pop rcx; pop rdx; leave; hlt
+    const code = [
+      0x6a, 0xfe, 0x68, 0x78, 0x56, 0x34, 0x12, 0x68, 0x00, 0x00, 0x00, 0x80, 0x58, 0x59, 0x5a, 0xc9, 0xf4,
+    ];
+    const frame = BigInt(DATA + 8);
+    agree(
+      [plain, compiled],
+      'push imm, leave',
+      code,
+      { rbx: BigInt(DATA), rbp: frame },
+      qwords(0n, 0x1122_3344_5566_7788n, 0n, 0n),
+      7,
+    );
+    expect(compiled.vcpu.getRegs()).toMatchObject({
+      rax: 0xffff_ffff_8000_0000n,
+      rcx: 0x1234_5678n,
+      rdx: 0xffff_ffff_ffff_fffen,
+      rsp: frame + 8n,
+      rbp: 0x1122_3344_5566_7788n,
+    });
+  });
 });
 
 describe('WebAssembly blocks: CLI and LOCK XADD', () => {

@@ -313,6 +313,12 @@ class Compiler extends TraceWriter {
       case K.POP:
         this.pop(k, (i.op & 7) | (i.rm & 8));
         break;
+      case K.PUSH_IMM:
+        this.push(k, () => this.imm(i, 8));
+        break;
+      case K.LEAVE:
+        this.leaveFrame(k);
+        break;
       case K.CALL:
         this.call(k);
         break;
@@ -1079,6 +1085,18 @@ class Compiler extends TraceWriter {
     c.set(V);
     this.setReg(4, 8, () => c.get(LIN).i64(8).op(Op.I64_ADD));
     this.setReg(n, 8, () => c.get(V));
+  }
+
+  /** LEAVE (control.ts's leave): the pop from RBP first, so a fault leaves RSP and RBP as they were. */
+  private leaveFrame(k: number): void {
+    const c = this.c;
+    this.reg(5);
+    c.set(LIN);
+    this.probe(k, 8, false);
+    this.load(8);
+    c.set(V);
+    this.setReg(4, 8, () => c.get(LIN).i64(8).op(Op.I64_ADD));
+    this.setReg(5, 8, () => c.get(V));
   }
 
   /** CALL rel32: the target's canonical check, the push of the return address, then the target. */

@@ -92,7 +92,8 @@ export const MASK32 = 0xffffffff;
 
 /** The value mask of an operand size. */
 export function maskOf(size: number): number {
-  return size === 8 ? -1 : 2 ** (size * 8) - 1;
+  // Constants, not 2 ** bits: the generator asks for masks at nearly every operand.
+  return size === 8 ? -1 : size === 4 ? MASK32 : size === 2 ? 0xffff : 0xff;
 }
 export const TWO47 = 2 ** 47;
 export const TWO48 = 2 ** 48;

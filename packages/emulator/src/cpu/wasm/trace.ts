@@ -80,6 +80,10 @@ export const K = {
    * source page) at once, as string.ts's bulk path; anything else is left to the handler.
    */
   REP_STRING: 38,
+  /** PUSH imm32 and PUSH imm8 (68, 6A), sign-extended to 64 bits. */
+  PUSH_IMM: 39,
+  /** LEAVE (C9) in 64-bit mode: RSP from RBP, then POP RBP. */
+  LEAVE: 40,
 } as const;
 
 /** Whether `i` is a LOCK'ed form this tier compiles, as an atomic read-modify-write of memory. */
@@ -137,6 +141,8 @@ export function classify(i: Insn): number {
   if (op >= 0x190 && op <= 0x19f) return K.SETCC;
   if (op >= 0x50 && op <= 0x57) return size === 8 ? K.PUSH : K.NONE;
   if (op >= 0x58 && op <= 0x5f) return size === 8 ? K.POP : K.NONE;
+  if (op === 0x68 || op === 0x6a) return size === 8 ? K.PUSH_IMM : K.NONE;
+  if (op === 0xc9) return size === 8 ? K.LEAVE : K.NONE;
   if (op === 0xe8) return size === 8 ? K.CALL : K.NONE;
   if (op === 0xc3) return size === 8 ? K.RET : K.NONE;
   if (op === 0xe9 || op === 0xeb) return K.JMP;
