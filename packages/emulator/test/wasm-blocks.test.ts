@@ -59,6 +59,20 @@ function runToHlt(m: Machine): string {
   return 'no exit';
 }
 
+/** Runs to HLT, the INTR exits of the vCPU's instruction budget going on; returns the most one run retired. */
+function runBudgeted(m: Machine): number {
+  const cpu = (m.vcpu as EmulatorVcpu).cpu;
+  let most = 0;
+  let reason = 'intr';
+  for (let k = 0; k < 10000 && reason === 'intr'; k++) {
+    const before = cpu.retired;
+    reason = m.vcpu.run().reason;
+    most = Math.max(most, cpu.retired - before);
+  }
+  expect(reason).toBe('hlt');
+  return most;
+}
+
 /**
  * Loads `code` at CODE and the lead-in (`before`, then NOP; JMP CODE), sets `regs`, compiles one WebAssembly
  * block over `code` when `wasm`, and runs from the lead-in to HLT; returns the registers.
@@ -282,17 +296,8 @@ describe('WebAssembly blocks against the interpreter', () => {
         rdi: BigInt(DATA),
       });
       const built = wasmStats.built;
-      const cpu = (m.vcpu as EmulatorVcpu).cpu;
       // No run may retire more than its budget, however blocks and passes fall.
-      let most = 0;
-      let reason = 'intr';
-      for (let k = 0; k < 10000 && reason === 'intr'; k++) {
-        const before = cpu.retired;
-        reason = m.vcpu.run().reason;
-        most = Math.max(most, cpu.retired - before);
-      }
-      expect(reason).toBe('hlt');
-      expect(most, 'instructions in one run').toBeLessThanOrEqual(97);
+      expect(runBudgeted(m), 'instructions in one run').toBeLessThanOrEqual(97);
       if (wasm) expect(wasmStats.built - built, 'blocks built').toBeGreaterThan(1);
       const view = new DataView(m.ram.buffer, m.ram.byteOffset);
       results.push([
@@ -336,17 +341,8 @@ describe('WebAssembly blocks against the interpreter', () => {
         // The straight path is 17 instructions to the XCHG; .out's two and .odd's three are taken in.
         expect(precompile(m.vcpu, CODE, code.length, 'wasm')).toBe(22);
       }
-      const cpu = (m.vcpu as EmulatorVcpu).cpu;
-      let most = 0;
-      let reason = 'intr';
-      for (let k = 0; k < 10000 && reason === 'intr'; k++) {
-        const before = cpu.retired;
-        reason = m.vcpu.run().reason;
-        most = Math.max(most, cpu.retired - before);
-      }
-      expect(reason).toBe('hlt');
-      expect(most, 'instructions in one run').toBeLessThanOrEqual(97);
-      results.push([m.vcpu.getRegs(), cpu.retired]);
+      expect(runBudgeted(m), 'instructions in one run').toBeLessThanOrEqual(97);
+      results.push([m.vcpu.getRegs(), (m.vcpu as EmulatorVcpu).cpu.retired]);
     }
     expect(results[1]).toEqual(results[0]);
     // Both CF sources at .z were seen: some SETC read 1 (after the ADD), not all.

@@ -317,7 +317,8 @@ class Compiler extends TraceWriter {
         this.push(k, () => this.imm(i, 8));
         break;
       case K.LEAVE:
-        this.leaveFrame(k);
+        // control.ts's leave: RSP from RBP, then POP RBP (from RBP: a fault leaves both as they were).
+        this.pop(k, 5, 5);
         break;
       case K.CALL:
         this.call(k);
@@ -1075,28 +1076,19 @@ class Compiler extends TraceWriter {
     this.setReg(4, 8, () => c.get(LIN));
   }
 
-  /** POP r64: RSP moves before the register is written, so POP RSP loads the popped value. */
-  private pop(k: number, n: number): void {
+  /**
+   * POP r64 from the stack at register `sp`'s value (RSP; RBP for LEAVE), leaving RSP just past it. RSP moves
+   * before the register is written, so POP RSP loads the popped value.
+   */
+  private pop(k: number, n: number, sp = 4): void {
     const c = this.c;
-    this.reg(4);
+    this.reg(sp);
     c.set(LIN);
     this.probe(k, 8, false);
     this.load(8);
     c.set(V);
     this.setReg(4, 8, () => c.get(LIN).i64(8).op(Op.I64_ADD));
     this.setReg(n, 8, () => c.get(V));
-  }
-
-  /** LEAVE (control.ts's leave): the pop from RBP first, so a fault leaves RSP and RBP as they were. */
-  private leaveFrame(k: number): void {
-    const c = this.c;
-    this.reg(5);
-    c.set(LIN);
-    this.probe(k, 8, false);
-    this.load(8);
-    c.set(V);
-    this.setReg(4, 8, () => c.get(LIN).i64(8).op(Op.I64_ADD));
-    this.setReg(5, 8, () => c.get(V));
   }
 
   /** CALL rel32: the target's canonical check, the push of the return address, then the target. */
