@@ -34,9 +34,12 @@ interface Finished {
   readonly error: string | null;
 }
 
-/** The worker: compiles what arrives on its port and counts each answer in the shared word the run loop reads. */
+/**
+ * The worker: compiles what arrives on its port and counts each answer in the shared word the run loop reads. It
+ * reaches worker_threads as the starting thread did (the thread only exists where `getBuiltinModule` does).
+ */
 const WORKER_SOURCE = `
-const { workerData } = require('node:worker_threads');
+const { workerData } = process.getBuiltinModule('node:worker_threads');
 const { port, done } = workerData;
 port.on('message', ({ id, bytes }) => {
   let module = null;
