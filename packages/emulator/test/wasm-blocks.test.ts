@@ -677,6 +677,36 @@ describe('WebAssembly blocks: LOCK forms, PUSHF and hints, against the interpret
     }
   });
 
+  it('SHL, SHR, SAR by CL: a count of 0 keeps the flags the ADD before it set and zero-extends a 32-bit register', () => {
+    using plain = machine(false);
+    using compiled = machine(true);
+    // add rax, rdx; <shift> r8d/r8, cl; pushf; pop rsi; adc rdi, 0; hlt
+    for (const [name, shift] of [
+      ['shl r8d, cl', [0x41, 0xd3, 0xe0]],
+      ['shr r8d, cl', [0x41, 0xd3, 0xe8]],
+      ['sar r8, cl', [0x49, 0xd3, 0xf8]],
+      ['shl r8, cl', [0x49, 0xd3, 0xe0]],
+    ] as const) {
+      const code = [0x48, 0x01, 0xd0, ...shift, 0x9c, 0x5e, 0x48, 0x83, 0xd7, 0x00, 0xf4];
+      for (const cl of [0n, 1n, 31n, 32n, 33n, 63n, 64n]) {
+        for (const [rax, rdx] of [
+          [0xffff_ffff_ffff_ffffn, 1n],
+          [0x7fff_ffff_ffff_ffffn, 1n],
+          [1n, 2n],
+        ] as const) {
+          agree(
+            [plain, compiled],
+            `${name} cl=${cl} after add ${rax.toString(16)}`,
+            code,
+            { rax, rdx, rcx: cl, rbx: BigInt(DATA), r8: 0xffff_ffff_8000_0001n, rdi: 5n, rflags: 2n },
+            [],
+            5,
+          );
+        }
+      }
+    }
+  });
+
   it('PUSH imm8 and imm32 push sign-extended quadwords; LEAVE reloads RSP from RBP and pops RBP', () => {
     using plain = machine(false);
     using compiled = machine(true);

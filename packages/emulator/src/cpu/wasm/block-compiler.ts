@@ -741,53 +741,65 @@ class Compiler extends TraceWriter {
       if (size === 4) this.setReg(n, 4, () => this.reg(n));
       return;
     }
-    const bits = size * 8;
-    const kind = i.reg & 7;
-    const mask = maskOf(size);
     if (fixed < 0) {
+      // A count of 0 (CL masked) changes no flag and no register, but a 32-bit one is zero-extended, as with
+      // an immediate 0. The flags then differ by path: readers after it compute them from the lazy record,
+      // which holds whichever path set them.
       this.reg(1);
-      c.i64(bits - 1)
+      c.i64(size * 8 - 1)
         .op(Op.I64_AND)
         .tee(T1)
         .op(Op.I64_EQZ);
-      this.sideIf(k);
+      c.op(Op.IF).byte(VOID);
+      this.depth++;
+      if (size === 4) this.setReg(n, 4, () => this.reg(n));
+      c.op(Op.ELSE);
+      this.shiftBy(k, () => c.get(T1));
+      this.depth--;
+      c.op(Op.END);
+      this.known = false;
+      return;
     }
-    /** Pushes the count plus `delta`. */
-    const count = (delta: number) => {
-      if (fixed > 0) c.i64(fixed + delta);
-      else {
-        c.get(T1);
-        if (delta !== 0) c.i64(delta).op(Op.I64_ADD);
-      }
-    };
+    this.shiftBy(k, () => c.i64(fixed));
+  }
+
+  /** The shift of instruction k by a count from 1 to the width minus 1 (`count` pushes it as an i64). */
+  private shiftBy(k: number, count: () => void): void {
+    const i = this.t.insns[k];
+    const c = this.c;
+    const size = i.osize;
+    const n = i.rm;
+    const bits = size * 8;
+    const kind = i.reg & 7;
+    const mask = maskOf(size);
     this.regAt(n, size);
     c.set(A);
     // V the result, Q its CF; then OF into bit 11.
     if (kind === 5) {
       c.get(A);
-      count(0);
+      count();
       c.op(Op.I64_SHR_U).set(V);
       c.get(A);
-      count(-1);
-      c.op(Op.I64_SHR_U);
+      count();
+      c.i64(1).op(Op.I64_SUB).op(Op.I64_SHR_U);
     } else if (kind === 7) {
       // The value sign-extended from its size, then shifted arithmetically.
       c.get(A);
       if (size === 4) c.i64(32).op(Op.I64_SHL).i64(32).op(Op.I64_SHR_S);
       c.set(B);
       c.get(B);
-      count(0);
+      count();
       c.op(Op.I64_SHR_S).i64(mask).op(Op.I64_AND).set(V);
       c.get(B);
-      count(-1);
-      c.op(Op.I64_SHR_S);
+      count();
+      c.i64(1).op(Op.I64_SUB).op(Op.I64_SHR_S);
     } else {
       c.get(A);
-      count(0);
+      count();
       c.op(Op.I64_SHL).i64(mask).op(Op.I64_AND).set(V);
       // CF: the last bit out, bit (bits - count) of the value.
       c.get(A).i64(bits);
-      count(0);
+      count();
       c.op(Op.I64_SUB).op(Op.I64_SHR_U);
     }
     c.op(Op.I32_WRAP_I64).i32(1).op(Op.I32_AND).set(Q);
