@@ -639,6 +639,43 @@ describe('WebAssembly blocks: LOCK forms, PUSHF and hints, against the interpret
     }
   });
 
+  it('BT, BTS, BTR, BTC of memory by a register: the signed offset picks the unit, below and above the operand', () => {
+    using plain = machine(false);
+    using compiled = machine(true);
+    const both = [plain, compiled] as const;
+    for (const lock of [true, false]) {
+      for (const op of [0xa3, 0xab, 0xb3, 0xbb]) {
+        for (const wide of [true, false]) {
+          // rcx: the bit offset, from the unit below to two units above; a 32-bit one ignores RCX's upper half.
+          const offsets = [0n, 5n, 63n, 64n, 100n, 0xffff_ffff_ffff_ffc1n];
+          for (const rcx of wide ? offsets : [...offsets, 0xffff_ffffn, 0x1_0000_0021n]) {
+            if (lock && op === 0xa3) continue; // LOCK BT is #UD
+            // [lock] btx [rbx + 8], rcx; pushf; pop rdx; hlt
+            const code = [
+              ...(lock ? [0xf0] : []),
+              ...(wide ? [0x48] : []),
+              0x0f,
+              op,
+              0x4b,
+              0x08,
+              0x9c,
+              0x5a,
+              0xf4,
+            ];
+            agree(
+              both,
+              `${lock ? 'lock ' : ''}bt ${op.toString(16)} ${wide ? 64 : 32} rcx ${rcx.toString(16)}`,
+              code,
+              { rbx: BigInt(DATA), rcx, rax: 3n },
+              qwords(0x8000_0001_0000_0021n, 0xffff_ffff_ffff_fffen, 0x1234_5678_9abc_def0n, 0n),
+              3,
+            );
+          }
+        }
+      }
+    }
+  });
+
   it('LOCK XADD m32/m64 (an atomic add), aligned and not, and XADD m without LOCK', () => {
     using plain = machine(false);
     using compiled = machine(true);

@@ -654,7 +654,19 @@ class Compiler extends TraceWriter {
     c.set(T1);
     const atomic = i.mod !== 3 && (i.flags & InsnFlag.LOCK) !== 0;
     if (i.mod !== 3) {
-      this.operand(k, size, kind !== 0);
+      // bits.ts's bitTest: a register offset, signed, moves the operand by whole units of the size.
+      const unit =
+        i.op === 0x1ba
+          ? undefined
+          : () => {
+              this.reg(Compiler.regField(i));
+              if (size === 4) c.i64(32).op(Op.I64_SHL).i64(32).op(Op.I64_SHR_S);
+              c.i64(size === 8 ? 6 : 5)
+                .op(Op.I64_SHR_S)
+                .i64(size === 8 ? 3 : 2)
+                .op(Op.I64_SHL);
+            };
+      this.operand(k, size, kind !== 0, unit);
       if (atomic) {
         const rmw = kind === 1 ? Atomic.I64_OR : kind === 2 ? Atomic.I64_AND : Atomic.I64_XOR;
         this.atomicRmw(k, size, rmw, () => {

@@ -399,11 +399,18 @@ export abstract class TraceWriter implements VectorHost {
     c.get(IX).get(ADDR).op(Op.I32_ADD).set(ADDR);
   }
 
-  /** Instruction k's memory operand: LIN from the effective address plus an FS or GS base, then `probe`. */
-  operand(k: number, size: number, write: boolean): void {
+  /**
+   * Instruction k's memory operand: LIN from the effective address (plus the i64 `extra` pushes, a bit string's
+   * unit offset) plus an FS or GS base, then `probe`.
+   */
+  operand(k: number, size: number, write: boolean, extra?: () => void): void {
     const c = this.c;
     const i = this.t.insns[k];
     this.effective(k);
+    if (extra !== undefined) {
+      extra();
+      c.op(Op.I64_ADD);
+    }
     c.set(LIN);
     if (i.seg === Seg.FS || i.seg === Seg.GS) {
       // The interpreter's sum with the base is exact only for an effective address within ±2^48 (without a

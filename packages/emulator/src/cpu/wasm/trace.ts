@@ -69,7 +69,10 @@ export const K = {
   BSWAP: 33,
   /** CMPXCHG r/m32, r/m64 (0F B1), LOCK'ed with a memory destination too (an atomic compare-exchange). */
   CMPXCHG: 34,
-  /** BT, BTS, BTR, BTC by an immediate (0F BA /4-/7) or of a register by a register (0F A3/AB/B3/BB, mod 3). */
+  /**
+   * BT, BTS, BTR, BTC by an immediate (0F BA /4-/7) or by a register (0F A3/AB/B3/BB), of a register or of
+   * memory (a register's offset addresses a bit string: signed, in units of the operand size).
+   */
   BIT: 35,
   /** XADD r/m32, r/m64 (0F C1), LOCK'ed with a memory destination too (an atomic add). */
   XADD: 36,
@@ -89,7 +92,8 @@ export const K = {
 /** Whether `i` is a LOCK'ed form this tier compiles, as an atomic read-modify-write of memory. */
 export function atomicForm(i: Insn): boolean {
   if (i.mod === 3 || (i.osize !== 4 && i.osize !== 8)) return false;
-  return i.op === 0x1b1 || i.op === 0x1c1 || (i.op === 0x1ba && (i.reg & 7) >= 5);
+  const bitWrite = (i.op === 0x1ba && (i.reg & 7) >= 5) || i.op === 0x1ab || i.op === 0x1b3 || i.op === 0x1bb;
+  return i.op === 0x1b1 || i.op === 0x1c1 || bitWrite;
 }
 
 /** The ALU kind (ModRM reg / opcode bits 5:3: ADD, OR, ADC, SBB, AND, SUB, XOR, CMP) of an ALU form. */
@@ -161,7 +165,7 @@ export function classify(i: Insn): number {
     return i.asize === 8 && !farSource ? K.REP_STRING : K.NONE;
   }
   if (op === 0x1ba && (i.reg & 7) >= 4) return wide ? K.BIT : K.NONE;
-  if ((op === 0x1a3 || op === 0x1ab || op === 0x1b3 || op === 0x1bb) && !mem) return wide ? K.BIT : K.NONE;
+  if (op === 0x1a3 || op === 0x1ab || op === 0x1b3 || op === 0x1bb) return wide ? K.BIT : K.NONE;
   if (op >= 0x100 && vectorForm(i) !== VF.NONE) return K.VECTOR;
   return K.NONE;
 }
