@@ -676,6 +676,45 @@ describe('WebAssembly blocks: LOCK forms, PUSHF and hints, against the interpret
     }
   });
 
+  it('CMPXCHG16B: equal stores RCX:RBX and sets ZF, unequal loads RDX:RAX and clears it; other flags stay', () => {
+    using plain = machine(false);
+    using compiled = machine(true);
+    const both = [plain, compiled] as const;
+    // add rdi, rdi (sets CF, OF...); cmpxchg16b [rbx]; pushf; pop rsi; hlt
+    const code = [0x48, 0x01, 0xff, 0x48, 0x0f, 0xc7, 0x0b, 0x9c, 0x5e, 0xf4];
+    const memory = qwords(0x1111_2222_3333_4444n, 0x5555_6666_7777_8888n, 0n, 0n);
+    for (const [rax, rdx] of [
+      [0x1111_2222_3333_4444n, 0x5555_6666_7777_8888n],
+      [0x1111_2222_3333_4445n, 0x5555_6666_7777_8888n],
+      [0x1111_2222_3333_4444n, 0x5555_6666_7777_8889n],
+    ] as const) {
+      for (const rdi of [0x8000_0000_0000_0000n, 1n]) {
+        agree(
+          both,
+          `cmpxchg16b rax=${rax.toString(16)} rdx=${rdx.toString(16)} rdi=${rdi.toString(16)}`,
+          code,
+          { rbx: BigInt(DATA), rax, rdx, rcx: 0xaaaa_bbbb_cccc_ddddn, rdi },
+          memory,
+          4,
+        );
+      }
+    }
+    // Misaligned: #GP from the handler (no IDT here: both shut down), the memory and registers untouched.
+    const results: [string, KvmRegs, number[]][] = [];
+    for (const m of both) {
+      m.ram.set(memory, DATA);
+      m.ram.fill(0, CODE, CODE + 0x1000);
+      m.ram.set(code, CODE);
+      m.ram.set(LEAD_IN, LEAD);
+      const regs = { rbx: BigInt(DATA + 8), rax: 1n, rdx: 2n, rcx: 3n, rdi: 1n };
+      m.vcpu.setRegs({ ...m.vcpu.getRegs(), rip: BigInt(LEAD), rsp: 0x8000n, rflags: 2n, ...regs });
+      if (m === compiled) expect(precompile(m.vcpu, CODE, code.length, 'wasm')).toBe(4);
+      results.push([runToHlt(m), m.vcpu.getRegs(), [...m.ram.subarray(DATA, DATA + 32)]]);
+    }
+    expect(results[0][0]).toBe('shutdown');
+    expect(results[1]).toEqual(results[0]);
+  });
+
   it('LOCK XADD m32/m64 (an atomic add), aligned and not, and XADD m without LOCK', () => {
     using plain = machine(false);
     using compiled = machine(true);

@@ -216,6 +216,9 @@ class Compiler extends TraceWriter {
       case K.BIT:
         this.bit(k);
         break;
+      case K.CMPXCHG16:
+        this.cmpxchg16(k);
+        break;
       case K.XADD:
         this.xadd(k);
         break;
@@ -690,6 +693,39 @@ class Compiler extends TraceWriter {
     c.get(B).get(T1).op(Op.I64_AND).op(Op.I64_EQZ).op(Op.I32_EQZ).set(Q);
     this.materialize();
     c.i32(~Flag.CF).op(Op.I32_AND).get(Q).op(Op.I32_OR).set(FL);
+    this.flagsInFl();
+  }
+
+  /**
+   * CMPXCHG16B m128 (bits.ts's group9), not LOCK'ed: RDX:RAX against the 16 aligned bytes; equal, RCX:RBX is
+   * stored and ZF set; else they load into RDX:RAX and ZF is clear. The other flags stay (materialized into FL).
+   */
+  private cmpxchg16(k: number): void {
+    const c = this.c;
+    this.operand(k, 16, true);
+    c.get(LIN).op(Op.I32_WRAP_I64).i32(15).op(Op.I32_AND);
+    this.sideIf(k);
+    c.get(ADDR).mem(Op.I64_LOAD, 0, 0).set(A);
+    c.get(ADDR).mem(Op.I64_LOAD, 0, 8).set(B);
+    c.get(A);
+    this.reg(0);
+    c.op(Op.I64_EQ).get(B);
+    this.reg(2);
+    c.op(Op.I64_EQ).op(Op.I32_AND).tee(Q);
+    c.op(Op.IF).byte(VOID);
+    this.depth++;
+    c.get(ADDR);
+    this.reg(3);
+    c.mem(Op.I64_STORE, 0, 0).get(ADDR);
+    this.reg(1);
+    c.mem(Op.I64_STORE, 0, 8);
+    c.op(Op.ELSE);
+    this.setReg(0, 8, () => c.get(A));
+    this.setReg(2, 8, () => c.get(B));
+    this.depth--;
+    c.op(Op.END);
+    this.materialize();
+    c.i32(~Flag.ZF).op(Op.I32_AND).get(Q).i32(6).op(Op.I32_SHL).op(Op.I32_OR).set(FL);
     this.flagsInFl();
   }
 

@@ -87,6 +87,8 @@ export const K = {
   PUSH_IMM: 39,
   /** LEAVE (C9) in 64-bit mode: RSP from RBP, then POP RBP. */
   LEAVE: 40,
+  /** CMPXCHG16B m128 (0F C7 /1 with REX.W) without LOCK: 16-byte aligned, else the handler's #GP. */
+  CMPXCHG16: 41,
 } as const;
 
 /** Whether `i` is a LOCK'ed form this tier compiles, as an atomic read-modify-write of memory. */
@@ -155,6 +157,7 @@ export function classify(i: Insn): number {
   if (op === 0x98 || op === 0x99) return wide ? K.CONVERT : K.NONE;
   if (op >= 0x1c8 && op <= 0x1cf) return wide ? K.BSWAP : K.NONE;
   if (op === 0x1b1) return wide ? K.CMPXCHG : K.NONE;
+  if (op === 0x1c7 && (i.reg & 7) === 1 && mem) return size === 8 ? K.CMPXCHG16 : K.NONE;
   if (op === 0x1c1) return wide ? K.XADD : K.NONE;
   if (op === 0xfa) return K.CLI;
   if (
@@ -184,7 +187,8 @@ export function readsFlags(i: Insn, k: number): boolean {
     k === K.INC_DEC ||
     k === K.ROTATE ||
     k === K.PUSHF ||
-    k === K.BIT
+    k === K.BIT ||
+    k === K.CMPXCHG16
   );
 }
 
