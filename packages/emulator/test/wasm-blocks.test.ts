@@ -715,6 +715,31 @@ describe('WebAssembly blocks: LOCK forms, PUSHF and hints, against the interpret
     expect(results[1]).toEqual(results[0]);
   });
 
+  it('MOV r/m, Sreg reads the selectors: zero-extended into a register, merged at 16 bits, 16 bits to memory', () => {
+    using plain = machine(false);
+    using compiled = machine(true);
+    // mov eax, ss; mov rcx, cs; mov dx, ds; mov [rbx + 8], es; mov [rbx + 12], ss; hlt
+    const code = [0x8c, 0xd0, 0x48, 0x8c, 0xc9, 0x66, 0x8c, 0xda, 0x8c, 0x43, 0x08, 0x8c, 0x53, 0x0c, 0xf4];
+    const ones = 0xffff_ffff_ffff_ffffn;
+    const data = qwords(ones, ones, ones, ones);
+    agree(
+      [plain, compiled],
+      'mov from sreg',
+      code,
+      { rbx: BigInt(DATA), rax: ones, rcx: ones, rdx: ones },
+      data,
+      5,
+    );
+    const regs = compiled.vcpu.getRegs();
+    const sregs = compiled.vcpu.getSregs();
+    expect([regs.rax, regs.rcx, regs.rdx]).toEqual([
+      BigInt(sregs.ss.selector),
+      BigInt(sregs.cs.selector),
+      (ones & ~0xffffn) | BigInt(sregs.ds.selector),
+    ]);
+    expect(sregs.ss.selector, 'a selector to tell from zero').not.toBe(0);
+  });
+
   it('LOCK XADD m32/m64 (an atomic add), aligned and not, and XADD m without LOCK', () => {
     using plain = machine(false);
     using compiled = machine(true);

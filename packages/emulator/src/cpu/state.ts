@@ -144,8 +144,8 @@ export class CpuState {
   lazySrc = 0;
   lazySrcHi = 0;
 
-  /** Segment selectors (Seg order). */
-  readonly segSel = new Int32Array(8);
+  /** Segment selectors (Seg order), in the WebAssembly area when there is one. */
+  readonly segSel: Int32Array;
   /** Segment bases (sign-extended canonical numbers; in the WebAssembly area when there is one). */
   readonly segBase: Float64Array;
   /** Segment limits in bytes, expanded by the G bit. */
@@ -240,6 +240,7 @@ export class CpuState {
   constructor(readonly area: CpuArea | null = null) {
     this.r = area === null ? new Int32Array(32) : area.int32s(Area.REGS, 32);
     this.segBase = area === null ? new Float64Array(8) : area.float64s(Area.SEG_BASE, 8);
+    this.segSel = area === null ? new Int32Array(8) : area.int32s(Area.SEG_SEL, 8);
     const buffer = area === null ? new ArrayBuffer(FX_BYTES) : area.buffer;
     const at = area === null ? 0 : area.offset + Area.FX;
     this.xsave = new Uint8Array(buffer, at, 4096);

@@ -219,6 +219,15 @@ class Compiler extends TraceWriter {
       case K.CMPXCHG16:
         this.cmpxchg16(k);
         break;
+      case K.MOV_FROM_SEG: {
+        // move.ts's movFromSeg: 16 bits to memory; to a register, zero-extended to the operand size (32 or 16).
+        const selector = () => c.get(BASE).mem(Op.I64_LOAD32_U, 2, Area.SEG_SEL + (i.reg & 7) * 4);
+        if (mem) {
+          this.operand(k, 2, true);
+          this.store(2, selector);
+        } else this.setRegAt(i.rm, size === 2 ? 2 : 4, selector);
+        break;
+      }
       case K.XADD:
         this.xadd(k);
         break;

@@ -29,6 +29,8 @@ export const Area = {
   NEXT_RIP64: 184,
   /** `CpuState.segBase`: eight float64 segment bases in Seg order. */
   SEG_BASE: 192,
+  /** `CpuState.segSel`: eight int32 segment selectors in Seg order (for MOV r/m, Sreg). */
+  SEG_SEL: 256,
   /** The TLB's tag arrays (float64 linear page numbers, NaN for none), one 4096-entry array each. */
   TLB_RS: 4096,
   TLB_WS: 4096 + TLB_ENTRIES * 8,

@@ -89,6 +89,8 @@ export const K = {
   LEAVE: 40,
   /** CMPXCHG16B m128 (0F C7 /1 with REX.W) without LOCK: 16-byte aligned, else the handler's #GP. */
   CMPXCHG16: 41,
+  /** MOV r/m, Sreg (8C): a selector from the area, zero-extended into a register or 16 bits to memory. */
+  MOV_FROM_SEG: 42,
 } as const;
 
 /** Whether `i` is a LOCK'ed form this tier compiles, as an atomic read-modify-write of memory. */
@@ -148,6 +150,7 @@ export function classify(i: Insn): number {
   if (op >= 0x50 && op <= 0x57) return size === 8 ? K.PUSH : K.NONE;
   if (op >= 0x58 && op <= 0x5f) return size === 8 ? K.POP : K.NONE;
   if (op === 0x68 || op === 0x6a) return size === 8 ? K.PUSH_IMM : K.NONE;
+  if (op === 0x8c) return (i.reg & 7) <= 5 ? K.MOV_FROM_SEG : K.NONE;
   if (op === 0xc9) return size === 8 ? K.LEAVE : K.NONE;
   if (op === 0xe8) return size === 8 ? K.CALL : K.NONE;
   if (op === 0xc3) return size === 8 ? K.RET : K.NONE;
