@@ -575,6 +575,16 @@ describe('WebAssembly blocks: LOCK forms, PUSHF and hints, against the interpret
   }
 
   const qwords = (...v: bigint[]) => [...new Uint8Array(new BigUint64Array(v).buffer)];
+  /** [LOCK] [REX.W] 0F `bytes` (a bit instruction); PUSHF; POP RDX; HLT. */
+  const bitForm = (lock: boolean, wide: boolean, ...bytes: number[]) => [
+    ...(lock ? [0xf0] : []),
+    ...(wide ? [0x48] : []),
+    0x0f,
+    ...bytes,
+    0x9c,
+    0x5a,
+    0xf4,
+  ];
 
   it('LOCK CMPXCHG m32/m64: success, failure, and a misaligned operand left to the handler', () => {
     using plain = machine(false);
@@ -613,17 +623,7 @@ describe('WebAssembly blocks: LOCK forms, PUSHF and hints, against the interpret
             for (const offset of [0, 4, 2]) {
               if (lock && ext === 4) continue; // LOCK BT is #UD
               // [lock] btx [rbx], bit; pushf; pop rdx; hlt
-              const code = [
-                ...(lock ? [0xf0] : []),
-                ...(wide ? [0x48] : []),
-                0x0f,
-                0xba,
-                0x23 | (ext << 3),
-                bit,
-                0x9c,
-                0x5a,
-                0xf4,
-              ];
+              const code = bitForm(lock, wide, 0xba, 0x23 | (ext << 3), bit);
               agree(
                 both,
                 `${lock ? 'lock ' : ''}bt/${ext} ${wide ? 64 : 32} bit ${bit} +${offset}`,
@@ -651,17 +651,7 @@ describe('WebAssembly blocks: LOCK forms, PUSHF and hints, against the interpret
           for (const rcx of wide ? offsets : [...offsets, 0xffff_ffffn, 0x1_0000_0021n]) {
             if (lock && op === 0xa3) continue; // LOCK BT is #UD
             // [lock] btx [rbx + 8], rcx; pushf; pop rdx; hlt
-            const code = [
-              ...(lock ? [0xf0] : []),
-              ...(wide ? [0x48] : []),
-              0x0f,
-              op,
-              0x4b,
-              0x08,
-              0x9c,
-              0x5a,
-              0xf4,
-            ];
+            const code = bitForm(lock, wide, op, 0x4b, 0x08);
             agree(
               both,
               `${lock ? 'lock ' : ''}bt ${op.toString(16)} ${wide ? 64 : 32} rcx ${rcx.toString(16)}`,

@@ -1061,7 +1061,7 @@ class Generator {
       `{ const w${k} = ${lo}; const wh${k} = ${hi}; const nl${k} = (r[8] >>> 0) - 8;`,
       `const sph${k} = (r[9] - (nl${k} < 0 ? 1 : 0)) | 0; const sp${k} = sph${k} * 4294967296 + (nl${k} >>> 0);`,
       `if (sp${k} >= ${-CANON} && sp${k} + 8 <= ${CANON}) {`,
-      `const p${k} = Math.floor(sp${k} / 4096); const x${k} = (p${k} ^ (p${k} >> 12)) & 4095; const o${k} = sp${k} & 4095;`,
+      `const p${k} = Math.floor(sp${k} / 4096); const x${k} = ${tlbIndexOf(`p${k}`)}; const o${k} = sp${k} & 4095;`,
       `if (c.tlbW[x${k}] === p${k} && o${k} <= 4088) { const a${k} = c.tlbOff[x${k}] + o${k};`,
       `c.tlbView[x${k}].setInt32(a${k}, w${k}, true); c.tlbView[x${k}].setInt32(a${k} + 4, wh${k}, true);`,
       `r[8] = nl${k} | 0; r[9] = sph${k}; ok${k} = true; ${then} } } }`,
@@ -1077,7 +1077,7 @@ class Generator {
     this.out.push(
       `{ const sp${k} = r[9] * 4294967296 + (r[8] >>> 0);`,
       `if (sp${k} >= ${-CANON} && sp${k} + 8 <= ${CANON}) {`,
-      `const p${k} = Math.floor(sp${k} / 4096); const x${k} = (p${k} ^ (p${k} >> 12)) & 4095; const o${k} = sp${k} & 4095;`,
+      `const p${k} = Math.floor(sp${k} / 4096); const x${k} = ${tlbIndexOf(`p${k}`)}; const o${k} = sp${k} & 4095;`,
       `if (c.tlbR[x${k}] === p${k} && o${k} <= 4088) { const a${k} = c.tlbOff[x${k}] + o${k};`,
       `const m${k} = c.tlbView[x${k}].getInt32(a${k}, true); const mh${k} = c.tlbView[x${k}].getInt32(a${k} + 4, true);`,
       `const nl${k} = (r[8] >>> 0) + 8; ${then} } } }`,
@@ -1152,7 +1152,7 @@ class Generator {
       `if ((c.segAttr[2] & ${SS_B}) !== 0 && (c.segAcc[2] & ${SegAcc.WRITE | SegAcc.EXPAND_DOWN}) === ${SegAcc.WRITE}) {`,
       `const w${k} = ${value}; const sp${k} = ((r[8] >>> 0) - 4) >>> 0;`,
       `if (sp${k} + 3 <= c.segLimit[2]) {`,
-      `const l${k} = (c.segBase[2] + sp${k}) >>> 0; const p${k} = l${k} >>> 12; const x${k} = (p${k} ^ (p${k} >> 12)) & 4095; const o${k} = l${k} & 4095;`,
+      `const l${k} = (c.segBase[2] + sp${k}) >>> 0; const p${k} = l${k} >>> 12; const x${k} = ${tlbIndexOf(`p${k}`)}; const o${k} = l${k} & 4095;`,
       `if (c.tlbW[x${k}] === p${k} && o${k} <= 4092) { c.tlbView[x${k}].setInt32(c.tlbOff[x${k}] + o${k}, w${k}, true); r[8] = sp${k} | 0; r[9] = 0; ok${k} = true; ${then} }`,
       '}}',
     );
@@ -1169,7 +1169,7 @@ class Generator {
         `if ((c.segAttr[2] & ${SS_B}) !== 0 && (c.segAcc[2] & ${SegAcc.READ | SegAcc.EXPAND_DOWN}) === ${SegAcc.READ}) {`,
         `const sp${k} = r[8] >>> 0;`,
         `if (sp${k} + 3 <= c.segLimit[2]) {`,
-        `const l${k} = (c.segBase[2] + sp${k}) >>> 0; const p${k} = l${k} >>> 12; const x${k} = (p${k} ^ (p${k} >> 12)) & 4095; const o${k} = l${k} & 4095;`,
+        `const l${k} = (c.segBase[2] + sp${k}) >>> 0; const p${k} = l${k} >>> 12; const x${k} = ${tlbIndexOf(`p${k}`)}; const o${k} = l${k} & 4095;`,
         `if (c.tlbR[x${k}] === p${k} && o${k} <= 4092) { const m${k} = c.tlbView[x${k}].getInt32(c.tlbOff[x${k}] + o${k}, true); ${then} }`,
         '}}',
       );
@@ -1180,7 +1180,7 @@ class Generator {
       `if ((c.segAttr[2] & ${SS_B}) !== 0 && (c.segAcc[2] & ${SegAcc.READ | SegAcc.EXPAND_DOWN}) === ${SegAcc.READ}) {`,
       `const sp${k} = r[8] >>> 0;`,
       `if (sp${k} + 3 <= c.segLimit[2]) {`,
-      `const l${k} = (c.segBase[2] + sp${k}) >>> 0; const p${k} = l${k} >>> 12; const x${k} = (p${k} ^ (p${k} >> 12)) & 4095; const o${k} = l${k} & 4095;`,
+      `const l${k} = (c.segBase[2] + sp${k}) >>> 0; const p${k} = l${k} >>> 12; const x${k} = ${tlbIndexOf(`p${k}`)}; const o${k} = l${k} & 4095;`,
       `if (c.tlbR[x${k}] === p${k} && o${k} <= 4092) { const m${k} = c.tlbView[x${k}].getInt32(c.tlbOff[x${k}] + o${k}, true);`,
       open
         ? `${then} r[8] = (sp${k} + 4) | 0; r[9] = 0; return; } }`
@@ -1230,7 +1230,7 @@ class Generator {
             : `{ const a${tag} = ${at}; m${tag} = c.tlbView[x${tag}].getInt32(a${tag}, true); mh${tag} = c.tlbView[x${tag}].getInt32(a${tag} + 4, true); }`;
     // An 8-byte value comes back in halves: `m{tag}` low, `mh{tag}` high (mmu.ts's read leaves it in `c.hi`).
     return [
-      `const p${tag} = ${this.pageOf(`l${tag}`)}; const x${tag} = (p${tag} ^ (p${tag} >> 12)) & 4095; const o${tag} = l${tag} & 4095;`,
+      `const p${tag} = ${this.pageOf(`l${tag}`)}; const x${tag} = ${tlbIndexOf(`p${tag}`)}; const o${tag} = l${tag} & 4095;`,
       size === 8 ? `let m${tag}; let mh${tag} = 0;` : `let m${tag};`,
       `if (c.tlbR[x${tag}] === p${tag} && o${tag} <= ${4096 - size}) ${get}`,
       `else { m${tag} = c.read(l${tag}, ${size}); if ((c.stop & ${Stop.ABORT}) !== 0) ${this.stopInline(k)}${size === 8 ? ` mh${tag} = c.hi;` : ''} }`,
@@ -1249,7 +1249,7 @@ class Generator {
             ? `c.tlbView[x${tag}].setInt32(${at}, ${value}, true);`
             : `{ const a${tag} = ${at}; c.tlbView[x${tag}].setInt32(a${tag}, ${value}, true); c.tlbView[x${tag}].setInt32(a${tag} + 4, ${hi}, true); }`;
     return [
-      `const p${tag} = ${this.pageOf(`l${tag}`)}; const x${tag} = (p${tag} ^ (p${tag} >> 12)) & 4095; const o${tag} = l${tag} & 4095;`,
+      `const p${tag} = ${this.pageOf(`l${tag}`)}; const x${tag} = ${tlbIndexOf(`p${tag}`)}; const o${tag} = l${tag} & 4095;`,
       `if (c.tlbW[x${tag}] === p${tag} && o${tag} <= ${4096 - size}) ${put}`,
       `else { c.write(l${tag}, ${size}, ${value}, ${hi}); if ((c.stop & ${Stop.ABORT}) !== 0) ${this.stopInline(k)} }`,
     ];
@@ -1356,7 +1356,7 @@ class Generator {
       `const ea${k} = ${this.canonical64(k)};`,
       `const l${k} = ${lin};`,
       `if (l${k} < ${-CANON} || l${k} + ${size} > ${CANON}) { linearOf(c, ${seg}, ea${k}, ${size}, ${store}); ${stop} }`,
-      `const p${k} = Math.floor(l${k} / 4096); const x${k} = (p${k} ^ (p${k} >> 12)) & 4095; const o${k} = l${k} & 4095;`,
+      `const p${k} = Math.floor(l${k} / 4096); const x${k} = ${tlbIndexOf(`p${k}`)}; const o${k} = l${k} & 4095;`,
     ];
     if (store) {
       lines.push(
@@ -1476,7 +1476,7 @@ class Generator {
       `let l${k};`,
       `if ((c.segAcc[${seg}] & ${need | SegAcc.EXPAND_DOWN}) === ${need} && ea${k} + 3 <= c.segLimit[${seg}]) l${k} = (c.segBase[${seg}] + ea${k}) >>> 0;`,
       `else { l${k} = linearOf(c, ${seg}, ea${k}, 4, ${store}); if (c.stop !== 0) ${stop} }`,
-      `const p${k} = l${k} >>> 12; const x${k} = (p${k} ^ (p${k} >> 12)) & 4095; const o${k} = l${k} & 4095;`,
+      `const p${k} = l${k} >>> 12; const x${k} = ${tlbIndexOf(`p${k}`)}; const o${k} = l${k} & 4095;`,
     ];
     if (store) {
       lines.push(
@@ -1551,6 +1551,11 @@ export function buildBlock(insns: (Insn | undefined)[], offset: number, mode: nu
   }
   const { lo, hi, back, reach } = spanOf(offset, list, at);
   return new Block(mode, list.length, offset, lo, hi, back, reach, factory(...HELPER_VALUES, ...list));
+}
+
+/** mmu.ts's `tlbIndex` of the page number in variable `p`, as generated code computes it. */
+function tlbIndexOf(p: string): string {
+  return `(${p} ^ (${p} >> 12)) & 4095`;
 }
 
 /**

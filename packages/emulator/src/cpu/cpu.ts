@@ -256,11 +256,12 @@ export class Cpu extends MmuState {
           lin = (csBase + ip) >>> 0;
           const lpn = lin >>> 12;
           if (lpn !== curPage32) {
-            if (tags[tlbIndex(lpn)] === lpn) {
+            const ix = tlbIndex(lpn);
+            if (tags[ix] === lpn) {
               // The TLB probe of `fetch`, inlined: a code page executable here, compared with memory once a run.
               curPage32 = lpn;
-              curPage = pages[tlbIndex(lpn)];
-              if (curPage.verified !== generation) curPage = this.verifiedCode(tlbIndex(lpn));
+              curPage = pages[ix];
+              if (curPage.verified !== generation) curPage = this.verifiedCode(ix);
               curInsns = curPage.insns;
             } else {
               curPage32 = -1;
@@ -272,10 +273,11 @@ export class Cpu extends MmuState {
           lin = ip;
           const lpn = Math.floor(lin / 4096);
           if (lpn !== curPage64) {
-            if (tags[tlbIndex(lpn)] === lpn) {
+            const ix = tlbIndex(lpn);
+            if (tags[ix] === lpn) {
               curPage64 = lpn;
-              curPage = pages[tlbIndex(lpn)];
-              if (curPage.verified !== generation) curPage = this.verifiedCode(tlbIndex(lpn));
+              curPage = pages[ix];
+              if (curPage.verified !== generation) curPage = this.verifiedCode(ix);
               curInsns = curPage.insns;
             } else {
               curPage64 = Number.NaN;

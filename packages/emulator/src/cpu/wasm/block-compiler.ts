@@ -74,17 +74,20 @@ export const SIDE_EXIT = 1;
 class Compiler extends TraceWriter {
   /** The trace's SSE instructions (vector.ts). */
   private readonly vector = new VectorCompiler(this, { base: BASE, lin: LIN, addr: ADDR });
-  /** Per instruction: the Jcc that branch forward to it (`innerTarget`), with what each knew there. */
+  /** Per instruction: where it branches to inside the trace when it is such a Jcc (`innerTarget`), else -1. */
+  private readonly inner: number[];
+  /** Per instruction: the Jcc that branch forward to it, with what each knew there. */
   private readonly joins: (Join[] | undefined)[] = [];
+  /** The instructions Jcc branch forward to, in order. */
+  private readonly targets: number[] = [];
   /** Per join target: its block's nesting level inside the loop (the loop is 0). */
   private readonly levels: number[] = [];
 
   constructor(t: Trace) {
     super(t);
-    for (let k = 0; k < t.insns.length; k++) {
-      const j = innerTarget(t, k);
-      if (j >= 0) this.joins[j] = [];
-    }
+    this.inner = t.insns.map((_, k) => innerTarget(t, k));
+    for (const j of this.inner) if (j >= 0) this.joins[j] = [];
+    for (let j = 0; j < t.insns.length; j++) if (this.joins[j] !== undefined) this.targets.push(j);
   }
 
   compile(): Uint8Array {
@@ -96,7 +99,7 @@ class Compiler extends TraceWriter {
     c.op(Op.LOOP).byte(VOID);
     // One block per forward branch target inside the trace, the farthest outermost, all opened here: each
     // closes where its target starts, so the branches nest whatever their sources.
-    const targets = this.joins.map((_, j) => j).filter((j) => this.joins[j] !== undefined);
+    const targets = this.targets;
     for (let x = targets.length - 1; x >= 0; x--) {
       c.op(Op.BLOCK).byte(VOID);
       this.levels[targets[x]] = targets.length - x;
@@ -373,13 +376,11 @@ class Compiler extends TraceWriter {
     this.depth++;
     this.reg(1);
     c.op(Op.I32_WRAP_I64).i32(size).op(Op.I32_MUL).set(Q);
-    if (!moves) {
+    if (!moves && size > 1) {
       // A wider element of anything but zero is not a byte fill.
-      if (size > 1) {
-        this.regAt(0, size);
-        c.op(Op.I64_EQZ).op(Op.I32_EQZ);
-        this.sideIf(k);
-      }
+      this.regAt(0, size);
+      c.op(Op.I64_EQZ).op(Op.I32_EQZ);
+      this.sideIf(k);
     }
     this.reg(7);
     c.set(LIN);
@@ -615,15 +616,9 @@ class Compiler extends TraceWriter {
           this.regAt(0, size);
           this.regAt(i.reg, size);
         });
-        c.set(B);
-      } else {
-        this.load(size);
-        c.set(B);
-      }
-    } else {
-      this.regAt(i.rm, size);
-      c.set(B);
-    }
+      } else this.load(size);
+    } else this.regAt(i.rm, size);
+    c.set(B);
     this.regAt(0, size);
     c.set(A);
     c.get(A).get(B).op(Op.I64_EQ);
@@ -753,15 +748,9 @@ class Compiler extends TraceWriter {
       this.operand(k, size, true);
       if (i.flags & InsnFlag.LOCK) {
         this.atomicRmw(k, size, Atomic.I64_ADD, () => c.get(B));
-        c.set(A);
-      } else {
-        this.load(size);
-        c.set(A);
-      }
-    } else {
-      this.regAt(i.rm, size);
-      c.set(A);
-    }
+      } else this.load(size);
+    } else this.regAt(i.rm, size);
+    c.set(A);
     c.get(A).get(B).op(Op.I64_ADD);
     if (size !== 8) c.i64(maskOf(size)).op(Op.I64_AND);
     c.set(V);
@@ -1239,7 +1228,7 @@ class Compiler extends TraceWriter {
     const i = insns[k];
     const c = this.c;
     const target = at[k] + i.len + (i.imm | 0);
-    const inner = innerTarget(this.t, k);
+    const inner = this.inner[k];
     if (inner >= 0) {
       // To a later instruction of the trace: the skipped ones are not retired.
       (this.joins[inner] as Join[]).push({ flags: this.flagState(), vector: this.vector.checked });

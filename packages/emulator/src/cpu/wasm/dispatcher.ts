@@ -3,7 +3,7 @@
  * JavaScript (wasm-block.ts makes one instance of it per VM).
  */
 import { BLOCK_TYPE, ByteWriter, Code, moduleHeader, Op, section, T, VOID } from './encoder.js';
-import { Area } from './layout.js';
+import { Area, tlbIndexCode } from './layout.js';
 
 /**
  * The dispatcher: `run(index, base, rip, room, user)` calls entry `index` of the table it imports as
@@ -57,9 +57,9 @@ export function dispatcherModule(): Uint8Array {
   // The next RIP's execute tag, its page's directory, the block at its offset: any missing ends the chain.
   c.get(BASE).mem(Op.F64_LOAD, 3, Area.NEXT_RIP).set(RIP);
   c.get(BASE).mem(Op.I64_LOAD, 3, Area.NEXT_RIP64).set(LIN);
-  // mmu.ts's tlbIndex of the page number.
-  c.get(LIN).i64(12).op(Op.I64_SHR_S).op(Op.I32_WRAP_I64).tee(IX);
-  c.get(IX).i32(12).op(Op.I32_SHR_U).op(Op.I32_XOR).i32(4095).op(Op.I32_AND).set(IX);
+  c.get(LIN).i64(12).op(Op.I64_SHR_S).op(Op.I32_WRAP_I64);
+  tlbIndexCode(c, IX);
+  c.set(IX);
   c.get(IX).i32(3).op(Op.I32_SHL).get(TAGS).op(Op.I32_ADD).mem(Op.F64_LOAD, 3, 0);
   c.get(LIN).i64(12).op(Op.I64_SHR_S).op(Op.F64_CONVERT_I64_S).op(Op.F64_NE);
   c.op(Op.IF).byte(VOID);

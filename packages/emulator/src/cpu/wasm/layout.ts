@@ -4,6 +4,7 @@
  * (`CpuState.r`, `segBase`, the TLB's tag arrays), so neither side copies them.
  */
 import type { WasmArena } from '../../memory/wasm-arena.js';
+import { type Code, Op } from './encoder.js';
 
 /** Entries in the TLB (mmu.ts's TLB_SIZE): a direct-mapped table indexed by linear page number mod 4096. */
 export const TLB_ENTRIES = 4096;
@@ -13,6 +14,14 @@ export const FX_BYTES = 4096 + 64;
 
 /** Where the x87/SSE buffer starts: after the TLB arrays, 64-byte aligned. */
 const FX = 4096 + TLB_ENTRIES * 56;
+
+/**
+ * Turns the page number on the stack (wrapped to an i32) into its TLB entry, mmu.ts's `tlbIndex`, left on the
+ * stack: the low 12 bits xor the 12 above them. `scratch` is an i32 local it may use.
+ */
+export function tlbIndexCode(c: Code, scratch: number): void {
+  c.tee(scratch).get(scratch).i32(12).op(Op.I32_SHR_U).op(Op.I32_XOR).i32(4095).op(Op.I32_AND);
+}
 
 /** Byte offsets inside one vCPU's area. */
 export const Area = {

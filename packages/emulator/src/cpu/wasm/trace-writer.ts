@@ -10,7 +10,7 @@ import { InsnFlag, NO_REG } from '../decode.js';
 import { LazyOp } from '../flags.js';
 import { ARITH_FLAGS, Flag, Seg } from '../state.js';
 import { Code, Op, T } from './encoder.js';
-import { Area, LazySlot } from './layout.js';
+import { Area, LazySlot, tlbIndexCode } from './layout.js';
 import type { Trace } from './trace.js';
 import type { VectorHost } from './vector.js';
 
@@ -358,29 +358,22 @@ export abstract class TraceWriter implements VectorHost {
    * canonical page numbers, and `lin >> 12` converts to a float64 exactly, so no tag matches one.
    */
   protected probe(k: number, size: number, write: boolean): void {
-    this.probeWithin(k, write, () => this.c.i32(4096 - size).op(Op.I32_GT_U));
+    this.probeWithin(k, write, size, -1);
   }
 
   /** `probe` for the `len` bytes at LIN, `len` an i32 local from 1 to 4096 (a string instruction's span). */
   protected probeSpan(k: number, len: number, write: boolean): void {
-    this.probeWithin(k, write, () => this.c.get(len).op(Op.I32_ADD).i32(4096).op(Op.I32_GT_U));
+    this.probeWithin(k, write, 0, len);
   }
 
-  /** `probe`, with `beyond` turning the page offset on the stack into whether the access leaves the page. */
-  private probeWithin(k: number, write: boolean, beyond: () => void): void {
+  /** `probe` of `size` bytes, or of as many as i32 local `len` holds when it is not -1. */
+  private probeWithin(k: number, write: boolean, size: number, len: number): void {
     const c = this.c;
     // The tag of the page number's entry must equal it.
     c.get(LIN).i64(12).op(Op.I64_SHR_S).tee(PN);
-    // mmu.ts's tlbIndex: the page number's low 12 bits xor the 12 above them.
-    c.op(Op.I32_WRAP_I64)
-      .tee(IX)
-      .get(IX)
-      .i32(12)
-      .op(Op.I32_SHR_U)
-      .op(Op.I32_XOR)
-      .i32(4095)
-      .op(Op.I32_AND)
-      .tee(IX);
+    c.op(Op.I32_WRAP_I64);
+    tlbIndexCode(c, IX);
+    c.tee(IX);
     c.i32(3)
       .op(Op.I32_SHL)
       .get(write ? TAG_W : TAG_R)
@@ -390,7 +383,8 @@ export abstract class TraceWriter implements VectorHost {
     this.sideIf(k);
     // Within the page.
     c.get(LIN).op(Op.I32_WRAP_I64).i32(4095).op(Op.I32_AND).tee(ADDR);
-    beyond();
+    if (len < 0) c.i32(4096 - size).op(Op.I32_GT_U);
+    else c.get(len).op(Op.I32_ADD).i32(4096).op(Op.I32_GT_U);
     this.sideIf(k);
     // In the arena.
     c.get(IX).i32(2).op(Op.I32_SHL).get(BASE).op(Op.I32_ADD).mem(Op.I32_LOAD, 2, Area.TLB_ABS).tee(IX);
