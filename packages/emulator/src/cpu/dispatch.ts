@@ -33,6 +33,7 @@ import {
   aluRegImm64,
   aluRegReg32,
   aluRegReg64,
+  Fast,
   incDecReg32or64,
   jccZero,
   movLoad,
@@ -344,9 +345,96 @@ set([0x1ae], H.GROUP15);
 set([...range(0x200, 0x2ef), ...range(0x300, 0x3ff)], H.SSE_3BYTE);
 
 /**
- * Runs one decoded instruction. A switch of direct calls rather than an indexed call through a table of
- * functions: every call site here has one target, so V8 keeps them monomorphic (and inlines the small ones),
- * where a single call site for all handlers would be megamorphic on every instruction.
+ * The handlers of the instructions an ordinary guest does not run all the time (system, I/O, x87, SSE, BCD, far
+ * transfers, ...), by handler id: {@link dispatch} calls them through this table, every other id falls to
+ * undefinedOpcode. Kept out of dispatch's switch because a case the guest reaches for the first time after V8
+ * optimized dispatch is a call without feedback, which throws the optimized code away (a soft deopt) and costs
+ * another compile of the whole switch: a Linux boot reached new cases about 20 times.
+ */
+export const OTHER_HANDLERS: readonly Handler[] = (() => {
+  const table = new Array<Handler>(Math.max(...Object.values(H), ...Object.values(Fast)) + 1).fill(
+    undefinedOpcode,
+  );
+  const entries: [number, Handler][] = [
+    [H.PUSH_SEG, pushSeg],
+    [H.POP_SEG, popSeg],
+    [H.BCD, bcd],
+    [H.PUSHA, pusha],
+    [H.POPA, popa],
+    [H.IMUL_REG, imulReg],
+    [H.INS_PORT, insPort],
+    [H.OUTS_PORT, outsPort],
+    [H.XCHG_RM_REG, xchgRmReg],
+    [H.MOV_FROM_SEG, movFromSeg],
+    [H.MOV_TO_SEG, movToSeg],
+    [H.POP_RM, popRm],
+    [H.XCHG_ACC, xchgAcc],
+    [H.CONVERT_ACC, convertAcc],
+    [H.CONVERT_ACC_TO_DX, convertAccToDx],
+    [H.FAR_DIRECT, farDirect],
+    [H.PUSHF, pushf],
+    [H.POPF, popf],
+    [H.LAHF_SAHF, lahfSahf],
+    [H.MOV_MOFFS, movMoffs],
+    [H.STRING_COMPARE, stringCompare],
+    [H.LOAD_FAR_POINTER, loadFarPointer],
+    [H.ENTER, enter],
+    [H.LEAVE, leave],
+    [H.RET_FAR, retFar],
+    [H.INT3, int3],
+    [H.INT_N, intN],
+    [H.INTO, into],
+    [H.IRET, iret],
+    [H.XLAT, xlat],
+    [H.LOOP, loop],
+    [H.IN_PORT, inPort],
+    [H.OUT_PORT, outPort],
+    [H.INT1, int1],
+    [H.HLT, hlt],
+    [H.FLAG_OP, flagOp],
+    [H.CLI, cli],
+    [H.STI, sti],
+    [H.GROUP4, group4],
+    [H.GROUP6, group6],
+    [H.GROUP7, group7],
+    [H.SYSCALL, syscall],
+    [H.CLTS, clts],
+    [H.SYSRET, sysret],
+    [H.CACHE_OP, cacheOp],
+    [H.MOV_CR, movCr],
+    [H.MOV_DR, movDr],
+    [H.MSR_ACCESS, msrAccess],
+    [H.RDTSC, rdtsc],
+    [H.SYSENTER, sysenter],
+    [H.SYSEXIT, sysexit],
+    [H.CPUID, cpuid],
+    [H.BIT_TEST, bitTest],
+    [H.DOUBLE_SHIFT, doubleShift],
+    [H.CMPXCHG, cmpxchg],
+    [H.BIT_SCAN, bitScan],
+    [H.XADD, xadd],
+    [H.GROUP9, group9],
+    [H.BSWAP, bswap],
+    [H.MOV_BE, movBe],
+    [H.LAR_LSL, larLsl],
+    [H.BOUND, bound],
+    [H.SSE, sse],
+    [H.X87, x87],
+    [H.FWAIT, (c) => fwait(c)],
+    [H.GROUP15, group15],
+    [H.SSE_3BYTE, sse3Byte],
+    [H.RDPMC, rdpmc],
+  ];
+  for (const [id, handler] of entries) table[id] = handler;
+  return table;
+})();
+
+/**
+ * Runs one decoded instruction. The integer instructions every guest runs all the time are a switch of direct
+ * calls rather than an indexed call through a table of functions: every call site here has one target, so V8
+ * keeps them monomorphic (and inlines the small ones), where a single call site for all handlers would be
+ * megamorphic on every instruction. The rest go through {@link OTHER_HANDLERS}' one call site, so that a guest
+ * reaching one of them late does not make V8 compile this function again.
  *
  * The case labels are number literals (the comment names the id): V8 compiles a switch over literals into a
  * jump table, but `case H.X:` reads each label from the module's object at run time, one compare after
@@ -394,15 +482,6 @@ export function dispatch(c: Cpu, i: Insn): void {
     case 1: // H.ALU_CLASSIC
       aluClassic(c, i);
       return;
-    case 2: // H.PUSH_SEG
-      pushSeg(c, i);
-      return;
-    case 3: // H.POP_SEG
-      popSeg(c, i);
-      return;
-    case 4: // H.BCD
-      bcd(c, i);
-      return;
     case 5: // H.INC_DEC_REG
       incDecReg(c, i);
       return;
@@ -412,26 +491,11 @@ export function dispatch(c: Cpu, i: Insn): void {
     case 7: // H.POP_REG
       popReg(c, i);
       return;
-    case 8: // H.PUSHA
-      pusha(c, i);
-      return;
-    case 9: // H.POPA
-      popa(c, i);
-      return;
     case 10: // H.ARPL_OR_MOVSXD
       arplOrMovsxd(c, i);
       return;
     case 11: // H.PUSH_IMM
       pushImm(c, i);
-      return;
-    case 12: // H.IMUL_REG
-      imulReg(c, i);
-      return;
-    case 13: // H.INS_PORT
-      insPort(c, i);
-      return;
-    case 14: // H.OUTS_PORT
-      outsPort(c, i);
       return;
     case 15: // H.JCC
       jcc(c, i);
@@ -442,59 +506,20 @@ export function dispatch(c: Cpu, i: Insn): void {
     case 17: // H.TEST_RM_REG
       testRmReg(c, i);
       return;
-    case 18: // H.XCHG_RM_REG
-      xchgRmReg(c, i);
-      return;
     case 19: // H.MOV_RM_REG
       movRmReg(c, i);
       return;
     case 20: // H.MOV_REG_RM
       movRegRm(c, i);
       return;
-    case 21: // H.MOV_FROM_SEG
-      movFromSeg(c, i);
-      return;
     case 22: // H.LEA
       lea(c, i);
-      return;
-    case 23: // H.MOV_TO_SEG
-      movToSeg(c, i);
-      return;
-    case 24: // H.POP_RM
-      popRm(c, i);
-      return;
-    case 25: // H.XCHG_ACC
-      xchgAcc(c, i);
-      return;
-    case 26: // H.CONVERT_ACC
-      convertAcc(c, i);
-      return;
-    case 27: // H.CONVERT_ACC_TO_DX
-      convertAccToDx(c, i);
-      return;
-    case 28: // H.FAR_DIRECT
-      farDirect(c, i);
       return;
     case 29: // H.NOP
       nop(c, i);
       return;
-    case 30: // H.PUSHF
-      pushf(c, i);
-      return;
-    case 31: // H.POPF
-      popf(c, i);
-      return;
-    case 32: // H.LAHF_SAHF
-      lahfSahf(c, i);
-      return;
-    case 33: // H.MOV_MOFFS
-      movMoffs(c, i);
-      return;
     case 34: // H.STRING_MOVE
       stringMove(c, i);
-      return;
-    case 35: // H.STRING_COMPARE
-      stringCompare(c, i);
       return;
     case 36: // H.TEST_ACC_IMM
       testAccImm(c, i);
@@ -508,44 +533,8 @@ export function dispatch(c: Cpu, i: Insn): void {
     case 39: // H.RET_NEAR
       retNear(c, i);
       return;
-    case 40: // H.LOAD_FAR_POINTER
-      loadFarPointer(c, i);
-      return;
     case 41: // H.MOV_RM_IMM
       movRmImm(c, i);
-      return;
-    case 42: // H.ENTER
-      enter(c, i);
-      return;
-    case 43: // H.LEAVE
-      leave(c, i);
-      return;
-    case 44: // H.RET_FAR
-      retFar(c, i);
-      return;
-    case 45: // H.INT3
-      int3(c, i);
-      return;
-    case 46: // H.INT_N
-      intN(c, i);
-      return;
-    case 47: // H.INTO
-      into(c, i);
-      return;
-    case 48: // H.IRET
-      iret(c, i);
-      return;
-    case 49: // H.XLAT
-      xlat(c, i);
-      return;
-    case 50: // H.LOOP
-      loop(c, i);
-      return;
-    case 51: // H.IN_PORT
-      inPort(c, i);
-      return;
-    case 52: // H.OUT_PORT
-      outPort(c, i);
       return;
     case 53: // H.CALL_REL
       callRel(c, i);
@@ -553,65 +542,11 @@ export function dispatch(c: Cpu, i: Insn): void {
     case 54: // H.JMP_REL
       jmpRel(c, i);
       return;
-    case 55: // H.INT1
-      int1(c, i);
-      return;
-    case 56: // H.HLT
-      hlt(c, i);
-      return;
-    case 57: // H.FLAG_OP
-      flagOp(c, i);
-      return;
     case 58: // H.GROUP3
       group3(c, i);
       return;
-    case 59: // H.CLI
-      cli(c, i);
-      return;
-    case 60: // H.STI
-      sti(c, i);
-      return;
-    case 61: // H.GROUP4
-      group4(c, i);
-      return;
     case 62: // H.GROUP5
       group5(c, i);
-      return;
-    case 63: // H.GROUP6
-      group6(c, i);
-      return;
-    case 64: // H.GROUP7
-      group7(c, i);
-      return;
-    case 65: // H.SYSCALL
-      syscall(c, i);
-      return;
-    case 66: // H.CLTS
-      clts(c, i);
-      return;
-    case 67: // H.SYSRET
-      sysret(c, i);
-      return;
-    case 68: // H.CACHE_OP
-      cacheOp(c, i);
-      return;
-    case 69: // H.MOV_CR
-      movCr(c, i);
-      return;
-    case 70: // H.MOV_DR
-      movDr(c, i);
-      return;
-    case 71: // H.MSR_ACCESS
-      msrAccess(c, i);
-      return;
-    case 72: // H.RDTSC
-      rdtsc(c, i);
-      return;
-    case 73: // H.SYSENTER
-      sysenter(c, i);
-      return;
-    case 74: // H.SYSEXIT
-      sysexit(c, i);
       return;
     case 75: // H.CMOV
       cmov(c, i);
@@ -619,61 +554,10 @@ export function dispatch(c: Cpu, i: Insn): void {
     case 76: // H.SETCC
       setcc(c, i);
       return;
-    case 77: // H.CPUID
-      cpuid(c, i);
-      return;
-    case 78: // H.BIT_TEST
-      bitTest(c, i);
-      return;
-    case 79: // H.DOUBLE_SHIFT
-      doubleShift(c, i);
-      return;
-    case 80: // H.CMPXCHG
-      cmpxchg(c, i);
-      return;
     case 81: // H.MOV_EXTEND
       movExtend(c, i);
       return;
-    case 82: // H.BIT_SCAN
-      bitScan(c, i);
-      return;
-    case 83: // H.XADD
-      xadd(c, i);
-      return;
-    case 84: // H.GROUP9
-      group9(c, i);
-      return;
-    case 85: // H.BSWAP
-      bswap(c, i);
-      return;
-    case 86: // H.MOV_BE
-      movBe(c, i);
-      return;
-    case 87: // H.LAR_LSL
-      larLsl(c, i);
-      return;
-    case 88: // H.BOUND
-      bound(c, i);
-      return;
-    case 89: // H.SSE
-      sse(c, i);
-      return;
-    case 90: // H.X87
-      x87(c, i);
-      return;
-    case 91: // H.FWAIT
-      fwait(c);
-      return;
-    case 92: // H.GROUP15
-      group15(c, i);
-      return;
-    case 93: // H.SSE_3BYTE
-      sse3Byte(c, i);
-      return;
-    case 94: // H.RDPMC
-      rdpmc(c, i);
-      return;
     default:
-      undefinedOpcode(c, i);
+      OTHER_HANDLERS[h](c, i);
   }
 }
