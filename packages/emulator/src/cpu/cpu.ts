@@ -249,6 +249,8 @@ export class Cpu extends MmuState {
       let curPage64 = Number.NaN;
       let curInsns = NO_PAGE;
       let curPage: CodePage | null = null;
+      // An instruction (run alone or as a block's last) set `stop`: it retires unless it aborted.
+      let stopped = false;
       while (slice > 0) {
         const ip = this.rip;
         let lin: number;
@@ -295,14 +297,9 @@ export class Cpu extends MmuState {
                 const before = this.retired;
                 block.run(this, before + slice);
                 slice -= this.retired - before;
-                if (this.stop !== 0) {
-                  if (!(this.stop & Stop.ABORT)) {
-                    this.rip = this.nextIp;
-                    this.retired++;
-                  }
-                  break;
-                }
-                continue;
+                if (this.stop === 0) continue;
+                stopped = true;
+                break;
               }
               // The block does not fit: end the slice early unless the budget itself ends here (then the
               // last instructions run one by one).
@@ -335,57 +332,66 @@ export class Cpu extends MmuState {
         dispatch(this, insn);
         slice--;
         if (this.stop !== 0) {
-          if (!(this.stop & Stop.ABORT)) {
-            this.rip = this.nextIp;
-            this.retired++;
-          }
+          stopped = true;
           break;
         }
         this.rip = this.nextIp;
         this.retired++;
       }
-      const stop = this.stop;
-      if (stop === 0) {
-        if (slow) {
-          if (tf && !this.stepped()) return;
-          if (this.debug.singleStep) {
-            this.debugExit(Vector.DB, this.csBaseLinear(this.rip), 0xffff4ff0);
-            this.stop = 0;
-            return;
-          }
-        }
-        continue;
+      if (stopped && !(this.stop & Stop.ABORT)) {
+        this.rip = this.nextIp;
+        this.retired++;
       }
-      this.stop = 0;
-      if (stop & Stop.FAULT) {
-        this.faultsDelivered++;
-        if (!deliverFault(this)) {
-          this.exitKind = CpuExit.SHUTDOWN;
-          return;
-        }
-        this.stop = 0;
-        // A delivery that pushed its frame into MMIO exits with the first write, as KVM does; going on would
-        // let a handler that faults again queue writes without end (a fault retires nothing, so no budget ends it).
-        if (this.exitKind === CpuExit.NONE && this.mmioWrites.length > 0) this.takeMmioWrite();
-        if (this.exitKind !== CpuExit.NONE) return;
-        continue;
-      }
-      if (stop & Stop.EXIT) {
-        if (this.exitKind === CpuExit.NONE && this.mmioWrites.length > 0) this.takeMmioWrite();
-        if (!(stop & Stop.ABORT) && tf) this.stepped();
-        if (!(stop & Stop.ABORT) && this.debug.singleStep && this.exitKind !== CpuExit.DEBUG) {
-          // KVM reports the exit first; the single-step DEBUG exit follows on the next run.
-        }
-        return;
-      }
-      // RESYNC only: state the loop caches changed; go round again.
-      if (tf && !(stop & Stop.ABORT) && !this.stepped()) return;
+      if (this.stop === 0 && !slow) continue;
+      if (this.settle(tf)) return;
+    }
+  }
+
+  /**
+   * The end of a slice that stopped, or that ran one instruction on the slow path (`stop` is 0 only then):
+   * delivers a fault, reports an exit, or single-steps. Returns true when `execute` must return. Kept out of
+   * `execute`, whose hot loop V8 would otherwise compile again each time one of these cold paths first runs.
+   */
+  private settle(tf: boolean): boolean {
+    const stop = this.stop;
+    if (stop === 0) {
+      if (tf && !this.stepped()) return true;
       if (this.debug.singleStep) {
         this.debugExit(Vector.DB, this.csBaseLinear(this.rip), 0xffff4ff0);
         this.stop = 0;
-        return;
+        return true;
       }
+      return false;
     }
+    this.stop = 0;
+    if (stop & Stop.FAULT) {
+      this.faultsDelivered++;
+      if (!deliverFault(this)) {
+        this.exitKind = CpuExit.SHUTDOWN;
+        return true;
+      }
+      this.stop = 0;
+      // A delivery that pushed its frame into MMIO exits with the first write, as KVM does; going on would
+      // let a handler that faults again queue writes without end (a fault retires nothing, so no budget ends it).
+      if (this.exitKind === CpuExit.NONE && this.mmioWrites.length > 0) this.takeMmioWrite();
+      return this.exitKind !== CpuExit.NONE;
+    }
+    if (stop & Stop.EXIT) {
+      if (this.exitKind === CpuExit.NONE && this.mmioWrites.length > 0) this.takeMmioWrite();
+      if (!(stop & Stop.ABORT) && tf) this.stepped();
+      if (!(stop & Stop.ABORT) && this.debug.singleStep && this.exitKind !== CpuExit.DEBUG) {
+        // KVM reports the exit first; the single-step DEBUG exit follows on the next run.
+      }
+      return true;
+    }
+    // RESYNC only: state the loop caches changed; go round again.
+    if (tf && !(stop & Stop.ABORT) && !this.stepped()) return true;
+    if (this.debug.singleStep) {
+      this.debugExit(Vector.DB, this.csBaseLinear(this.rip), 0xffff4ff0);
+      this.stop = 0;
+      return true;
+    }
+    return false;
   }
 
   /** Delivers the single-step #DB trap after an instruction that started with TF set; false on shutdown. */
