@@ -1,7 +1,8 @@
 /**
  * Block modules compiled on a worker thread (src/cpu/wasm/background-compiler.ts): the run loop asks for a
  * block at a hot site, runs the interpreter meanwhile, and adds the block when the module is back, unless the
- * instructions it was compiled from left the page in between.
+ * instructions it was compiled from left the page in between. Blocks asked for while a module compiles go
+ * together in the next one.
  */
 import { createMachine, type Machine } from '@kvm-ts/conformance';
 import type { Kvm, KvmRegs } from '@kvm-ts/core';
@@ -103,6 +104,42 @@ describe('WebAssembly blocks compiled on a worker thread', () => {
       });
       expect(pendingWasmBlocks()).toBe(0);
       expect(page.blocks[0] !== undefined, written ? 'written over' : 'unchanged').toBe(!written);
+    }
+  });
+
+  it('blocks asked for while a module compiles go together in the next module, and each runs as interpreted', () => {
+    // Entered at each block's first instruction in turn: a block given another's function would run wrong code.
+    for (const start of [0, 6, 10]) {
+      const results: [KvmRegs, number][] = [];
+      for (const asked of [false, true]) {
+        // A VM made with the tier on has the WebAssembly memory blocks need.
+        setWasmThreshold(3);
+        using m = machine();
+        const vcpu = m.vcpu as EmulatorVcpu;
+        const cpu = vcpu.cpu;
+        for (let at = CODE; at < CODE + LOOP.length; ) at += cpu.fetch(at)?.len ?? 1;
+        const page = cpu.tlbCode[tlbIndex(CODE / 4096)];
+        if (asked) {
+          const [built, instances] = [wasmStats.built, wasmStats.instances];
+          // The loop's first, third and fourth instructions: the first goes at once, the others wait for it.
+          for (const offset of [0, 6, 10]) expect(requestWasmBlock(page, offset, cpu)).toBeNull();
+          waitFor(() => {
+            collectWasmBlocks();
+            return pendingWasmBlocks() === 0;
+          });
+          expect(wasmStats.built - built, 'blocks').toBe(3);
+          expect(wasmStats.instances - instances, 'modules instantiated').toBe(2);
+          for (const offset of [0, 6, 10]) expect(page.blocks[offset], `block at ${offset}`).toBeDefined();
+        }
+        // No more blocks: the run uses these three or none.
+        setWasmThreshold(-1);
+        m.vcpu.setRegs({ ...m.vcpu.getRegs(), rip: BigInt(CODE + start) });
+        let reason = vcpu.run().reason;
+        for (let k = 0; k < 100000 && reason === 'intr'; k++) reason = vcpu.run().reason;
+        expect(reason).toBe('hlt');
+        results.push([m.vcpu.getRegs(), cpu.retired]);
+      }
+      expect(results[1], `from offset ${start}`).toEqual(results[0]);
     }
   });
 });

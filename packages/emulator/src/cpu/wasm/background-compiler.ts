@@ -1,14 +1,19 @@
 /**
  * Compiling block modules on another thread. `new WebAssembly.Module` is a tenth of a millisecond of fixed cost
- * per block (V8 sets up a native module, its code space and jump table), several thousand times in a Linux boot;
+ * per module (V8 sets up a native module, its code space and jump table), several thousand times in a Linux boot;
  * on the run loop's thread that was about 7% of a boot. Here a worker thread compiles them while the guest goes
  * on in the interpreter, and the run loop collects finished modules between slices.
+ *
+ * One module is on the thread at a time. Block functions asked for meanwhile wait, and go together in the next
+ * module: in a boot most requests come while another is compiling (about two in three), and each module, each
+ * message and each instantiation costs the same for one block or thirty.
  *
  * The host must let the thread be joined synchronously, because the run loop never yields to the event loop in
  * the middle of a slice: Node's worker_threads (`receiveMessageOnPort`), reached through
  * `process.getBuiltinModule` (Node 20.16 and later) so that nothing here imports a Node built-in and browsers
  * load this file unchanged. Elsewhere `backgroundCompiler()` is null and blocks compile in line, as before.
  */
+import { blocksModule } from './encoder.js';
 import type { WasmModule } from './host.js';
 
 /** The parts of node:worker_threads used here (the package compiles without Node's typings). */
@@ -26,7 +31,7 @@ interface Port {
   unref?(): void;
 }
 
-/** What the worker sends back: a job's number and its module (null if the host refused the bytes). */
+/** What the worker sends back: a module's number and the module (null if the host refused the bytes). */
 interface Finished {
   readonly id: number;
   readonly module: WasmModule | null;
@@ -54,13 +59,23 @@ port.on('message', ({ id, bytes }) => {
 });
 `;
 
-/** A module compiled on the worker, or why not: handed to the job's callback by `collect`. */
-export type CompileDone = (module: WasmModule | null, error: string | null) => void;
+/**
+ * A block function compiled on the worker, or why not: handed to the job's callback by `collect` with the
+ * module that holds it and its export's index there (encoder.ts's `blockExport`). The jobs of one module share it.
+ */
+export type CompileDone = (module: WasmModule | null, index: number, error: string | null) => void;
 
-/** One worker thread compiling block modules for every VM of the process, and the jobs it has not answered. */
+/** The most block functions one module holds: a bound on how long the first of them waits for the rest. */
+const MAX_BATCH = 32;
+
+/** One worker thread compiling block functions for every VM of the process, and the jobs it has not answered. */
 export class BackgroundCompiler {
   private nextId = 1;
-  private readonly jobs = new Map<number, CompileDone>();
+  /** The jobs of the module on the thread, by the module's number. */
+  private readonly sent = new Map<number, CompileDone[]>();
+  /** Functions waiting for the thread, and their jobs. */
+  private readonly waiting: Uint8Array[] = [];
+  private readonly waitingDone: CompileDone[] = [];
   /** Answers the worker has sent (it counts them here), and those collected. */
   private readonly done = new Int32Array(new SharedArrayBuffer(4));
   private seen = 0;
@@ -95,13 +110,26 @@ export class BackgroundCompiler {
 
   /** Jobs submitted and not yet collected. */
   get pending(): number {
-    return this.jobs.size;
+    let jobs = this.waitingDone.length;
+    for (const batch of this.sent.values()) jobs += batch.length;
+    return jobs;
   }
 
-  /** Sends `bytes` (their buffer is transferred: the caller gives them up) to be compiled; `done` runs in `collect`. */
-  submit(bytes: Uint8Array, done: CompileDone): void {
+  /**
+   * Asks for `fn` (a code-section entry of encoder.ts's `blockFunction`) to be compiled: sent now if the thread
+   * is idle, else with the next module; `done` runs in `collect`.
+   */
+  submit(fn: Uint8Array, done: CompileDone): void {
+    this.waiting.push(fn);
+    this.waitingDone.push(done);
+    if (this.sent.size === 0) this.send();
+  }
+
+  /** Sends the waiting functions (up to MAX_BATCH) as one module; its buffer is transferred. */
+  private send(): void {
+    const bytes = blocksModule(this.waiting.splice(0, MAX_BATCH));
     const id = this.nextId++;
-    this.jobs.set(id, done);
+    this.sent.set(id, this.waitingDone.splice(0, MAX_BATCH));
     this.port.postMessage({ id, bytes }, [bytes.buffer]);
   }
 
@@ -110,16 +138,17 @@ export class BackgroundCompiler {
     return this.done[0] !== this.seen;
   }
 
-  /** Hands every waiting answer to its job's callback. */
+  /** Hands every waiting answer to its jobs' callbacks, and sends the functions that waited meanwhile. */
   collect(): void {
     while (this.done[0] !== this.seen) {
       const answer = this.threads.receiveMessageOnPort(this.port);
-      if (answer === undefined) return;
+      if (answer === undefined) break;
       this.seen++;
       const { id, module, error } = answer.message;
-      const done = this.jobs.get(id);
-      this.jobs.delete(id);
-      done?.(module, error);
+      const jobs = this.sent.get(id) ?? [];
+      this.sent.delete(id);
+      for (let k = 0; k < jobs.length; k++) jobs[k](module, k, error);
     }
+    if (this.sent.size === 0 && this.waiting.length > 0) this.send();
   }
 }

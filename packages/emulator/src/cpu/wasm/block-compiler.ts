@@ -25,7 +25,7 @@ import type { Insn } from '../decode.js';
 import { InsnFlag } from '../decode.js';
 import { LazyOp } from '../flags.js';
 import { ARITH_FLAGS, Flag } from '../state.js';
-import { Atomic, blockModule, Op, VOID } from './encoder.js';
+import { Atomic, blockFunction, Op, VOID } from './encoder.js';
 import { Area, LazySlot } from './layout.js';
 import { aluKind, K, readsFlags, shiftCount, type Trace } from './trace.js';
 import {
@@ -180,7 +180,7 @@ class Compiler extends TraceWriter {
           .set(R0 + r);
     }
     head.bytes(c.view());
-    return blockModule(LOCALS, head.view());
+    return blockFunction(LOCALS, head.view());
   }
 
   // ---- Instructions -------------------------------------------------------------------------------------
@@ -1280,7 +1280,7 @@ function innerTarget(t: Trace, k: number): number {
   return -1;
 }
 
-/** The WebAssembly module of `trace`. */
+/** The WebAssembly function of `trace`, as a code-section entry for encoder.ts's `blocksModule`. */
 export function compileTrace(trace: Trace): Uint8Array {
   return new Compiler(trace).compile();
 }

@@ -388,9 +388,6 @@ export function moduleHeader(
   return out;
 }
 
-/** A block module's sections before its code (the same for every block). */
-const BLOCK_HEADER: Uint8Array = moduleHeader([BLOCK_TYPE], false, 0).finish();
-
 /** Bytes a LEB128 of `n` takes. */
 function ulebLength(n: number): number {
   let bytes = 1;
@@ -399,17 +396,52 @@ function ulebLength(n: number): number {
 }
 
 /**
- * A module whose one function, `run(i32, f64, i32, i32) -> i32`, has locals `locals` (types after the
- * parameters) and body `body` (without its final `end`), written in one buffer.
+ * One block function, `(i32, f64, i32, i32) -> i32` with locals `locals` (types after the parameters) and body
+ * `body` (without its final `end`), as an entry of a code section (spec 5.5.13: its size, then the function),
+ * written in one buffer: {@link blocksModule} puts entries together in a module.
  */
-export function blockModule(locals: readonly number[], body: Uint8Array): Uint8Array {
+export function blockFunction(locals: readonly number[], body: Uint8Array): Uint8Array {
   const declared = localsDeclaration(locals);
   const fnLength = declared.length + body.length + 1;
-  const codeLength = 1 + ulebLength(fnLength) + fnLength;
-  // Sized exactly: `finish` hands over the buffer itself, the one allocation of a block's module.
-  const out = new ByteWriter(BLOCK_HEADER.length + 1 + ulebLength(codeLength) + codeLength);
-  out.bytes(BLOCK_HEADER).byte(10).uleb(codeLength).uleb(1).uleb(fnLength);
-  out.bytes(declared).bytes(body).byte(Op.END);
+  // Sized exactly: `finish` hands over the buffer itself, the one allocation of a block's function.
+  const out = new ByteWriter(ulebLength(fnLength) + fnLength);
+  out.uleb(fnLength).bytes(declared).bytes(body).byte(Op.END);
+  return out.finish();
+}
+
+/** The names blocksModule exports function `k` as: its index in decimal. */
+export function blockExport(k: number): string {
+  return String(k);
+}
+
+/**
+ * A module of block functions (`blockFunction` entries), each exported under `blockExport(k)`, importing the
+ * shared memory `env.mem`. Several blocks in one module share V8's fixed cost of a module (its native module,
+ * code space and jump table) and one instantiation.
+ */
+export function blocksModule(functions: readonly Uint8Array[]): Uint8Array {
+  const n = functions.length;
+  const out = new ByteWriter();
+  out.bytes([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]);
+  section(out, 1, new ByteWriter().uleb(1).bytes(BLOCK_TYPE).finish());
+  const imports = new ByteWriter().uleb(1);
+  name(imports, 'env');
+  name(imports, 'mem');
+  imports.bytes([0x02, 0x03]).uleb(1).uleb(65536); // limits flag 3: a maximum, shared
+  section(out, 2, imports.finish());
+  const types = new ByteWriter().uleb(n);
+  for (let k = 0; k < n; k++) types.byte(0);
+  section(out, 3, types.finish());
+  const exports = new ByteWriter().uleb(n);
+  for (let k = 0; k < n; k++) {
+    name(exports, blockExport(k));
+    exports.byte(0x00).uleb(k);
+  }
+  section(out, 7, exports.finish());
+  let codeLength = ulebLength(n);
+  for (const f of functions) codeLength += f.length;
+  out.byte(10).uleb(codeLength).uleb(n);
+  for (const f of functions) out.bytes(f);
   return out.finish();
 }
 

@@ -15,13 +15,17 @@ import { CodeMode, Cr0, Cr4 } from '../state.js';
 import { BackgroundCompiler } from './background-compiler.js';
 import { compileTrace, SIDE_EXIT } from './block-compiler.js';
 import { dispatcherModule } from './dispatcher.js';
+import { blockExport, blocksModule } from './encoder.js';
 import { type WasmApi, type WasmModule, type WasmTable, wasmApi } from './host.js';
 import { Area, type CpuArea, LazySlot } from './layout.js';
 import { WASM_HOT } from './tier.js';
 import { type Trace, traceAt } from './trace.js';
 
-/** What the tier has done in this process: blocks built, and modules the host rejected as invalid. */
-export const wasmStats = { built: 0, invalid: 0 };
+/**
+ * What the tier has done in this process: blocks built, instances made of block modules (a module of several
+ * blocks is instantiated once), and modules the host rejected as invalid.
+ */
+export const wasmStats = { built: 0, instances: 0, invalid: 0 };
 
 /** Cleared when the host refuses to compile (no WebAssembly, or a policy against it): no more tries. */
 let canCompile = wasmApi !== undefined;
@@ -151,7 +155,7 @@ export function buildWasmBlock(insns: readonly (Insn | undefined)[], offset: num
   if (!canCompile || area === null) return null;
   const trace = traceAt(insns, offset);
   if (trace === null) return null;
-  const bytes = compileTrace(trace);
+  const bytes = blocksModule([compileTrace(trace)]);
   const api = wasmApi as NonNullable<typeof wasmApi>;
   let module: WasmModule;
   try {
@@ -162,7 +166,7 @@ export function buildWasmBlock(insns: readonly (Insn | undefined)[], offset: num
     refused((error as Error).name);
     return null;
   }
-  return blockOf(module, trace, area);
+  return blockOf(module, 0, trace, area);
 }
 
 /** After the host refused a module: a CompileError is this compiler's bug (counted, for the tests); anything
@@ -172,14 +176,33 @@ function refused(error: string): void {
   else canCompile = false;
 }
 
-/** The block of `trace`, compiled as `module`, instantiated over `area`'s memory; null if the host refuses. */
-function blockOf(module: WasmModule, trace: Trace, area: CpuArea): Block | null {
-  const api = wasmApi as NonNullable<typeof wasmApi>;
-  let index: number;
+/**
+ * The instance of each block module, over the memory of the VM that first asked: the blocks compiled together
+ * in one module share it (another VM's blocks in the same module get an instance of their own).
+ */
+const instances = new WeakMap<WasmModule, { memory: unknown; exports: Record<string, unknown> }>();
+
+function exportsOf(module: WasmModule, area: CpuArea): Record<string, unknown> {
+  const memory = area.arena.memory;
+  let known = instances.get(module);
+  if (known === undefined || known.memory !== memory) {
+    const api = wasmApi as NonNullable<typeof wasmApi>;
+    known = { memory, exports: new api.Instance(module, { env: { mem: memory } }).exports };
+    instances.set(module, known);
+    wasmStats.instances++;
+  }
+  return known.exports;
+}
+
+/**
+ * The block of `trace`, compiled as function `index` of `module`, instantiated over `area`'s memory; null if
+ * the host refuses.
+ */
+function blockOf(module: WasmModule, index: number, trace: Trace, area: CpuArea): Block | null {
+  let entry: number;
   let run: Dispatch;
   try {
-    const instance = new api.Instance(module, { env: { mem: area.arena.memory } });
-    index = tableEntry(instance.exports.run);
+    entry = tableEntry(exportsOf(module, area)[blockExport(index)]);
     run = dispatcherFor(area.arena);
   } catch (error) {
     refused((error as Error).name);
@@ -188,8 +211,8 @@ function blockOf(module: WasmModule, trace: Trace, area: CpuArea): Block | null 
   wasmStats.built++;
   const offset = trace.entry;
   const { lo, hi, back, reach } = spanOf(offset, trace.insns, trace.at);
-  const block = new WasmBlock(offset, trace.insns.length, lo, hi, back, reach, index, run);
-  released?.register(block, index);
+  const block = new WasmBlock(offset, trace.insns.length, lo, hi, back, reach, entry, run);
+  released?.register(block, entry);
   return block;
 }
 
@@ -227,7 +250,7 @@ export function requestWasmBlock(page: CodePage, offset: number, cpu: Cpu): Bloc
   // the entry of another block: their counts wait at one past the threshold until the block is here.
   const heat = page.heat;
   for (let k = 1; k < trace.insns.length; k++) heat[offset + trace.at[k]] = WASM_HOT + 1;
-  compiler.submit(compileTrace(trace), (module, error) => {
+  compiler.submit(compileTrace(trace), (module, index, error) => {
     for (let k = 1; k < trace.insns.length; k++) heat[offset + trace.at[k]] = 0;
     if (module === null) {
       refused(error ?? 'Error');
@@ -235,7 +258,7 @@ export function requestWasmBlock(page: CodePage, offset: number, cpu: Cpu): Bloc
     }
     for (let k = 0; k < trace.insns.length; k++)
       if (page.insns[offset + trace.at[k]] !== trace.insns[k]) return;
-    const block = blockOf(module, trace, area);
+    const block = blockOf(module, index, trace, area);
     if (block !== null) page.addBlock(block);
   });
   return null;
