@@ -357,13 +357,14 @@ export const BLOCK_TYPE = [0x60, 4, T.I32, T.F64, T.I32, T.I32, 1, T.I32];
 
 /**
  * A module's sections before its code: the function types `types`, the imports (`env.table`, a funcref table,
- * when `table`; always `env.mem`, a shared memory of 1 to 65536 pages), one function of type `fnType`, exported
- * as `run`.
+ * when `table`; always `env.mem`, a shared memory of 1 to 65536 pages), and one function of type `fnType` for
+ * each name of `names`, exported under it (one function, `run`, unless told otherwise).
  */
 export function moduleHeader(
   types: readonly (readonly number[])[],
   table: boolean,
   fnType: number,
+  names: readonly string[] = ['run'],
 ): ByteWriter {
   const out = new ByteWriter();
   out.bytes([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]);
@@ -380,10 +381,14 @@ export function moduleHeader(
   name(imports, 'mem');
   imports.bytes([0x02, 0x03]).uleb(1).uleb(65536); // limits flag 3: a maximum, shared
   section(out, 2, imports.finish());
-  section(out, 3, new ByteWriter().bytes([1, fnType]).finish());
-  const exports = new ByteWriter().uleb(1);
-  name(exports, 'run');
-  exports.bytes([0x00, 0x00]);
+  const functions = new ByteWriter().uleb(names.length);
+  for (let k = 0; k < names.length; k++) functions.uleb(fnType);
+  section(out, 3, functions.finish());
+  const exports = new ByteWriter().uleb(names.length);
+  for (let k = 0; k < names.length; k++) {
+    name(exports, names[k]);
+    exports.byte(0x00).uleb(k);
+  }
   section(out, 7, exports.finish());
   return out;
 }
@@ -421,23 +426,9 @@ export function blockExport(k: number): string {
  */
 export function blocksModule(functions: readonly Uint8Array[]): Uint8Array {
   const n = functions.length;
-  const out = new ByteWriter();
-  out.bytes([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]);
-  section(out, 1, new ByteWriter().uleb(1).bytes(BLOCK_TYPE).finish());
-  const imports = new ByteWriter().uleb(1);
-  name(imports, 'env');
-  name(imports, 'mem');
-  imports.bytes([0x02, 0x03]).uleb(1).uleb(65536); // limits flag 3: a maximum, shared
-  section(out, 2, imports.finish());
-  const types = new ByteWriter().uleb(n);
-  for (let k = 0; k < n; k++) types.byte(0);
-  section(out, 3, types.finish());
-  const exports = new ByteWriter().uleb(n);
-  for (let k = 0; k < n; k++) {
-    name(exports, blockExport(k));
-    exports.byte(0x00).uleb(k);
-  }
-  section(out, 7, exports.finish());
+  const names: string[] = [];
+  for (let k = 0; k < n; k++) names.push(blockExport(k));
+  const out = moduleHeader([BLOCK_TYPE], false, 0, names);
   let codeLength = ulebLength(n);
   for (const f of functions) codeLength += f.length;
   out.byte(10).uleb(codeLength).uleb(n);
