@@ -19,7 +19,6 @@ import { precompile } from './support/precompile.js';
 const CODE = 0x30000;
 /** `NOP; JMP CODE` on the code page: a run's first instruction is never a block, the JMP's target is. */
 const LEAD = CODE + 0x800;
-const LEAD_IN = [0x90, 0xe9, ...new Uint8Array(new Int32Array([CODE - (LEAD + 6)]).buffer)];
 const DATA = 0x20000;
 
 let kvm: Kvm;
@@ -74,8 +73,25 @@ function runBudgeted(m: Machine): number {
 }
 
 /**
- * Loads `code` at CODE and the lead-in (`before`, then NOP; JMP CODE), sets `regs`, compiles one WebAssembly
- * block over `code` when `wasm`, and runs from the lead-in to HLT; returns the registers.
+ * Loads `code` at CODE (its page cleared first) and the lead-in at LEAD (`before`, which the interpreter runs on
+ * the way, then NOP; JMP CODE), and sets `regs` over RIP at the lead-in, RSP 0x8000 and RFLAGS 2.
+ */
+function enter(
+  m: Machine,
+  code: readonly number[],
+  regs: Partial<KvmRegs> = {},
+  before: readonly number[] = [],
+): void {
+  m.ram.fill(0, CODE, CODE + 0x1000);
+  m.ram.set(code, CODE);
+  const jmp = LEAD + before.length + 6;
+  m.ram.set([...before, 0x90, 0xe9, ...new Uint8Array(new Int32Array([CODE - jmp]).buffer)], LEAD);
+  m.vcpu.setRegs({ ...m.vcpu.getRegs(), rip: BigInt(LEAD), rsp: 0x8000n, rflags: 2n, ...regs });
+}
+
+/**
+ * `enter`s `code` with `regs` and `before`, compiles one WebAssembly block over `code` when `wasm`, and runs from
+ * the lead-in to HLT; returns the registers.
  */
 function runCase(
   m: Machine,
@@ -84,12 +100,7 @@ function runCase(
   wasm: boolean,
   before: number[] = [],
 ): KvmRegs {
-  m.ram.fill(0, CODE, CODE + 0x1000);
-  m.ram.set(code, CODE);
-  // `before` runs in the interpreter, on the way to the block.
-  const jmp = LEAD + before.length + 6;
-  m.ram.set([...before, 0x90, 0xe9, ...new Uint8Array(new Int32Array([CODE - jmp]).buffer)], LEAD);
-  m.vcpu.setRegs({ ...m.vcpu.getRegs(), ...regs, rip: BigInt(LEAD), rsp: 0x8000n, rflags: 2n });
+  enter(m, code, regs, before);
   if (wasm) precompile(m.vcpu, CODE, code.length, 'wasm');
   expect(runToHlt(m)).toBe('hlt');
   return m.vcpu.getRegs();
@@ -284,17 +295,7 @@ describe('WebAssembly blocks against the interpreter', () => {
     for (const wasm of [false, true]) {
       using m = machine(wasm, 3);
       (m.vcpu as EmulatorVcpu).instructionBudget = 97;
-      m.ram.set(code, CODE);
-      m.ram.set(LEAD_IN, LEAD);
-      m.vcpu.setRegs({
-        ...m.vcpu.getRegs(),
-        rip: BigInt(LEAD),
-        rsp: 0x8000n,
-        rflags: 2n,
-        rcx: 5000n,
-        rbx: 3000n,
-        rdi: BigInt(DATA),
-      });
+      enter(m, code, { rcx: 5000n, rbx: 3000n, rdi: BigInt(DATA) });
       const built = wasmStats.built;
       // No run may retire more than its budget, however blocks and passes fall.
       expect(runBudgeted(m), 'instructions in one run').toBeLessThanOrEqual(97);
@@ -327,16 +328,7 @@ describe('WebAssembly blocks against the interpreter', () => {
     for (const wasm of [false, true]) {
       using m = machine(wasm, 3);
       (m.vcpu as EmulatorVcpu).instructionBudget = 97;
-      m.ram.set(code, CODE);
-      m.ram.set(LEAD_IN, LEAD);
-      m.vcpu.setRegs({
-        ...m.vcpu.getRegs(),
-        rip: BigInt(LEAD),
-        rsp: 0x8000n,
-        rflags: 2n,
-        rcx: 3000n,
-        rbp: 1n << 63n,
-      });
+      enter(m, code, { rcx: 3000n, rbp: 1n << 63n });
       if (wasm) {
         // The straight path is 17 instructions to the XCHG; .out's two and .odd's three are taken in.
         expect(precompile(m.vcpu, CODE, code.length, 'wasm')).toBe(22);
@@ -368,11 +360,9 @@ describe('WebAssembly blocks against the interpreter', () => {
     const target = [0xb8, 0x11, 0, 0, 0, 0xc3];
     for (const wasm of [false, true]) {
       using m = machine(wasm);
-      m.ram.fill(0, CODE, CODE + 0x2000);
-      m.ram.set(loop, CODE);
+      m.ram.fill(0, TARGET, TARGET + 0x1000);
       m.ram.set(target, TARGET);
-      m.ram.set(LEAD_IN, LEAD);
-      m.vcpu.setRegs({ ...m.vcpu.getRegs(), rip: BigInt(LEAD), rsp: 0x8000n, rflags: 2n });
+      enter(m, loop);
       if (wasm) {
         // The block at CODE ends at the CALL; the dispatcher goes on into the block at TARGET.
         expect(precompile(m.vcpu, TARGET, target.length, 'wasm')).toBe(2);
@@ -393,9 +383,7 @@ describe('WebAssembly blocks against the interpreter', () => {
     const code = [0x48, 0xc7, 0xc0, 0x07, 0, 0, 0, 0x89, 0x03, 0xf4];
     for (const wasm of [false, true]) {
       using m = machine(wasm);
-      m.ram.set(code, CODE);
-      m.ram.set(LEAD_IN, LEAD);
-      m.vcpu.setRegs({ ...m.vcpu.getRegs(), rip: BigInt(LEAD), rsp: 0x8000n, rflags: 2n, rbx: 0xd_0000n });
+      enter(m, code, { rbx: 0xd_0000n });
       if (wasm) expect(precompile(m.vcpu, CODE, code.length, 'wasm')).toBe(2);
       const exit = m.vcpu.run();
       expect(exit.reason === 'mmio' && { addr: exit.physAddr, write: exit.isWrite, len: exit.len }).toEqual({
@@ -505,12 +493,8 @@ describe('WebAssembly blocks: SSE forms (vector.ts) where the differential cases
         for (const wasm of [false, true]) {
           using m = machine(wasm);
           sse(m);
-          m.ram.set(code, CODE);
           // mov rax, [rbx] on the way (interpreted) fills the TLB entry the block's probe needs.
-          const before = [0x48, 0x8b, 0x03];
-          const jmp = LEAD + before.length + 6;
-          m.ram.set([...before, 0x90, 0xe9, ...new Uint8Array(new Int32Array([CODE - jmp]).buffer)], LEAD);
-          m.vcpu.setRegs({ ...m.vcpu.getRegs(), rip: BigInt(LEAD), rsp: 0x8000n, rflags: 2n, rbx });
+          enter(m, code, { rbx }, [0x48, 0x8b, 0x03]);
           if (wasm) expect(precompile(m.vcpu, CODE, code.length, 'wasm')).toBe(1);
           ends.push(m.vcpu.run().reason);
         }
@@ -530,9 +514,7 @@ describe('WebAssembly blocks: SSE forms (vector.ts) where the differential cases
       for (const wasm of [false, true]) {
         using m = machine(wasm);
         sse(m, ts);
-        m.ram.set(code, CODE);
-        m.ram.set(LEAD_IN, LEAD);
-        m.vcpu.setRegs({ ...m.vcpu.getRegs(), rip: BigInt(LEAD), rsp: 0x8000n, rflags: 2n });
+        enter(m, code);
         const x = m.vcpu.getXsave();
         x.region[512] &= ~2;
         m.vcpu.setXsave(x);
@@ -561,12 +543,7 @@ describe('WebAssembly blocks: LOCK forms, PUSHF and hints, against the interpret
       m.ram.set(data, DATA);
       // add qword [rbx + 24], 0 and push rax; pop rax on the way (interpreted) fill the TLB entries, write tags
       // included, that the block's probes need.
-      const before = [0x48, 0x83, 0x43, 0x18, 0x00, 0x50, 0x58];
-      const jmp = LEAD + before.length + 6;
-      m.ram.fill(0, CODE, CODE + 0x1000);
-      m.ram.set(code, CODE);
-      m.ram.set([...before, 0x90, 0xe9, ...new Uint8Array(new Int32Array([CODE - jmp]).buffer)], LEAD);
-      m.vcpu.setRegs({ ...m.vcpu.getRegs(), rip: BigInt(LEAD), rsp: 0x8000n, rflags: 2n, ...regs });
+      enter(m, code, regs, [0x48, 0x83, 0x43, 0x18, 0x00, 0x50, 0x58]);
       if (wasm) expect(precompile(m.vcpu, CODE, code.length, 'wasm'), name).toBe(blockLength);
       expect(runToHlt(m), name).toBe('hlt');
       results.push([m.vcpu.getRegs(), [...m.ram.subarray(DATA, DATA + 32)]]);
@@ -693,11 +670,7 @@ describe('WebAssembly blocks: LOCK forms, PUSHF and hints, against the interpret
     const results: [string, KvmRegs, number[]][] = [];
     for (const m of both) {
       m.ram.set(memory, DATA);
-      m.ram.fill(0, CODE, CODE + 0x1000);
-      m.ram.set(code, CODE);
-      m.ram.set(LEAD_IN, LEAD);
-      const regs = { rbx: BigInt(DATA + 8), rax: 1n, rdx: 2n, rcx: 3n, rdi: 1n };
-      m.vcpu.setRegs({ ...m.vcpu.getRegs(), rip: BigInt(LEAD), rsp: 0x8000n, rflags: 2n, ...regs });
+      enter(m, code, { rbx: BigInt(DATA + 8), rax: 1n, rdx: 2n, rcx: 3n, rdi: 1n });
       if (m === compiled) expect(precompile(m.vcpu, CODE, code.length, 'wasm')).toBe(4);
       results.push([runToHlt(m), m.vcpu.getRegs(), [...m.ram.subarray(DATA, DATA + 32)]]);
     }
@@ -847,18 +820,13 @@ describe('WebAssembly blocks: CLI and LOCK XADD', () => {
             ss: { ...s.ss, dpl: 3, selector: s.ss.selector | 3 },
           });
         }
-        m.ram.set(code, CODE);
         // add rax, rax (interpreted) leaves lazy flags that the block must carry through.
-        const before = [0x48, 0x01, 0xc0];
-        const jmp = LEAD + before.length + 6;
-        m.ram.set([...before, 0x90, 0xe9, ...new Uint8Array(new Int32Array([CODE - jmp]).buffer)], LEAD);
-        m.vcpu.setRegs({
-          ...m.vcpu.getRegs(),
-          rip: BigInt(LEAD),
-          rsp: 0x8000n,
-          rax: 0x8000_0000_0000_0000n,
-          rflags: 0x202n | BigInt(iopl << 12),
-        });
+        enter(
+          m,
+          code,
+          { rax: 0x8000_0000_0000_0000n, rflags: 0x202n | BigInt(iopl << 12) },
+          [0x48, 0x01, 0xc0],
+        );
         if (wasm) expect(precompile(m.vcpu, CODE, 1, 'wasm')).toBe(1);
         const reason = m.vcpu.run().reason;
         const r = m.vcpu.getRegs();
@@ -914,19 +882,8 @@ describe('WebAssembly blocks: REP MOVS and REP STOS, against the interpreter', (
         const m = wasm ? compiled : plain;
         for (let k = 0; k < 0x2000; k++) m.ram[DATA + k] = (k * 7 + 1) & 0xff;
         const code = [...form, ...after];
-        const jmp = LEAD + before.length + 6;
-        m.ram.fill(0, CODE, CODE + 0x1000);
-        m.ram.set(code, CODE);
-        m.ram.set([...before, 0x90, 0xe9, ...new Uint8Array(new Int32Array([CODE - jmp]).buffer)], LEAD);
         const flags = name.includes('backward') ? 0x402n : 2n;
-        m.vcpu.setRegs({
-          ...m.vcpu.getRegs(),
-          rsi: BigInt(DATA),
-          rip: BigInt(LEAD),
-          rsp: 0x8000n,
-          rflags: flags,
-          ...regs,
-        });
+        enter(m, code, { rsi: BigInt(DATA), rflags: flags, ...regs }, before);
         if (wasm) expect(precompile(m.vcpu, CODE, code.length, 'wasm'), name).toBe(2);
         expect(runToHlt(m), name).toBe('hlt');
         results.push([m.vcpu.getRegs(), [...m.ram.subarray(DATA, DATA + 0x2000)]]);
