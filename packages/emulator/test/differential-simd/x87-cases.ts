@@ -21,6 +21,15 @@ const SF = 0x80;
 const OF = 0x800;
 const ALL = CF | PF | AF | ZF | SF | OF;
 
+/**
+ * FCS, FOP, FDP and FDS in the 32-bit FNSAVE image at +0x80 (SDM Vol. 1 Figure 8-9): bytes 0x90 to 0x9b of the
+ * buffer. FIP, before them, is compared everywhere.
+ */
+const X87_POINTERS = [[0x90, 0x9c]] as const;
+/** The same fields where FNSTENV stores the environment at +0x40: 32-bit format, and the 14-byte 16-bit one. */
+const ENV_POINTERS = [[0x50, 0x5c], ...X87_POINTERS] as const;
+const ENV16_POINTERS = [[0x48, 0x4e], ...X87_POINTERS] as const;
+
 /** An x87 form: its bytes, given a register index (reg forms) — memory forms address [rbx+0x40]. */
 interface X87Spec {
   name: string;
@@ -329,6 +338,8 @@ export function generateX87Cases(seed: number, reps: number, mode: 32 | 64): Dif
         data,
         flagMask: spec.flags ?? ALL,
         mode,
+        x87Pointers:
+          spec.memKind === 'env' ? ENV_POINTERS : spec.name === 'fnstenv o16' ? ENV16_POINTERS : X87_POINTERS,
       });
     }
   }

@@ -17,6 +17,11 @@ export interface DiffCase {
   readonly flagMask: number;
   /** Registers whose result is undefined and must not be compared. */
   readonly skipRegs?: readonly number[];
+  /**
+   * Data byte ranges [from, to) holding the x87 last-instruction pointers FCS, FOP, FDP and FDS of a saved
+   * environment: compared only on a host that keeps them as the emulator's CPUID says it does (harness.ts).
+   */
+  readonly x87Pointers?: readonly (readonly [number, number])[];
   /** 64 for 64-bit mode; 32 for 32-bit protected (compatibility) mode, where RAX-RDI's low halves count. */
   readonly mode: 32 | 64;
 }
