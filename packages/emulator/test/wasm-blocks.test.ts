@@ -378,6 +378,37 @@ describe('WebAssembly blocks against the interpreter', () => {
     }
   });
 
+  it('the dispatcher looks a new page up again: a chain on one page, then to the same offset of the next', () => {
+    // One block per instruction, so the dispatcher goes from each to the next. CODE: add rax, 1; add rax, 2;
+    // jmp NEXT + 0x100. NEXT + 0x100: add rbx, 1; hlt. CODE + 0x100, the same offset on the first page: add rcx,
+    // 1; hlt, which a chain that kept the first page's directory would run instead.
+    const NEXT = CODE + 0x1000;
+    const jmp = [0xe9, ...new Uint8Array(new Int32Array([NEXT + 0x100 - (CODE + 13)]).buffer)];
+    const code = [0x48, 0x83, 0xc0, 0x01, 0x48, 0x83, 0xc0, 0x02, ...jmp];
+    for (const wasm of [false, true]) {
+      using m = machine(wasm);
+      enter(m, code);
+      m.ram.set([0x48, 0x83, 0xc1, 0x01, 0xf4], CODE + 0x100);
+      m.ram.fill(0, NEXT, NEXT + 0x1000);
+      m.ram.set([0x48, 0x83, 0xc3, 0x01, 0xf4], NEXT + 0x100);
+      if (wasm) {
+        expect(precompile(m.vcpu, CODE, 4, 'wasm')).toBe(1);
+        expect(precompile(m.vcpu, CODE + 4, 4, 'wasm')).toBe(1);
+        expect(precompile(m.vcpu, CODE + 8, 5, 'wasm')).toBe(1);
+        expect(precompile(m.vcpu, CODE + 0x100, 4, 'wasm')).toBe(1);
+        expect(precompile(m.vcpu, NEXT + 0x100, 4, 'wasm')).toBe(1);
+      }
+      expect(runToHlt(m)).toBe('hlt');
+      const { rax, rbx, rcx, rip } = m.vcpu.getRegs();
+      expect({ rax, rbx, rcx, rip }, wasm ? 'WebAssembly' : 'interpreter').toEqual({
+        rax: 3n,
+        rbx: 1n,
+        rcx: 0n,
+        rip: BigInt(NEXT + 0x105),
+      });
+    }
+  });
+
   it('an MMIO store in the middle of a block is an MMIO exit at that instruction, the earlier ones done', () => {
     // mov rax, 7; mov [rbx], eax (rbx: mapped, no slot behind it); hlt
     const code = [0x48, 0xc7, 0xc0, 0x07, 0, 0, 0, 0x89, 0x03, 0xf4];
