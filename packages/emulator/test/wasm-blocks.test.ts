@@ -378,33 +378,52 @@ describe('WebAssembly blocks against the interpreter', () => {
     }
   });
 
-  it('the dispatcher looks a new page up again: a chain on one page, then to the same offset of the next', () => {
-    // One block per instruction, so the dispatcher goes from each to the next. CODE: add rax, 1; add rax, 2;
-    // jmp NEXT + 0x100. NEXT + 0x100: add rbx, 1; hlt. CODE + 0x100, the same offset on the first page: add rcx,
-    // 1; hlt, which a chain that kept the first page's directory would run instead.
+  it('the dispatcher looks each page up: a chain on one page, to the next page and back, never to a same offset', () => {
+    // A block per instruction (the JNZ's takes in its taken path), so the dispatcher goes from each to the next, three times round: CODE: add rax,
+    // 1; add rax, 2; jmp NEXT + 0x100. NEXT + 0x100: add rbx, 1; jmp CODE + 0x200. CODE + 0x200: add rdx, 1;
+    // sub r8, 1; jnz CODE; hlt. The same offsets on the other page hold decoys that a chain using the wrong
+    // page's directory would run: CODE + 0x100: add rcx, 1; hlt, and NEXT + 0x200: add rsi, 1; hlt. The
+    // first time round, the next page is new to the run and the chain returns there; then it goes on.
     const NEXT = CODE + 0x1000;
-    const jmp = [0xe9, ...new Uint8Array(new Int32Array([NEXT + 0x100 - (CODE + 13)]).buffer)];
-    const code = [0x48, 0x83, 0xc0, 0x01, 0x48, 0x83, 0xc0, 0x02, ...jmp];
+    const jmp = (from: number, to: number) => [
+      0xe9,
+      ...new Uint8Array(new Int32Array([to - (from + 5)]).buffer),
+    ];
+    const code = [0x48, 0x83, 0xc0, 0x01, 0x48, 0x83, 0xc0, 0x02, ...jmp(CODE + 8, NEXT + 0x100)];
+    const jnz = [0x0f, 0x85, ...new Uint8Array(new Int32Array([CODE - (CODE + 0x20e)]).buffer)];
     for (const wasm of [false, true]) {
       using m = machine(wasm);
-      enter(m, code);
-      m.ram.set([0x48, 0x83, 0xc1, 0x01, 0xf4], CODE + 0x100);
+      enter(m, code, { r8: 3n });
       m.ram.fill(0, NEXT, NEXT + 0x1000);
-      m.ram.set([0x48, 0x83, 0xc3, 0x01, 0xf4], NEXT + 0x100);
+      m.ram.set([0x48, 0x83, 0xc1, 0x01, 0xf4], CODE + 0x100);
+      m.ram.set([0x48, 0x83, 0xc2, 0x01, 0x49, 0x83, 0xe8, 0x01, ...jnz, 0xf4], CODE + 0x200);
+      m.ram.set([0x48, 0x83, 0xc3, 0x01, ...jmp(NEXT + 0x104, CODE + 0x200)], NEXT + 0x100);
+      m.ram.set([0x48, 0x83, 0xc6, 0x01, 0xf4], NEXT + 0x200);
       if (wasm) {
-        expect(precompile(m.vcpu, CODE, 4, 'wasm')).toBe(1);
-        expect(precompile(m.vcpu, CODE + 4, 4, 'wasm')).toBe(1);
-        expect(precompile(m.vcpu, CODE + 8, 5, 'wasm')).toBe(1);
-        expect(precompile(m.vcpu, CODE + 0x100, 4, 'wasm')).toBe(1);
-        expect(precompile(m.vcpu, NEXT + 0x100, 4, 'wasm')).toBe(1);
+        for (const [at, length] of [
+          [CODE, 4],
+          [CODE + 4, 4],
+          [CODE + 8, 5],
+          [NEXT + 0x100, 4],
+          [NEXT + 0x104, 5],
+          [CODE + 0x200, 4],
+          [CODE + 0x204, 4],
+          [CODE + 0x208, 6],
+          [CODE + 0x100, 4],
+          [NEXT + 0x200, 4],
+        ])
+          expect(precompile(m.vcpu, at, length, 'wasm'), `block at ${at.toString(16)}`).toBeGreaterThan(0);
       }
       expect(runToHlt(m)).toBe('hlt');
-      const { rax, rbx, rcx, rip } = m.vcpu.getRegs();
-      expect({ rax, rbx, rcx, rip }, wasm ? 'WebAssembly' : 'interpreter').toEqual({
-        rax: 3n,
-        rbx: 1n,
+      const { rax, rbx, rcx, rdx, rsi, r8, rip } = m.vcpu.getRegs();
+      expect({ rax, rbx, rcx, rdx, rsi, r8, rip }, wasm ? 'WebAssembly' : 'interpreter').toEqual({
+        rax: 9n,
+        rbx: 3n,
         rcx: 0n,
-        rip: BigInt(NEXT + 0x105),
+        rdx: 3n,
+        rsi: 0n,
+        r8: 0n,
+        rip: BigInt(CODE + 0x20f),
       });
     }
   });
