@@ -23,7 +23,9 @@ export function dispatcherModule(): Uint8Array {
   c.uleb(2).uleb(7).byte(T.I32).uleb(4).byte(T.I64);
   // The two pages the chain last looked up, and their directories: none yet (2^52 is no page number of a
   // 64-bit address).
-  c.i64(2 ** 52).tee(LAST_PAGE).set(PREV_PAGE);
+  c.i64(2 ** 52)
+    .tee(LAST_PAGE)
+    .set(PREV_PAGE);
   c.get(BASE)
     .i32(Area.TLB_XU)
     .op(Op.I32_ADD)
