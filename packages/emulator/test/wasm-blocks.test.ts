@@ -378,7 +378,7 @@ describe('WebAssembly blocks against the interpreter', () => {
     }
   });
 
-  it('the dispatcher looks each page up: a chain on one page, to the next page and back, never to a same offset', () => {
+  it('a chain on one page, to the next page and back, runs the block at each RIP, never one at the same offset of the other page', () => {
     // A block per instruction (the JNZ's takes in its taken path), so the dispatcher goes from each to the next, three times round: CODE: add rax,
     // 1; add rax, 2; jmp NEXT + 0x100. NEXT + 0x100: add rbx, 1; jmp CODE + 0x200. CODE + 0x200: add rdx, 1;
     // sub r8, 1; jnz CODE; hlt. The same offsets on the other page hold decoys that a chain using the wrong

@@ -42,16 +42,10 @@ interface Finished {
 /**
  * The worker: compiles what arrives on its port and counts each answer in the shared word the run loop reads. It
  * reaches worker_threads as the starting thread did (the thread only exists where `getBuiltinModule` does).
- *
- * V8 compiles a module's functions lazily, each at its first call (Node 20's default), which would be on the run
- * loop's thread, in the middle of a dispatcher chain. So the worker calls each block once first, on a memory of
- * its own and with no room: a block that does not fit returns before it touches guest state (block-compiler.ts's
- * prologue), and its compiled code is in the module the run loop then receives, which shares it.
  */
 const WORKER_SOURCE = `
 const { workerData } = process.getBuiltinModule('node:worker_threads');
 const { port, done } = workerData;
-const scratch = new WebAssembly.Memory({ initial: 1, maximum: 1, shared: true });
 port.on('message', ({ id, bytes }) => {
   let module = null;
   let error = null;
@@ -59,12 +53,6 @@ port.on('message', ({ id, bytes }) => {
     module = new WebAssembly.Module(bytes);
   } catch (e) {
     error = e && e.name ? e.name : 'Error';
-  }
-  if (module !== null) {
-    try {
-      const blocks = new WebAssembly.Instance(module, { env: { mem: scratch } }).exports;
-      for (const name in blocks) blocks[name](0, 0, 0, 0);
-    } catch {}
   }
   port.postMessage({ id, module, error });
   Atomics.add(done, 0, 1);

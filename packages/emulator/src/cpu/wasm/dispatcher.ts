@@ -15,17 +15,13 @@ import { Area, tlbIndexCode } from './layout.js';
  */
 export function dispatcherModule(): Uint8Array {
   const out = moduleHeader([BLOCK_TYPE, [0x60, 5, T.I32, T.I32, T.F64, T.I32, T.I32, 1, T.I32]], true, 1);
-  // Parameters 0 index, 1 base, 2 rip, 3 room, 4 user; locals 5 total, 6 flags, 7 result, 8 tags, 9 ix,
-  // 10 lastDir, 11 prevDir (i32), 12 lin, 13 page, 14 lastPage, 15 prevPage (i64).
-  const [INDEX, BASE, RIP, ROOM, USER, TOTAL, FLAGS, RESULT, TAGS, IX] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
-  const [LAST_DIR, PREV_DIR, LIN, PAGE, LAST_PAGE, PREV_PAGE] = [10, 11, 12, 13, 14, 15];
+  // Parameters 0 index, 1 base, 2 rip, 3 room, 4 user; locals 5 total, 6 flags, 7 result, 8 tags, 9 ix (i32),
+  // 10 lin (i64).
+  const [INDEX, BASE, RIP, ROOM, USER, TOTAL, FLAGS, RESULT, TAGS, IX, LIN] = [
+    0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10,
+  ];
   const c = new Code();
-  c.uleb(2).uleb(7).byte(T.I32).uleb(4).byte(T.I64);
-  // The two pages the chain last looked up, and their directories: none yet (2^52 is no page number of a
-  // 64-bit address).
-  c.i64(2 ** 52)
-    .tee(LAST_PAGE)
-    .set(PREV_PAGE);
+  c.uleb(2).uleb(5).byte(T.I32).uleb(1).byte(T.I64);
   c.get(BASE)
     .i32(Area.TLB_XU)
     .op(Op.I32_ADD)
@@ -61,38 +57,15 @@ export function dispatcherModule(): Uint8Array {
   // The next RIP's execute tag, its page's directory, the block at its offset: any missing ends the chain.
   c.get(BASE).mem(Op.F64_LOAD, 3, Area.NEXT_RIP).set(RIP);
   c.get(BASE).mem(Op.I64_LOAD, 3, Area.NEXT_RIP64).set(LIN);
-  // On the page of one of the last two lookups, its answer holds: no JavaScript ran since, so no translation
-  // changed. Chains stay on a page for a while, or go back and forth between a caller's page and a callee's; the
-  // tag and the directory pointer are loads that miss the cache.
-  c.get(LIN).i64(12).op(Op.I64_SHR_S).tee(PAGE).get(LAST_PAGE).op(Op.I64_EQ);
-  c.op(Op.IF).byte(VOID);
-  c.get(LAST_DIR).set(IX);
-  c.op(Op.ELSE);
-  c.get(PAGE).get(PREV_PAGE).op(Op.I64_EQ);
-  c.op(Op.IF).byte(VOID);
-  // The previous page is the last one now.
-  c.get(PREV_DIR).set(IX);
-  c.get(LAST_PAGE).set(PREV_PAGE);
-  c.get(LAST_DIR).set(PREV_DIR);
-  c.get(PAGE).set(LAST_PAGE);
-  c.get(IX).set(LAST_DIR);
-  c.op(Op.ELSE);
-  c.get(PAGE).op(Op.I32_WRAP_I64);
+  c.get(LIN).i64(12).op(Op.I64_SHR_S).op(Op.I32_WRAP_I64);
   tlbIndexCode(c, IX);
   c.set(IX);
   c.get(IX).i32(3).op(Op.I32_SHL).get(TAGS).op(Op.I32_ADD).mem(Op.F64_LOAD, 3, 0);
-  c.get(PAGE).op(Op.F64_CONVERT_I64_S).op(Op.F64_NE);
+  c.get(LIN).i64(12).op(Op.I64_SHR_S).op(Op.F64_CONVERT_I64_S).op(Op.F64_NE);
   c.op(Op.IF).byte(VOID);
   done();
   c.op(Op.END);
-  c.get(IX).i32(2).op(Op.I32_SHL).get(BASE).op(Op.I32_ADD).mem(Op.I32_LOAD, 2, Area.TLB_DIR).set(IX);
-  c.get(LAST_PAGE).set(PREV_PAGE);
-  c.get(LAST_DIR).set(PREV_DIR);
-  c.get(PAGE).set(LAST_PAGE);
-  c.get(IX).set(LAST_DIR);
-  c.op(Op.END);
-  c.op(Op.END);
-  c.get(IX);
+  c.get(IX).i32(2).op(Op.I32_SHL).get(BASE).op(Op.I32_ADD).mem(Op.I32_LOAD, 2, Area.TLB_DIR).tee(IX);
   c.op(Op.I32_EQZ);
   c.op(Op.IF).byte(VOID);
   done();
