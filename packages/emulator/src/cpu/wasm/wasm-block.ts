@@ -269,7 +269,11 @@ export function pendingWasmBlocks(): number {
   return background?.pending ?? 0;
 }
 
-/** Adds the blocks whose modules the compiler thread has finished (between the run loop's slices). */
+/**
+ * Adds the blocks whose modules the compiler thread has finished, or sends the waiting ones that are due (between
+ * the run loop's slices).
+ */
 export function collectWasmBlocks(): void {
   if (background?.ready()) background.collect();
+  else background?.poll();
 }
