@@ -133,8 +133,8 @@ export class BackgroundCompiler {
   }
 
   /**
-   * Asks for `fn` (a code-section entry of encoder.ts's `blockFunction`) to be compiled: sent now if the thread
-   * is idle, else with the next module; `done` runs in `collect`.
+   * Asks for `fn` (a code-section entry of encoder.ts's `blockFunction`) to be compiled, in the next module sent
+   * (`sendIfDue`); `done` runs in `collect`.
    */
   submit(fn: Uint8Array, done: CompileDone): void {
     if (this.waiting.length === 0) this.since = now();
