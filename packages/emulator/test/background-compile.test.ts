@@ -1,8 +1,8 @@
 /**
  * Block modules compiled on a worker thread (src/cpu/wasm/background-compiler.ts): the run loop asks for a
  * block at a hot site, runs the interpreter meanwhile, and adds the block when the module is back, unless the
- * instructions it was compiled from left the page in between. Blocks asked for while a module compiles go
- * together in the next one.
+ * instructions it was compiled from left the page in between. Blocks asked for close together go in one
+ * module.
  */
 import { createMachine, type Machine } from '@kvm-ts/conformance';
 import type { Kvm, KvmRegs } from '@kvm-ts/core';

@@ -5,7 +5,7 @@
  * VMM. `VcpuDevices` is one vCPU's view (its local APIC, its share of the clock) that the CPU calls.
  */
 import type { CpuDevices } from '../cpu/cpu.js';
-import { hostNow } from '../cpu/cpu.js';
+import { hostNow } from '../cpu/host-clock.js';
 import type { InKernelIrqchip } from '../devices/irqchip.js';
 import type { Lapic } from '../devices/lapic.js';
 import { MSR_TSC_DEADLINE } from '../devices/lapic.js';

@@ -38,8 +38,9 @@ import {
   type Vcpu,
   VcpuEventsFlag,
 } from '@kvm-ts/core';
-import { Cpu, hostNow } from '../cpu/cpu.js';
+import { Cpu } from '../cpu/cpu.js';
 import { deliver, Source } from '../cpu/exceptions.js';
+import { hostNow } from '../cpu/host-clock.js';
 import type { CodeCache } from '../cpu/insn-cache.js';
 import { Access, CpuExit } from '../cpu/mmu.js';
 import { readMsr, writeMsr } from '../cpu/msr.js';

@@ -21,6 +21,7 @@ import {
   type Vcpu,
   type Vm,
 } from '@kvm-ts/core';
+import { hostNow } from '../cpu/host-clock.js';
 import { CodeCache } from '../cpu/insn-cache.js';
 import { BlockDirectories } from '../cpu/wasm/directories.js';
 import { wasmTierOn } from '../cpu/wasm/tier.js';
@@ -57,10 +58,9 @@ const DEFAULT_ROUTES: readonly KvmIrqRoutingEntry[] = (() => {
   return routes;
 })();
 
-/** Nanoseconds on a monotonic host clock (no node: import; `performance` exists in Node and browsers). */
+/** Nanoseconds on the host's monotonic clock. */
 function nowNs(): bigint {
-  const perf = (globalThis as unknown as { performance: { now(): number } }).performance;
-  return BigInt(Math.round(perf.now() * 1e6));
+  return BigInt(Math.round(hostNow() * 1e6));
 }
 
 /** A VM of the emulator backend. */

@@ -11,6 +11,7 @@ import type { Insn } from './decode.js';
 import { dispatch } from './dispatch.js';
 import { deliver, deliverFault, Source, Vector } from './exceptions.js';
 import { getFlags, setFlags } from './flags.js';
+import { hostNow } from './host-clock.js';
 import type { CodeCache, CodePage } from './insn-cache.js';
 import { CpuExit, MmuState, tlbIndex } from './mmu.js';
 import { syncMode } from './segments.js';
@@ -18,11 +19,6 @@ import { CodeMode, Flag, Seg, Stop } from './state.js';
 import type { CpuArea } from './wasm/layout.js';
 import { WASM_HOT } from './wasm/tier.js';
 import { collectWasmBlocks, requestWasmBlock } from './wasm/wasm-block.js';
-
-/** Milliseconds on a monotonic clock (`performance` exists in Node and browsers; no node: import). */
-export function hostNow(): number {
-  return (globalThis as unknown as { performance: { now(): number } }).performance.now();
-}
 
 /** A code page with no instructions: the run loop's "no current page" (the same array shape as a real one). */
 const NO_PAGE: (Insn | undefined)[] = new Array(4096).fill(undefined);
@@ -356,12 +352,7 @@ export class Cpu extends MmuState {
     const stop = this.stop;
     if (stop === 0) {
       if (tf && !this.stepped()) return true;
-      if (this.debug.singleStep) {
-        this.debugExit(Vector.DB, this.csBaseLinear(this.rip), 0xffff4ff0);
-        this.stop = 0;
-        return true;
-      }
-      return false;
+      return this.singleStepExit();
     }
     this.stop = 0;
     if (stop & Stop.FAULT) {
@@ -379,19 +370,20 @@ export class Cpu extends MmuState {
     if (stop & Stop.EXIT) {
       if (this.exitKind === CpuExit.NONE && this.mmioWrites.length > 0) this.takeMmioWrite();
       if (!(stop & Stop.ABORT) && tf) this.stepped();
-      if (!(stop & Stop.ABORT) && this.debug.singleStep && this.exitKind !== CpuExit.DEBUG) {
-        // KVM reports the exit first; the single-step DEBUG exit follows on the next run.
-      }
+      // With KVM_GUESTDBG_SINGLESTEP, KVM reports this exit first; the DEBUG exit follows on the next run.
       return true;
     }
     // RESYNC only: state the loop caches changed; go round again.
     if (tf && !(stop & Stop.ABORT) && !this.stepped()) return true;
-    if (this.debug.singleStep) {
-      this.debugExit(Vector.DB, this.csBaseLinear(this.rip), 0xffff4ff0);
-      this.stop = 0;
-      return true;
-    }
-    return false;
+    return this.singleStepExit();
+  }
+
+  /** KVM_GUESTDBG_SINGLESTEP: the DEBUG exit after each instruction; true when there is one. */
+  private singleStepExit(): boolean {
+    if (!this.debug.singleStep) return false;
+    this.debugExit(Vector.DB, this.csBaseLinear(this.rip), 0xffff4ff0);
+    this.stop = 0;
+    return true;
   }
 
   /** Delivers the single-step #DB trap after an instruction that started with TF set; false on shutdown. */

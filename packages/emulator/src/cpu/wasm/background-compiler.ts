@@ -17,6 +17,7 @@
  * `process.getBuiltinModule` (Node 20.16 and later) so that nothing here imports a Node built-in and browsers
  * load this file unchanged. Elsewhere `backgroundCompiler()` is null and blocks compile in line, as before.
  */
+import { hostNow } from '../host-clock.js';
 import { blocksModule } from './encoder.js';
 import type { WasmModule } from './host.js';
 
@@ -69,11 +70,6 @@ port.on('message', ({ id, bytes }) => {
  */
 export type CompileDone = (module: WasmModule | null, index: number, error: string | null) => void;
 
-/** Milliseconds on a monotonic clock (`performance` exists in Node and browsers; no node: import). */
-function now(): number {
-  return (globalThis as unknown as { performance: { now(): number } }).performance.now();
-}
-
 /** The most block functions one module holds: a bound on how long the first of them waits for the rest. */
 const MAX_BATCH = 32;
 
@@ -94,7 +90,7 @@ export class BackgroundCompiler {
   /** Answers the worker has sent (it counts them here), and those collected. */
   private readonly done = new Int32Array(new SharedArrayBuffer(4));
   private seen = 0;
-  /** When the first of the waiting functions was asked for (`performance.now()`). */
+  /** When the first of the waiting functions was asked for (`hostNow()`). */
   private since = 0;
 
   private constructor(
@@ -137,7 +133,7 @@ export class BackgroundCompiler {
    * (`sendIfDue`); `done` runs in `collect`.
    */
   submit(fn: Uint8Array, done: CompileDone): void {
-    if (this.waiting.length === 0) this.since = now();
+    if (this.waiting.length === 0) this.since = hostNow();
     this.waiting.push(fn);
     this.waitingDone.push(done);
     this.sendIfDue();
@@ -154,7 +150,7 @@ export class BackgroundCompiler {
   /** Sends a module when the thread is idle and MIN_BATCH functions wait, or the first has waited MAX_WAIT_MS. */
   private sendIfDue(): void {
     if (this.sent.size !== 0 || this.waiting.length === 0) return;
-    if (this.waiting.length >= MIN_BATCH || now() - this.since >= MAX_WAIT_MS) this.send();
+    if (this.waiting.length >= MIN_BATCH || hostNow() - this.since >= MAX_WAIT_MS) this.send();
   }
 
   /** Sends the waiting functions (up to MAX_BATCH) as one module; its buffer is transferred. */
@@ -164,7 +160,7 @@ export class BackgroundCompiler {
     this.sent.set(id, this.waitingDone.splice(0, MAX_BATCH));
     this.port.postMessage({ id, bytes }, [bytes.buffer]);
     // Those beyond MAX_BATCH wait for the next module, from now.
-    this.since = now();
+    this.since = hostNow();
   }
 
   /** Whether answers are waiting: one int32 read, for the run loop between slices. */

@@ -356,35 +356,22 @@ function name(w: ByteWriter, s: string): void {
 export const BLOCK_TYPE = [0x60, 4, T.I32, T.F64, T.I32, T.I32, 1, T.I32];
 
 /**
- * Where moduleHeader writes one section's contents before copying them into the module (`view`): reused, because
- * a boot writes thousands of modules and each fresh typed array is an allocation V8 must account for.
- */
-const SECTION = new ByteWriter(1024);
-
-/**
  * A module's sections before its code: the function types `types`, the imports (`env.table`, a funcref table,
  * when `table`; always `env.mem`, a shared memory of 1 to 65536 pages), and one function of type `fnType` for
- * each name of `names`, exported under it (one function, `run`, unless told otherwise). The writer it returns
- * has room for `more` bytes after them (the code section), so appending that copies nothing.
+ * each name of `names`, exported under it (one function, `run`, unless told otherwise).
  */
 export function moduleHeader(
   types: readonly (readonly number[])[],
   table: boolean,
   fnType: number,
   names: readonly string[] = ['run'],
-  more = 0,
 ): ByteWriter {
-  // At most: 128 bytes of magic, section headers and imports; the types; per name, its bytes and 16 more (its
-  // length, export kind and index, and its function's type index).
-  let headerBytes = 128;
-  for (const t of types) headerBytes += t.length;
-  for (const n of names) headerBytes += n.length + 16;
-  const out = new ByteWriter(headerBytes + more);
+  const out = new ByteWriter();
   out.bytes([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]);
-  const typeSection = SECTION.reset().uleb(types.length);
+  const typeSection = new ByteWriter().uleb(types.length);
   for (const t of types) typeSection.bytes(t);
-  section(out, 1, typeSection.view());
-  const imports = SECTION.reset().uleb(table ? 2 : 1);
+  section(out, 1, typeSection.finish());
+  const imports = new ByteWriter().uleb(table ? 2 : 1);
   if (table) {
     name(imports, 'env');
     name(imports, 'table');
@@ -393,16 +380,16 @@ export function moduleHeader(
   name(imports, 'env');
   name(imports, 'mem');
   imports.bytes([0x02, 0x03]).uleb(1).uleb(65536); // limits flag 3: a maximum, shared
-  section(out, 2, imports.view());
-  const functions = SECTION.reset().uleb(names.length);
+  section(out, 2, imports.finish());
+  const functions = new ByteWriter().uleb(names.length);
   for (let k = 0; k < names.length; k++) functions.uleb(fnType);
-  section(out, 3, functions.view());
-  const exports = SECTION.reset().uleb(names.length);
+  section(out, 3, functions.finish());
+  const exports = new ByteWriter().uleb(names.length);
   for (let k = 0; k < names.length; k++) {
     name(exports, names[k]);
     exports.byte(0x00).uleb(k);
   }
-  section(out, 7, exports.view());
+  section(out, 7, exports.finish());
   return out;
 }
 
@@ -439,14 +426,28 @@ export function blockExport(k: number): string {
  */
 export function blocksModule(functions: readonly Uint8Array[]): Uint8Array {
   const n = functions.length;
-  const names: string[] = [];
-  for (let k = 0; k < n; k++) names.push(blockExport(k));
+  const header = blockHeader(n);
   let codeLength = ulebLength(n);
   for (const f of functions) codeLength += f.length;
-  const out = moduleHeader([BLOCK_TYPE], false, 0, names, 1 + ulebLength(codeLength) + codeLength);
-  out.byte(10).uleb(codeLength).uleb(n);
+  // Sized exactly: `finish` hands over the buffer itself, the one allocation of a module.
+  const out = new ByteWriter(header.length + 1 + ulebLength(codeLength) + codeLength);
+  out.bytes(header).byte(10).uleb(codeLength).uleb(n);
   for (const f of functions) out.bytes(f);
   return out.finish();
+}
+
+/** The sections before the code of a module of `n` block functions, by `n`: the same for every such module. */
+const BLOCK_HEADERS: Uint8Array[] = [];
+
+function blockHeader(n: number): Uint8Array {
+  let header = BLOCK_HEADERS[n];
+  if (header === undefined) {
+    const names: string[] = [];
+    for (let k = 0; k < n; k++) names.push(blockExport(k));
+    header = moduleHeader([BLOCK_TYPE], false, 0, names).finish();
+    BLOCK_HEADERS[n] = header;
+  }
+  return header;
 }
 
 /** The last locals `localsDeclaration` encoded, and their encoding (every block has the same locals). */
