@@ -21,6 +21,13 @@ function model(ram: Uint8Array, src: number, dst: number, count: number, size: n
   }
 }
 
+/** MOVS of `count` elements with DF set: from the ones at `src` and `dst` downwards, one at a time. */
+function modelDown(ram: Uint8Array, src: number, dst: number, count: number, size: number): void {
+  for (let k = 0; k < count; k++) {
+    for (let b = 0; b < size; b++) ram[dst - k * size + b] = ram[src - k * size + b];
+  }
+}
+
 /** Fills `ram[from..to)` with a byte pattern that differs from page to page. */
 function scramble(ram: Uint8Array, from: number, to: number, factor: number): void {
   for (let a = from; a < to; a++) ram[a] = (a * factor + (a >> 8)) & 0xff;
@@ -101,5 +108,49 @@ describe('REP MOVS', () => {
     expectBytes(m.ram, expected, 0x20000, 0x2c000);
     const regs = m.vcpu.getRegs();
     expect([regs.rsi, regs.rdi, regs.rcx]).toEqual([0x28004n + 5600n, 0x2a000n + 5600n, 0n]);
+  });
+
+  it('in 64-bit mode with DF set, REP MOVS and REP STOS run downwards as the element-by-element model', () => {
+    // The first copy is the decompressor's: the image moved up over itself, last quadword first. The second goes
+    // down onto a source just above it (a repeating pattern, not memmove), the third starts mid-page.
+    const code = listing(`
+    FD                         std
+    BEF8CF0200                 mov esi, 0x2cff8
+    BFF8E00200                 mov edi, 0x2e0f8
+    B900060000                 mov ecx, 1536
+    F348A5                     rep movsq
+    BE09400300                 mov esi, 0x34009
+    BF07400300                 mov edi, 0x34007
+    B9D0070000                 mov ecx, 2000
+    F3A4                       rep movsb
+    BE0A600300                 mov esi, 0x3600a
+    BF02800300                 mov edi, 0x38002
+    B920030000                 mov ecx, 800
+    F3A5                       rep movsd
+    48B88877665544332211       mov rax, 0x1122334455667788
+    BFF0A10300                 mov edi, 0x3a1f0
+    B958020000                 mov ecx, 600
+    F348AB                     rep stosq
+    B0A5                       mov al, 0xa5
+    BF03C00300                 mov edi, 0x3c003
+    B988130000                 mov ecx, 5000
+    F3AA                       rep stosb
+    FC                         cld
+    F4                         hlt
+    `);
+    using m = machineFor(kvm, 'long', code);
+    scramble(m.ram, 0x20000, 0x3e000, 11);
+    const expected = m.ram.slice();
+    modelDown(expected, 0x2cff8, 0x2e0f8, 1536, 8);
+    modelDown(expected, 0x34009, 0x34007, 2000, 1);
+    modelDown(expected, 0x3600a, 0x38002, 800, 4);
+    const quad = [0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11];
+    for (let k = 0; k < 600 * 8; k++) expected[0x3a1f8 - 600 * 8 + k] = quad[k % 8];
+    expected.fill(0xa5, 0x3c004 - 5000, 0x3c004);
+    expectExit(m.vcpu, 'hlt');
+    expectBytes(m.ram, expected, 0x20000, 0x3e000);
+    const regs = m.vcpu.getRegs();
+    expect([regs.rsi, regs.rdi, regs.rcx]).toEqual([0x3600an - 3200n, 0x3c003n - 5000n, 0n]);
+    expect(regs.rflags & 0x400n).toBe(0n);
   });
 });

@@ -63,9 +63,9 @@ export function stringMove(c: Cpu, i: Insn): void {
   // Whole in-page spans at once where possible; the first element of a page goes one by one and fills the
   // TLB entries the span needs.
   const bulk32 = rep && op === 0xa4 && asize === 4 && delta > 0 && !c.long64;
-  const bulk64 = rep && (op === 0xa4 || op === 0xaa) && asize === 8 && delta > 0 && c.long64;
+  const bulk64 = rep && (op === 0xa4 || op === 0xaa) && asize === 8 && c.long64;
   const bulk = bulk32 || bulk64;
-  if (bulk) n -= bulk32 ? bulkMove32(c, src, size, n) : bulkString64(c, op, src, size, n);
+  if (bulk) n -= bulk32 ? bulkMove32(c, src, size, n) : bulkString64(c, op, src, delta, n);
   while (n-- > 0) {
     if (rep && countIsZero(c, asize)) return;
     if (op === 0xa4) {
@@ -96,7 +96,7 @@ export function stringMove(c: Cpu, i: Insn): void {
     }
     if (rep) decCount(c, asize);
     if (c.stop & Stop.EXIT) break;
-    if (bulk && n > 0) n -= bulk32 ? bulkMove32(c, src, size, n) : bulkString64(c, op, src, size, n);
+    if (bulk && n > 0) n -= bulk32 ? bulkMove32(c, src, size, n) : bulkString64(c, op, src, delta, n);
   }
   if (rep && !countIsZero(c, asize)) c.nextIp = c.rip;
 }
@@ -153,41 +153,57 @@ function bulkMove32(c: Cpu, src: number, size: number, limit: number): number {
 }
 
 /**
- * REP MOVS (`op` A4) and REP STOS (AA) forward in 64-bit mode with 64-bit addresses, as `bulkMove32`: the
- * elements that stay inside the current destination page (and source page) at once, when the TLB has those
- * pages for plain writes (and reads) and the spans are canonical. Linux clears and copies pages this way
- * (`rep stosq`, `rep movsb`). Moves at most `limit` elements, updates RSI, RDI and RCX as the element loop would
- * and returns how many it moved; 0 leaves everything to the element loop.
+ * REP MOVS (`op` A4) and REP STOS (AA) in 64-bit mode with 64-bit addresses, as `bulkMove32`: the elements that
+ * stay inside the current destination page (and source page) at once, when the TLB has those pages for plain
+ * writes (and reads) and the spans are canonical. Linux clears and copies pages this way (`rep stosq`,
+ * `rep movsb`), and its decompressor moves the compressed kernel up with `std; rep movsq`, so both directions
+ * count: with DF set, `step` is negative and the elements run down from RDI (and RSI). Moves at most `limit`
+ * elements, updates RSI, RDI and RCX as the element loop would and returns how many it moved; 0 leaves
+ * everything to the element loop.
  */
-function bulkString64(c: Cpu, op: number, src: number, size: number, limit: number): number {
+function bulkString64(c: Cpu, op: number, src: number, step: number, limit: number): number {
   const r = c.r;
+  const size = step < 0 ? -step : step;
   const dLin = indexOf(c, 7, 8);
   const dO = dLin & 4095;
-  let n = Math.min(r[3] !== 0 ? limit : Math.min(r[2] >>> 0, limit), Math.floor((4096 - dO) / size));
+  let n = Math.min(r[3] !== 0 ? limit : Math.min(r[2] >>> 0, limit), elementsInPage(dO, step));
   const moves = op === 0xa4;
   const sLin = moves ? (src >= Seg.FS ? c.segBase[src] : 0) + indexOf(c, 6, 8) : 0;
   const so = sLin & 4095;
-  if (moves) n = Math.min(n, Math.floor((4096 - so) / size));
+  if (moves) n = Math.min(n, elementsInPage(so, step));
   if (n === 0) return 0;
   const len = n * size;
-  if (dLin < -CANON || dLin + len > CANON || sLin < -CANON || sLin + len > CANON) return 0;
+  // The lowest address of each span: the first element's going up, the last one's going down.
+  const span = step > 0 ? 0 : len - size;
+  if (dLin - span < -CANON || dLin - span + len > CANON || sLin - span < -CANON || sLin - span + len > CANON)
+    return 0;
   const dPage = Math.floor(dLin / 4096);
   const dIx = tlbIndex(dPage);
   if (c.tlbW[dIx] !== dPage) return 0;
   const dAt = c.tlbOff[dIx] + dO;
+  const delta = step > 0 ? len : -len;
   if (moves) {
     const sPage = Math.floor(sLin / 4096);
     const sIx = tlbIndex(sPage);
     if (c.tlbR[sIx] !== sPage) return 0;
-    copyElements(c, sIx, c.tlbOff[sIx] + so, dIx, dAt, n, size);
-    stepIndex(c, 6, 8, len);
-  } else fillElements(c, dIx, dAt, n, size);
-  stepIndex(c, 7, 8, len);
+    copyElements(c, sIx, c.tlbOff[sIx] + so, dIx, dAt, n, step);
+    stepIndex(c, 6, 8, delta);
+  } else fillElements(c, dIx, dAt - span, n, size);
+  stepIndex(c, 7, 8, delta);
   stepIndex(c, 1, 8, -n);
   return n;
 }
 
-/** Writes `count` elements of `size` bytes of RAX at `dAt` in TLB entry `dIx` (STOS's element loop, at once). */
+/**
+ * How many elements of a string instruction fit in the page from the one at page offset `o` on, each `step`
+ * bytes after the last (upwards, or downwards when negative); 0 when that first one crosses the page's end.
+ */
+function elementsInPage(o: number, step: number): number {
+  if (step > 0) return o + step > 4096 ? 0 : Math.floor((4096 - o) / step);
+  return o - step > 4096 ? 0 : Math.floor(o / -step) + 1;
+}
+
+/** Writes `count` elements of `size` bytes of RAX from `dAt` up in TLB entry `dIx` (STOS's element loop, at once). */
 function fillElements(c: Cpu, dIx: number, dAt: number, count: number, size: number): void {
   const lo = c.r[0];
   const hi = c.r[1];
@@ -206,8 +222,9 @@ function fillElements(c: Cpu, dIx: number, dAt: number, count: number, size: num
 }
 
 /**
- * Copies `count` elements of `size` bytes from TLB entry `sIx` at `sAt` to entry `dIx` at `dAt`, each element
- * read whole and then written, in order: overlapping spans repeat exactly as MOVS's element loop repeats them.
+ * Copies `count` elements from TLB entry `sIx` at `sAt` to entry `dIx` at `dAt`, each `step` bytes after the
+ * last (negative with DF set: the size, going down), each element read whole and then written, in order:
+ * overlapping spans repeat exactly as MOVS's element loop repeats them.
  */
 function copyElements(
   c: Cpu,
@@ -216,17 +233,18 @@ function copyElements(
   dIx: number,
   dAt: number,
   count: number,
-  size: number,
+  step: number,
 ): void {
-  if (size === 1) {
+  if (step === 1 || step === -1) {
     const from = c.tlbBytes[sIx];
     const to = c.tlbBytes[dIx];
-    for (let k = 0; k < count; k++) to[dAt + k] = from[sAt + k];
+    for (let k = 0; k < count; k++, sAt += step, dAt += step) to[dAt] = from[sAt];
     return;
   }
   const from = c.tlbView[sIx];
   const to = c.tlbView[dIx];
-  for (let k = 0; k < count; k++, sAt += size, dAt += size) {
+  const size = step < 0 ? -step : step;
+  for (let k = 0; k < count; k++, sAt += step, dAt += step) {
     if (size === 4) to.setInt32(dAt, from.getInt32(sAt, true), true);
     else if (size === 2) to.setUint16(dAt, from.getUint16(sAt, true), true);
     else {
