@@ -2,6 +2,7 @@
 import { CommanderError } from 'commander';
 import { CliError } from './cli-error.js';
 import { buildProgram } from './program.js';
+import { tuneV8 } from './v8-tuning.js';
 
 /** Runs the `kvm-ts` command line and returns its exit status; expected failures are one line on stderr. */
 export async function main(argv: readonly string[]): Promise<number> {
@@ -30,6 +31,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
 }
 
+tuneV8();
 const status = await main(process.argv);
 // Let stdout drain before leaving: the guest's last output may still be queued on a pipe.
 process.stdout.write('', () => process.exit(status));
