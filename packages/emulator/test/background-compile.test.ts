@@ -10,7 +10,10 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { EmulatorVcpu } from '../src/backend/vcpu.js';
 import { setBlockThreshold } from '../src/cpu/blocks.js';
 import { tlbIndex } from '../src/cpu/mmu.js';
+import { BackgroundCompiler } from '../src/cpu/wasm/background-compiler.js';
+import { compileTrace } from '../src/cpu/wasm/block-compiler.js';
 import { setWasmThreshold } from '../src/cpu/wasm/tier.js';
+import { traceAt } from '../src/cpu/wasm/trace.js';
 import {
   collectWasmBlocks,
   pendingWasmBlocks,
@@ -142,5 +145,40 @@ describe('WebAssembly blocks compiled on a worker thread', () => {
       }
       expect(results[1], `from offset ${start}`).toEqual(results[0]);
     }
+  });
+
+  it('a lone function waits for company, unless hurried: then it goes as soon as the thread is idle', () => {
+    const compiler = BackgroundCompiler.start();
+    expect(compiler, 'this Node has joinable threads').not.toBeNull();
+    if (compiler === null) return;
+    using m = machine();
+    const cpu = (m.vcpu as EmulatorVcpu).cpu;
+    for (let at = CODE; at < CODE + LOOP.length; ) at += cpu.fetch(at)?.len ?? 1;
+    const page = cpu.tlbCode[tlbIndex(CODE / 4096)];
+    const fn = () => {
+      const trace = traceAt(page.insns, 0);
+      if (trace === null) throw new Error('the loop has no trace');
+      return compileTrace(trace);
+    };
+    const answers: (string | null)[] = [];
+    const done = (module: unknown, _index: number, error: string | null) => {
+      answers.push(module === null ? error : 'module');
+    };
+    compiler.submit(fn(), done);
+    expect(compiler.waitingCount, 'one function waits for more').toBe(1);
+    compiler.hurry();
+    expect(compiler.waitingCount, 'hurried, sent to the idle thread').toBe(0);
+    // The thread is busy with that one: a hurried second waits for its answer, and goes when it is collected.
+    compiler.submit(fn(), done);
+    compiler.hurry();
+    expect(compiler.waitingCount, 'the thread is busy').toBe(1);
+    waitFor(() => compiler.ready());
+    compiler.collect();
+    expect(answers).toEqual(['module']);
+    expect(compiler.waitingCount, 'sent once the first answer was collected').toBe(0);
+    waitFor(() => compiler.ready());
+    compiler.collect();
+    expect(answers).toEqual(['module', 'module']);
+    expect(compiler.pending).toBe(0);
   });
 });

@@ -17,8 +17,8 @@ import { CpuExit, MmuState, tlbIndex } from './mmu.js';
 import { syncMode } from './segments.js';
 import { CodeMode, Flag, Seg, Stop } from './state.js';
 import type { CpuArea } from './wasm/layout.js';
-import { WASM_HOT } from './wasm/tier.js';
-import { collectWasmBlocks, requestWasmBlock } from './wasm/wasm-block.js';
+import { WASM_HOT, WASM_URGENT } from './wasm/tier.js';
+import { collectWasmBlocks, hurryWasmBlocks, requestWasmBlock } from './wasm/wasm-block.js';
 
 /** A code page with no instructions: the run loop's "no current page" (the same array shape as a real one). */
 const NO_PAGE: (Insn | undefined)[] = new Array(4096).fill(undefined);
@@ -313,7 +313,7 @@ export class Cpu extends MmuState {
                 curPage.addBlock(built);
                 continue;
               }
-            }
+            } else if (heat === WASM_URGENT) hurryWasmBlocks();
           }
         }
         let insn = curInsns[o];

@@ -8,12 +8,23 @@
 export let WASM_HOT = 200;
 
 /**
+ * Visits past WASM_HOT after which an offset still without a block hurries the compiler thread
+ * (wasm-block.ts's `hurryWasmBlocks`): its block, or the block it is inside, waits in a module not sent yet,
+ * and meanwhile the interpreter runs it (a loop, thousands of times in the milliseconds a module waits).
+ */
+export const WASM_URGENT_AFTER = 64;
+
+/** The visit count at which an offset hurries the compiler thread (-1 with the tier off). */
+export let WASM_URGENT = WASM_HOT + WASM_URGENT_AFTER;
+
+/**
  * Sets the visits after which a WebAssembly block is tried (-1: never; 1 compiles nothing, as blocks.ts's
  * setBlockThreshold says). Returns the previous value.
  */
 export function setWasmThreshold(visits: number): number {
   const old = WASM_HOT;
   WASM_HOT = visits;
+  WASM_URGENT = visits < 0 ? -1 : visits + WASM_URGENT_AFTER;
   return old;
 }
 

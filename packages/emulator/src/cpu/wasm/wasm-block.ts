@@ -264,6 +264,15 @@ export function requestWasmBlock(page: CodePage, offset: number, cpu: Cpu): Bloc
   return null;
 }
 
+/**
+ * Sends the blocks waiting for the compiler thread as soon as it is idle, without waiting for company: the run
+ * loop calls it when an offset still runs in the interpreter WASM_URGENT_AFTER visits after its block was asked
+ * for (tier.ts).
+ */
+export function hurryWasmBlocks(): void {
+  background?.hurry();
+}
+
 /** Blocks asked of the compiler thread and not yet collected (0 where there is none). */
 export function pendingWasmBlocks(): number {
   return background?.pending ?? 0;
