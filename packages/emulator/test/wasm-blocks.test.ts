@@ -379,11 +379,12 @@ describe('WebAssembly blocks against the interpreter', () => {
   });
 
   it('a chain on one page, to the next page and back, runs the block at each RIP, never one at the same offset of the other page', () => {
-    // A block per instruction (the JNZ's takes in its taken path), so the dispatcher goes from each to the next, three times round: CODE: add rax,
-    // 1; add rax, 2; jmp NEXT + 0x100. NEXT + 0x100: add rbx, 1; jmp CODE + 0x200. CODE + 0x200: add rdx, 1;
-    // sub r8, 1; jnz CODE; hlt. The same offsets on the other page hold decoys that a chain using the wrong
-    // page's directory would run: CODE + 0x100: add rcx, 1; hlt, and NEXT + 0x200: add rsi, 1; hlt. The
-    // first time round, the next page is new to the run and the chain returns there; then it goes on.
+    // A block per instruction (the JNZ's takes in its taken path), so the dispatcher goes from each to the
+    // next, three times round: CODE: add rax, 1; add rax, 2; jmp NEXT + 0x100. NEXT + 0x100: add rbx, 1;
+    // jmp CODE + 0x200. CODE + 0x200: add rdx, 1; sub r8, 1; jnz CODE; hlt. The same offsets on the other page
+    // hold decoys that a chain using the wrong page's directory would run: CODE + 0x100: add rcx, 1; hlt, and
+    // NEXT + 0x200: add rsi, 1; hlt. The first time round, the next page is new to the run and the chain
+    // returns there; then it goes on.
     const NEXT = CODE + 0x1000;
     const jmp = (from: number, to: number) => [
       0xe9,

@@ -14,17 +14,14 @@ beforeEach(() => {
 });
 afterEach(() => kvm.close());
 
-/** Forward MOVS of `count` elements of `size` bytes, one element at a time, as the SDM describes it. */
-function model(ram: Uint8Array, src: number, dst: number, count: number, size: number): void {
+/**
+ * MOVS of `count` elements of `size` bytes, one element at a time, as the SDM describes it: from the ones at
+ * `src` and `dst` upwards, or downwards when `down` (DF set).
+ */
+function model(ram: Uint8Array, src: number, dst: number, count: number, size: number, down = false): void {
+  const step = down ? -size : size;
   for (let k = 0; k < count; k++) {
-    for (let b = 0; b < size; b++) ram[dst + k * size + b] = ram[src + k * size + b];
-  }
-}
-
-/** MOVS of `count` elements with DF set: from the ones at `src` and `dst` downwards, one at a time. */
-function modelDown(ram: Uint8Array, src: number, dst: number, count: number, size: number): void {
-  for (let k = 0; k < count; k++) {
-    for (let b = 0; b < size; b++) ram[dst - k * size + b] = ram[src - k * size + b];
+    for (let b = 0; b < size; b++) ram[dst + k * step + b] = ram[src + k * step + b];
   }
 }
 
@@ -141,9 +138,9 @@ describe('REP MOVS', () => {
     using m = machineFor(kvm, 'long', code);
     scramble(m.ram, 0x20000, 0x3e000, 11);
     const expected = m.ram.slice();
-    modelDown(expected, 0x2cff8, 0x2e0f8, 1536, 8);
-    modelDown(expected, 0x34009, 0x34007, 2000, 1);
-    modelDown(expected, 0x3600a, 0x38002, 800, 4);
+    model(expected, 0x2cff8, 0x2e0f8, 1536, 8, true);
+    model(expected, 0x34009, 0x34007, 2000, 1, true);
+    model(expected, 0x3600a, 0x38002, 800, 4, true);
     const quad = [0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11];
     for (let k = 0; k < 600 * 8; k++) expected[0x3a1f8 - 600 * 8 + k] = quad[k % 8];
     expected.fill(0xa5, 0x3c004 - 5000, 0x3c004);

@@ -151,11 +151,11 @@ export class BackgroundCompiler {
   }
 
   /**
-   * For the run loop between slices, when no answer is ready: sends the waiting functions if the first has
-   * waited long enough. Reads the clock only when some wait and the thread is idle.
+   * For the run loop between slices, when no answer is ready: sends the waiting functions if they are due
+   * (`sendIfDue` reads the clock only when some wait and the thread is idle).
    */
   poll(): void {
-    if (this.waiting.length > 0 && this.sent.size === 0) this.sendIfDue();
+    this.sendIfDue();
   }
 
   /**
