@@ -659,6 +659,63 @@ describe('long mode', () => {
     expect([regs.rax, regs.rcx]).toEqual([0x1111_1111n, 0x2222_2222n]);
   });
 
+  it('MOV to CR3 drops every non-global translation, also of entries refilled the other way; CR4.PGE off drops all', () => {
+    // Two pages at 2 GiB whose PTEs change behind the TLB. The SDM lets a CR3 write keep global translations
+    // (Vol. 3A 4.10.4.1) and this TLB does, which the stale reads at 0x10 and 0x15 show; a non-global one must
+    // go, including the first page's entry after it was refilled from a non-global PTE (0x14).
+    const code = listing(`
+    0F20E0                     mov rax, cr4
+    0D80000000                 or eax, 0x80
+    0F22E0                     mov cr4, rax
+    48C704251010010003000300   mov qword [0x11010], 0x30003
+    48C704250000030003100300   mov qword [0x30000], 0x31003
+    48C704250010030003010200   mov qword [0x31000], 0x20103
+    48C704250810030003100200   mov qword [0x31008], 0x21003
+    BB00000080                 mov ebx, 0x80000000
+    8B03                       mov eax, [rbx]
+    8B8300100000               mov eax, [rbx + 0x1000]
+    48C704250010030003210200   mov qword [0x31000], 0x22103
+    48C704250810030003300200   mov qword [0x31008], 0x23003
+    0F20D8                     mov rax, cr3
+    0F22D8                     mov cr3, rax
+    8B03                       mov eax, [rbx]
+    E710                       out 0x10, eax
+    8B8300100000               mov eax, [rbx + 0x1000]
+    E711                       out 0x11, eax
+    48C704250010030003400200   mov qword [0x31000], 0x24003
+    0F013B                     invlpg [rbx]
+    8B03                       mov eax, [rbx]
+    E712                       out 0x12, eax
+    48C704250810030003510200   mov qword [0x31008], 0x25103
+    0F01BB00100000             invlpg [rbx + 0x1000]
+    8B8300100000               mov eax, [rbx + 0x1000]
+    E713                       out 0x13, eax
+    48C704250010030003000200   mov qword [0x31000], 0x20003
+    48C704250810030003100200   mov qword [0x31008], 0x21003
+    0F20D8                     mov rax, cr3
+    0F22D8                     mov cr3, rax
+    8B03                       mov eax, [rbx]
+    E714                       out 0x14, eax
+    8B8300100000               mov eax, [rbx + 0x1000]
+    E715                       out 0x15, eax
+    0F20E0                     mov rax, cr4
+    257FFFFFFF                 and eax, ~0x80
+    0F22E0                     mov cr4, rax
+    8B8300100000               mov eax, [rbx + 0x1000]
+    E716                       out 0x16, eax
+    F4                         hlt
+    `);
+    using m = machineFor(kvm, 'long', code);
+    const ram = new DataView(m.ram.buffer, m.ram.byteOffset);
+    for (let k = 0; k < 6; k++) ram.setUint32(0x20000 + k * 0x1000, 0xa000_0000 + k, true);
+    const page = (port: number) => expectOut(m.vcpu, port) - 0xa000_0000;
+    expect([page(0x10), page(0x11)]).toEqual([0, 3]);
+    expect([page(0x12), page(0x13)]).toEqual([4, 5]);
+    expect([page(0x14), page(0x15)]).toEqual([0, 5]);
+    expect(page(0x16)).toBe(1);
+    expect(runToExit(m.vcpu).reason).toBe('hlt');
+  });
+
   it('IRETQ to ring 3, SYSCALL/SYSRET, INT through a DPL-3 gate onto RSP0, and an IST stack', () => {
     const code = listing(`
     0F01142500110000           lgdt [gdtr]

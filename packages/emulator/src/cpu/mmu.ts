@@ -32,6 +32,10 @@ export function tlbIndex(lpn: number): number {
   return (lpn ^ (lpn >> 12)) & TLB_MASK;
 }
 
+/** The bits of `MmuState.listed`: which of the filled-index lists hold a TLB index. */
+const LISTED_LOCAL = 1;
+const LISTED_GLOBAL = 2;
+
 /** Access kinds of a translation. */
 export const Access = { READ: 0, WRITE: 1, EXEC: 2 } as const;
 
@@ -149,26 +153,45 @@ export class MmuState extends CpuState {
   }
 
   /**
-   * TLB indices `translate` filled since a flush last dropped them, so a flush visits those alone: Linux writes
-   * CR3 about 19,000 times while it boots, and most flushes find a few dozen of the 4096 entries in use.
+   * TLB indices `translate` filled since a flush last dropped them, listed apart by whether the fill was of a
+   * global page, so a flush visits those alone and a CR3 write, which keeps global pages, only the others: Linux
+   * writes CR3 about 18,000 times while it boots, with some 2,600 global kernel pages in the TLB and a few dozen
+   * others. An index refilled the other way since is in both lists (see `listFill`).
    */
-  private readonly filledIx = new Int32Array(TLB_SIZE);
-  private filledCount = 0;
-  /** 1 where `filledIx` lists the index. */
+  private readonly localIx = new Int32Array(TLB_SIZE);
+  private localCount = 0;
+  private readonly globalIx = new Int32Array(TLB_SIZE);
+  private globalCount = 0;
+  /** Per index, the lists that hold it: LISTED_LOCAL, LISTED_GLOBAL or both. */
   private readonly listed = new Uint8Array(TLB_SIZE);
 
   /** Drops every translation (CR0/CR4 writes, memory-map changes); global pages too when `global`. */
   flushTlb(global = true): void {
-    const list = this.filledIx;
-    let kept = 0;
-    for (let k = 0; k < this.filledCount; k++) {
-      const ix = list[k];
-      if (global || !this.tlbGlobal[ix]) {
-        this.dropEntry(ix);
-        this.listed[ix] = 0;
-      } else list[kept++] = ix;
+    const local = this.localIx;
+    for (let k = 0; k < this.localCount; k++) {
+      const ix = local[k];
+      // Refilled as a global page since it was listed here: the global list holds it too, and it stays.
+      if (global || !this.tlbGlobal[ix]) this.dropEntry(ix);
+      this.listed[ix] &= ~LISTED_LOCAL;
     }
-    this.filledCount = kept;
+    this.localCount = 0;
+    if (!global) return;
+    const list = this.globalIx;
+    for (let k = 0; k < this.globalCount; k++) {
+      const ix = list[k];
+      this.dropEntry(ix);
+      this.listed[ix] = 0;
+    }
+    this.globalCount = 0;
+  }
+
+  /** Lists a filled TLB index with the global or the other entries, unless that list holds it already. */
+  private listFill(ix: number, global: boolean): void {
+    const bit = global ? LISTED_GLOBAL : LISTED_LOCAL;
+    if (this.listed[ix] & bit) return;
+    this.listed[ix] |= bit;
+    if (global) this.globalIx[this.globalCount++] = ix;
+    else this.localIx[this.localCount++] = ix;
   }
 
   /**
@@ -205,11 +228,15 @@ export class MmuState extends CpuState {
 
   /**
    * Clears the write tags, or with `execute` the execute tags and code page, of the entries that map
-   * guest-physical page `gpa`: only filled entries (`filledIx`) can map one.
+   * guest-physical page `gpa`: only filled entries (`localIx`, `globalIx`) can map one.
    */
   private dropTagsOf(gpa: number, execute: boolean): void {
-    const list = this.filledIx;
-    for (let k = 0; k < this.filledCount; k++) {
+    this.dropTagsIn(this.localIx, this.localCount, gpa, execute);
+    this.dropTagsIn(this.globalIx, this.globalCount, gpa, execute);
+  }
+
+  private dropTagsIn(list: Int32Array, count: number, gpa: number, execute: boolean): void {
+    for (let k = 0; k < count; k++) {
       const ix = list[k];
       if (this.tlbPhys[ix] !== gpa) continue;
       if (execute) {
@@ -472,10 +499,7 @@ export class MmuState extends CpuState {
       this.tlbCode[ix] = null as unknown as CodePage;
     }
     this.tlbGlobal[ix] = this.walkGlobal ? 1 : 0;
-    if (this.listed[ix] === 0) {
-      this.listed[ix] = 1;
-      this.filledIx[this.filledCount++] = ix;
-    }
+    this.listFill(ix, this.walkGlobal);
     // Supervisor access to user pages is allowed (no SMAP); a user tag only when the path allows user.
     const wpOk = this.walkWritable || !(this.cr0 & Cr0.WP);
     this.tlbRS[ix] = lpn;
