@@ -448,6 +448,25 @@ describe('WebAssembly blocks against the interpreter', () => {
     }
   });
 
+  it("an MMIO exit between IMUL and the ADD that sets the flags again shows the VMM IMUL's CF and OF", () => {
+    // imul rax, rcx; mov [rbx], eax (rbx: mapped, no slot behind it); add rdx, 1; hlt
+    const code = [0x48, 0x0f, 0xaf, 0xc1, 0x89, 0x03, 0x48, 0x83, 0xc2, 0x01, 0xf4];
+    for (const [rax, rcx, carry] of [
+      [0x1_0000_0000n, 0x1_0000_0000n, 0x801n],
+      [3n, 5n, 0n],
+    ] as const) {
+      for (const wasm of [false, true]) {
+        using m = machine(wasm);
+        enter(m, code, { rax, rcx, rbx: 0xd_0000n });
+        if (wasm) expect(precompile(m.vcpu, CODE, code.length, 'wasm')).toBe(3);
+        expect(m.vcpu.run().reason).toBe('mmio');
+        // CF (bit 0) and OF (bit 11).
+        expect(m.vcpu.getRegs().rflags & 0x801n, `wasm ${wasm}`).toBe(carry);
+        expect(m.vcpu.run().reason).toBe('hlt');
+      }
+    }
+  });
+
   it('JMP and CALL through a register or memory leave the block for their target; a non-canonical one faults', () => {
     // lea rax, [rip + 0x1b] (f); call rax; add rbx, rax; lea rcx, [rip + 0x15] (g); mov [0x20000], rcx;
     // jmp [0x20000]; ... f: mov rdx, 5; ret; g: hlt
@@ -816,6 +835,52 @@ describe('WebAssembly blocks: LOCK forms, PUSHF and hints, against the interpret
             { rax, rdx, rcx: cl, rbx: BigInt(DATA), r8: 0xffff_ffff_8000_0001n, rdi: 5n, rflags: 2n },
             [],
             5,
+          );
+        }
+      }
+    }
+  });
+
+  it('IMUL r64 with CF and OF overwritten unseen skips its high half; seen by a shift by CL, SETO or the next IMUL, it agrees', () => {
+    using plain = machine(false);
+    using compiled = machine(true);
+    const imul = [0x48, 0x0f, 0xaf, 0xc1]; // imul rax, rcx
+    const tail = [0x9c, 0x5e, 0xf4]; // pushf; pop rsi; hlt
+    const cases: [string, number[], number][] = [
+      // mov r13, rdx; mov r14, rax; mov eax, eax; shr r14, 32: the RSA loop's shape.
+      [
+        'then a shift by 32',
+        [...imul, 0x49, 0x89, 0xd5, 0x49, 0x89, 0xc6, 0x89, 0xc0, 0x49, 0xc1, 0xee, 0x20],
+        7,
+      ],
+      ['then imul rdx, rcx', [...imul, 0x48, 0x0f, 0xaf, 0xd1], 4],
+      ['then shr r8, cl', [...imul, 0x49, 0xd3, 0xe8], 4],
+      ['then mov r13, rdx; seto dil', [...imul, 0x49, 0x89, 0xd5, 0x40, 0x0f, 0x90, 0xc7], 5],
+      ['then a store, then add rdx, 1', [...imul, 0x48, 0x89, 0x43, 0x08, 0x48, 0x83, 0xc2, 0x01], 5],
+    ];
+    for (const [name, body, blockLength] of cases) {
+      for (const [rax, rcx] of [
+        [3n, 5n],
+        [0x1_0000_0000n, 0x1_0000_0000n],
+        [0x7fff_ffff_ffff_ffffn, 2n],
+        [0xffff_ffff_ffff_ffffn, 2n],
+        [0x8000_0000_0000_0000n, 0xffff_ffff_ffff_ffffn],
+      ] as const) {
+        for (const cl of [0n, 3n]) {
+          agree(
+            [plain, compiled],
+            `imul ${rax.toString(16)} x ${rcx.toString(16)}, ${name}, cl=${cl}`,
+            [...body, ...tail],
+            {
+              rax,
+              rcx: (rcx & ~0xffn) | cl,
+              rdx: 7n,
+              rbx: BigInt(DATA),
+              r8: 0xffff_ffff_8000_0001n,
+              rflags: 2n,
+            },
+            [],
+            blockLength,
           );
         }
       }

@@ -27,7 +27,7 @@ import { LazyOp } from '../flags.js';
 import { ARITH_FLAGS, Flag } from '../state.js';
 import { Atomic, blockFunction, Op, VOID } from './encoder.js';
 import { Area, LazySlot } from './layout.js';
-import { aluKind, K, readsFlags, shiftCount, type Trace } from './trace.js';
+import { aluKind, carryOverwritten, K, readsFlags, shiftCount, type Trace } from './trace.js';
 import {
   A,
   ADDR,
@@ -906,6 +906,9 @@ class Compiler extends TraceWriter {
       else c.get(V).i64(32).op(Op.I64_SHR_U).i64(0).op(Op.I64_NE);
       if (acc) this.setReg(2, 4, () => c.get(V).i64(32).op(Op.I64_SHR_U));
       c.get(V).i64(MASK32).op(Op.I64_AND).set(V);
+    } else if (!acc && carryOverwritten(this.t, k)) {
+      // Nothing sees CF and OF before they are set again (trace.ts's `carryOverwritten`): no high half.
+      c.i32(0);
     } else {
       this.mulHigh(signed);
       c.set(T2);

@@ -196,6 +196,50 @@ export function readsFlags(i: Insn, k: number): boolean {
 }
 
 /**
+ * Whether the CF and OF that instruction k of `t` leaves are never seen: its path goes on, through instructions
+ * that read no flags and cannot leave the block (register moves, LEA, NOPs), to one that sets both (an ALU
+ * operation or TEST without memory, IMUL of registers, a shift of a register by a nonzero constant). Nothing can
+ * see them in between: a block is not interrupted, and no instruction there can fault or side-exit. A 64-bit
+ * IMUL then needs no high half for its overflow: Linux's RSA self-tests (two thirds of the instructions of its
+ * boot) multiply 32-bit halves with four such IMULs a limb, each overwritten by the next or by a shift.
+ */
+export function carryOverwritten(t: Trace, k: number): boolean {
+  for (let j = k + 1; j < t.insns.length; j++) {
+    if (t.ends[j - 1]) return false;
+    const i = t.insns[j];
+    const kind = t.kinds[j];
+    if (readsFlags(i, kind)) return false;
+    const registers = i.mod === 3;
+    switch (kind) {
+      case K.NOP:
+      case K.LEA:
+      case K.MOV_R_IMM:
+        continue;
+      case K.MOV_RM_R:
+      case K.MOV_R_RM:
+      case K.EXTEND:
+        if (registers) continue;
+        return false;
+      case K.ALU_RM_R:
+      case K.ALU_R_RM:
+      case K.ALU_RM_IMM:
+      case K.TEST_RM_R:
+      case K.TEST_RM_IMM:
+      case K.IMUL:
+        return registers;
+      case K.ALU_ACC_IMM:
+      case K.TEST_ACC_IMM:
+        return true;
+      case K.SHIFT:
+        return registers && shiftCount(i) > 0;
+      default:
+        return false;
+    }
+  }
+  return false;
+}
+
+/**
  * A trace ready to compile: its path (trace-path.ts) from page offset `entry`, then the paths from where its
  * Jcc branch to off that path (`traceAt`), and each instruction's kind.
  */
