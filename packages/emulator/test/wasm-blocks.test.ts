@@ -887,6 +887,44 @@ describe('WebAssembly blocks: LOCK forms, PUSHF and hints, against the interpret
     }
   });
 
+  it('SHL, SHR, SAR by a constant whose flags are set again unseen agree; seen by PUSHF or a shift by CL, too', () => {
+    using plain = machine(false);
+    using compiled = machine(true);
+    const tail = [0x9c, 0x5e, 0xf4]; // pushf; pop rsi; hlt
+    for (const [name, shift] of [
+      ['shr r14, 32', [0x49, 0xc1, 0xee, 0x20]],
+      ['shl r13d, 1', [0x41, 0xd1, 0xe5]],
+      ['sar r14d, 5', [0x41, 0xc1, 0xfe, 0x05]],
+      ['sar r14, 63', [0x49, 0xc1, 0xfe, 0x3f]],
+    ] as const) {
+      const cases: [string, number[], number][] = [
+        // mov eax, eax; <shift>; add rcx, r13: the flags set again by the ADD.
+        ['then add', [0x89, 0xc0, ...shift, 0x4c, 0x01, 0xe9], 5],
+        ['then pushf', [0x89, 0xc0, ...shift], 4],
+        // <shift>; shr r8, cl: a count of 0 keeps the first shift's flags.
+        ['then shr r8, cl', [...shift, 0x49, 0xd3, 0xe8], 4],
+      ];
+      for (const [then, body, blockLength] of cases) {
+        for (const [r13, r14] of [
+          [0x8000_0001n, 0xffff_ffff_8000_0001n],
+          [0x4000_0000n, 0x8000_0000_0000_0000n],
+          [1n, 0x7fff_ffff_ffff_fffen],
+        ] as const) {
+          for (const cl of [0n, 3n]) {
+            agree(
+              [plain, compiled],
+              `${name} ${then}, r13 ${r13.toString(16)} r14 ${r14.toString(16)}, cl=${cl}`,
+              [...body, ...tail],
+              { rcx: cl, r13, r14, rbx: BigInt(DATA), r8: 0xffff_ffff_8000_0001n, rflags: 0x8d7n },
+              [],
+              blockLength,
+            );
+          }
+        }
+      }
+    }
+  });
+
   it('PUSH imm8 and imm32 push sign-extended quadwords; LEAVE reloads RSP from RBP and pops RBP', () => {
     using plain = machine(false);
     using compiled = machine(true);

@@ -27,7 +27,7 @@ import { LazyOp } from '../flags.js';
 import { ARITH_FLAGS, Flag } from '../state.js';
 import { Atomic, blockFunction, Op, VOID } from './encoder.js';
 import { Area, LazySlot } from './layout.js';
-import { aluKind, carryOverwritten, K, readsFlags, shiftCount, type Trace } from './trace.js';
+import { aluKind, flagsOverwritten, K, readsFlags, shiftCount, type Trace } from './trace.js';
 import {
   A,
   ADDR,
@@ -806,11 +806,14 @@ class Compiler extends TraceWriter {
       this.known = false;
       return;
     }
-    this.shiftBy(k, () => c.i64(fixed));
+    this.shiftBy(k, () => c.i64(fixed), flagsOverwritten(this.t, k));
   }
 
-  /** The shift of instruction k by a count from 1 to the width minus 1 (`count` pushes it as an i64). */
-  private shiftBy(k: number, count: () => void): void {
+  /**
+   * The shift of instruction k by a count from 1 to the width minus 1 (`count` pushes it as an i64); with
+   * `unseen`, its CF, OF and AF are not computed (nothing sees them: trace.ts's `flagsOverwritten`).
+   */
+  private shiftBy(k: number, count: () => void, unseen = false): void {
     const i = this.t.insns[k];
     const c = this.c;
     const size = i.osize;
@@ -820,6 +823,14 @@ class Compiler extends TraceWriter {
     const mask = maskOf(size);
     this.regAt(n, size);
     c.set(A);
+    if (unseen) {
+      this.shiftResult(kind, size, count);
+      this.setReg(n, size, () => c.get(V));
+      c.i64(0).set(A);
+      c.i64(0).set(B);
+      this.record(LazyOp.RESULT, size, Flag.ZF | Flag.SF | Flag.PF);
+      return;
+    }
     // V the result, Q its CF; then OF into bit 11.
     if (kind === 5) {
       c.get(A);
@@ -866,6 +877,17 @@ class Compiler extends TraceWriter {
     this.record(LazyOp.RESULT, size, Flag.ZF | Flag.SF | Flag.PF);
   }
 
+  /** V: the shift (`kind`, of `size`) of A by the i64 `count` pushes, as `shiftBy` computes it. */
+  private shiftResult(kind: number, size: number, count: () => void): void {
+    const c = this.c;
+    c.get(A);
+    if (kind === 7 && size === 4) c.i64(32).op(Op.I64_SHL).i64(32).op(Op.I64_SHR_S);
+    count();
+    c.op(kind === 5 ? Op.I64_SHR_U : kind === 7 ? Op.I64_SHR_S : Op.I64_SHL);
+    if (kind !== 5) c.i64(maskOf(size)).op(Op.I64_AND);
+    c.set(V);
+  }
+
   /**
    * IMUL r, r/m and IMUL r, r/m, imm (muldiv.ts's imulReg), and MUL and IMUL r/m (F7 /4 /5, mulAcc) with the
    * product's halves into EDX:EAX or RDX:RAX: the product truncated to the size; CF and OF set when it did not
@@ -906,8 +928,8 @@ class Compiler extends TraceWriter {
       else c.get(V).i64(32).op(Op.I64_SHR_U).i64(0).op(Op.I64_NE);
       if (acc) this.setReg(2, 4, () => c.get(V).i64(32).op(Op.I64_SHR_U));
       c.get(V).i64(MASK32).op(Op.I64_AND).set(V);
-    } else if (!acc && carryOverwritten(this.t, k)) {
-      // Nothing sees CF and OF before they are set again (trace.ts's `carryOverwritten`): no high half.
+    } else if (!acc && flagsOverwritten(this.t, k)) {
+      // Nothing sees CF and OF before they are set again (trace.ts's `flagsOverwritten`): no high half.
       c.i32(0);
     } else {
       this.mulHigh(signed);

@@ -196,14 +196,15 @@ export function readsFlags(i: Insn, k: number): boolean {
 }
 
 /**
- * Whether the CF and OF that instruction k of `t` leaves are never seen: its path goes on, through instructions
- * that read no flags and cannot leave the block (register moves, LEA, NOPs), to one that sets both (an ALU
- * operation or TEST without memory, IMUL of registers, a shift of a register by a nonzero constant). Nothing can
- * see them in between: a block is not interrupted, and no instruction there can fault or side-exit. A 64-bit
- * IMUL then needs no high half for its overflow: Linux's RSA self-tests (two thirds of the instructions of its
- * boot) multiply 32-bit halves with four such IMULs a limb, each overwritten by the next or by a shift.
+ * Whether no flag that instruction k of `t` sets is ever seen: its path goes on, through instructions that read
+ * no flags and cannot leave the block (register moves, LEA, NOPs), to one that sets every arithmetic flag again
+ * (an ALU operation or TEST without memory, IMUL of registers, a shift of a register by a nonzero constant).
+ * Nothing can see them in between: a block is not interrupted, and no instruction there can fault or side-exit.
+ * What only feeds such flags need not be computed: a 64-bit IMUL's high half for its overflow, a shift's CF, OF
+ * and AF. Linux's RSA self-tests (two thirds of the instructions of its boot) multiply 32-bit halves with four
+ * IMULs and three shifts a limb whose flags are all set again unseen.
  */
-export function carryOverwritten(t: Trace, k: number): boolean {
+export function flagsOverwritten(t: Trace, k: number): boolean {
   for (let j = k + 1; j < t.insns.length; j++) {
     if (t.ends[j - 1]) return false;
     const i = t.insns[j];
