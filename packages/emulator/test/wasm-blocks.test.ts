@@ -10,7 +10,9 @@ import { createMachine, type Machine } from '@kvm-ts/conformance';
 import type { Kvm, KvmRegs } from '@kvm-ts/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { EmulatorVcpu } from '../src/backend/vcpu.js';
-import { setBlockThreshold } from '../src/cpu/blocks.js';
+import { type Block, setBlockThreshold } from '../src/cpu/blocks.js';
+import { BLOCK_HEAT } from '../src/cpu/insn-cache.js';
+import { tlbIndex } from '../src/cpu/mmu.js';
 import { setWasmThreshold } from '../src/cpu/wasm/tier.js';
 import { setBackgroundCompile, wasmStats } from '../src/cpu/wasm/wasm-block.js';
 import { backend } from '../src/index.js';
@@ -465,6 +467,30 @@ describe('WebAssembly blocks against the interpreter', () => {
         expect(m.vcpu.run().reason).toBe('hlt');
       }
     }
+  });
+
+  it('the run loop runs a block where the count holds its mark; a count at the mark with no block starts again', () => {
+    using m = machine(true);
+    // mov ecx, 50; L: dec ecx; jnz L; hlt (the block at L loops round inside itself)
+    const code = [0xb9, 50, 0, 0, 0, 0xff, 0xc9, 0x75, 0xfc, 0xf4];
+    enter(m, code);
+    precompile(m.vcpu, CODE + 5, 4, 'wasm');
+    const cpu = (m.vcpu as EmulatorVcpu).cpu;
+    const page = cpu.tlbCode[tlbIndex(CODE / 4096)];
+    const block = page.blocks[5] as Block;
+    let runs = 0;
+    const run = block.run;
+    (block as { run: Block['run'] }).run = function (this: Block, c, lim) {
+      runs++;
+      run.call(this, c, lim);
+    };
+    expect(page.heat[5]).toBe(BLOCK_HEAT);
+    // A count that reached the mark on its own, where no block starts: the loop counts it from zero again.
+    page.heat[0] = BLOCK_HEAT;
+    expect(runToHlt(m)).toBe('hlt');
+    expect(runs).toBeGreaterThan(0);
+    expect(m.vcpu.getRegs().rcx).toBe(0n);
+    expect(page.heat[0]).toBe(0);
   });
 
   it('JMP and CALL through a register or memory leave the block for their target; a non-canonical one faults', () => {

@@ -12,7 +12,7 @@ import { dispatch } from './dispatch.js';
 import { deliver, deliverFault, Source, Vector } from './exceptions.js';
 import { getFlags, setFlags } from './flags.js';
 import { hostNow } from './host-clock.js';
-import type { CodeCache, CodePage } from './insn-cache.js';
+import { BLOCK_HEAT, type CodeCache, type CodePage } from './insn-cache.js';
 import { CpuExit, MmuState, tlbIndex } from './mmu.js';
 import { syncMode } from './segments.js';
 import { CodeMode, Flag, Seg, Stop } from './state.js';
@@ -286,7 +286,10 @@ export class Cpu extends MmuState {
         }
         const o = lin & 4095;
         if (blocksOn && curPage !== null) {
-          const block = curPage.blocks[o];
+          // Only an offset whose count holds BLOCK_HEAT looks a block up: most instructions the loop runs have
+          // none, and the page's array of blocks (32 KiB) was a cache miss for each of them.
+          const count = curPage.heat[o];
+          const block = count === BLOCK_HEAT ? curPage.blocks[o] : undefined;
           if (block !== undefined) {
             if (block.mode === mode && ip - block.back >= ipLow && ip + block.reach <= ipHigh) {
               if (block.count <= slice) {
@@ -302,7 +305,9 @@ export class Cpu extends MmuState {
               if (end - this.retired - this.faultsDelivered > slice) break;
             }
           } else {
-            const heat = ++curPage.heat[o];
+            // A count that reached BLOCK_HEAT with no block there starts again.
+            const heat = count === BLOCK_HEAT ? 0 : count + 1;
+            curPage.heat[o] = heat;
             if (heat === HOT || heat === WASM_HOT) {
               // WebAssembly first, for 64-bit code with an area (far fewer visits); JavaScript at HOT.
               let built: Block | null = null;

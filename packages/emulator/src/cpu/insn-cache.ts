@@ -15,6 +15,12 @@ const MAX_INSN = 15;
 /** The blocks of a page that has none (never written: a page allocates its own at its first block). */
 const NO_BLOCKS: (Block | undefined)[] = new Array(4096).fill(undefined);
 
+/**
+ * The count `CodePage.heat` holds at an offset where a block starts, so the run loop reads the typed array of
+ * counts it reads anyway, and the page's array of blocks only there.
+ */
+export const BLOCK_HEAT = 0xffff;
+
 /** The decoded instructions of one 4 KiB guest-physical page, indexed by offset. */
 export class CodePage {
   readonly insns: (Insn | undefined)[] = new Array(4096).fill(undefined);
@@ -29,7 +35,10 @@ export class CodePage {
   verified = -1;
   /** Compiled blocks (blocks.ts) by start offset: a shared empty array until the page's first block. */
   blocks: (Block | undefined)[] = NO_BLOCKS;
-  /** How often the run loop arrived at each offset with no block there (it compiles one at blocks.ts's HOT). */
+  /**
+   * How often the run loop arrived at each offset with no block there (it compiles one at blocks.ts's HOT), or
+   * BLOCK_HEAT where one starts.
+   */
   readonly heat = new Uint16Array(4096);
   /** The blocks in `blocks`, to find those a write overlaps. */
   private blockList: Block[] = [];
@@ -93,6 +102,7 @@ export class CodePage {
     const old = this.blocks[block.entry];
     if (old !== undefined) this.blockList.splice(this.blockList.indexOf(old), 1);
     this.blocks[block.entry] = block;
+    this.heat[block.entry] = BLOCK_HEAT;
     this.blockList.push(block);
     if (this.entries !== null) this.entries[block.entry] = block.wasm;
   }
