@@ -10,7 +10,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { EmulatorVcpu } from '../src/backend/vcpu.js';
 import { setBlockThreshold } from '../src/cpu/blocks.js';
 import { tlbIndex } from '../src/cpu/mmu.js';
-import { BackgroundCompiler } from '../src/cpu/wasm/background-compiler.js';
+import { BackgroundCompiler, setBatchWait } from '../src/cpu/wasm/background-compiler.js';
 import { compileTrace } from '../src/cpu/wasm/block-compiler.js';
 import { setWasmThreshold } from '../src/cpu/wasm/tier.js';
 import { traceAt } from '../src/cpu/wasm/trace.js';
@@ -125,8 +125,12 @@ describe('WebAssembly blocks compiled on a worker thread', () => {
         if (asked) {
           const [built, instances] = [wasmStats.built, wasmStats.instances];
           // The loop's first, third and fourth instructions: fewer than a module waits for, so they go together
-          // when the first has waited long enough.
+          // when the first has waited long enough. The wait is held open while they are asked for (compiling
+          // them on a loaded machine can outlast it), then restored: the waiting ones are due at once.
+          const wait = setBatchWait(60_000);
           for (const offset of [0, 6, 10]) expect(requestWasmBlock(page, offset, cpu)).toBeNull();
+          expect(pendingWasmBlocks(), 'all three wait').toBe(3);
+          setBatchWait(wait);
           waitFor(() => {
             collectWasmBlocks();
             return pendingWasmBlocks() === 0;
