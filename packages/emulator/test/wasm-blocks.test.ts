@@ -867,87 +867,94 @@ describe('WebAssembly blocks: LOCK forms, PUSHF and hints, against the interpret
     }
   });
 
+  /**
+   * `agree` for each case (its name, the code run before PUSHF; POP RSI; HLT, the block's length), each operand
+   * pair `[a, b]` and CL of 0 and 3 (a shift by CL of 0 keeps the flags before it); `regs` places them.
+   */
+  function agreeOverCases(
+    machines: readonly [Machine, Machine],
+    cases: readonly (readonly [string, number[], number])[],
+    pairs: readonly (readonly [bigint, bigint])[],
+    regs: (a: bigint, b: bigint, cl: bigint) => Partial<KvmRegs>,
+  ): void {
+    for (const [name, body, blockLength] of cases) {
+      for (const [a, b] of pairs) {
+        for (const cl of [0n, 3n]) {
+          const label = `${name}: ${a.toString(16)}, ${b.toString(16)}, cl=${cl}`;
+          agree(machines, label, [...body, 0x9c, 0x5e, 0xf4], regs(a, b, cl), [], blockLength);
+        }
+      }
+    }
+  }
+
   it('IMUL r64 with CF and OF overwritten unseen skips its high half; seen by a shift by CL, SETO or the next IMUL, it agrees', () => {
     using plain = machine(false);
     using compiled = machine(true);
     const imul = [0x48, 0x0f, 0xaf, 0xc1]; // imul rax, rcx
-    const tail = [0x9c, 0x5e, 0xf4]; // pushf; pop rsi; hlt
-    const cases: [string, number[], number][] = [
-      // mov r13, rdx; mov r14, rax; mov eax, eax; shr r14, 32: the RSA loop's shape.
+    agreeOverCases(
+      [plain, compiled],
       [
-        'then a shift by 32',
-        [...imul, 0x49, 0x89, 0xd5, 0x49, 0x89, 0xc6, 0x89, 0xc0, 0x49, 0xc1, 0xee, 0x20],
-        7,
+        // mov r13, rdx; mov r14, rax; mov eax, eax; shr r14, 32: the RSA loop's shape.
+        [
+          'imul, then a shift by 32',
+          [...imul, 0x49, 0x89, 0xd5, 0x49, 0x89, 0xc6, 0x89, 0xc0, 0x49, 0xc1, 0xee, 0x20],
+          7,
+        ],
+        ['imul, then imul rdx, rcx', [...imul, 0x48, 0x0f, 0xaf, 0xd1], 4],
+        ['imul, then shr r8, cl', [...imul, 0x49, 0xd3, 0xe8], 4],
+        ['imul, then mov r13, rdx; seto dil', [...imul, 0x49, 0x89, 0xd5, 0x40, 0x0f, 0x90, 0xc7], 5],
+        ['imul, then a store, then add rdx, 1', [...imul, 0x48, 0x89, 0x43, 0x08, 0x48, 0x83, 0xc2, 0x01], 5],
       ],
-      ['then imul rdx, rcx', [...imul, 0x48, 0x0f, 0xaf, 0xd1], 4],
-      ['then shr r8, cl', [...imul, 0x49, 0xd3, 0xe8], 4],
-      ['then mov r13, rdx; seto dil', [...imul, 0x49, 0x89, 0xd5, 0x40, 0x0f, 0x90, 0xc7], 5],
-      ['then a store, then add rdx, 1', [...imul, 0x48, 0x89, 0x43, 0x08, 0x48, 0x83, 0xc2, 0x01], 5],
-    ];
-    for (const [name, body, blockLength] of cases) {
-      for (const [rax, rcx] of [
+      [
         [3n, 5n],
         [0x1_0000_0000n, 0x1_0000_0000n],
         [0x7fff_ffff_ffff_ffffn, 2n],
         [0xffff_ffff_ffff_ffffn, 2n],
         [0x8000_0000_0000_0000n, 0xffff_ffff_ffff_ffffn],
-      ] as const) {
-        for (const cl of [0n, 3n]) {
-          agree(
-            [plain, compiled],
-            `imul ${rax.toString(16)} x ${rcx.toString(16)}, ${name}, cl=${cl}`,
-            [...body, ...tail],
-            {
-              rax,
-              rcx: (rcx & ~0xffn) | cl,
-              rdx: 7n,
-              rbx: BigInt(DATA),
-              r8: 0xffff_ffff_8000_0001n,
-              rflags: 2n,
-            },
-            [],
-            blockLength,
-          );
-        }
-      }
-    }
+      ],
+      (rax, rcx, cl) => ({
+        rax,
+        rcx: (rcx & ~0xffn) | cl,
+        rdx: 7n,
+        rbx: BigInt(DATA),
+        r8: 0xffff_ffff_8000_0001n,
+        rflags: 2n,
+      }),
+    );
   });
 
   it('SHL, SHR, SAR by a constant whose flags are set again unseen agree; seen by PUSHF or a shift by CL, too', () => {
     using plain = machine(false);
     using compiled = machine(true);
-    const tail = [0x9c, 0x5e, 0xf4]; // pushf; pop rsi; hlt
     for (const [name, shift] of [
       ['shr r14, 32', [0x49, 0xc1, 0xee, 0x20]],
       ['shl r13d, 1', [0x41, 0xd1, 0xe5]],
       ['sar r14d, 5', [0x41, 0xc1, 0xfe, 0x05]],
       ['sar r14, 63', [0x49, 0xc1, 0xfe, 0x3f]],
     ] as const) {
-      const cases: [string, number[], number][] = [
-        // mov eax, eax; <shift>; add rcx, r13: the flags set again by the ADD.
-        ['then add', [0x89, 0xc0, ...shift, 0x4c, 0x01, 0xe9], 5],
-        ['then pushf', [0x89, 0xc0, ...shift], 4],
-        // <shift>; shr r8, cl: a count of 0 keeps the first shift's flags.
-        ['then shr r8, cl', [...shift, 0x49, 0xd3, 0xe8], 4],
-      ];
-      for (const [then, body, blockLength] of cases) {
-        for (const [r13, r14] of [
+      agreeOverCases(
+        [plain, compiled],
+        [
+          // mov eax, eax; <shift>; add rcx, r13: the flags set again by the ADD.
+          [`${name}, then add`, [0x89, 0xc0, ...shift, 0x4c, 0x01, 0xe9], 5],
+          [`${name}, then pushf`, [0x89, 0xc0, ...shift], 4],
+          // <shift>; shr r8, cl: a count of 0 keeps the first shift's flags.
+          [`${name}, then shr r8, cl`, [...shift, 0x49, 0xd3, 0xe8], 4],
+        ],
+        [
           [0x8000_0001n, 0xffff_ffff_8000_0001n],
           [0x4000_0000n, 0x8000_0000_0000_0000n],
           [1n, 0x7fff_ffff_ffff_fffen],
-        ] as const) {
-          for (const cl of [0n, 3n]) {
-            agree(
-              [plain, compiled],
-              `${name} ${then}, r13 ${r13.toString(16)} r14 ${r14.toString(16)}, cl=${cl}`,
-              [...body, ...tail],
-              { rcx: cl, r13, r14, rbx: BigInt(DATA), r8: 0xffff_ffff_8000_0001n, rflags: 0x8d7n },
-              [],
-              blockLength,
-            );
-          }
-        }
-      }
+        ],
+        (r13, r14, cl) => ({
+          rcx: cl,
+          r13,
+          r14,
+          rbx: BigInt(DATA),
+          r8: 0xffff_ffff_8000_0001n,
+          rflags: 0x8d7n,
+        }),
+      );
     }
   });
 

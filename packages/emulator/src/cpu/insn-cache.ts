@@ -96,6 +96,11 @@ export class CodePage {
     return dropped;
   }
 
+  /** Sets the visit count at `offset`, unless a block starts there (its count is BLOCK_HEAT, the run loop's mark). */
+  setHeat(offset: number, count: number): void {
+    if (this.heat[offset] !== BLOCK_HEAT) this.heat[offset] = count;
+  }
+
   /** Records a block compiled for this page (its instructions are this page's cached ones). */
   addBlock(block: Block): void {
     if (this.blocks === NO_BLOCKS) this.blocks = new Array(4096).fill(undefined);

@@ -16,6 +16,7 @@ import { decode, Insn } from './decode.js';
 import { raise, Vector } from './exceptions.js';
 import type { CodeCache, CodePage } from './insn-cache.js';
 import { CpuState, Cr0, Cr4, Efer, holdDoubles, Stop } from './state.js';
+import { TlbIndexList } from './tlb-index-list.js';
 import { Area, type CpuArea, TLB_ENTRIES } from './wasm/layout.js';
 
 /** TLB entries (a power of two). */
@@ -31,10 +32,6 @@ const TLB_MASK = TLB_SIZE - 1;
 export function tlbIndex(lpn: number): number {
   return (lpn ^ (lpn >> 12)) & TLB_MASK;
 }
-
-/** The bits of `MmuState.listed`: which of the filled-index lists hold a TLB index. */
-const LISTED_LOCAL = 1;
-const LISTED_GLOBAL = 2;
 
 /** Access kinds of a translation. */
 export const Access = { READ: 0, WRITE: 1, EXEC: 2 } as const;
@@ -156,42 +153,24 @@ export class MmuState extends CpuState {
    * TLB indices `translate` filled since a flush last dropped them, listed apart by whether the fill was of a
    * global page, so a flush visits those alone and a CR3 write, which keeps global pages, only the others: Linux
    * writes CR3 about 18,000 times while it boots, with some 2,600 global kernel pages in the TLB and a few dozen
-   * others. An index refilled the other way since is in both lists (see `listFill`).
+   * others. An index refilled the other way since is in both lists.
    */
-  private readonly localIx = new Int32Array(TLB_SIZE);
-  private localCount = 0;
-  private readonly globalIx = new Int32Array(TLB_SIZE);
-  private globalCount = 0;
-  /** Per index, the lists that hold it: LISTED_LOCAL, LISTED_GLOBAL or both. */
-  private readonly listed = new Uint8Array(TLB_SIZE);
+  private readonly localFills = new TlbIndexList(TLB_SIZE);
+  private readonly globalFills = new TlbIndexList(TLB_SIZE);
 
   /** Drops every translation (CR0/CR4 writes, memory-map changes); global pages too when `global`. */
   flushTlb(global = true): void {
-    const local = this.localIx;
-    for (let k = 0; k < this.localCount; k++) {
-      const ix = local[k];
+    const local = this.localFills;
+    for (let k = 0; k < local.count; k++) {
+      const ix = local.items[k];
       // Refilled as a global page since it was listed here: the global list holds it too, and it stays.
       if (global || !this.tlbGlobal[ix]) this.dropEntry(ix);
-      this.listed[ix] &= ~LISTED_LOCAL;
     }
-    this.localCount = 0;
+    local.clear();
     if (!global) return;
-    const list = this.globalIx;
-    for (let k = 0; k < this.globalCount; k++) {
-      const ix = list[k];
-      this.dropEntry(ix);
-      this.listed[ix] = 0;
-    }
-    this.globalCount = 0;
-  }
-
-  /** Lists a filled TLB index with the global or the other entries, unless that list holds it already. */
-  private listFill(ix: number, global: boolean): void {
-    const bit = global ? LISTED_GLOBAL : LISTED_LOCAL;
-    if (this.listed[ix] & bit) return;
-    this.listed[ix] |= bit;
-    if (global) this.globalIx[this.globalCount++] = ix;
-    else this.localIx[this.localCount++] = ix;
+    const all = this.globalFills;
+    for (let k = 0; k < all.count; k++) this.dropEntry(all.items[k]);
+    all.clear();
   }
 
   /**
@@ -228,16 +207,16 @@ export class MmuState extends CpuState {
 
   /**
    * Clears the write tags, or with `execute` the execute tags and code page, of the entries that map
-   * guest-physical page `gpa`: only filled entries (`localIx`, `globalIx`) can map one.
+   * guest-physical page `gpa`: only filled entries (`localFills`, `globalFills`) can map one.
    */
   private dropTagsOf(gpa: number, execute: boolean): void {
-    this.dropTagsIn(this.localIx, this.localCount, gpa, execute);
-    this.dropTagsIn(this.globalIx, this.globalCount, gpa, execute);
+    this.dropTagsIn(this.localFills, gpa, execute);
+    this.dropTagsIn(this.globalFills, gpa, execute);
   }
 
-  private dropTagsIn(list: Int32Array, count: number, gpa: number, execute: boolean): void {
-    for (let k = 0; k < count; k++) {
-      const ix = list[k];
+  private dropTagsIn(list: TlbIndexList, gpa: number, execute: boolean): void {
+    for (let k = 0; k < list.count; k++) {
+      const ix = list.items[k];
       if (this.tlbPhys[ix] !== gpa) continue;
       if (execute) {
         this.tlbXS[ix] = Number.NaN;
@@ -274,28 +253,19 @@ export class MmuState extends CpuState {
    * them (`recheckCode`), and Linux's boot makes some 30,000 runs that each touch a few code pages, where
    * clearing all 4096 entries each time cost more than the runs' comparisons.
    */
-  private readonly dirIx = new Int32Array(TLB_SIZE);
-  private dirCount = 0;
-  /** 1 where `dirIx` lists the index. */
-  private readonly dirListed = new Uint8Array(TLB_SIZE);
+  private readonly directoryFills = new TlbIndexList(TLB_SIZE);
 
   /** Gives TLB entry `ix` the block directory of its code page, for the dispatcher. */
   private setDirectory(ix: number, directory: number): void {
     this.tlbDir[ix] = directory;
-    if (directory !== 0 && this.dirListed[ix] === 0) {
-      this.dirListed[ix] = 1;
-      this.dirIx[this.dirCount++] = ix;
-    }
+    if (directory !== 0) this.directoryFills.add(ix);
   }
 
   /** Takes every block directory from the TLB (the dispatcher then chains into no page until it is set again). */
   private clearDirectories(): void {
-    for (let k = 0; k < this.dirCount; k++) {
-      const ix = this.dirIx[k];
-      this.tlbDir[ix] = 0;
-      this.dirListed[ix] = 0;
-    }
-    this.dirCount = 0;
+    const set = this.directoryFills;
+    for (let k = 0; k < set.count; k++) this.tlbDir[set.items[k]] = 0;
+    set.clear();
   }
 
   /**
@@ -528,7 +498,7 @@ export class MmuState extends CpuState {
       this.tlbCode[ix] = null as unknown as CodePage;
     }
     this.tlbGlobal[ix] = this.walkGlobal ? 1 : 0;
-    this.listFill(ix, this.walkGlobal);
+    (this.walkGlobal ? this.globalFills : this.localFills).add(ix);
     // Supervisor access to user pages is allowed (no SMAP); a user tag only when the path allows user.
     const wpOk = this.walkWritable || !(this.cr0 & Cr0.WP);
     this.tlbRS[ix] = lpn;

@@ -820,72 +820,51 @@ class Compiler extends TraceWriter {
     const n = i.rm;
     const bits = size * 8;
     const kind = i.reg & 7;
-    const mask = maskOf(size);
     this.regAt(n, size);
     c.set(A);
-    if (unseen) {
-      this.shiftResult(kind, size, count);
-      this.setReg(n, size, () => c.get(V));
-      c.i64(0).set(A);
-      c.i64(0).set(B);
-      this.record(LazyOp.RESULT, size, Flag.ZF | Flag.SF | Flag.PF);
-      return;
-    }
-    // V the result, Q its CF; then OF into bit 11.
-    if (kind === 5) {
-      c.get(A);
-      count();
-      c.op(Op.I64_SHR_U).set(V);
-      c.get(A);
-      count();
-      c.i64(1).op(Op.I64_SUB).op(Op.I64_SHR_U);
-    } else if (kind === 7) {
-      // The value sign-extended from its size, then shifted arithmetically.
+    if (kind === 7) {
+      // SAR shifts the value sign-extended from its size.
       c.get(A);
       if (size === 4) c.i64(32).op(Op.I64_SHL).i64(32).op(Op.I64_SHR_S);
       c.set(B);
-      c.get(B);
-      count();
-      c.op(Op.I64_SHR_S).i64(mask).op(Op.I64_AND).set(V);
-      c.get(B);
-      count();
-      c.i64(1).op(Op.I64_SUB).op(Op.I64_SHR_S);
-    } else {
-      c.get(A);
-      count();
-      c.op(Op.I64_SHL).i64(mask).op(Op.I64_AND).set(V);
-      // CF: the last bit out, bit (bits - count) of the value.
-      c.get(A).i64(bits);
-      count();
-      c.op(Op.I64_SUB).op(Op.I64_SHR_U);
     }
-    c.op(Op.I32_WRAP_I64).i32(1).op(Op.I32_AND).set(Q);
-    c.get(FL)
-      .i32(~(Flag.CF | Flag.OF | Flag.AF))
-      .op(Op.I32_AND)
-      .get(Q)
-      .op(Op.I32_OR);
-    if (kind === 5) this.sign(A, size);
-    else if (kind !== 7) {
-      this.sign(V, size);
-      c.get(Q).op(Op.I32_XOR);
-    } else c.i32(0);
-    c.i32(11).op(Op.I32_SHL).op(Op.I32_OR).set(FL);
-    this.setReg(n, size, () => c.get(V));
-    c.i64(0).set(A);
-    c.i64(0).set(B);
-    this.record(LazyOp.RESULT, size, Flag.ZF | Flag.SF | Flag.PF);
-  }
-
-  /** V: the shift (`kind`, of `size`) of A by the i64 `count` pushes, as `shiftBy` computes it. */
-  private shiftResult(kind: number, size: number, count: () => void): void {
-    const c = this.c;
-    c.get(A);
-    if (kind === 7 && size === 4) c.i64(32).op(Op.I64_SHL).i64(32).op(Op.I64_SHR_S);
+    // V the result.
+    c.get(kind === 7 ? B : A);
     count();
     c.op(kind === 5 ? Op.I64_SHR_U : kind === 7 ? Op.I64_SHR_S : Op.I64_SHL);
     if (kind !== 5) c.i64(maskOf(size)).op(Op.I64_AND);
     c.set(V);
+    if (!unseen) {
+      // Q its CF, the last bit out: bit count - 1 of the value going right, bit (bits - count) going left.
+      if (kind === 5 || kind === 7) {
+        c.get(kind === 7 ? B : A);
+        count();
+        c.i64(1)
+          .op(Op.I64_SUB)
+          .op(kind === 7 ? Op.I64_SHR_S : Op.I64_SHR_U);
+      } else {
+        c.get(A).i64(bits);
+        count();
+        c.op(Op.I64_SUB).op(Op.I64_SHR_U);
+      }
+      c.op(Op.I32_WRAP_I64).i32(1).op(Op.I32_AND).set(Q);
+      // Then OF into bit 11.
+      c.get(FL)
+        .i32(~(Flag.CF | Flag.OF | Flag.AF))
+        .op(Op.I32_AND)
+        .get(Q)
+        .op(Op.I32_OR);
+      if (kind === 5) this.sign(A, size);
+      else if (kind !== 7) {
+        this.sign(V, size);
+        c.get(Q).op(Op.I32_XOR);
+      } else c.i32(0);
+      c.i32(11).op(Op.I32_SHL).op(Op.I32_OR).set(FL);
+    }
+    this.setReg(n, size, () => c.get(V));
+    c.i64(0).set(A);
+    c.i64(0).set(B);
+    this.record(LazyOp.RESULT, size, Flag.ZF | Flag.SF | Flag.PF);
   }
 
   /**

@@ -10,7 +10,7 @@ import { Block, spanOf } from '../blocks.js';
 import type { Cpu } from '../cpu.js';
 import type { Insn } from '../decode.js';
 import { dispatch } from '../dispatch.js';
-import { BLOCK_HEAT, type CodePage } from '../insn-cache.js';
+import type { CodePage } from '../insn-cache.js';
 import { CodeMode, Cr0, Cr4 } from '../state.js';
 import { BackgroundCompiler } from './background-compiler.js';
 import { compileTrace, SIDE_EXIT } from './block-compiler.js';
@@ -248,17 +248,10 @@ export function requestWasmBlock(page: CodePage, offset: number, cpu: Cpu): Bloc
   if (trace === null) return null;
   // Meanwhile the interpreter runs the trace's instructions, and each would count visits of its own and become
   // the entry of another block: their counts wait at one past the threshold until the block is here (unless a
-  // block of their own starts there already: BLOCK_HEAT marks it).
-  const heat = page.heat;
-  for (let k = 1; k < trace.insns.length; k++) {
-    const at = offset + trace.at[k];
-    if (heat[at] !== BLOCK_HEAT) heat[at] = WASM_HOT + 1;
-  }
+  // block of their own starts there already: `setHeat` leaves its mark).
+  for (let k = 1; k < trace.insns.length; k++) page.setHeat(offset + trace.at[k], WASM_HOT + 1);
   compiler.submit(compileTrace(trace), (module, index, error) => {
-    for (let k = 1; k < trace.insns.length; k++) {
-      const at = offset + trace.at[k];
-      if (heat[at] !== BLOCK_HEAT) heat[at] = 0;
-    }
+    for (let k = 1; k < trace.insns.length; k++) page.setHeat(offset + trace.at[k], 0);
     if (module === null) {
       refused(error ?? 'Error');
       return;
