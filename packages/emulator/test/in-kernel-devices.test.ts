@@ -199,6 +199,48 @@ const calibrate = listing(`
     F4                         hlt
 `);
 
+// Real mode: the PIC as above, PIT channel 0 in mode 0 (one interrupt at terminal count) with 65535 counts
+// (55 ms), interrupts on, then the count rewritten to 100 (84 us) while the guest spins: the ISR reports the
+// TSC ticks from the rewrite to the interrupt.
+const pitMovedNearer = listing(`
+    FA                         cli
+    31C0                       xor ax, ax
+    8ED8                       mov ds, ax
+    C70680004410               mov word [0x20*4], isr
+    C70682000000               mov word [0x20*4+2], 0
+    B011                       mov al, 0x11
+    E620                       out 0x20, al
+    B020                       mov al, 0x20
+    E621                       out 0x21, al
+    B004                       mov al, 0x04
+    E621                       out 0x21, al
+    B001                       mov al, 0x01
+    E621                       out 0x21, al
+    B0FE                       mov al, 0xfe
+    E621                       out 0x21, al
+    B030                       mov al, 0x30
+    E643                       out 0x43, al
+    B0FF                       mov al, 0xff
+    E640                       out 0x40, al
+    E640                       out 0x40, al
+    FB                         sti
+    B030                       mov al, 0x30
+    E643                       out 0x43, al
+    B064                       mov al, 100
+    E640                       out 0x40, al
+    30C0                       xor al, al
+    E640                       out 0x40, al
+    0F31                       rdtsc
+    66A30090                   mov [COUNT], eax
+                               spin:
+    EBFE                       jmp spin
+                               isr:
+    0F31                       rdtsc
+    662B060090                 sub eax, [COUNT]
+    66E7E1                     out 0xe1, eax
+    F4                         hlt
+`);
+
 describe('in-kernel PIC and PIT', () => {
   it('a real-mode guest programs the PIC and PIT and takes five timer interrupts in HLT', () => {
     using m = machineFor(kvm, 'real', picPit, { irqchip: true });
@@ -219,6 +261,15 @@ describe('in-kernel PIC and PIT', () => {
     const ch0 = m.vm.getPit2().channels[0];
     expect(ch0.mode).toBe(2);
     expect(ch0.count).toBe(DIVISOR);
+  });
+
+  it('an OUT that brings the PIT deadline nearer takes effect at once, in the same KVM_RUN', () => {
+    using m = machineFor(kvm, 'real', pitMovedNearer, { irqchip: true });
+    m.vm.createPit2({ flags: 0 });
+    // The ports are answered inside the run loop, which then must not keep running towards the 55 ms deadline
+    // it had: the interrupt comes 100 PIT clocks after the rewrite (less the RDTSC's instruction).
+    const ticks = expectOut(m.vcpu, 0xe1);
+    expect(Math.abs(ticks - pitNs(100))).toBeLessThan(50);
   });
 
   it('with realtime idle (the default) five 1 ms ticks take at least 4 ms of host time', () => {

@@ -179,6 +179,20 @@ export class VcpuDevices implements CpuDevices {
     return this.lapic.writeMsr(index, value);
   }
 
+  portIn(port: number, size: number): number {
+    if (!this.vm.handlesPort(port)) return -1;
+    // The PIT counts from the clock: bring it up to the instruction reading it.
+    this.sync();
+    return this.vm.portRead(port, size) >>> 0;
+  }
+
+  portOut(port: number, size: number, value: number): boolean {
+    if (!this.vm.handlesPort(port)) return false;
+    this.sync();
+    this.vm.portWrite(port, size, value);
+    return true;
+  }
+
   /** The local APIC's page offset for `gpa`, or -1 (no APIC, disabled, x2APIC mode, or another address). */
   lapicOffset(gpa: number): number {
     if (this.lapic === null) return -1;

@@ -47,6 +47,16 @@ export interface CpuDevices {
   readApicMsr(index: number): bigint | undefined;
   /** WRMSR of an APIC MSR; false means #GP. */
   writeApicMsr(index: number, value: bigint): boolean;
+  /**
+   * IN from a port an in-kernel device decodes (the PICs, the PIT), answered without an exit as KVM answers it
+   * in the kernel: the value, or -1 when no in-kernel device decodes `port` (the access exits to the VMM).
+   */
+  portIn(port: number, size: number): number;
+  /**
+   * OUT to a port an in-kernel device decodes; false when none does. A write may move a timer's deadline or
+   * unmask an interrupt, so the CPU ends `execute` after it (`devicesWritten`).
+   */
+  portOut(port: number, size: number, value: number): boolean;
 }
 
 /** Guest-debug state set with KVM_SET_GUEST_DEBUG. */
@@ -90,6 +100,12 @@ export class Cpu extends MmuState {
   requestWindow = false;
   /** The in-kernel devices (set by the backend; null on a bare CPU). */
   devices: CpuDevices | null = null;
+  /**
+   * An OUT went to an in-kernel device during this `execute` (io.ts): the run loop's budget ended at the next
+   * timer deadline, which the write may have moved, so `execute` returns at the end of the slice and the
+   * backend asks the devices again.
+   */
+  devicesWritten = false;
 
   constructor(mem: SlotTable, code: CodeCache, area: CpuArea | null = null) {
     super(mem, code, area);
@@ -215,6 +231,10 @@ export class Cpu extends MmuState {
       if (deadline !== 0 && hostNow() > deadline) return;
       // Another thread (a Worker sharing the buffer) asked this run to stop: an INTR exit, as KVM's kick.
       if (kick !== null && Atomics.load(kick, 0) !== 0) return;
+      if (this.devicesWritten) {
+        this.devicesWritten = false;
+        return;
+      }
       // Blocks compiled on another thread since the last slice (wasm-block.ts's requestWasmBlock).
       collectWasmBlocks();
       // `| 0` keeps the loop counter an integer in V8 (a double counter costs a conversion check per instruction).

@@ -1,6 +1,7 @@
 /**
- * Port IO: IN, OUT, INS, OUTS (SDM Vol. 2; Vol. 1 19.5 for the IOPL and TSS I/O-bitmap checks). Every access
- * exits to the VMM as KVM does without in-kernel devices on the port:
+ * Port IO: IN, OUT, INS, OUTS (SDM Vol. 2; Vol. 1 19.5 for the IOPL and TSS I/O-bitmap checks). IN and OUT of a
+ * port an in-kernel device decodes complete here (`CpuDevices.portIn`/`portOut`); INS and OUTS of one exit to
+ * the backend, which completes them. Every other access exits to the VMM as KVM does:
  * - IN, OUT and INS exit with RIP still on the instruction; the next `run()` re-executes it, which then takes
  *   the VMM's data (IN, INS) and retires. This is KVM's "fast PIO" and emulated INS completion.
  * - OUTS writes back RSI and RCX (and, without REP, RIP) before exiting, one element per exit, as KVM's
@@ -66,6 +67,15 @@ export function inPort(c: Cpu, i: Insn): void {
     setReg(c, 0, size, d[0] | (d[1] << 8) | (d[2] << 16) | (d[3] << 24), 0);
     return;
   }
+  // A port the in-kernel devices decode: answered here, as KVM answers it without leaving the kernel. An exit
+  // and the re-execution cost about 2 us, and Linux's boot reads the PIT and the PICs some 100,000 times.
+  if (c.devices !== null) {
+    const v = c.devices.portIn(port, size);
+    if (v >= 0) {
+      setReg(c, 0, size, v | 0, 0);
+      return;
+    }
+  }
   c.ioData.fill(0, 0, 4);
   ioExit(c, 0, size, port, 1);
   c.stop |= Stop.ABORT;
@@ -78,6 +88,13 @@ export function outPort(c: Cpu, i: Insn): void {
   if (!ioAllowed(c, port, size)) return;
   if (resuming(c, 1, size, port, 1)) return;
   const v = getReg(c, 0, size);
+  if (c.devices?.portOut(port, size, v)) {
+    // The write may have moved a timer's deadline or unmasked an interrupt: the slice ends here (RESYNC
+    // re-checks interrupts) and `execute` returns, so the backend takes the devices' new deadline.
+    c.devicesWritten = true;
+    c.stop |= Stop.RESYNC;
+    return;
+  }
   const d = c.ioData;
   d[0] = v;
   d[1] = v >>> 8;
