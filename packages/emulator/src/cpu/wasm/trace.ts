@@ -290,7 +290,9 @@ export function traceAt(insns: readonly (Insn | undefined)[], offset: number): T
       ends.push(k === more.insns.length - 1);
     }
   }
-  return { ...path, entry: offset, kinds, ends };
+  // Spelled out: V8 (Node 20) copied the spread `{ ...path }` in its runtime, half of this function's time.
+  const { insns: pathInsns, at, expect, follow } = path;
+  return { insns: pathInsns, at, expect, follow, entry: offset, kinds, ends };
 }
 
 /**
