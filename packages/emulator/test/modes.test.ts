@@ -639,7 +639,7 @@ describe('long mode', () => {
   });
 
   it('INVLPG drops the translation of a page whose TLB entry is not its low page-number bits (linear 2 GiB)', () => {
-    // The TLB folds page-number bits 12-23 into its index (mmu.ts's tlbIndex): 2 GiB is entry 0x80, not 0.
+    // The TLB folds the page number's high bits into its index (mmu.ts's tlbIndex): 2 GiB is not entry 0.
     const code = listing(`
     48C704251010010003000300   mov qword [0x11010], 0x30003
     48C704250000030003100300   mov qword [0x30000], 0x31003

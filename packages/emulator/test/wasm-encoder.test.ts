@@ -4,7 +4,9 @@
  * `reset` must not carry bytes over.
  */
 import { describe, expect, it } from 'vitest';
-import { ByteWriter, Code } from '../src/cpu/wasm/encoder.js';
+import { TLB_SIZE, tlbIndex } from '../src/cpu/mmu.js';
+import { ByteWriter, Code, moduleHeader, Op, section, T } from '../src/cpu/wasm/encoder.js';
+import { tlbIndexCode } from '../src/cpu/wasm/layout.js';
 
 /** Signed LEB128 by the definition: 7 bits at a time until the rest is the sign extension of the last byte. */
 function reference(n: bigint): number[] {
@@ -66,5 +68,48 @@ describe('WebAssembly encoder', () => {
     w.reset().byte(1);
     expect([...first]).toEqual([0xac, 0x02, 7]);
     expect([...w.view()]).toEqual([1]);
+  });
+});
+
+describe("the TLB's index in WebAssembly", () => {
+  it("is mmu.ts's tlbIndex of the page number, in both canonical halves and for entries far apart", () => {
+    // (lin i64) -> i32: the probe's own steps, page number by an arithmetic shift, wrapped, then tlbIndexCode.
+    const out = moduleHeader([[0x60, 1, T.I64, 1, T.I32]], false, 0);
+    const c = new Code();
+    c.uleb(1).uleb(1).byte(T.I32);
+    c.get(0).i64(12).op(Op.I64_SHR_S).op(Op.I32_WRAP_I64);
+    tlbIndexCode(c, 1);
+    c.op(Op.END);
+    const code = new ByteWriter().uleb(1);
+    code.uleb(c.length).bytes(c.view());
+    section(out, 10, code.finish());
+    const memory = new WebAssembly.Memory({ initial: 1, maximum: 65536, shared: true });
+    const instance = new WebAssembly.Instance(new WebAssembly.Module(out.finish()), { env: { mem: memory } });
+    const index = instance.exports.run as (lin: bigint) => number;
+    const lins = [
+      0,
+      4096,
+      2 ** 31,
+      2 ** 32 - 4096,
+      2 ** 47 - 4096,
+      -(2 ** 47),
+      -4096,
+      -0x6740_0000,
+      -0x6740_0000 + 0x3f000,
+    ];
+    let x = 0x2545f491;
+    for (let k = 0; k < 2000; k++) {
+      x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+      const page = Math.floor((x / 2 ** 32) * 2 ** 35) * (x & 1 ? -1 : 1);
+      lins.push(page * 4096);
+    }
+    const seen = new Set<number>();
+    for (const lin of lins) {
+      const ix = tlbIndex(Math.floor(lin / 4096));
+      expect(index(BigInt(lin)), String(lin)).toBe(ix);
+      seen.add(ix);
+    }
+    // The index spreads the pages over the table, not onto a few entries.
+    expect(seen.size).toBeGreaterThan(Math.min(lins.length, TLB_SIZE) / 2);
   });
 });

@@ -36,6 +36,7 @@ import { SegAcc } from './segments.js';
 import { ARITH_FLAGS, CodeMode, Flag, Seg, Stop } from './state.js';
 import { repMoveAll32, repMoveAll64, stringCompare, stringMove } from './string.js';
 import { tracePath } from './trace-path.js';
+import { TLB_BITS, TLB_ENTRIES } from './wasm/layout.js';
 
 /** A compiled block: the CodeMode it was built for, how many instructions it holds, its bytes on the page. */
 export class Block {
@@ -1555,7 +1556,7 @@ export function buildBlock(insns: (Insn | undefined)[], offset: number, mode: nu
 
 /** mmu.ts's `tlbIndex` of the page number in variable `p`, as generated code computes it. */
 function tlbIndexOf(p: string): string {
-  return `(${p} ^ (${p} >> 12)) & 4095`;
+  return `(${p} ^ (${p} >> ${TLB_BITS})) & ${TLB_ENTRIES - 1}`;
 }
 
 /**

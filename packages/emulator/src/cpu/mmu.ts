@@ -17,20 +17,21 @@ import { raise, Vector } from './exceptions.js';
 import type { CodeCache, CodePage } from './insn-cache.js';
 import { CpuState, Cr0, Cr4, Efer, holdDoubles, Stop } from './state.js';
 import { TlbIndexList } from './tlb-index-list.js';
-import { Area, type CpuArea, TLB_ENTRIES } from './wasm/layout.js';
+import { Area, type CpuArea, TLB_BITS, TLB_ENTRIES } from './wasm/layout.js';
 
 /** TLB entries (a power of two). */
 export const TLB_SIZE = TLB_ENTRIES;
 const TLB_MASK = TLB_SIZE - 1;
 
 /**
- * The TLB entry of linear page number `lpn`: its low 12 bits folded with the 12 above them, so pages 16 MiB
- * apart (a kernel's text and its data, say) do not evict each other as they did with the low bits alone. Every
- * fill, lookup and flush computes it this way: the JavaScript blocks' generated code and the WebAssembly probe
- * and dispatcher too (`(p ^ (p >> 12)) & 4095`, bits of the page number as a 32-bit integer).
+ * The TLB entry of linear page number `lpn`: its low TLB_BITS bits folded with the TLB_BITS above them, so pages
+ * 2^TLB_BITS pages apart (a kernel's text and its data, say) do not evict each other as they did with the low
+ * bits alone. Every fill, lookup and flush computes it this way: the JavaScript blocks' generated code and the
+ * WebAssembly probe and dispatcher too (layout.ts's `tlbIndexCode`, on the page number as a 32-bit integer,
+ * where an arithmetic and a logical shift leave the same bits under the mask).
  */
 export function tlbIndex(lpn: number): number {
-  return (lpn ^ (lpn >> 12)) & TLB_MASK;
+  return (lpn ^ (lpn >> TLB_BITS)) & TLB_MASK;
 }
 
 /** Access kinds of a translation. */
