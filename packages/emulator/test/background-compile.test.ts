@@ -151,6 +151,41 @@ describe('WebAssembly blocks compiled on a worker thread', () => {
     }
   });
 
+  it('sends a module as a copy: no ArrayBuffer is transferred (a detached one slows every typed array in V8)', () => {
+    const compiler = BackgroundCompiler.start();
+    expect(compiler, 'this Node has joinable threads').not.toBeNull();
+    if (compiler === null) return;
+    using m = machine();
+    const cpu = (m.vcpu as EmulatorVcpu).cpu;
+    for (let at = CODE; at < CODE + LOOP.length; ) at += cpu.fetch(at)?.len ?? 1;
+    const trace = traceAt(cpu.tlbCode[tlbIndex(CODE / 4096)].insns, 0);
+    if (trace === null) throw new Error('the loop has no trace');
+    const port = (
+      compiler as unknown as { port: { postMessage(message: unknown, transfer?: unknown[]): void } }
+    ).port;
+    const post = port.postMessage;
+    const posted: { bytes: Uint8Array; transfer: unknown[] | undefined }[] = [];
+    port.postMessage = (message: unknown, transfer?: unknown[]) => {
+      posted.push({ bytes: (message as { bytes: Uint8Array }).bytes, transfer });
+      post.call(port, message, transfer);
+    };
+    try {
+      const answers: unknown[] = [];
+      compiler.submit(compileTrace(trace), (module) => answers.push(module));
+      compiler.hurry();
+      waitFor(() => compiler.ready());
+      compiler.collect();
+      expect(answers).toHaveLength(1);
+      expect(answers[0]).not.toBeNull();
+      expect(posted).toHaveLength(1);
+      expect(posted[0].transfer ?? []).toEqual([]);
+      // Still attached after the send, as only a transfer would change.
+      expect(posted[0].bytes.buffer.byteLength).toBeGreaterThan(0);
+    } finally {
+      port.postMessage = post;
+    }
+  });
+
   it('a lone function waits for company, unless hurried: then it goes as soon as the thread is idle', () => {
     const compiler = BackgroundCompiler.start();
     expect(compiler, 'this Node has joinable threads').not.toBeNull();
