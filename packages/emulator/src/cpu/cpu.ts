@@ -5,6 +5,7 @@
  * outside it, on the cold path, so the common instruction costs one fetch, one call and one check.
  */
 import type { KvmCpuidEntry2 } from '@kvm-ts/core';
+import { holdMutable } from '../hidden-classes.js';
 import type { SlotTable } from '../memory/slots.js';
 import { type Block, buildBlock, HOT } from './blocks.js';
 import type { Insn } from './decode.js';
@@ -110,6 +111,7 @@ export class Cpu extends MmuState {
   constructor(mem: SlotTable, code: CodeCache, area: CpuArea | null = null) {
     super(mem, code, area);
     syncMode(this);
+    holdMutable(this);
   }
 
   /** Blocks interrupts until the instruction after the current one has run (STI, MOV SS, POP SS). */

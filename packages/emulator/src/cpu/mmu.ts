@@ -11,11 +11,12 @@
  */
 
 import { MemFlag } from '@kvm-ts/core';
+import { holdDoubles } from '../hidden-classes.js';
 import type { Slot, SlotTable } from '../memory/slots.js';
 import { decode, Insn } from './decode.js';
 import { raise, Vector } from './exceptions.js';
 import type { CodeCache, CodePage } from './insn-cache.js';
-import { CpuState, Cr0, Cr4, Efer, holdDoubles, Stop } from './state.js';
+import { CpuState, Cr0, Cr4, Efer, Stop } from './state.js';
 import { TlbIndexList } from './tlb-index-list.js';
 import { Area, type CpuArea, TLB_BITS, TLB_ENTRIES } from './wasm/layout.js';
 

@@ -6,6 +6,7 @@
  * which a double holds exactly (Intel SDM Vol. 1 3.3.7.1).
  */
 
+import { holdDoubles } from '../hidden-classes.js';
 import { Area, type CpuArea, FX_BYTES } from './wasm/layout.js';
 
 /** Segment register numbers as instructions encode them (SDM Vol. 2 2.1.3), then LDTR and TR. */
@@ -279,16 +280,3 @@ const WIDE_FIELDS = [
   'retired',
   'shadowUntil',
 ] as const;
-
-/**
- * Gives the number fields `names` of a freshly built object the double representation from the start (a store
- * of a non-integer does it; the value is then put back), so no later store changes the object's hidden class.
- */
-export function holdDoubles<T extends object>(object: T, names: readonly (keyof T & string)[]): void {
-  const fields = object as unknown as Record<string, number>;
-  for (const name of names) {
-    const value = fields[name];
-    fields[name] = 0.5;
-    fields[name] = value;
-  }
-}

@@ -5,6 +5,7 @@
  * APICs' EOI of the entry's vector, masks, and delivery of each interrupt as an APIC message through a callback.
  */
 import { KVM_IOAPIC_NUM_PINS, type KvmIoapicState, kvmFail } from '@kvm-ts/core';
+import { holdMutable } from '../hidden-classes.js';
 import type { ApicMessage } from './apic-bus.js';
 
 /** The IOAPIC's default MMIO base (IOAPIC_DEFAULT_BASE_ADDRESS). */
@@ -61,6 +62,7 @@ export class Ioapic {
 
   constructor(options: IoapicOptions) {
     this.deliver = options.deliver;
+    holdMutable(this);
   }
 
   /** The MMIO base address. */

@@ -7,6 +7,7 @@
  * runs on the VM's {@link VirtualClock} with KVM's 1 ns APIC bus cycle.
  */
 import { KVM_APIC_REG_SIZE, type KvmLapicState, kvmFail } from '@kvm-ts/core';
+import { holdMutable } from '../hidden-classes.js';
 import { type ApicBus, type ApicMessage, DeliveryMode, DestMode, Shorthand } from './apic-bus.js';
 import type { ClockTimer, VirtualClock } from './virtual-clock.js';
 
@@ -248,6 +249,7 @@ export class Lapic {
     this.base = APIC_DEFAULT_BASE | APIC_BASE_ENABLE | (this.id === 0 ? APIC_BASE_BSP : 0n);
     this.timer = this.clock.createTimer((when) => this.timerFired(when));
     this.bus.attach(this);
+    holdMutable(this);
   }
 
   private reg(offset: number): number {

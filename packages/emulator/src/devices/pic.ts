@@ -6,6 +6,7 @@
  * the CPU's INTR when the local APIC is disabled); the CPU's interrupt acknowledge is `acknowledge()`.
  */
 import { type KvmPicState, kvmFail } from '@kvm-ts/core';
+import { holdMutable } from '../hidden-classes.js';
 
 /** Master command port (ICW1, OCW2, OCW3; reads IRR or ISR). */
 export const PIC_MASTER_COMMAND = 0x20;
@@ -76,6 +77,7 @@ class Chip implements KvmPicState {
   constructor(readonly isMaster: boolean) {
     // IRQ 0-2 (timer, keyboard, cascade) and 8, 13 (RTC, FPU) are always edge: KVM's elcr_mask.
     this.elcrMask = isMaster ? 0xf8 : 0xde;
+    holdMutable(this);
   }
 
   /** The priority level (0 highest) of the highest-priority bit of `mask`, 8 if none. */

@@ -6,6 +6,7 @@
  * Counts are computed from the time the count was loaded, never ticked, so reading them costs nothing when idle.
  */
 import { type KvmPitChannelState, type KvmPitState2, kvmFail, PitFlag } from '@kvm-ts/core';
+import { holdDoubles, holdMutable } from '../hidden-classes.js';
 import { type ClockTimer, scaleFloor, type VirtualClock } from './virtual-clock.js';
 
 /** The PIT's input clock in Hz (Intel 8254 as wired in the PC: 14.31818 MHz / 12). */
@@ -89,6 +90,9 @@ class Channel {
 
   constructor(index: number) {
     this.gate = index === 2 ? 0 : 1;
+    // A virtual-nanosecond time, past small integers a second into a boot.
+    holdDoubles(this, ['loadTime']);
+    holdMutable(this);
   }
 
   /** Input clocks elapsed since the count was loaded. */
@@ -243,6 +247,7 @@ export class Pit {
     this.setIrq0 = options.setIrq0;
     this.decodesSpeakerPort = ((options.configFlags ?? 0) & PitFlag.SPEAKER_DUMMY) !== 0;
     this.timer = this.clock.createTimer((when) => this.channel0Fired(when));
+    holdMutable(this);
   }
 
   /** Whether `port` is one of the PIT's (0x40-0x43, and 0x61 with KVM_PIT_SPEAKER_DUMMY). */

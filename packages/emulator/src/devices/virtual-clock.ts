@@ -4,6 +4,7 @@
  * values. Time moves only when the run loop says so: by instructions retired (`retire`) or explicitly
  * (`advance`, e.g. to skip a halted vCPU ahead to `nextDeadline()`). Nothing here reads a host clock.
  */
+import { holdDoubles, holdMutable } from '../hidden-classes.js';
 
 /** Nanoseconds in a second. */
 const NS_PER_SEC = 1_000_000_000;
@@ -20,7 +21,9 @@ export interface ClockTimer {
 
 class Timer implements ClockTimer {
   deadline = Number.POSITIVE_INFINITY;
-  constructor(readonly fire: (deadlineNs: number) => void) {}
+  constructor(readonly fire: (deadlineNs: number) => void) {
+    holdMutable(this);
+  }
   arm(deadlineNs: number): void {
     this.deadline = deadlineNs;
   }
@@ -61,6 +64,9 @@ export class VirtualClock {
     if (!(this.nsPerInstruction > 0)) throw new RangeError('nsPerInstruction must be positive');
     if (!(this.tscHz > 0 && Number.isInteger(this.tscHz)))
       throw new RangeError('tscHz must be a positive integer');
+    // Nanoseconds outgrow small integers a second into a boot: a double from the start.
+    holdDoubles(this as unknown as { nowNs: number }, ['nowNs']);
+    holdMutable(this);
   }
 
   /** The current virtual time in nanoseconds. */
