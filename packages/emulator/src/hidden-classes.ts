@@ -6,10 +6,10 @@
  */
 
 /**
- * Marks every number, boolean and bigint field of a freshly built object as written more than once (each gets another
- * value, then its own back). V8 treats a field written only at construction as a constant and compiles code
- * that relies on it; the first later write changes the object's hidden class and throws that code away. A
- * Linux boot wrote some twenty of the CPU's fields for the first time after the run loop was optimized (the
+ * Marks every number, boolean and bigint field of a freshly built object as written more than once (each gets
+ * another value, then its own back). V8 treats a field written only at construction as a constant and compiles
+ * code that relies on it; the first later write changes the object's hidden class and throws that code away. A
+ * Linux boot wrote some fifteen of the CPU's fields for the first time after the run loop was optimized (the
  * first I/O exit, fault, HLT, SYSCALL setup...), each time deoptimizing the loop and the handlers.
  */
 export function holdMutable(object: object): void {

@@ -8,8 +8,8 @@ import { type Code, Op } from './encoder.js';
 
 /**
  * Bits of a TLB index (mmu.ts's `tlbIndex`). A Linux boot on 16,384 entries made 118,000 side exits from
- * WebAssembly blocks, against 224,000 on 4,096 (most of them TLB misses, the rest cold misses after CR3 writes
- * and flushes: 32,768 entries made 117,000); booted side by side, it ran in 98% of the time.
+ * WebAssembly blocks, against 224,000 on 4,096: the difference were pages other pages had evicted (32,768 entries
+ * made 117,000). Booted side by side with 4,096 entries, it took 98% of the time.
  */
 export const TLB_BITS = 14;
 
