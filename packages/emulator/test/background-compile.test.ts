@@ -64,6 +64,18 @@ function machine(): Machine {
   return m;
 }
 
+/** The loop decoded on `m`'s page, and a function writing its trace's block function anew on each call. */
+function loopFunction(m: Machine): () => Uint8Array {
+  const cpu = (m.vcpu as EmulatorVcpu).cpu;
+  for (let at = CODE; at < CODE + LOOP.length; ) at += cpu.fetch(at)?.len ?? 1;
+  const page = cpu.tlbCode[tlbIndex(CODE / 4096)];
+  return () => {
+    const trace = traceAt(page.insns, 0);
+    if (trace === null) throw new Error('the loop has no trace');
+    return compileTrace(trace);
+  };
+}
+
 describe('WebAssembly blocks compiled on a worker thread', () => {
   it('a hot loop runs in the interpreter until its module is back, then as one block; both agree', () => {
     const results: [KvmRegs, number][] = [];
@@ -156,10 +168,7 @@ describe('WebAssembly blocks compiled on a worker thread', () => {
     expect(compiler, 'this Node has joinable threads').not.toBeNull();
     if (compiler === null) return;
     using m = machine();
-    const cpu = (m.vcpu as EmulatorVcpu).cpu;
-    for (let at = CODE; at < CODE + LOOP.length; ) at += cpu.fetch(at)?.len ?? 1;
-    const trace = traceAt(cpu.tlbCode[tlbIndex(CODE / 4096)].insns, 0);
-    if (trace === null) throw new Error('the loop has no trace');
+    const fn = loopFunction(m);
     const port = (
       compiler as unknown as { port: { postMessage(message: unknown, transfer?: unknown[]): void } }
     ).port;
@@ -171,7 +180,7 @@ describe('WebAssembly blocks compiled on a worker thread', () => {
     };
     try {
       const answers: unknown[] = [];
-      compiler.submit(compileTrace(trace), (module) => answers.push(module));
+      compiler.submit(fn(), (module) => answers.push(module));
       compiler.hurry();
       waitFor(() => compiler.ready());
       compiler.collect();
@@ -191,14 +200,7 @@ describe('WebAssembly blocks compiled on a worker thread', () => {
     expect(compiler, 'this Node has joinable threads').not.toBeNull();
     if (compiler === null) return;
     using m = machine();
-    const cpu = (m.vcpu as EmulatorVcpu).cpu;
-    for (let at = CODE; at < CODE + LOOP.length; ) at += cpu.fetch(at)?.len ?? 1;
-    const page = cpu.tlbCode[tlbIndex(CODE / 4096)];
-    const fn = () => {
-      const trace = traceAt(page.insns, 0);
-      if (trace === null) throw new Error('the loop has no trace');
-      return compileTrace(trace);
-    };
+    const fn = loopFunction(m);
     const answers: (string | null)[] = [];
     const done = (module: unknown, _index: number, error: string | null) => {
       answers.push(module === null ? error : 'module');
