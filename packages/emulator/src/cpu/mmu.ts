@@ -36,13 +36,13 @@ export function tlbIndex(lpn: number): number {
 }
 
 /**
- * An array of TLB_SIZE entries, all `empty` (null until filled; typed as filled, as the tags guard every read).
- * Grown by `push`: `new Array(n)` of 16,384 or more cannot be allocated inline, and V8 then turns off inline
- * allocation for every `new Array` in the process (its ArrayConstructor protector).
+ * An array of TLB_SIZE entries, all null until filled (typed as filled, as the tags guard every read). Grown by
+ * `push`: `new Array(n)` of 16,384 or more cannot be allocated inline, and V8 then turns off inline allocation
+ * for every `new Array` in the process (its ArrayConstructor protector).
  */
-function entries<T>(empty: null): T[] {
+function emptyEntries<T>(): T[] {
   const out: T[] = [];
-  for (let k = 0; k < TLB_SIZE; k++) out.push(empty as T);
+  for (let k = 0; k < TLB_SIZE; k++) out.push(null as T);
   return out;
 }
 
@@ -97,8 +97,8 @@ export class MmuState extends CpuState {
   tlbR: Float64Array;
   tlbW: Float64Array;
   tlbX: Float64Array;
-  readonly tlbView: DataView[] = entries(null);
-  readonly tlbBytes: Uint8Array[] = entries(null);
+  readonly tlbView: DataView[] = emptyEntries();
+  readonly tlbBytes: Uint8Array[] = emptyEntries();
   readonly tlbOff = new Int32Array(TLB_SIZE);
   /**
    * Where each entry's page starts in the VM's WebAssembly memory, for compiled WebAssembly blocks; -1 when the
@@ -109,7 +109,7 @@ export class MmuState extends CpuState {
   readonly tlbDir: Int32Array;
   readonly tlbPhys = new Float64Array(TLB_SIZE).fill(-1);
   readonly tlbGlobal = new Uint8Array(TLB_SIZE);
-  readonly tlbCode: CodePage[] = entries(null);
+  readonly tlbCode: CodePage[] = emptyEntries();
 
   /** High half of the last 64-bit read. */
   hi = 0;
