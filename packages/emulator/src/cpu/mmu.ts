@@ -7,7 +7,9 @@
  * The TLB is direct-mapped by linear page number. Each entry has one tag per permission (read, write,
  * execute) and privilege (supervisor, user): a tag equal to the page number means the access may go straight
  * to the host bytes. Write tags are only set for pages already dirty in the page tables and in the dirty log,
- * and never for pages that hold cached code, so every write that must be noticed takes the slow path.
+ * and never for pages that hold cached code, so every write that must be noticed takes the slow path. Pages
+ * that hold cached code have write tags of their own (`tlbCS`, `tlbCU`), read only by the slow path and by
+ * string instructions, which then drop the instructions they overwrite, without a page walk.
  */
 
 import { MemFlag } from '@kvm-ts/core';
@@ -93,10 +95,18 @@ export class MmuState extends CpuState {
   readonly tlbRU: Float64Array;
   readonly tlbWU: Float64Array;
   readonly tlbXU: Float64Array;
+  /**
+   * Write tags of pages that hold cached code, supervisor and user, set where `tlbWS` and `tlbWU` would be but
+   * for the code. Linux reuses memory that held code (its decompressor's, freed init code) for data: a boot
+   * wrote some 90,000 times to such pages before their code was all overwritten, each write through a walk.
+   */
+  readonly tlbCS = new Float64Array(TLB_SIZE).fill(Number.NaN);
+  readonly tlbCU = new Float64Array(TLB_SIZE).fill(Number.NaN);
   /** The tag arrays for the current privilege (switched by `syncPrivilege`). */
   tlbR: Float64Array;
   tlbW: Float64Array;
   tlbX: Float64Array;
+  tlbC: Float64Array = this.tlbCS;
   readonly tlbView: DataView[] = emptyEntries();
   readonly tlbBytes: Uint8Array[] = emptyEntries();
   readonly tlbOff = new Int32Array(TLB_SIZE);
@@ -160,6 +170,7 @@ export class MmuState extends CpuState {
     this.tlbR = user ? this.tlbRU : this.tlbRS;
     this.tlbW = user ? this.tlbWU : this.tlbWS;
     this.tlbX = user ? this.tlbXU : this.tlbXS;
+    this.tlbC = user ? this.tlbCU : this.tlbCS;
   }
 
   /**
@@ -203,6 +214,8 @@ export class MmuState extends CpuState {
       this.tlbRU[ix] = Number.NaN;
       this.tlbWU[ix] = Number.NaN;
       this.tlbXU[ix] = Number.NaN;
+      this.tlbCS[ix] = Number.NaN;
+      this.tlbCU[ix] = Number.NaN;
       this.tlbGlobal[ix] = 0;
     }
     return exec;
@@ -231,6 +244,9 @@ export class MmuState extends CpuState {
     for (let k = 0; k < list.count; k++) {
       const ix = list.items[k];
       if (this.tlbPhys[ix] !== gpa) continue;
+      // Dropped code makes the page's writes plain; a page newly logged needs each write noted.
+      this.tlbCS[ix] = Number.NaN;
+      this.tlbCU[ix] = Number.NaN;
       if (execute) {
         this.tlbXS[ix] = Number.NaN;
         this.tlbXU[ix] = Number.NaN;
@@ -300,6 +316,8 @@ export class MmuState extends CpuState {
     this.tlbRU[ix] = Number.NaN;
     this.tlbWU[ix] = Number.NaN;
     this.tlbXU[ix] = Number.NaN;
+    this.tlbCS[ix] = Number.NaN;
+    this.tlbCU[ix] = Number.NaN;
     this.tlbPhys[ix] = -1;
     this.tlbGlobal[ix] = 0;
   }
@@ -475,12 +493,22 @@ export class MmuState extends CpuState {
         this.stop |= Stop.RESYNC;
         return;
       }
-      const o = s.offset + pageGpa - s.gpa;
-      page.snapshot.set(
-        s.memory.bytes.subarray(o + (gpa - pageGpa), o + (gpa - pageGpa) + len),
-        gpa - pageGpa,
-      );
+      const bytes = s.memory.bytes;
+      const snapshot = page.snapshot;
+      const from = s.offset + gpa - s.gpa;
+      const at = gpa - pageGpa;
+      for (let k = 0; k < len; k++) snapshot[at + k] = bytes[from + k];
     }
+  }
+
+  /**
+   * Notes a write of `len` bytes at page offset `offset` of TLB entry `ix`'s page, made straight to its host
+   * bytes by a string instruction over a page of cached code (`tlbC`): drops the code the bytes overwrote.
+   */
+  noteCodeWrite(ix: number, offset: number, len: number): void {
+    const gpa = this.tlbPhys[ix] + offset;
+    const s = this.mem.find(gpa);
+    if (s !== undefined) this.noteWrite(s, gpa, len);
   }
 
   /**
@@ -516,9 +544,13 @@ export class MmuState extends CpuState {
     const wpOk = this.walkWritable || !(this.cr0 & Cr0.WP);
     this.tlbRS[ix] = lpn;
     if (this.walkUser) this.tlbRU[ix] = lpn;
-    if (this.walkDirty && !(slot.flags & MemFlag.READONLY) && !this.code.has(page)) {
-      const dirtyOk = slot.dirty.length === 0 || access === Access.WRITE;
-      if (dirtyOk) {
+    if (this.walkDirty && !(slot.flags & MemFlag.READONLY)) {
+      if (this.code.has(page)) {
+        if (slot.dirty.length === 0) {
+          if (wpOk) this.tlbCS[ix] = lpn;
+          if (this.walkWritable && this.walkUser) this.tlbCU[ix] = lpn;
+        }
+      } else if (slot.dirty.length === 0 || access === Access.WRITE) {
         if (access === Access.WRITE) this.mem.markDirty(slot, page);
         if (wpOk) this.tlbWS[ix] = lpn;
         if (this.walkWritable && this.walkUser) this.tlbWU[ix] = lpn;
@@ -586,20 +618,21 @@ export class MmuState extends CpuState {
   probeWrite(lin: number, size: number): boolean {
     const lpn = Math.floor(lin / 4096);
     const o = lin & 4095;
-    if (this.tlbW[tlbIndex(lpn)] === lpn && o <= 4096 - size) return true;
-    if (this.translate(lin, Access.WRITE) < 0) return false;
-    if (o > 4096 - size) return this.translate(lin + (4096 - o), Access.WRITE) >= 0;
-    return true;
+    const first = this.tlbW[tlbIndex(lpn)] === lpn;
+    if (o <= 4096 - size) return first || this.translate(lin, Access.WRITE) >= 0;
+    if (!first && this.translate(lin, Access.WRITE) < 0) return false;
+    return this.tlbW[tlbIndex(lpn + 1)] === lpn + 1 || this.translate(lin + (4096 - o), Access.WRITE) >= 0;
   }
 
   private readSlow(lin: number, size: number): number {
     const o = lin & 4095;
     if (o > 4096 - size) {
-      // Crosses a page: assemble bytewise (each byte translated; the first fault wins).
+      // Crosses a page: assembled bytewise, each byte through the TLB (the first fault wins). Linux's
+      // decompressor reads across pages some 20,000 times a boot; a walk per byte made each cost microseconds.
       let lo = 0;
       let hi = 0;
       for (let k = 0; k < size; k++) {
-        const b = this.readSlow(lin + k, 1);
+        const b = this.read(lin + k, 1);
         if (this.stop & Stop.ABORT) return 0;
         if (k < 4) lo |= b << (8 * k);
         else hi |= b << (8 * (k - 4));
@@ -618,16 +651,26 @@ export class MmuState extends CpuState {
     const o = lin & 4095;
     if (o > 4096 - size) {
       // Check both pages first so a fault on the second leaves memory untouched.
+      // Then each byte through the TLB, as reads are.
       if (!this.probeWrite(lin, size)) return;
       for (let k = 0; k < size; k++) {
         const b = k < 4 ? value >>> (8 * k) : hi >>> (8 * (k - 4));
-        this.writeSlow(lin + k, 1, b & 0xff, 0);
+        this.write(lin + k, 1, b & 0xff, 0);
       }
       return;
     }
-    const gpa = this.translate(lin, Access.WRITE);
-    if (gpa < 0) return;
-    const s = this.fillSlot;
+    let gpa: number;
+    let s: Slot | undefined;
+    const lpn = Math.floor(lin / 4096);
+    const ix = tlbIndex(lpn);
+    if (this.tlbC[ix] === lpn) {
+      gpa = this.tlbPhys[ix] + o;
+      s = this.mem.find(gpa);
+    } else {
+      gpa = this.translate(lin, Access.WRITE);
+      if (gpa < 0) return;
+      s = this.fillSlot;
+    }
     if (s === undefined || s.flags & MemFlag.READONLY) {
       this.mmioWrite(gpa, size, value, hi);
       return;

@@ -159,9 +159,10 @@ function bulkMove32(c: Cpu, src: number, size: number, limit: number): number {
  * `rep movsb`), and its decompressor moves the compressed kernel up with `std; rep movsq`, so both directions
  * count: with DF set, `step` is negative and the elements run down from RDI (and RSI). Moves at most `limit`
  * elements, updates RSI, RDI and RCX as the element loop would and returns how many it moved; 0 leaves
- * everything to the element loop.
+ * everything to the element loop. With `codeOk` a destination page of cached code (`tlbC`) counts too, its
+ * overwritten code dropped after the elements, as each element's write would have dropped it.
  */
-function bulkString64(c: Cpu, op: number, src: number, step: number, limit: number): number {
+function bulkString64(c: Cpu, op: number, src: number, step: number, limit: number, codeOk = true): number {
   const r = c.r;
   const size = step < 0 ? -step : step;
   const dLin = indexOf(c, 7, 8);
@@ -179,7 +180,10 @@ function bulkString64(c: Cpu, op: number, src: number, step: number, limit: numb
     return 0;
   const dPage = Math.floor(dLin / 4096);
   const dIx = tlbIndex(dPage);
-  if (c.tlbW[dIx] !== dPage) return 0;
+  // A page of cached code takes the elements too, its overwritten code dropped after (Linux poisons freed init
+  // code with `rep stosq`).
+  const code = c.tlbW[dIx] !== dPage;
+  if (code && (!codeOk || c.tlbC[dIx] !== dPage)) return 0;
   const dAt = c.tlbOff[dIx] + dO;
   const delta = step > 0 ? len : -len;
   if (moves) {
@@ -189,6 +193,7 @@ function bulkString64(c: Cpu, op: number, src: number, step: number, limit: numb
     copyElements(c, sIx, c.tlbOff[sIx] + so, dIx, dAt, n, step);
     stepIndex(c, 6, 8, delta);
   } else fillElements(c, dIx, dAt - span, n, size);
+  if (code) c.noteCodeWrite(dIx, dO - span, len);
   stepIndex(c, 7, 8, delta);
   stepIndex(c, 1, 8, -n);
   return n;
@@ -299,7 +304,8 @@ export function repMoveAll32(c: Cpu, src: number, size: number): boolean {
 export function repMoveAll64(c: Cpu, src: number, size: number): boolean {
   const count = c.r[2] >>> 0;
   if (c.r[3] !== 0 || count === 0 || count > 1024 || c.flags & Flag.DF) return false;
-  return bulkString64(c, 0xa4, src, size, count) === count;
+  // Not into code: a compiled block goes on after a move that succeeds, and would run the code it overwrote.
+  return bulkString64(c, 0xa4, src, size, count, false) === count;
 }
 
 /** CMPS, SCAS (A6, A7, AE, AF) with REPE/REPNE. */
