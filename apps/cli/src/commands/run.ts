@@ -14,6 +14,7 @@ import {
 } from '@kvm-ts/vmm';
 import { CliError } from '../cli-error.js';
 import { attachInput } from '../terminal.js';
+import { keepMainThreadAhead } from '../thread-priority.js';
 import { openBackend } from './open-backend.js';
 
 /** The options of `kvm-ts run` (and of `kvm-ts demo`, which fixes the image). */
@@ -88,6 +89,7 @@ export async function runImage(
     throw error;
   }
   let session: { close(): void } | null = null;
+  let stopLowering = () => {};
   const onSigint = () => machine.finish({ kind: 'stopped', by: 'SIGINT' });
   try {
     const plan = loadImage(bytes, {
@@ -114,6 +116,8 @@ export async function runImage(
       () => machine.finish({ kind: 'stopped', by: 'Ctrl-A X' }),
     );
     process.on('SIGINT', onSigint);
+    // The emulator's vCPU is this thread: its helper threads (thread-priority.ts) should not take its core.
+    if (kvm.backend.name === 'emulator') stopLowering = keepMainThreadAhead();
     const result: RunResult = await machine.run({
       timeoutSeconds: options.timeout,
       onYield: flush,
@@ -130,6 +134,7 @@ export async function runImage(
       throw new CliError(error.message, ExitStatus.INTERNAL_ERROR, { cause: error });
     throw error;
   } finally {
+    stopLowering();
     process.off('SIGINT', onSigint);
     session?.close();
     machine.close();
