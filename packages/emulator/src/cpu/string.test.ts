@@ -90,6 +90,10 @@ describe('REP MOVS', () => {
     BF00A00200                 mov edi, 0x2a000
     B9BC020000                 mov ecx, 700
     F348A5                     rep movsq
+    BE01B10200                 mov esi, 0x2b101
+    BF00B10200                 mov edi, 0x2b100
+    B900070000                 mov ecx, 1792
+    F3A4                       rep movsb
     F4                         hlt
     `);
     using m = machineFor(kvm, 'long', code);
@@ -101,10 +105,12 @@ describe('REP MOVS', () => {
     expected.fill(0, 0x24000, 0x24000 + 4096);
     model(expected, 0x26000, 0x26001, 3000, 1);
     model(expected, 0x28004, 0x2a000, 700, 8);
+    // Down onto a source just above it: what a memmove leaves.
+    model(expected, 0x2b101, 0x2b100, 1792, 1);
     expectExit(m.vcpu, 'hlt');
     expectBytes(m.ram, expected, 0x20000, 0x2c000);
     const regs = m.vcpu.getRegs();
-    expect([regs.rsi, regs.rdi, regs.rcx]).toEqual([0x28004n + 5600n, 0x2a000n + 5600n, 0n]);
+    expect([regs.rsi, regs.rdi, regs.rcx]).toEqual([0x2b101n + 1792n, 0x2b100n + 1792n, 0n]);
   });
 
   it('in 64-bit mode with DF set, REP MOVS and REP STOS run downwards as the element-by-element model', () => {

@@ -240,15 +240,28 @@ function copyElements(
   count: number,
   step: number,
 ): void {
+  const from8 = c.tlbBytes[sIx];
+  const to8 = c.tlbBytes[dIx];
+  const size = step < 0 ? -step : step;
+  const len = count * size;
+  // The lowest byte of each span, and where the spans lie in their buffer.
+  const sLow = step > 0 ? sAt : sAt - len + size;
+  const dLow = step > 0 ? dAt : dAt - len + size;
+  const a = from8.byteOffset + sLow;
+  const b = to8.byteOffset + dLow;
+  // Unless the destination overlaps the source ahead of the copy (then elements repeat a pattern), the element
+  // loop leaves what a memmove leaves: copied at once. Linux copies pages and buffers with `rep movsb` and
+  // `rep movsq`, a few thousand elements at a time.
+  if (from8.buffer !== to8.buffer || a + len <= b || b + len <= a || (step > 0 ? b <= a : b >= a)) {
+    to8.set(from8.subarray(sLow, sLow + len), dLow);
+    return;
+  }
   if (step === 1 || step === -1) {
-    const from = c.tlbBytes[sIx];
-    const to = c.tlbBytes[dIx];
-    for (let k = 0; k < count; k++, sAt += step, dAt += step) to[dAt] = from[sAt];
+    for (let k = 0; k < count; k++, sAt += step, dAt += step) to8[dAt] = from8[sAt];
     return;
   }
   const from = c.tlbView[sIx];
   const to = c.tlbView[dIx];
-  const size = step < 0 ? -step : step;
   for (let k = 0; k < count; k++, sAt += step, dAt += step) {
     if (size === 4) to.setInt32(dAt, from.getInt32(sAt, true), true);
     else if (size === 2) to.setUint16(dAt, from.getUint16(sAt, true), true);
