@@ -208,15 +208,7 @@ export class MmuState extends CpuState {
     if (exec || this.tlbRS[ix] === lpn || this.tlbRU[ix] === lpn) {
       // The tags go; the entry's host mapping of its physical page stays, so the next fill of the same page
       // (the usual case: a page-table edit, or none, then an access) has nothing to redo.
-      this.tlbRS[ix] = Number.NaN;
-      this.tlbWS[ix] = Number.NaN;
-      this.tlbXS[ix] = Number.NaN;
-      this.tlbRU[ix] = Number.NaN;
-      this.tlbWU[ix] = Number.NaN;
-      this.tlbXU[ix] = Number.NaN;
-      this.tlbCS[ix] = Number.NaN;
-      this.tlbCU[ix] = Number.NaN;
-      this.tlbGlobal[ix] = 0;
+      this.dropTags(ix);
     }
     return exec;
   }
@@ -244,12 +236,12 @@ export class MmuState extends CpuState {
     for (let k = 0; k < list.count; k++) {
       const ix = list.items[k];
       if (this.tlbPhys[ix] !== gpa) continue;
-      // Dropped code makes the page's writes plain; a page newly logged needs each write noted.
-      this.tlbCS[ix] = Number.NaN;
-      this.tlbCU[ix] = Number.NaN;
       if (execute) {
         this.tlbXS[ix] = Number.NaN;
         this.tlbXU[ix] = Number.NaN;
+        // No code left: the next fill gives the page plain write tags.
+        this.tlbCS[ix] = Number.NaN;
+        this.tlbCU[ix] = Number.NaN;
         this.tlbCode[ix] = null as unknown as CodePage;
       } else {
         this.tlbWS[ix] = Number.NaN;
@@ -310,6 +302,12 @@ export class MmuState extends CpuState {
   }
 
   private dropEntry(ix: number): void {
+    this.dropTags(ix);
+    this.tlbPhys[ix] = -1;
+  }
+
+  /** Clears every tag of entry `ix`; its host mapping (`tlbPhys` and the views) stays. */
+  private dropTags(ix: number): void {
     this.tlbRS[ix] = Number.NaN;
     this.tlbWS[ix] = Number.NaN;
     this.tlbXS[ix] = Number.NaN;
@@ -318,7 +316,6 @@ export class MmuState extends CpuState {
     this.tlbXU[ix] = Number.NaN;
     this.tlbCS[ix] = Number.NaN;
     this.tlbCU[ix] = Number.NaN;
-    this.tlbPhys[ix] = -1;
     this.tlbGlobal[ix] = 0;
   }
 
@@ -546,10 +543,9 @@ export class MmuState extends CpuState {
     if (this.walkUser) this.tlbRU[ix] = lpn;
     if (this.walkDirty && !(slot.flags & MemFlag.READONLY)) {
       if (this.code.has(page)) {
-        if (slot.dirty.length === 0) {
-          if (wpOk) this.tlbCS[ix] = lpn;
-          if (this.walkWritable && this.walkUser) this.tlbCU[ix] = lpn;
-        }
+        // Each write through these goes to `noteWrite`, which also marks the dirty log.
+        if (wpOk) this.tlbCS[ix] = lpn;
+        if (this.walkWritable && this.walkUser) this.tlbCU[ix] = lpn;
       } else if (slot.dirty.length === 0 || access === Access.WRITE) {
         if (access === Access.WRITE) this.mem.markDirty(slot, page);
         if (wpOk) this.tlbWS[ix] = lpn;

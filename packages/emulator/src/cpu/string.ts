@@ -108,9 +108,9 @@ function spanAllowed(c: Cpu, seg: number, off: number, len: number, need: number
 }
 
 /**
- * REP MOVS forward with 32-bit addresses outside 64-bit mode: moves at once the elements that stay inside the
- * current source and destination pages, when the segment checks pass for the whole span, both pages are in
- * the TLB for plain reads and writes (so not MMIO, not code, not read-only) and the spans do not overlap.
+ * REP MOVS forward with 32-bit addresses outside 64-bit mode: moves at once (`copyElements`) the elements that
+ * stay inside the current source and destination pages, when the segment checks pass for the whole span and both
+ * pages are in the TLB for plain reads and writes (so not MMIO, not code, not read-only).
  * Moves at most `limit` elements, updates ESI, EDI and ECX as the element loop would and returns how many
  * it moved; 0 leaves everything (and any fault) to the element loop.
  */
@@ -131,18 +131,7 @@ function bulkMove32(c: Cpu, src: number, size: number, limit: number): number {
   const sIx = tlbIndex(sPage);
   const dIx = tlbIndex(dPage);
   if (c.tlbR[sIx] !== sPage || c.tlbW[dIx] !== dPage) return 0;
-  const from = c.tlbBytes[sIx];
-  const to = c.tlbBytes[dIx];
-  const sAt = c.tlbOff[sIx] + (sLin & 4095);
-  const dAt = c.tlbOff[dIx] + (dLin & 4095);
-  if (from.buffer === to.buffer) {
-    // Overlapping spans copy element by element (a repeating pattern), not as memmove: leave them.
-    const a = from.byteOffset + sAt;
-    const b = to.byteOffset + dAt;
-    if (a < b + len && b < a + len) return 0;
-  }
-  if (from === to) to.copyWithin(dAt, sAt, sAt + len);
-  else to.set(from.subarray(sAt, sAt + len), dAt);
+  copyElements(c, sIx, c.tlbOff[sIx] + (sLin & 4095), dIx, c.tlbOff[dIx] + (dLin & 4095), n, size);
   c.r[12] = (sOff + len) | 0;
   c.r[13] = 0;
   c.r[14] = (dOff + len) | 0;
@@ -253,7 +242,8 @@ function copyElements(
   // loop leaves what a memmove leaves: copied at once. Linux copies pages and buffers with `rep movsb` and
   // `rep movsq`, a few thousand elements at a time.
   if (from8.buffer !== to8.buffer || a + len <= b || b + len <= a || (step > 0 ? b <= a : b >= a)) {
-    to8.set(from8.subarray(sLow, sLow + len), dLow);
+    if (from8 === to8) to8.copyWithin(dLow, sLow, sLow + len);
+    else to8.set(from8.subarray(sLow, sLow + len), dLow);
     return;
   }
   if (step === 1 || step === -1) {
