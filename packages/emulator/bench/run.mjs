@@ -1,7 +1,8 @@
 /**
- * `pnpm bench`: guest loops (ALU, load/store, call/ret, string ops, paging-heavy) as multiboot kernels, in
- * 32-bit protected mode and in long mode, run side by side on @kvm-ts/emulator, on v86 with and without its
- * JIT, and on QEMU TCG. Prints instructions per second per peer and the emulator's ratio to each.
+ * `pnpm bench`: guest loops (ALU, load/store, call/ret on one page and across pages, string ops, paging-heavy)
+ * as multiboot kernels, in 32-bit protected mode and in long mode, run side by side on @kvm-ts/emulator, on v86
+ * with and without its JIT, and on QEMU TCG. Prints instructions per second per peer and the emulator's ratio to
+ * each.
  *
  * Instruction counts come from the loops' construction (iterations x instructions per iteration), not from any
  * peer's counter. A peer that finishes a loop in under MIN_SECONDS runs it again with more iterations, so
@@ -21,6 +22,7 @@ const LOOPS = [
   { name: 'alu', instructions: 30e6 },
   { name: 'load-store', instructions: 30e6 },
   { name: 'call-ret', instructions: 20e6 },
+  { name: 'call-far', instructions: 10e6 },
   { name: 'string', instructions: 30e6 },
   { name: 'paging', instructions: 10e6 },
 ];
