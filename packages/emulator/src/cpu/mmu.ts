@@ -101,11 +101,13 @@ export class MmuState extends CpuState {
    * wrote some 90,000 times to such pages before their code was all overwritten, each write through a walk.
    */
   readonly tlbCS = new Float64Array(TLB_SIZE).fill(Number.NaN);
+  /** `tlbCS` for user-mode writes. */
   readonly tlbCU = new Float64Array(TLB_SIZE).fill(Number.NaN);
   /** The tag arrays for the current privilege (switched by `syncPrivilege`). */
   tlbR: Float64Array;
   tlbW: Float64Array;
   tlbX: Float64Array;
+  /** `tlbCS` or `tlbCU`, as the current privilege picks (the slow write path and REP string spans read it). */
   tlbC: Float64Array = this.tlbCS;
   readonly tlbView: DataView[] = emptyEntries();
   readonly tlbBytes: Uint8Array[] = emptyEntries();
